@@ -1,0 +1,718 @@
+//! The command line: argument definitions, the password sources, the terminal printer,
+//! and the subcommands that are not the window. Every command loads and validates the
+//! whole configuration before it touches a node.
+
+use crate::config::{self, Config};
+use crate::engine::events::{Event, Outcome, RunStatus, Sink, Stream};
+use crate::engine::node::{self, Conn};
+use crate::engine::process::{self, Job};
+use crate::engine::{self, replicate};
+use crate::plan::{self, Plan};
+use crate::shell;
+use clap::{Parser, Subcommand};
+use secrecy::SecretString;
+use std::io::Write;
+use std::path::PathBuf;
+use tokio_util::sync::CancellationToken;
+
+/// Exit statuses (DESIGN §4).
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_FAILED: i32 = 1;
+pub const EXIT_USAGE: i32 = 2;
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "wbackup",
+    version,
+    about = "Backups with restic on every node, verified copies everywhere (rsync over SSH)."
+)]
+pub struct Cli {
+    /// Configuration file (default: $WBACKUP_CONFIG, then ~/.config/wbackup/config.toml)
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(clap::Args, Debug, Default, Clone)]
+pub struct PasswordArgs {
+    /// Run this shell command and use the first line it prints as the password
+    #[arg(long, value_name = "CMD", conflicts_with = "password_file")]
+    pub password_command: Option<String>,
+    /// Read the password from the first line of this file (only its owner may read it)
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Open the window (the default with no command)
+    Gui,
+    /// Print the steps of a run and their exact commands, without running anything
+    Plan {
+        /// Limit to this node (repeatable)
+        #[arg(long = "node", value_name = "NAME")]
+        nodes: Vec<String>,
+    },
+    /// Back up, check, prune and replicate, as `wbackup plan` shows
+    Run {
+        /// Limit to this node (repeatable)
+        #[arg(long = "node", value_name = "NAME")]
+        nodes: Vec<String>,
+        /// Print the event stream as JSON lines
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
+    /// Per node: how it is reached, which repositories it holds, their latest snapshot
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Per node: address, restic and rsync versions, free space, and what to fix
+    Doctor,
+    /// Print the restic commands that restore REPO from NODE's copy (never runs them)
+    Restore {
+        /// The repository: the name of the node it belongs to
+        repo: String,
+        /// The node whose copy to restore from (default: the orchestrator)
+        #[arg(long, value_name = "NODE")]
+        from: Option<String>,
+        /// Snapshot id (default: latest)
+        #[arg(long, value_name = "ID")]
+        snapshot: Option<String>,
+        /// Directory to restore into; must not exist yet (default: ~/restore-REPO-DATE)
+        #[arg(long, value_name = "DIR")]
+        target: Option<String>,
+    },
+    /// Write a commented starter configuration (never overwrites)
+    Init,
+}
+
+/// Entry point for `main`: parses arguments, runs, returns the exit status.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("WBACKUP_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
+    if matches!(cli.command, None | Some(Command::Gui)) {
+        return match crate::gui::run_window(cli.config.as_deref()) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("wbackup: {e:#}");
+                EXIT_FAILED
+            }
+        };
+    }
+    if let Some(Command::Init) = cli.command {
+        return init(cli.config.as_deref());
+    }
+    let config = match config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    if config.is_builtin() {
+        eprintln!(
+            "note: no configuration at {}; using the built-in default (this machine, ~/Documents into ~/backup). `wbackup init` writes a starter file.",
+            config.path().display()
+        );
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match cli.command.expect("handled above") {
+        Command::Plan { nodes } => match Plan::build(&config, &nodes) {
+            Ok(p) => {
+                print!("{}", p.render(&config));
+                EXIT_OK
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                EXIT_USAGE
+            }
+        },
+        Command::Run {
+            nodes,
+            json,
+            password,
+        } => {
+            let plan = match Plan::build(&config, &nodes) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return EXIT_USAGE;
+                }
+            };
+            let secret = match rt.block_on(read_password(&password)) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return EXIT_USAGE;
+                }
+            };
+            rt.block_on(run(&config, &plan, secret, json))
+        }
+        Command::Status { json } => rt.block_on(status(&config, json)),
+        Command::Doctor => rt.block_on(doctor(&config)),
+        Command::Restore {
+            repo,
+            from,
+            snapshot,
+            target,
+        } => restore(&config, &repo, from, snapshot, target),
+        Command::Gui | Command::Init => unreachable!("handled above"),
+    }
+}
+
+fn init(explicit: Option<&std::path::Path>) -> i32 {
+    let (path, _) = config::locate(explicit);
+    if path.exists() {
+        eprintln!(
+            "error: {} already exists; nothing was written (edit it, or remove it first)",
+            path.display()
+        );
+        return EXIT_FAILED;
+    }
+    if let Some(dir) = path.parent() {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            eprintln!("error: cannot create {}: {e}", dir.display());
+            return EXIT_FAILED;
+        }
+    }
+    let text = config::starter_file(&config::local_node_name());
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+    {
+        Ok(()) => {
+            println!(
+                "wrote {}; edit it, then check it with `wbackup plan`",
+                path.display()
+            );
+            EXIT_OK
+        }
+        Err(e) => {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            EXIT_FAILED
+        }
+    }
+}
+
+/// Gets the password from the source the user chose, or asks on the terminal.
+pub async fn read_password(args: &PasswordArgs) -> Result<SecretString, String> {
+    let first_line = |s: String| -> Result<SecretString, String> {
+        let line = s.lines().next().unwrap_or("").to_string();
+        if line.is_empty() {
+            Err("the password is empty".into())
+        } else {
+            Ok(SecretString::from(line))
+        }
+    };
+    if let Some(file) = &args.password_file {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(file)
+            .map_err(|e| format!("cannot read the password file {}: {e}", file.display()))?;
+        if meta.mode() & 0o077 != 0 {
+            return Err(format!(
+                "the password file {} can be read by others (mode {:o}); make it private: chmod 600 {}",
+                file.display(),
+                meta.mode() & 0o777,
+                shell::quote(&file.to_string_lossy())
+            ));
+        }
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| format!("cannot read the password file {}: {e}", file.display()))?;
+        return first_line(text);
+    }
+    if let Some(cmd) = &args.password_command {
+        let mut out = String::new();
+        let (fin, lines) = process::capture(
+            process::At::Local,
+            Job::new(vec!["sh".into(), "-c".into(), cmd.clone()]),
+            &CancellationToken::new(),
+        )
+        .await;
+        if !fin.success() {
+            return Err(format!("the password command failed ({})", fin.describe()));
+        }
+        if let Some(l) = lines.into_iter().next() {
+            out = l;
+        }
+        return first_line(out);
+    }
+    prompt_password("restic password: ").map(SecretString::from)
+}
+
+/// Asks on the controlling terminal with echo off.
+fn prompt_password(prompt: &str) -> Result<String, String> {
+    use std::io::BufRead;
+    use std::os::fd::AsRawFd;
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .map_err(|_| "no terminal to ask for the password: use --password-file FILE or --password-command CMD".to_string())?;
+    let fd = tty.as_raw_fd();
+    // SAFETY: termios calls on a descriptor we own; the old state is restored below.
+    let mut old: libc::termios = unsafe { std::mem::zeroed() };
+    let have_termios = unsafe { libc::tcgetattr(fd, &mut old) } == 0;
+    if have_termios {
+        let mut quiet = old;
+        quiet.c_lflag &= !libc::ECHO;
+        quiet.c_lflag |= libc::ECHONL;
+        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &quiet) };
+    }
+    let mut w = &tty;
+    let _ = write!(w, "{prompt}");
+    let _ = w.flush();
+    let mut line = String::new();
+    let r = std::io::BufReader::new(&tty).read_line(&mut line);
+    if have_termios {
+        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &old) };
+    }
+    r.map_err(|e| format!("cannot read the password: {e}"))?;
+    let pw = line.trim_end_matches(['\n', '\r']).to_string();
+    if pw.is_empty() {
+        return Err("the password is empty".into());
+    }
+    Ok(pw)
+}
+
+/// Prints events for a person at a terminal.
+struct Printer {
+    titles: Vec<String>,
+}
+
+impl Sink for Printer {
+    fn emit(&self, event: Event) {
+        let mut out = std::io::stdout().lock();
+        let _ = match event {
+            Event::RunStarted {
+                log_path, steps, ..
+            } => match log_path {
+                Some(p) => writeln!(out, "run: {steps} steps; log: {}", p.display()),
+                None => writeln!(out, "run: {steps} steps"),
+            },
+            Event::NodeReached {
+                node,
+                address,
+                route,
+            } => writeln!(out, "  [{node}] reached via {address} ({route:?})"),
+            Event::NodeUnreachable { .. } | Event::Progress { .. } => Ok(()),
+            Event::StepStarted { step, title, .. } => writeln!(out, "==> {}. {title}", step + 1),
+            Event::Line {
+                stream, text, node, ..
+            } => match stream {
+                Stream::Stderr => writeln!(out, "  [{node}] ! {text}"),
+                _ => writeln!(out, "  [{node}] {text}"),
+            },
+            Event::StepFinished { step, outcome } => {
+                let title = self.titles.get(step).cloned().unwrap_or_default();
+                match outcome {
+                    Outcome::Passed => writeln!(out, "    ok: {title}"),
+                    Outcome::Skipped { reason } => writeln!(out, "    skipped: {title}: {reason}"),
+                    Outcome::Failed { message, .. } => {
+                        writeln!(out, "    FAILED: {title}: {message}")
+                    }
+                    Outcome::Interrupted => writeln!(out, "    interrupted: {title}"),
+                }
+            }
+            Event::RunFinished {
+                status,
+                summary_path,
+            } => {
+                let word = match status {
+                    RunStatus::Passed => "all steps passed",
+                    RunStatus::Failed => "some steps FAILED",
+                    RunStatus::Interrupted => "interrupted",
+                };
+                match summary_path {
+                    Some(p) => writeln!(out, "run finished: {word} (summary: {})", p.display()),
+                    None => writeln!(out, "run finished: {word}"),
+                }
+            }
+        };
+    }
+}
+
+struct JsonPrinter;
+
+impl Sink for JsonPrinter {
+    fn emit(&self, event: Event) {
+        if let Ok(s) = serde_json::to_string(&event) {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{s}");
+        }
+    }
+}
+
+async fn run(config: &Config, plan: &Plan, password: SecretString, json: bool) -> i32 {
+    let cancel = CancellationToken::new();
+    let c2 = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\ninterrupted: stopping the run's processes on every node…");
+            c2.cancel();
+        }
+    });
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let c3 = cancel.clone();
+    tokio::spawn(async move {
+        if let Some(t) = term.as_mut() {
+            if t.recv().await.is_some() {
+                c3.cancel();
+            }
+        }
+    });
+    let sink: Box<dyn Sink> = if json {
+        Box::new(JsonPrinter)
+    } else {
+        Box::new(Printer {
+            titles: plan.steps.iter().map(|s| s.title()).collect(),
+        })
+    };
+    let report = engine::execute(config, plan, &password, cancel, sink).await;
+    if !json {
+        let failed: Vec<_> = report
+            .outcomes
+            .iter()
+            .zip(&plan.steps)
+            .filter_map(|(o, s)| match o {
+                Outcome::Failed { message, .. } => Some(format!("  {}: {message}", s.title())),
+                _ => None,
+            })
+            .collect();
+        if !failed.is_empty() {
+            println!("failed steps:\n{}", failed.join("\n"));
+        }
+    }
+    report.status.exit_code()
+}
+
+/// Reaches every node of the configuration (the orchestrator locally).
+async fn connect_all(
+    config: &Config,
+) -> (
+    Vec<Result<Conn, (String, node::Unreachable)>>,
+    Option<PathBuf>,
+) {
+    let dir = node::control_dir().ok();
+    let mut out = Vec::new();
+    for n in &config.nodes {
+        if n.is_orchestrator {
+            out.push(Ok(Conn::local(n)));
+            continue;
+        }
+        match &dir {
+            Some(d) => out.push(
+                node::connect(config, n, d)
+                    .await
+                    .map_err(|u| (n.name.clone(), u)),
+            ),
+            None => out.push(Err((
+                n.name.clone(),
+                node::Unreachable {
+                    tried: vec![("-".into(), "no control directory".into())],
+                },
+            ))),
+        }
+    }
+    (out, dir)
+}
+
+async fn close_all(conns: Vec<Result<Conn, (String, node::Unreachable)>>, dir: Option<PathBuf>) {
+    for c in conns.into_iter().flatten() {
+        c.close().await;
+    }
+    if let Some(d) = dir {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
+#[derive(serde::Serialize)]
+struct NodeStatus {
+    node: String,
+    role: String,
+    reachable: bool,
+    address: Option<String>,
+    error: Option<String>,
+    repositories: Vec<RepoStatus>,
+}
+
+#[derive(serde::Serialize)]
+struct RepoStatus {
+    repository: String,
+    snapshots: usize,
+    latest_snapshot: Option<String>,
+    latest_time: Option<String>,
+}
+
+async fn status(config: &Config, json: bool) -> i32 {
+    let cancel = CancellationToken::new();
+    let repos: Vec<String> = config
+        .nodes
+        .iter()
+        .filter(|n| !n.is_storage())
+        .map(|n| n.name.clone())
+        .collect();
+    let (conns, dir) = connect_all(config).await;
+    let mut all = Vec::new();
+    for (n, c) in config.nodes.iter().zip(&conns) {
+        let mut st = NodeStatus {
+            node: n.name.clone(),
+            role: n.role().to_string(),
+            reachable: c.is_ok(),
+            address: None,
+            error: None,
+            repositories: vec![],
+        };
+        match c {
+            Err((_, u)) => st.error = Some(u.to_string()),
+            Ok(conn) => {
+                st.address = Some(conn.address().to_string());
+                match replicate::inventory(conn, &repos, &cancel).await {
+                    Err(e) => st.error = Some(e),
+                    Ok(inv) => {
+                        for r in &repos {
+                            let Some(files) = inv.repos.get(r) else {
+                                continue;
+                            };
+                            if files.config_sha.is_none() {
+                                continue;
+                            }
+                            let latest = files
+                                .files
+                                .iter()
+                                .filter(|(p, _)| p.starts_with("snapshots/"))
+                                .max_by(|a, b| a.1 .1.total_cmp(&b.1 .1));
+                            st.repositories.push(RepoStatus {
+                                repository: r.clone(),
+                                snapshots: files.snapshots().len(),
+                                latest_snapshot: latest
+                                    .map(|(p, _)| p["snapshots/".len()..][..8].to_string()),
+                                latest_time: latest.and_then(|(_, (_, t))| {
+                                    chrono::DateTime::from_timestamp(*t as i64, 0).map(|d| {
+                                        d.with_timezone(&chrono::Local)
+                                            .format("%Y-%m-%d %H:%M")
+                                            .to_string()
+                                    })
+                                }),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        all.push(st);
+    }
+    close_all(conns, dir).await;
+    let ok = all.iter().all(|s| s.error.is_none());
+    if json {
+        println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
+    } else {
+        for s in &all {
+            match (&s.address, &s.error) {
+                (_, Some(e)) => println!("{} ({}): {e}", s.node, s.role),
+                (Some(a), None) => println!("{} ({}): reached via {a}", s.node, s.role),
+                _ => {}
+            }
+            if s.reachable && s.repositories.is_empty() && s.error.is_none() {
+                println!("  no repositories yet");
+            }
+            for r in &s.repositories {
+                match (&r.latest_snapshot, &r.latest_time) {
+                    (Some(id), Some(t)) => println!(
+                        "  {:<12} {} snapshots, latest {id} at {t}",
+                        r.repository, r.snapshots
+                    ),
+                    _ => println!("  {:<12} no snapshots", r.repository),
+                }
+            }
+        }
+    }
+    if ok {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    }
+}
+
+async fn doctor(config: &Config) -> i32 {
+    let cancel = CancellationToken::new();
+    let (conns, dir) = connect_all(config).await;
+    let mut problems = 0;
+    for (n, c) in config.nodes.iter().zip(&conns) {
+        println!("{} ({})", n.name, n.role());
+        let conn = match c {
+            Err((_, u)) => {
+                problems += 1;
+                println!("  PROBLEM: {u}");
+                println!("  fix: check that `ssh {}` logs in without a prompt (ssh-copy-id, host key accepted once, sshd running)", shell::quote(n.addresses.first().map(String::as_str).unwrap_or("")));
+                continue;
+            }
+            Ok(c) => c,
+        };
+        println!("  address: {} ({:?})", conn.address(), conn.route);
+        let script = r#"base=$1
+restic version 2>/dev/null | head -n 1 | sed 's/^/restic: /' || true
+command -v restic >/dev/null || echo "restic: missing"
+rsync --version 2>/dev/null | head -n 1 | sed 's/^/rsync: /'
+command -v rsync >/dev/null || echo "rsync: missing"
+d=$base; while [ ! -d "$d" ]; do d=$(dirname "$d"); done
+df -Pk -- "$d" | awk 'NR==2 {print "free: " $4}'
+if [ -d "$base" ] && [ ! -w "$base" ]; then echo "unwritable"; fi"#;
+        match replicate::sh(conn, script, &[&conn.base()], &cancel).await {
+            Err(e) => {
+                problems += 1;
+                println!("  PROBLEM: {e}");
+            }
+            Ok(lines) => {
+                for l in lines {
+                    if let Some(kb) = l.strip_prefix("free: ") {
+                        let mb = kb.parse::<u64>().unwrap_or(0) / 1024;
+                        println!("  free space at {}: {mb} MB", conn.base());
+                        if mb < 1024 {
+                            problems += 1;
+                            println!("  PROBLEM: less than 1 GB free at {}", conn.base());
+                        }
+                    } else if l.ends_with(": missing") {
+                        problems += 1;
+                        let tool = l.trim_end_matches(": missing");
+                        println!(
+                            "  PROBLEM: {tool} is not installed; fix: sudo apt install {tool}"
+                        );
+                    } else if l == "unwritable" {
+                        problems += 1;
+                        println!(
+                            "  PROBLEM: {} is not writable; fix: chown it to the backup user",
+                            conn.base()
+                        );
+                    } else {
+                        println!("  {l}");
+                    }
+                }
+            }
+        }
+    }
+    close_all(conns, dir).await;
+    if problems == 0 {
+        println!("no problems found");
+        EXIT_OK
+    } else {
+        println!("{problems} problem(s) found");
+        EXIT_FAILED
+    }
+}
+
+fn restore(
+    config: &Config,
+    repo: &str,
+    from: Option<String>,
+    snapshot: Option<String>,
+    target: Option<String>,
+) -> i32 {
+    let Some(owner) = config.node(repo).filter(|n| !n.is_storage()) else {
+        let repos: Vec<&str> = config
+            .nodes
+            .iter()
+            .filter(|n| !n.is_storage())
+            .map(|n| n.name.as_str())
+            .collect();
+        eprintln!(
+            "error: no repository {repo:?}; repositories: {}",
+            repos.join(", ")
+        );
+        return EXIT_USAGE;
+    };
+    let from = from.unwrap_or_else(|| config.orchestrator.clone());
+    let Some(holder) = config.node(&from) else {
+        let names: Vec<&str> = config.nodes.iter().map(|n| n.name.as_str()).collect();
+        eprintln!(
+            "error: unknown node {from:?} in --from; nodes: {}",
+            names.join(", ")
+        );
+        return EXIT_USAGE;
+    };
+    if let Some(s) = &snapshot {
+        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_hexdigit()) && s != "latest" {
+            eprintln!(
+                "error: {s:?} is not a snapshot id (hex digits, as `restic snapshots` shows them)"
+            );
+            return EXIT_USAGE;
+        }
+    }
+    let snapshot = snapshot.unwrap_or_else(|| "latest".into());
+    let target = target.unwrap_or_else(|| {
+        format!(
+            "~/restore-{}-{}",
+            owner.name,
+            chrono::Local::now().format("%Y%m%d")
+        )
+    });
+    let r = shell::quote_path_for_user(&plan::repo_path(holder, &owner.name));
+    let t = shell::quote_path_for_user(&target);
+    let where_ = if holder.is_orchestrator {
+        "on this machine".to_string()
+    } else {
+        format!(
+            "on {} (ssh {})",
+            holder.name,
+            holder.addresses.first().map(String::as_str).unwrap_or("")
+        )
+    };
+    println!("# Restore {}'s data from the copy held by {}. Run these {where_}; restic asks for the password.", owner.name, holder.name);
+    println!("# 1. list the snapshots:");
+    println!("restic -r {r} snapshots");
+    println!("# 2. restore {snapshot} into a new directory ({target} must not exist yet):");
+    println!("mkdir -- {t} && restic -r {r} restore {snapshot} --target {t}");
+    EXIT_OK
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_run_flags() {
+        let c = Cli::try_parse_from([
+            "wbackup",
+            "run",
+            "--node",
+            "a",
+            "--node",
+            "b",
+            "--json",
+            "--password-file",
+            "/x",
+        ])
+        .unwrap();
+        match c.command {
+            Some(Command::Run {
+                nodes,
+                json,
+                password,
+            }) => {
+                assert_eq!(nodes, ["a", "b"]);
+                assert!(json);
+                assert_eq!(password.password_file.unwrap(), PathBuf::from("/x"));
+            }
+            _ => panic!(),
+        }
+    }
+}

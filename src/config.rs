@@ -1,0 +1,755 @@
+//! The user's configuration: where it is found, its TOML schema, and validation.
+//!
+//! Everything a run needs is checked here, before the first ssh connection: a bad file is
+//! reported with its path, line and column, the offending source line, and what to change.
+//! With no file at all, wbackup runs on a built-in default (one local node).
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+/// Where the configuration came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    File(PathBuf),
+    /// No file exists at the default location: the built-in default is in use and
+    /// `wbackup init` (or the window) can write it to this path.
+    BuiltIn(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub source: Source,
+    pub orchestrator: String,
+    /// The orchestrator first, then the others in the order the file declares them.
+    pub nodes: Vec<Node>,
+    pub ssh: Ssh,
+    pub retention: Retention,
+    pub check: Check,
+    pub replication: Replication,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    pub name: String,
+    /// Empty for the orchestrator, which is local.
+    pub addresses: Vec<String>,
+    pub user: Option<String>,
+    pub port: Option<u16>,
+    /// As written by the user; `~` means the home directory on this node.
+    pub base_dir: String,
+    pub paths: Vec<String>,
+    pub exclude: Vec<String>,
+    pub is_orchestrator: bool,
+}
+
+impl Node {
+    /// A node without paths only holds replicas.
+    pub fn is_storage(&self) -> bool {
+        self.paths.is_empty()
+    }
+    pub fn role(&self) -> Role {
+        if self.is_orchestrator {
+            Role::Orchestrator
+        } else if self.is_storage() {
+            Role::Storage
+        } else {
+            Role::Remote
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Orchestrator,
+    Remote,
+    Storage,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::Orchestrator => "orchestrator",
+            Role::Remote => "remote",
+            Role::Storage => "storage",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ssh {
+    pub config_file: Option<String>,
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_s: u32,
+    #[serde(default)]
+    pub options: Vec<String>,
+}
+
+fn default_connect_timeout() -> u32 {
+    5
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retention {
+    pub keep_last: Option<u32>,
+    pub keep_hourly: Option<u32>,
+    pub keep_daily: Option<u32>,
+    pub keep_weekly: Option<u32>,
+    pub keep_monthly: Option<u32>,
+    pub keep_yearly: Option<u32>,
+    pub keep_within: Option<String>,
+}
+
+impl Retention {
+    fn standard() -> Self {
+        Retention {
+            keep_daily: Some(7),
+            keep_weekly: Some(4),
+            keep_monthly: Some(12),
+            ..Default::default()
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.restic_args().is_empty()
+    }
+
+    /// The policy as `restic forget` flags.
+    pub fn restic_args(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let counts = [
+            ("--keep-last", self.keep_last),
+            ("--keep-hourly", self.keep_hourly),
+            ("--keep-daily", self.keep_daily),
+            ("--keep-weekly", self.keep_weekly),
+            ("--keep-monthly", self.keep_monthly),
+            ("--keep-yearly", self.keep_yearly),
+        ];
+        for (flag, n) in counts {
+            if let Some(n) = n {
+                out.push(flag.to_string());
+                out.push(n.to_string());
+            }
+        }
+        if let Some(w) = &self.keep_within {
+            out.push("--keep-within".into());
+            out.push(w.clone());
+        }
+        out
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Check {
+    pub read_data_subset: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replication {
+    pub enabled: bool,
+    pub quarantine_days: u32,
+}
+
+// ---- the file as written -------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    orchestrator: Option<Spanned<String>>,
+    base_dir: Option<String>,
+    #[serde(default)]
+    ssh: Ssh,
+    retention: Option<Spanned<Retention>>,
+    #[serde(default)]
+    check: Check,
+    #[serde(default)]
+    replication: RawReplication,
+    #[serde(default)]
+    nodes: BTreeMap<Spanned<String>, Spanned<RawNode>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawReplication {
+    enabled: Option<bool>,
+    quarantine_days: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNode {
+    #[serde(default)]
+    addresses: Vec<String>,
+    user: Option<String>,
+    port: Option<u16>,
+    base_dir: Option<String>,
+    #[serde(default)]
+    paths: Vec<String>,
+    #[serde(default)]
+    exclude: Vec<String>,
+}
+
+// ---- errors ---------------------------------------------------------------------------
+
+/// A configuration problem, worded for the person who has to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub path: PathBuf,
+    /// 1-based line and column, when the problem has a place in the file.
+    pub at: Option<(usize, usize)>,
+    pub message: String,
+    /// The source line the problem is on.
+    pub line_text: Option<String>,
+    pub hint: Option<String>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.at {
+            Some((line, col)) => write!(
+                f,
+                "{}:{}:{}: {}",
+                self.path.display(),
+                line,
+                col,
+                self.message
+            )?,
+            None => write!(f, "{}: {}", self.path.display(), self.message)?,
+        }
+        if let (Some(text), Some((line, col))) = (&self.line_text, self.at) {
+            let gutter = line.to_string().len();
+            write!(
+                f,
+                "\n{:gutter$} |\n{line} | {text}\n{:gutter$} | {:>col$}",
+                "", "", "^"
+            )?;
+        }
+        if let Some(hint) = &self.hint {
+            write!(f, "\nhelp: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+struct Located<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Located<'_> {
+    fn error(
+        &self,
+        span: Option<std::ops::Range<usize>>,
+        message: impl Into<String>,
+        hint: Option<String>,
+    ) -> ConfigError {
+        let (at, line_text) = match span {
+            Some(span) => {
+                let start = span.start.min(self.text.len());
+                let before = &self.text[..start];
+                let line = before.matches('\n').count() + 1;
+                let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+                let col = self.text[line_start..start].chars().count() + 1;
+                let text = self.text[line_start..]
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .to_string();
+                (Some((line, col)), Some(text))
+            }
+            None => (None, None),
+        };
+        ConfigError {
+            path: self.path.to_path_buf(),
+            at,
+            message: message.into(),
+            line_text,
+            hint,
+        }
+    }
+}
+
+// ---- loading --------------------------------------------------------------------------
+
+/// Where to look for the configuration (DESIGN §3): `--config`, `$WBACKUP_CONFIG`,
+/// `$XDG_CONFIG_HOME/wbackup/config.toml`, `~/.config/wbackup/config.toml`.
+pub fn locate(explicit: Option<&Path>) -> (PathBuf, bool) {
+    if let Some(p) = explicit {
+        return (p.to_path_buf(), true);
+    }
+    if let Some(p) = std::env::var_os("WBACKUP_CONFIG").filter(|p| !p.is_empty()) {
+        return (PathBuf::from(p), true);
+    }
+    let dir = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| home_dir().join(".config"));
+    (dir.join("wbackup").join("config.toml"), false)
+}
+
+/// Loads the configuration from where `locate` points. A file named explicitly must
+/// exist; the default location may be empty, and then the built-in default is used.
+pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+    let (path, named) = locate(explicit);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => parse(&path, &text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !named => Ok(builtin_default(path)),
+        Err(e) => Err(ConfigError {
+            path: path.clone(),
+            at: None,
+            message: format!("cannot read the configuration: {e}"),
+            line_text: None,
+            hint: Some(if e.kind() == std::io::ErrorKind::NotFound {
+                format!(
+                    "create it with `wbackup init --config {}`",
+                    crate::shell::quote(&path.to_string_lossy())
+                )
+            } else {
+                "check the file's permissions".into()
+            }),
+        }),
+    }
+}
+
+/// One local node named after this host, backing up `~/Documents` into `~/backup`.
+pub fn builtin_default(path: PathBuf) -> Config {
+    Config {
+        source: Source::BuiltIn(path),
+        orchestrator: local_node_name(),
+        nodes: vec![Node {
+            name: local_node_name(),
+            addresses: vec![],
+            user: None,
+            port: None,
+            base_dir: "~/backup".into(),
+            paths: vec!["~/Documents".into()],
+            exclude: vec![],
+            is_orchestrator: true,
+        }],
+        ssh: Ssh {
+            connect_timeout_s: default_connect_timeout(),
+            ..Default::default()
+        },
+        retention: Retention::standard(),
+        check: Check::default(),
+        replication: Replication {
+            enabled: false,
+            quarantine_days: 14,
+        },
+    }
+}
+
+/// The host name, lowercased, with anything outside `[a-z0-9_-]` replaced by `-`.
+pub fn local_node_name() -> String {
+    let raw = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "local".into());
+    node_name_from_host(raw.trim())
+}
+
+pub fn node_name_from_host(host: &str) -> String {
+    let mut name: String = host
+        .to_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        name.insert(0, 'n');
+    }
+    name
+}
+
+pub fn valid_node_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
+/// Parses and validates a configuration file's text.
+pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    let loc = Located { path, text };
+    let raw: RawConfig = toml::from_str(text).map_err(|e| {
+        let message = e.message().trim().to_string();
+        let hint = hint_for_parse_error(&message);
+        loc.error(e.span(), message, hint)
+    })?;
+
+    if raw.nodes.is_empty() {
+        return Err(loc.error(
+            None,
+            "no nodes are configured",
+            Some("add a `[nodes.NAME]` table for each machine (see `wbackup init`)".into()),
+        ));
+    }
+
+    let mut names: Vec<(String, std::ops::Range<usize>)> = Vec::new();
+    for key in raw.nodes.keys() {
+        if !valid_node_name(key.get_ref()) {
+            return Err(loc.error(
+                Some(key.span()),
+                format!("invalid node name {:?}", key.get_ref()),
+                Some(
+                    "node names become directory names: use lowercase letters, digits, `_` and `-`, starting with a letter or digit".into(),
+                ),
+            ));
+        }
+        names.push((key.get_ref().clone(), key.span()));
+    }
+
+    let orchestrator = match (&raw.orchestrator, raw.nodes.len()) {
+        (Some(o), _) => {
+            if !raw.nodes.keys().any(|k| k.get_ref() == o.get_ref()) {
+                let known: Vec<&str> = names.iter().map(|(n, _)| n.as_str()).collect();
+                return Err(loc.error(
+                    Some(o.span()),
+                    format!("unknown orchestrator {:?}", o.get_ref()),
+                    Some(format!(
+                        "set `orchestrator` to one of the configured nodes: {}",
+                        known.join(", ")
+                    )),
+                ));
+            }
+            o.get_ref().clone()
+        }
+        (None, 1) => names[0].0.clone(),
+        (None, _) => {
+            return Err(loc.error(
+                None,
+                "`orchestrator` is required with 2 or more nodes",
+                Some(
+                    "add `orchestrator = \"NAME\"` at the top, naming the node wbackup runs on"
+                        .into(),
+                ),
+            ))
+        }
+    };
+
+    let retention = match raw.retention {
+        None => Retention::standard(),
+        Some(r) => {
+            if r.get_ref().is_empty() {
+                return Err(loc.error(
+                    Some(r.span()),
+                    "the retention policy keeps nothing",
+                    Some("set at least one of keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly, keep_within — or remove [retention] to use the default (7 daily, 4 weekly, 12 monthly)".into()),
+                ));
+            }
+            r.into_inner()
+        }
+    };
+
+    for opt in &raw.ssh.options {
+        if !opt.contains('=') || opt.starts_with('-') {
+            return Err(loc.error(
+                find_span(text, opt),
+                format!("ssh option {opt:?} is not of the form Key=Value"),
+                Some("write options as \"Key=Value\", e.g. \"ServerAliveInterval=15\"".into()),
+            ));
+        }
+    }
+
+    let default_base = raw.base_dir.clone().unwrap_or_else(|| "~/backup".into());
+    let mut nodes: Vec<(usize, Node)> = Vec::new();
+    for (key, value) in raw.nodes {
+        let span = value.span();
+        let raw_node = value.into_inner();
+        let name = key.into_inner();
+        let is_orchestrator = name == orchestrator;
+        if !is_orchestrator && raw_node.addresses.is_empty() {
+            return Err(loc.error(
+                Some(span.clone()),
+                format!("node {name:?} has no addresses"),
+                Some(format!(
+                    "add `addresses = [\"host-or-ip\"]` to [nodes.{name}] (LAN address first), or make it the orchestrator"
+                )),
+            ));
+        }
+        if let Some(bad) = raw_node
+            .addresses
+            .iter()
+            .find(|a| a.is_empty() || a.starts_with('-'))
+        {
+            return Err(loc.error(
+                find_span(text, bad).or(Some(span.clone())),
+                format!("node {name:?} has an invalid address {bad:?}"),
+                Some("an address is a host name, an IP address or an ~/.ssh/config alias".into()),
+            ));
+        }
+        if let Some(bad) = raw_node.paths.iter().find(|p| p.is_empty()) {
+            return Err(loc.error(
+                find_span(text, bad).or(Some(span.clone())),
+                format!("node {name:?} has an empty path"),
+                Some("remove the empty string from `paths`".into()),
+            ));
+        }
+        nodes.push((
+            span.start,
+            Node {
+                base_dir: raw_node.base_dir.unwrap_or_else(|| default_base.clone()),
+                name,
+                addresses: raw_node.addresses,
+                user: raw_node.user,
+                port: raw_node.port,
+                paths: raw_node.paths,
+                exclude: raw_node.exclude,
+                is_orchestrator,
+            },
+        ));
+    }
+    nodes.sort_by_key(|(start, n)| (!n.is_orchestrator, *start));
+    let nodes: Vec<Node> = nodes.into_iter().map(|(_, n)| n).collect();
+
+    let replication = Replication {
+        enabled: raw.replication.enabled.unwrap_or(nodes.len() >= 2),
+        quarantine_days: raw.replication.quarantine_days.unwrap_or(14),
+    };
+
+    Ok(Config {
+        source: Source::File(path.to_path_buf()),
+        orchestrator,
+        nodes,
+        ssh: raw.ssh,
+        retention,
+        check: raw.check,
+        replication,
+    })
+}
+
+fn find_span(text: &str, needle: &str) -> Option<std::ops::Range<usize>> {
+    let quoted = format!("\"{needle}\"");
+    text.find(&quoted).map(|i| i..i + quoted.len())
+}
+
+fn hint_for_parse_error(message: &str) -> Option<String> {
+    if message.starts_with("unknown field") {
+        Some(format!(
+            "remove or rename the key; {}",
+            message
+                .split_once(", expected ")
+                .map(|(_, e)| format!("valid keys here: {e}"))
+                .unwrap_or_else(|| "see `wbackup init` for every key".into())
+        ))
+    } else if message.starts_with("invalid type") {
+        Some("change the value to the expected type (strings are quoted, lists use [ ])".into())
+    } else if message.contains("duplicate key") {
+        Some("each key and each [table] may appear only once".into())
+    } else {
+        None
+    }
+}
+
+impl Config {
+    pub fn node(&self, name: &str) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+    pub fn orchestrator(&self) -> &Node {
+        self.node(&self.orchestrator)
+            .expect("validated: the orchestrator is a node")
+    }
+    pub fn is_builtin(&self) -> bool {
+        matches!(self.source, Source::BuiltIn(_))
+    }
+    pub fn path(&self) -> &Path {
+        match &self.source {
+            Source::File(p) | Source::BuiltIn(p) => p,
+        }
+    }
+}
+
+pub fn home_dir() -> PathBuf {
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/"))
+}
+
+/// Expands a leading `~` against the given home directory.
+pub fn expand_home(path: &str, home: &str) -> String {
+    if path == "~" {
+        home.to_string()
+    } else if let Some(rest) = path.strip_prefix("~/") {
+        format!("{}/{}", home.trim_end_matches('/'), rest)
+    } else {
+        path.to_string()
+    }
+}
+
+/// The commented starter file `wbackup init` writes.
+pub fn starter_file(local_name: &str) -> String {
+    format!(
+        r#"# wbackup configuration. Every key is described in the README.
+# Lines starting with # are comments; uncomment and edit what you need.
+
+# The node wbackup runs on (required with 2 or more nodes).
+orchestrator = "{local_name}"
+# Where repositories live on every node (a node can override it).
+base_dir = "~/backup"
+
+[ssh]
+# config_file = "~/.ssh/config"   # given to ssh as -F
+connect_timeout_s = 5             # per address tried
+# options = ["ServerAliveInterval=15"]
+
+# restic forget --prune policy, applied to each node's own repository.
+[retention]
+keep_daily = 7
+keep_weekly = 4
+keep_monthly = 12
+# keep_last = 5
+# keep_within = "30d"
+
+[check]
+# read_data_subset = "5%"         # also read back part of the data on every check
+
+[replication]
+# enabled = true                  # default: true with 2 or more nodes
+quarantine_days = 14
+
+# This machine.
+[nodes.{local_name}]
+paths = ["~/Documents"]
+# exclude = ["**/node_modules", "*.iso"]
+
+# Another machine, reached over SSH (addresses tried in order: LAN first).
+# [nodes.home]
+# addresses = ["192.168.1.10", "home.example.org"]
+# user = "alice"
+# paths = ["~/"]
+
+# A storage-only node: no paths, it only holds copies of the other repositories.
+# [nodes.nas]
+# addresses = ["nas.lan"]
+# base_dir = "/srv/backup"
+"#
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> ConfigError {
+        parse(Path::new("/c/config.toml"), text).unwrap_err()
+    }
+
+    #[test]
+    fn starter_file_parses() {
+        let c = parse(Path::new("x.toml"), &starter_file("my-laptop")).unwrap();
+        assert_eq!(c.nodes.len(), 1);
+        assert_eq!(c.orchestrator, "my-laptop");
+        assert_eq!(c.retention, Retention::standard());
+    }
+
+    #[test]
+    fn nodes_keep_declared_order_with_orchestrator_first() {
+        let c = parse(
+            Path::new("x"),
+            r#"orchestrator = "b"
+[nodes.z]
+addresses = ["z"]
+[nodes.b]
+[nodes.a]
+addresses = ["a"]
+paths = ["/x"]
+"#,
+        )
+        .unwrap();
+        let names: Vec<_> = c.nodes.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["b", "z", "a"]);
+        assert!(c.replication.enabled);
+        assert_eq!(c.nodes[1].role(), Role::Storage);
+        assert_eq!(c.nodes[2].role(), Role::Remote);
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_column() {
+        let e = err("[nodes.a]\npaths = [\"/x\"]\npathz = 1\n");
+        assert_eq!(e.at, Some((3, 1)));
+        assert!(e.message.contains("unknown field `pathz`"), "{e}");
+        assert!(e.hint.unwrap().contains("paths"));
+    }
+
+    #[test]
+    fn wrong_type_is_located() {
+        let e = err("[nodes.a]\npaths = \"/x\"\n");
+        assert_eq!(e.at.unwrap().0, 2);
+        assert!(e.message.contains("invalid type"), "{e}");
+    }
+
+    #[test]
+    fn unknown_orchestrator() {
+        let e = err("orchestrator = \"lap\"\n[nodes.laptop]\n");
+        assert_eq!(e.at, Some((1, 16)));
+        assert!(e.message.contains("unknown orchestrator \"lap\""));
+        assert!(e.hint.unwrap().contains("laptop"));
+    }
+
+    #[test]
+    fn invalid_node_name() {
+        let e = err("[nodes.Laptop]\n");
+        assert_eq!(e.at.unwrap().0, 1);
+        assert!(e.message.contains("invalid node name \"Laptop\""));
+    }
+
+    #[test]
+    fn duplicate_node() {
+        let e = err("[nodes.a]\n[nodes.a]\n");
+        assert_eq!(e.at.unwrap().0, 2, "{e}");
+    }
+
+    #[test]
+    fn remote_without_addresses() {
+        let e = err("orchestrator = \"a\"\n[nodes.a]\n[nodes.b]\npaths = [\"/x\"]\n");
+        assert_eq!(e.at.unwrap().0, 3, "{e}");
+        assert!(e.message.contains("\"b\" has no addresses"));
+    }
+
+    #[test]
+    fn empty_retention() {
+        let e = err("[retention]\n[nodes.a]\n");
+        assert_eq!(e.at.unwrap().0, 1, "{e}");
+        assert!(e.message.contains("keeps nothing"));
+    }
+
+    #[test]
+    fn orchestrator_required_with_two_nodes() {
+        let e = err("[nodes.a]\n[nodes.b]\naddresses = [\"b\"]\n");
+        assert!(e.message.contains("orchestrator"));
+    }
+
+    #[test]
+    fn malformed_toml() {
+        let e = err("[nodes.a\n");
+        assert_eq!(e.at.unwrap().0, 1);
+        let shown = e.to_string();
+        assert!(shown.starts_with("/c/config.toml:1:"), "{shown}");
+        assert!(shown.contains("[nodes.a"), "{shown}");
+    }
+
+    #[test]
+    fn host_names_become_node_names() {
+        assert_eq!(node_name_from_host("My.Laptop"), "my-laptop");
+        assert!(valid_node_name(&node_name_from_host("_x")));
+    }
+
+    #[test]
+    fn home_expansion() {
+        assert_eq!(expand_home("~/backup", "/home/a"), "/home/a/backup");
+        assert_eq!(expand_home("~", "/home/a"), "/home/a");
+        assert_eq!(expand_home("/srv/~x", "/home/a"), "/srv/~x");
+    }
+}

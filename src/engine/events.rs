@@ -1,0 +1,151 @@
+//! The event stream a run emits. The terminal printer, the log writer and the window are
+//! three consumers of the same events; none of them knows how a step is executed.
+
+use crate::plan::StepKind;
+use serde::Serialize;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stream {
+    Stdout,
+    Stderr,
+    /// wbackup's own words about the step (what it decided, what it found).
+    Info,
+}
+
+/// How a node is reached in this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Route {
+    Local,
+    Lan,
+    Public,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "lowercase")]
+pub enum Outcome {
+    Passed,
+    /// Nothing to do, or not done for a reason that is not a failure.
+    Skipped {
+        reason: String,
+    },
+    Failed {
+        exit_code: Option<i32>,
+        message: String,
+        /// The last lines the step wrote on stderr.
+        stderr_tail: Vec<String>,
+    },
+    Interrupted,
+}
+
+impl Outcome {
+    pub fn failed(message: impl Into<String>) -> Outcome {
+        Outcome::Failed {
+            exit_code: None,
+            message: message.into(),
+            stderr_tail: vec![],
+        }
+    }
+    pub fn is_ok(&self) -> bool {
+        matches!(self, Outcome::Passed | Outcome::Skipped { .. })
+    }
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Passed => "passed",
+            Outcome::Skipped { .. } => "skipped",
+            Outcome::Failed { .. } => "failed",
+            Outcome::Interrupted => "interrupted",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Passed,
+    Failed,
+    Interrupted,
+}
+
+impl RunStatus {
+    /// The process exit status for a run that ended this way (DESIGN §4).
+    pub fn exit_code(self) -> i32 {
+        match self {
+            RunStatus::Passed => 0,
+            RunStatus::Failed => 1,
+            RunStatus::Interrupted => 130,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event")]
+pub enum Event {
+    RunStarted {
+        run_id: String,
+        log_path: Option<PathBuf>,
+        steps: usize,
+    },
+    /// A node answered (or not) during `prepare`.
+    NodeReached {
+        node: String,
+        address: String,
+        route: Route,
+    },
+    NodeUnreachable {
+        node: String,
+        tried: Vec<String>,
+    },
+    StepStarted {
+        step: usize,
+        node: String,
+        kind: StepKind,
+        title: String,
+    },
+    Line {
+        step: usize,
+        node: String,
+        stream: Stream,
+        text: String,
+    },
+    Progress {
+        step: usize,
+        done: u64,
+        total: u64,
+    },
+    StepFinished {
+        step: usize,
+        outcome: Outcome,
+    },
+    RunFinished {
+        status: RunStatus,
+        summary_path: Option<PathBuf>,
+    },
+}
+
+/// Anything that consumes events. Called from the engine's tasks: keep it quick.
+pub trait Sink: Send + Sync {
+    fn emit(&self, event: Event);
+}
+
+impl<F: Fn(Event) + Send + Sync> Sink for F {
+    fn emit(&self, event: Event) {
+        self(event)
+    }
+}
+
+/// Sends every event to each of several consumers, in order.
+pub struct Fanout(pub Vec<Box<dyn Sink>>);
+
+impl Sink for Fanout {
+    fn emit(&self, event: Event) {
+        if let Some((last, rest)) = self.0.split_last() {
+            for s in rest {
+                s.emit(event.clone());
+            }
+            last.emit(event);
+        }
+    }
+}

@@ -1,0 +1,617 @@
+//! The engine executes a `Plan` and reports what happens as `Event`s.
+//!
+//! Steps run one at a time in plan order. A failed step never stops another node's
+//! independent steps: a node that cannot be reached skips its own steps; a repository
+//! whose check failed is neither pruned nor replicated. A refused password ends the run
+//! at once, before anything is written. Cancellation interrupts the running process on
+//! its node (restic removes its lock) and marks the rest of the plan interrupted.
+
+pub mod events;
+pub mod node;
+pub mod process;
+pub mod replicate;
+pub mod restic;
+
+use crate::config::Config;
+use crate::logbook::Logbook;
+use crate::plan::{Plan, Step, StepKind};
+use events::{Event, Fanout, Outcome, RunStatus, Sink, Stream};
+use node::Conn;
+use process::{Input, Job};
+use replicate::{HopError, HopOutput, Inventory};
+use secrecy::SecretString;
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// How a run ended, step by step.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub status: RunStatus,
+    pub outcomes: Vec<Outcome>,
+}
+
+/// Executes `plan`. Events go to `sink` and to the run's log under the orchestrator's
+/// `<base_dir>/logs`.
+pub async fn execute(
+    config: &Config,
+    plan: &Plan,
+    password: &SecretString,
+    cancel: CancellationToken,
+    sink: Box<dyn Sink>,
+) -> Report {
+    let logbook = Logbook::open(config, plan);
+    let log_path = logbook.as_ref().ok().map(|l| l.log_path().to_path_buf());
+    let summary_path = logbook
+        .as_ref()
+        .ok()
+        .map(|l| l.summary_path().to_path_buf());
+    let log_error = logbook.as_ref().err().map(|e| e.to_string());
+    let mut sinks: Vec<Box<dyn Sink>> = vec![];
+    if let Ok(l) = logbook {
+        sinks.push(Box::new(l));
+    }
+    sinks.push(sink);
+    let sink = Fanout(sinks);
+
+    let mut run = Run {
+        config,
+        plan,
+        password,
+        cancel,
+        sink: &sink,
+        conns: HashMap::new(),
+        unreachable: HashMap::new(),
+        repo_exists: HashSet::new(),
+        checked: HashSet::new(),
+        password_verified: false,
+        fatal: None,
+        control_dir: None,
+    };
+    sink.emit(Event::RunStarted {
+        run_id: chrono::Local::now().format("%Y-%m-%dT%H:%M:%S").to_string(),
+        log_path,
+        steps: plan.steps.len(),
+    });
+    if let Some(e) = log_error {
+        sink.emit(Event::Line {
+            step: 0,
+            node: config.orchestrator.clone(),
+            stream: Stream::Stderr,
+            text: format!("cannot write the run log: {e}"),
+        });
+    }
+
+    let mut outcomes = Vec::new();
+    for step in &plan.steps {
+        let outcome = if run.cancel.is_cancelled() {
+            Outcome::Interrupted
+        } else if let Some(why) = &run.fatal {
+            Outcome::Skipped {
+                reason: why.clone(),
+            }
+        } else {
+            sink.emit(Event::StepStarted {
+                step: step.id,
+                node: step.node.clone(),
+                kind: step.kind,
+                title: step.title(),
+            });
+            let o = run.step(step).await;
+            if run.cancel.is_cancelled() && !o.is_ok() {
+                Outcome::Interrupted
+            } else {
+                o
+            }
+        };
+        sink.emit(Event::StepFinished {
+            step: step.id,
+            outcome: outcome.clone(),
+        });
+        outcomes.push(outcome);
+    }
+    let status = if run.cancel.is_cancelled() {
+        RunStatus::Interrupted
+    } else if outcomes.iter().all(Outcome::is_ok) {
+        RunStatus::Passed
+    } else {
+        RunStatus::Failed
+    };
+    for (_, c) in run.conns.drain() {
+        c.close().await;
+    }
+    if let Some(d) = &run.control_dir {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    sink.emit(Event::RunFinished {
+        status,
+        summary_path,
+    });
+    Report { status, outcomes }
+}
+
+struct Run<'a> {
+    config: &'a Config,
+    plan: &'a Plan,
+    password: &'a SecretString,
+    cancel: CancellationToken,
+    sink: &'a dyn Sink,
+    conns: HashMap<String, Conn>,
+    unreachable: HashMap<String, String>,
+    /// Nodes whose own repository exists (found, or made by this run's init).
+    repo_exists: HashSet<String>,
+    /// Nodes whose own repository passed this run's check.
+    checked: HashSet<String>,
+    password_verified: bool,
+    /// Set when the run cannot go on (the password was refused).
+    fatal: Option<String>,
+    control_dir: Option<std::path::PathBuf>,
+}
+
+impl Run<'_> {
+    fn info(&self, step: &Step, text: impl Into<String>) {
+        self.sink.emit(Event::Line {
+            step: step.id,
+            node: step.node.clone(),
+            stream: Stream::Info,
+            text: text.into(),
+        });
+    }
+
+    async fn step(&mut self, step: &Step) -> Outcome {
+        if step.kind != StepKind::Prepare && step.kind != StepKind::Replicate {
+            if let Some(why) = self.unreachable.get(&step.node) {
+                return Outcome::Skipped {
+                    reason: format!("{} is {why}", step.node),
+                };
+            }
+        }
+        match step.kind {
+            StepKind::Prepare => self.prepare(step).await,
+            StepKind::Init => self.init(step).await,
+            StepKind::Backup => self.restic_step(step).await,
+            StepKind::Check => {
+                if !self.repo_exists.contains(&step.node) {
+                    return Outcome::Skipped {
+                        reason: "no repository".into(),
+                    };
+                }
+                let o = self.restic_step(step).await;
+                if o == Outcome::Passed {
+                    self.checked.insert(step.node.clone());
+                }
+                o
+            }
+            StepKind::Forget => {
+                if !self.checked.contains(&step.node) {
+                    return Outcome::Skipped {
+                        reason: "the check did not pass".into(),
+                    };
+                }
+                self.restic_step(step).await
+            }
+            StepKind::Replicate => self.replicate(step).await,
+        }
+    }
+
+    async fn prepare(&mut self, step: &Step) -> Outcome {
+        let node = self
+            .config
+            .node(&step.node)
+            .expect("plan nodes exist")
+            .clone();
+        let conn = if node.is_orchestrator {
+            Conn::local(&node)
+        } else {
+            if self.control_dir.is_none() {
+                match node::control_dir() {
+                    Ok(d) => self.control_dir = Some(d),
+                    Err(e) => {
+                        return Outcome::failed(format!(
+                            "cannot create a directory for ssh control sockets: {e}"
+                        ))
+                    }
+                }
+            }
+            let dir = self.control_dir.clone().expect("just set");
+            self.info(
+                step,
+                format!(
+                    "connecting to {} ({})",
+                    node.name,
+                    node.addresses.join(", ")
+                ),
+            );
+            match node::connect(self.config, &node, &dir).await {
+                Ok(c) => c,
+                Err(u) => {
+                    let msg = format!("{} is {u}", node.name);
+                    self.unreachable.insert(node.name.clone(), u.to_string());
+                    self.sink.emit(Event::NodeUnreachable {
+                        node: node.name.clone(),
+                        tried: node.addresses.clone(),
+                    });
+                    return Outcome::Failed {
+                        exit_code: None,
+                        message: msg,
+                        stderr_tail: u.tried.iter().map(|(a, w)| format!("{a}: {w}")).collect(),
+                    };
+                }
+            }
+        };
+        self.sink.emit(Event::NodeReached {
+            node: node.name.clone(),
+            address: conn.address().to_string(),
+            route: conn.route,
+        });
+        // Tools, repository, layout: one command.
+        let base = conn.base();
+        let mut dirs = vec![format!("{base}/.quarantine")];
+        if !node.is_storage() {
+            dirs.push(format!("{base}/{}", node.name));
+        }
+        if node.is_orchestrator {
+            dirs.push(format!("{base}/logs"));
+        }
+        let script = r#"repo=$1; shift
+for t in restic rsync; do command -v "$t" >/dev/null 2>&1 || echo "missing $t"; done
+[ -f "$repo/config" ] && echo "repo exists"
+mkdir -p -- "$@" || echo "mkdir failed"
+df -Pk -- "$1" 2>/dev/null | awk 'NR==2 {print "free " $4}'
+true"#;
+        let mut args: Vec<&str> = vec![];
+        let repo = conn.repo(&node.name);
+        args.push(&repo);
+        args.extend(dirs.iter().map(String::as_str));
+        let lines = match replicate::sh(&conn, script, &args, &self.cancel).await {
+            Ok(l) => l,
+            Err(e) => {
+                self.conns.insert(node.name.clone(), conn);
+                self.unreachable
+                    .insert(node.name.clone(), "not usable".into());
+                return Outcome::failed(format!("cannot prepare {}: {e}", node.name));
+            }
+        };
+        let mut problems = vec![];
+        for l in &lines {
+            if let Some(t) = l.strip_prefix("missing ") {
+                problems.push(format!(
+                    "`{t}` is not installed on {} (install it: apt install {t})",
+                    node.name
+                ));
+            } else if l == "repo exists" {
+                self.repo_exists.insert(node.name.clone());
+            } else if l == "mkdir failed" {
+                problems.push(format!(
+                    "cannot create the layout under {base} on {}",
+                    node.name
+                ));
+            } else if let Some(kb) = l.strip_prefix("free ") {
+                self.info(
+                    step,
+                    format!(
+                        "{}: reached via {} ({:?}); {} MB free under {base}",
+                        node.name,
+                        conn.address(),
+                        conn.route,
+                        kb.parse::<u64>().unwrap_or(0) / 1024
+                    ),
+                );
+            }
+        }
+        self.conns.insert(node.name.clone(), conn);
+        if problems.is_empty() {
+            Outcome::Passed
+        } else {
+            self.unreachable
+                .insert(node.name.clone(), "not usable".into());
+            Outcome::failed(problems.join("; "))
+        }
+    }
+
+    async fn init(&mut self, step: &Step) -> Outcome {
+        if self.repo_exists.contains(&step.node) {
+            return Outcome::Skipped {
+                reason: "the repository exists".into(),
+            };
+        }
+        // A typo must never initialise a repository with a different password: try it
+        // on one that exists first.
+        if !self.password_verified {
+            if let Some(other) = self
+                .plan
+                .nodes
+                .iter()
+                .find(|n| self.repo_exists.contains(*n) && self.conns.contains_key(*n))
+            {
+                let conn = &self.conns[other];
+                let argv = restic::unlock_probe_args(&conn.repo(other));
+                self.info(
+                    step,
+                    format!(
+                        "trying the password on {other}'s repository before creating a new one"
+                    ),
+                );
+                let (fin, _) = process::capture(
+                    conn.at(),
+                    Job::new(argv)
+                        .stdin(Input::Password(self.password))
+                        .timeout(Duration::from_secs(600)),
+                    &self.cancel,
+                )
+                .await;
+                if !fin.success() {
+                    return self.restic_failure(step, &fin, "cannot verify the password");
+                }
+                self.password_verified = true;
+            }
+        }
+        let o = self.restic_step(step).await;
+        if o == Outcome::Passed {
+            self.repo_exists.insert(step.node.clone());
+            self.password_verified = true;
+        }
+        o
+    }
+
+    fn restic_failure(&mut self, step: &Step, fin: &process::Finished, what: &str) -> Outcome {
+        if fin.stderr_tail.iter().any(|l| restic::is_wrong_password(l)) {
+            let msg = format!(
+                "wrong password: restic refused it for {}'s repository; nothing was changed",
+                step.node
+            );
+            self.fatal = Some("not run: the password was refused".into());
+            return Outcome::Failed {
+                exit_code: fin.code,
+                message: msg,
+                stderr_tail: fin.stderr_tail.clone(),
+            };
+        }
+        Outcome::Failed {
+            exit_code: fin.code,
+            message: format!("{what} on {}: {}", step.node, fin.describe()),
+            stderr_tail: fin.stderr_tail.clone(),
+        }
+    }
+
+    /// init, backup, check, forget: one restic command on the node's own repository.
+    async fn restic_step(&mut self, step: &Step) -> Outcome {
+        let Some(conn) = self.conns.get(&step.node) else {
+            return Outcome::Skipped {
+                reason: "not prepared".into(),
+            };
+        };
+        if step.kind == StepKind::Backup && !self.repo_exists.contains(&step.node) {
+            return Outcome::Skipped {
+                reason: "no repository (init did not run)".into(),
+            };
+        }
+        let node = &conn.node;
+        let repo = conn.repo(&node.name);
+        let argv = match step.kind {
+            StepKind::Init => restic::init_args(&repo),
+            StepKind::Backup => {
+                let paths: Vec<String> = node.paths.iter().map(|p| conn.path(p)).collect();
+                restic::backup_args(&repo, &node.name, &paths, &node.exclude)
+            }
+            StepKind::Check => {
+                restic::check_args(&repo, self.config.check.read_data_subset.as_deref())
+            }
+            StepKind::Forget => restic::forget_args(&repo, &self.config.retention),
+            _ => unreachable!("not a restic step"),
+        };
+        let sink = self.sink;
+        let id = step.id;
+        let name = step.node.clone();
+        let fin = process::run(
+            conn.at(),
+            Job::new(argv).stdin(Input::Password(self.password)),
+            &self.cancel,
+            |stream, text| {
+                if stream == Stream::Stdout && restic::is_password_notice(&text) {
+                    return;
+                }
+                if step.kind == StepKind::Backup && stream == Stream::Stdout {
+                    match restic::parse_backup_line(&text) {
+                        restic::BackupLine::Status { done, total } => {
+                            sink.emit(Event::Progress {
+                                step: id,
+                                done,
+                                total,
+                            });
+                            return;
+                        }
+                        restic::BackupLine::Summary(s) => {
+                            sink.emit(Event::Line {
+                                step: id,
+                                node: name.clone(),
+                                stream: Stream::Info,
+                                text: s,
+                            });
+                            return;
+                        }
+                        restic::BackupLine::Other => {}
+                    }
+                }
+                sink.emit(Event::Line {
+                    step: id,
+                    node: name.clone(),
+                    stream,
+                    text,
+                });
+            },
+        )
+        .await;
+        if fin.success() {
+            return Outcome::Passed;
+        }
+        if fin.cancelled {
+            return Outcome::Interrupted;
+        }
+        // restic exits 3 when a backup could not read some files but saved a snapshot.
+        if step.kind == StepKind::Backup && fin.code == Some(3) {
+            return Outcome::Failed {
+                exit_code: fin.code,
+                message: format!(
+                    "backup of {} saved a snapshot, but some source files could not be read",
+                    step.node
+                ),
+                stderr_tail: fin.stderr_tail.clone(),
+            };
+        }
+        let what = format!("restic {}", step.kind);
+        self.restic_failure(step, &fin, &what)
+    }
+
+    async fn replicate(&mut self, step: &Step) -> Outcome {
+        let owner = step.node.clone();
+        if !self.checked.contains(&owner) {
+            return Outcome::Skipped {
+                reason: format!("{owner}'s repository did not pass its check in this run; replicas keep their last good state"),
+            };
+        }
+        let orch = self.config.orchestrator.clone();
+        let Some(src) = self.conns.get(&owner) else {
+            return Outcome::Skipped {
+                reason: format!("{owner} is not reachable"),
+            };
+        };
+        let repos = vec![owner.clone()];
+        let src_inv = match replicate::inventory(src, &repos, &self.cancel).await {
+            Ok(i) => i,
+            Err(e) => return Outcome::failed(e),
+        };
+        let src_files = src_inv.repos.get(&owner).cloned().unwrap_or_default();
+        let busy = src_files.fresh_locks(src_inv.now);
+        if !busy.is_empty() {
+            return Outcome::Skipped {
+                reason: format!("{owner}'s repository is busy (a restic lock younger than 30 minutes: {}); replication skipped this time", busy.join(", ")),
+            };
+        }
+
+        let mut out = StepOutput {
+            sink: self.sink,
+            step: step.id,
+            node: owner.clone(),
+            total: 0,
+        };
+        let mut failures: Vec<String> = vec![];
+        let mut done = 0u64;
+        // The relay's copy first (unless the owner is the relay), then everyone else's.
+        let mut relay_files = src_files.clone();
+        let mut inventories: HashMap<String, Inventory> = HashMap::new();
+        for t in &step.targets {
+            let Some(conn) = self.conns.get(t) else {
+                failures.push(format!("{t} is not reachable"));
+                continue;
+            };
+            match replicate::inventory(conn, &repos, &self.cancel).await {
+                Ok(i) => {
+                    inventories.insert(t.clone(), i);
+                }
+                Err(e) => failures.push(e),
+            }
+        }
+        // Total bytes for the progress bar, over every hop.
+        out.total = step
+            .targets
+            .iter()
+            .filter_map(|t| inventories.get(t))
+            .map(|i| {
+                let dst = i.repos.get(&owner).cloned().unwrap_or_default();
+                replicate::missing(&src_files, &dst)
+                    .iter()
+                    .map(|(_, s)| s)
+                    .sum::<u64>()
+            })
+            .sum();
+
+        for t in &step.targets {
+            if self.cancel.is_cancelled() {
+                return Outcome::Interrupted;
+            }
+            let Some(inv) = inventories.get_mut(t) else {
+                continue;
+            };
+            let dst_files = inv.repos.entry(owner.clone()).or_default();
+            // Relay: the orchestrator's copy is fed from the owner, every other copy
+            // from the orchestrator's.
+            let from = if owner == orch || *t == orch {
+                owner.clone()
+            } else {
+                orch.clone()
+            };
+            if !self.conns.contains_key(&from) {
+                failures.push(format!("{t}: {from} is not reachable"));
+                continue;
+            }
+            let hop = replicate::Hop {
+                repo: &owner,
+                src: &self.conns[&from],
+                dst: &self.conns[t],
+                src_files: if from == owner {
+                    &src_files
+                } else {
+                    &relay_files
+                },
+                dst_files,
+            };
+            match replicate::additive(hop, &self.cancel, &mut out, done).await {
+                Ok(d) => {
+                    done = d;
+                    if *t == orch {
+                        relay_files = inv.repos[&owner].clone();
+                    }
+                }
+                Err(HopError::Cancelled) => return Outcome::Interrupted,
+                Err(HopError::Foreign { src_sha, dst_sha }) => failures.push(format!(
+                    "{t} holds a different repository under {}'s name (config sha256 {} there, {} at the source); it was not touched: move it aside and rerun",
+                    owner,
+                    &dst_sha[..12.min(dst_sha.len())],
+                    &src_sha[..12.min(src_sha.len())]
+                )),
+                Err(HopError::Failed(e)) => {
+                    if *t == orch {
+                        failures.push(format!("{e}; the other copies were not updated from it"));
+                        break;
+                    }
+                    failures.push(e)
+                }
+            }
+        }
+        if failures.is_empty() {
+            Outcome::Passed
+        } else {
+            Outcome::Failed {
+                exit_code: None,
+                message: format!("replicating {owner}: {}", failures.join("; ")),
+                stderr_tail: vec![],
+            }
+        }
+    }
+}
+
+struct StepOutput<'a> {
+    sink: &'a dyn Sink,
+    step: usize,
+    node: String,
+    total: u64,
+}
+
+impl HopOutput for StepOutput<'_> {
+    fn line(&mut self, stream: Stream, text: String) {
+        self.sink.emit(Event::Line {
+            step: self.step,
+            node: self.node.clone(),
+            stream,
+            text,
+        });
+    }
+    fn progress(&mut self, done: u64) {
+        self.sink.emit(Event::Progress {
+            step: self.step,
+            done: done.min(self.total),
+            total: self.total,
+        });
+    }
+}

@@ -1,0 +1,296 @@
+//! Reaching a node: the first address that answers, one ssh connection per node per run.
+//!
+//! A remote node gets one OpenSSH master connection (ControlMaster) for the whole run;
+//! every later command and rsync transfer rides on it, so a run costs one handshake per
+//! node. The master runs `cat` on the node with our pipe as its stdin: when wbackup ends,
+//! however it ends, the pipe closes and the connection goes away with it. Nothing is left
+//! running anywhere.
+
+use crate::config::{expand_home, Config, Node};
+use crate::engine::events::Route;
+use crate::engine::process::{At, Remote};
+use crate::shell;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// A node as this run reaches it.
+pub struct Conn {
+    pub node: Node,
+    pub remote: Option<Remote>,
+    pub route: Route,
+    /// The node's home directory, for `~`.
+    pub home: String,
+    master: Option<Child>,
+}
+
+impl Conn {
+    pub fn local(node: &Node) -> Conn {
+        Conn {
+            node: node.clone(),
+            remote: None,
+            route: Route::Local,
+            home: crate::config::home_dir().to_string_lossy().into_owned(),
+            master: None,
+        }
+    }
+
+    pub fn at(&self) -> At<'_> {
+        match &self.remote {
+            Some(r) => At::Remote(r),
+            None => At::Local,
+        }
+    }
+
+    pub fn address(&self) -> &str {
+        self.remote
+            .as_ref()
+            .map(|r| r.address.as_str())
+            .unwrap_or("local")
+    }
+
+    /// A path of this node's with `~` expanded.
+    pub fn path(&self, p: &str) -> String {
+        expand_home(p, &self.home)
+    }
+
+    pub fn base(&self) -> String {
+        self.path(self.node.base_dir.trim_end_matches('/'))
+    }
+
+    /// Where this node keeps `owner`'s repository.
+    pub fn repo(&self, owner: &str) -> String {
+        format!("{}/{owner}/restic", self.base())
+    }
+
+    /// `path` as rsync names it from the orchestrator.
+    pub fn rsync_spec(&self, path: &str) -> String {
+        match &self.remote {
+            Some(r) => format!("{}:{path}", r.address),
+            None => path.to_string(),
+        }
+    }
+
+    /// Closes the shared connection: the remote `cat` sees end of input and exits.
+    pub async fn close(mut self) {
+        if let Some(mut m) = self.master.take() {
+            drop(m.stdin.take());
+            if tokio::time::timeout(Duration::from_secs(5), m.wait())
+                .await
+                .is_err()
+            {
+                let _ = m.kill().await;
+            }
+        }
+    }
+}
+
+/// Why a node could not be reached: each address tried, with what went wrong.
+#[derive(Debug, Clone)]
+pub struct Unreachable {
+    pub tried: Vec<(String, String)>,
+}
+
+impl std::fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self
+            .tried
+            .iter()
+            .map(|(a, why)| format!("{a} ({why})"))
+            .collect();
+        write!(f, "unreachable; tried {}", parts.join(", "))
+    }
+}
+
+/// The ssh options every connection of the run shares, before the control options.
+fn ssh_base(config: &Config, node: &Node) -> Vec<String> {
+    let mut a = vec!["ssh".to_string()];
+    if let Some(f) = &config.ssh.config_file {
+        a.push("-F".into());
+        a.push(expand_home(f, &crate::config::home_dir().to_string_lossy()));
+    }
+    let mut o = |kv: String| {
+        a.push("-o".into());
+        a.push(kv);
+    };
+    o("BatchMode=yes".into());
+    o(format!(
+        "ConnectTimeout={}",
+        config.ssh.connect_timeout_s.max(1)
+    ));
+    o("ServerAliveInterval=15".into());
+    o("ServerAliveCountMax=4".into());
+    for opt in &config.ssh.options {
+        o(opt.clone());
+    }
+    if let Some(p) = node.port {
+        a.push("-p".into());
+        a.push(p.to_string());
+    }
+    if let Some(u) = &node.user {
+        a.push("-l".into());
+        a.push(u.clone());
+    }
+    a
+}
+
+/// Is this address on the local network (private or loopback IP, or a bare or `.lan`
+/// style host name) or out on the internet?
+pub fn route_of(address: &str) -> Route {
+    if let Ok(ip) = address.parse::<IpAddr>() {
+        let lan = match ip {
+            IpAddr::V4(v4) => v4.is_private() || v4.is_loopback() || v4.is_link_local(),
+            IpAddr::V6(v6) => v6.is_loopback() || (v6.segments()[0] & 0xfe00) == 0xfc00,
+        };
+        return if lan { Route::Lan } else { Route::Public };
+    }
+    let lan_suffix = [
+        ".lan",
+        ".local",
+        ".home",
+        ".internal",
+        ".home.arpa",
+        ".localdomain",
+    ];
+    if !address.contains('.') || lan_suffix.iter().any(|s| address.ends_with(s)) {
+        Route::Lan
+    } else {
+        Route::Public
+    }
+}
+
+/// Connects to `node`, trying its addresses in order.
+pub async fn connect(
+    config: &Config,
+    node: &Node,
+    control_dir: &Path,
+) -> Result<Conn, Unreachable> {
+    let mut tried = Vec::new();
+    for (i, address) in node.addresses.iter().enumerate() {
+        let control_path: PathBuf = control_dir.join(format!("{}-{i}", node.name));
+        let mut ssh = ssh_base(config, node);
+        ssh.push("-o".into());
+        ssh.push(format!("ControlPath={}", control_path.display()));
+        let mut master_argv = ssh.clone();
+        master_argv.extend([
+            "-o".into(),
+            "ControlMaster=yes".into(),
+            "-o".into(),
+            "ControlPersist=no".into(),
+            "--".into(),
+            address.clone(),
+            format!(
+                "exec {}",
+                shell::join(&[
+                    "sh",
+                    "-c",
+                    "printf 'home %s\\n' \"$HOME\"; echo wbackup-ready; exec cat >/dev/null",
+                ])
+            ),
+        ]);
+        let mut client = ssh;
+        client.extend(["-o".into(), "ControlMaster=no".into()]);
+        let limit = Duration::from_secs(u64::from(config.ssh.connect_timeout_s.max(1)) * 2 + 10);
+        match start_master(&master_argv, limit).await {
+            Ok((child, home)) => {
+                return Ok(Conn {
+                    node: node.clone(),
+                    remote: Some(Remote {
+                        node: node.name.clone(),
+                        address: address.clone(),
+                        ssh: client,
+                        control_path,
+                    }),
+                    route: route_of(address),
+                    home,
+                    master: Some(child),
+                })
+            }
+            Err(why) => tried.push((address.clone(), why)),
+        }
+    }
+    Err(Unreachable { tried })
+}
+
+async fn start_master(argv: &[String], limit: Duration) -> Result<(Child, String), String> {
+    let mut child = Command::new(&argv[0])
+        .args(&argv[1..])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own process group: Ctrl-C must not cut the connection before the run has
+        // interrupted the remote restic processes through it.
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot start ssh: {e}"))?;
+    let stdout = child.stdout.take().expect("piped");
+    let mut lines = BufReader::new(stdout).lines();
+    let handshake = async {
+        let mut home = None;
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(h) = line.strip_prefix("home ") {
+                home = Some(h.to_string());
+            } else if line == "wbackup-ready" {
+                return home;
+            }
+        }
+        None
+    };
+    match tokio::time::timeout(limit, handshake).await {
+        Ok(Some(home)) if !home.is_empty() => Ok((child, home)),
+        Ok(_) => {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(2), e.read_to_string(&mut err)).await;
+            }
+            let _ = child.kill().await;
+            let reason = err
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .map(|l| l.trim().to_string())
+                .unwrap_or_else(|| "ssh ended without answering".into());
+            Err(reason)
+        }
+        Err(_) => {
+            let _ = child.kill().await;
+            Err(format!("no answer within {}s", limit.as_secs()))
+        }
+    }
+}
+
+/// A private directory for the run's control sockets (short path: sockets have a
+/// length limit).
+pub fn control_dir() -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    let base = std::env::temp_dir();
+    for n in 0..1000u32 {
+        let dir = base.join(format!("wbackup-{}-{n}", std::process::id()));
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::other("no free control directory"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        assert_eq!(route_of("192.168.1.10"), Route::Lan);
+        assert_eq!(route_of("127.0.0.1"), Route::Lan);
+        assert_eq!(route_of("home"), Route::Lan);
+        assert_eq!(route_of("nas.lan"), Route::Lan);
+        assert_eq!(route_of("home.example.org"), Route::Public);
+        assert_eq!(route_of("8.8.8.8"), Route::Public);
+    }
+}

@@ -1,0 +1,396 @@
+//! The one way wbackup starts a process, locally or on another node through ssh.
+//!
+//! argv only: a remote command line is built from quoted words (`shell::join`), never
+//! from pasted user strings. stdout and stderr are read concurrently, line by line, so
+//! neither pipe can fill up and stall the child. The password, when one is needed, goes
+//! to the child's stdin and nowhere else. Every process runs in its own process group and
+//! is ended on cancellation: a restic process gets SIGINT first (locally, or on its node
+//! through the shared ssh connection) so it removes its lock, then the group is killed.
+
+use crate::shell;
+use secrecy::{ExposeSecret, SecretString};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::Command;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+pub use crate::engine::events::Stream;
+
+/// How long a cancelled process may take to clean up (restic removes its lock) before
+/// it is killed.
+const GRACE: Duration = Duration::from_secs(8);
+
+/// Variables that would make restic take a password from somewhere other than stdin.
+const RESTIC_PASSWORD_VARS: [&str; 3] = [
+    "RESTIC_PASSWORD",
+    "RESTIC_PASSWORD_FILE",
+    "RESTIC_PASSWORD_COMMAND",
+];
+
+/// An established connection to a remote node: every command to it goes through the
+/// run's single ssh master connection (OpenSSH connection sharing).
+#[derive(Debug, Clone)]
+pub struct Remote {
+    pub node: String,
+    pub address: String,
+    /// `ssh` plus the options every client of this node's connection uses.
+    pub ssh: Vec<String>,
+    pub control_path: PathBuf,
+}
+
+impl Remote {
+    /// The `-e` value for rsync: the same ssh client, on the shared connection.
+    pub fn rsync_shell(&self) -> String {
+        shell::join(&self.ssh)
+    }
+
+    fn argv(&self, command_line: String) -> Vec<String> {
+        let mut a = self.ssh.clone();
+        a.push("--".into());
+        a.push(self.address.clone());
+        a.push(command_line);
+        a
+    }
+}
+
+/// Where a process runs.
+#[derive(Debug, Clone, Copy)]
+pub enum At<'a> {
+    Local,
+    Remote(&'a Remote),
+}
+
+pub enum Input<'a> {
+    Null,
+    Password(&'a SecretString),
+    Bytes(Vec<u8>),
+}
+
+pub struct Job<'a> {
+    pub argv: Vec<String>,
+    pub stdin: Input<'a>,
+    pub timeout: Option<Duration>,
+    /// Split stdout on `\r` too (rsync's progress lines).
+    pub carriage_returns: bool,
+}
+
+impl<'a> Job<'a> {
+    pub fn new(argv: Vec<String>) -> Self {
+        Job {
+            argv,
+            stdin: Input::Null,
+            timeout: None,
+            carriage_returns: false,
+        }
+    }
+    pub fn stdin(mut self, input: Input<'a>) -> Self {
+        self.stdin = input;
+        self
+    }
+    pub fn timeout(mut self, t: Duration) -> Self {
+        self.timeout = Some(t);
+        self
+    }
+    pub fn carriage_returns(mut self) -> Self {
+        self.carriage_returns = true;
+        self
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Finished {
+    /// None when the process was killed by a signal or never started.
+    pub code: Option<i32>,
+    pub stderr_tail: Vec<String>,
+    pub cancelled: bool,
+    pub timed_out: bool,
+    /// Set when the program could not be started at all.
+    pub spawn_error: Option<String>,
+}
+
+impl Finished {
+    pub fn success(&self) -> bool {
+        self.code == Some(0) && !self.cancelled && !self.timed_out
+    }
+    /// A one-line description of how the process ended, for error messages.
+    pub fn describe(&self) -> String {
+        if let Some(e) = &self.spawn_error {
+            return e.clone();
+        }
+        if self.cancelled {
+            return "interrupted".into();
+        }
+        if self.timed_out {
+            return "timed out".into();
+        }
+        let last = self
+            .stderr_tail
+            .iter()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .cloned();
+        match (self.code, last) {
+            (Some(c), Some(l)) => format!("exit code {c}: {l}"),
+            (Some(c), None) => format!("exit code {c}"),
+            (None, Some(l)) => format!("killed by a signal: {l}"),
+            (None, None) => "killed by a signal".into(),
+        }
+    }
+}
+
+const TAIL: usize = 20;
+
+/// Runs `job` at `at`, giving each output line to `on_line` as it arrives.
+pub async fn run(
+    at: At<'_>,
+    job: Job<'_>,
+    cancel: &CancellationToken,
+    mut on_line: impl FnMut(Stream, String),
+) -> Finished {
+    let is_restic = job.argv.first().map(|p| p == "restic").unwrap_or(false);
+    let argv = match at {
+        At::Local => job.argv.clone(),
+        At::Remote(r) => {
+            // `sh -c` gives POSIX semantics whatever the login shell is, and reports the
+            // pid so that a cancelled restic can be interrupted on its node.
+            let mut words: Vec<String> = vec![
+                "sh".into(),
+                "-c".into(),
+                "echo wbackup-pid $$; exec \"$@\"".into(),
+                "sh".into(),
+            ];
+            if is_restic {
+                words.push("env".into());
+                for v in RESTIC_PASSWORD_VARS {
+                    words.push("-u".into());
+                    words.push(v.into());
+                }
+            }
+            words.extend(job.argv.iter().cloned());
+            r.argv(format!("exec {}", shell::join(&words)))
+        }
+    };
+
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..])
+        .stdin(match job.stdin {
+            Input::Null => Stdio::null(),
+            _ => Stdio::piped(),
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    for v in RESTIC_PASSWORD_VARS {
+        cmd.env_remove(v);
+    }
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            return Finished {
+                spawn_error: Some(format!("cannot start {}: {e}", argv[0])),
+                ..Default::default()
+            }
+        }
+    };
+    let pid = child.id();
+
+    if let Some(mut stdin) = child.stdin.take() {
+        let data: Vec<u8> = match &job.stdin {
+            Input::Password(_) | Input::Null => Vec::new(),
+            Input::Bytes(b) => b.clone(),
+        };
+        match job.stdin {
+            Input::Password(secret) => {
+                // Written straight from the secret; a failed write shows up as restic's
+                // own error, so it is not reported twice.
+                let _ = stdin.write_all(secret.expose_secret().as_bytes()).await;
+                let _ = stdin.write_all(b"\n").await;
+                drop(stdin);
+            }
+            _ => {
+                tokio::spawn(async move {
+                    let _ = stdin.write_all(&data).await;
+                });
+            }
+        }
+    }
+
+    let (tx, mut rx) = mpsc::channel::<(Stream, String)>(256);
+    let out = child.stdout.take().expect("piped");
+    let err = child.stderr.take().expect("piped");
+    tokio::spawn(read_lines(
+        out,
+        Stream::Stdout,
+        job.carriage_returns,
+        tx.clone(),
+    ));
+    tokio::spawn(read_lines(err, Stream::Stderr, false, tx));
+
+    let mut fin = Finished::default();
+    let mut remote_pid: Option<u32> = None;
+    let deadline = job.timeout.map(|t| tokio::time::Instant::now() + t);
+    let mut tail: std::collections::VecDeque<String> = Default::default();
+    loop {
+        let sleep = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            line = rx.recv() => match line {
+                Some((Stream::Stdout, text)) if matches!(at, At::Remote(_)) && remote_pid.is_none() && text.starts_with("wbackup-pid ") => {
+                    remote_pid = text["wbackup-pid ".len()..].trim().parse().ok();
+                }
+                Some((stream, text)) => {
+                    if stream == Stream::Stderr {
+                        if tail.len() == TAIL { tail.pop_front(); }
+                        tail.push_back(text.clone());
+                    }
+                    on_line(stream, text);
+                }
+                None => break,
+            },
+            _ = cancel.cancelled(), if !fin.cancelled => {
+                fin.cancelled = true;
+                interrupt(at, pid, remote_pid, &mut child).await;
+                break;
+            }
+            _ = sleep, if !fin.timed_out => {
+                fin.timed_out = true;
+                interrupt(at, pid, remote_pid, &mut child).await;
+                break;
+            }
+        }
+    }
+    // Drain what is left (after an interruption, restic's last words are useful).
+    while let Ok(Some((stream, text))) =
+        tokio::time::timeout(Duration::from_millis(200), rx.recv()).await
+    {
+        if stream == Stream::Stderr {
+            if tail.len() == TAIL {
+                tail.pop_front();
+            }
+            tail.push_back(text.clone());
+        }
+        on_line(stream, text);
+    }
+    let status = child.wait().await.ok();
+    fin.code = status.and_then(|s| s.code());
+    fin.stderr_tail = tail.into_iter().collect();
+    fin
+}
+
+/// Ends a running process: SIGINT to the real worker (restic cleans up its lock), then,
+/// after a grace period, SIGKILL to the local process group.
+async fn interrupt(
+    at: At<'_>,
+    pid: Option<u32>,
+    remote_pid: Option<u32>,
+    child: &mut tokio::process::Child,
+) {
+    match (at, remote_pid) {
+        (At::Remote(r), Some(rpid)) => {
+            let argv = r.argv(format!("kill -INT {rpid}"));
+            let _ = tokio::time::timeout(
+                Duration::from_secs(5),
+                Command::new(&argv[0])
+                    .args(&argv[1..])
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status(),
+            )
+            .await;
+        }
+        _ => {
+            if let Some(pid) = pid {
+                // SAFETY: plain syscall on the child's process group.
+                unsafe {
+                    libc::kill(-(pid as i32), libc::SIGINT);
+                }
+            }
+        }
+    }
+    if tokio::time::timeout(GRACE, child.wait()).await.is_err() {
+        if let Some(pid) = pid {
+            // SAFETY: as above.
+            unsafe {
+                libc::kill(-(pid as i32), libc::SIGKILL);
+            }
+        }
+        let _ = child.kill().await;
+    }
+}
+
+async fn read_lines<R: tokio::io::AsyncRead + Unpin>(
+    reader: R,
+    stream: Stream,
+    carriage_returns: bool,
+    tx: mpsc::Sender<(Stream, String)>,
+) {
+    let mut reader = BufReader::new(reader);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        let n = if carriage_returns {
+            read_until_any(&mut reader, &mut buf).await
+        } else {
+            reader.read_until(b'\n', &mut buf).await
+        };
+        match n {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {
+                while matches!(buf.last(), Some(b'\n' | b'\r')) {
+                    buf.pop();
+                }
+                let text = String::from_utf8_lossy(&buf).into_owned();
+                if tx.send((stream, text)).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+async fn read_until_any<R: tokio::io::AsyncBufRead + Unpin>(
+    reader: &mut R,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<usize> {
+    let mut total = 0;
+    loop {
+        let available = reader.fill_buf().await?;
+        if available.is_empty() {
+            return Ok(total);
+        }
+        if let Some(i) = available.iter().position(|&b| b == b'\n' || b == b'\r') {
+            buf.extend_from_slice(&available[..=i]);
+            reader.consume(i + 1);
+            return Ok(total + i + 1);
+        }
+        let n = available.len();
+        buf.extend_from_slice(available);
+        reader.consume(n);
+        total += n;
+    }
+}
+
+/// Runs a short housekeeping command and collects its stdout.
+pub async fn capture(
+    at: At<'_>,
+    job: Job<'_>,
+    cancel: &CancellationToken,
+) -> (Finished, Vec<String>) {
+    let mut lines = Vec::new();
+    let fin = run(at, job, cancel, |stream, text| {
+        if stream == Stream::Stdout {
+            lines.push(text);
+        }
+    })
+    .await;
+    (fin, lines)
+}

@@ -1,0 +1,477 @@
+//! Replication's additive pass (DESIGN §6): bring a replica up to date without ever
+//! leaving it broken.
+//!
+//! restic names every file but `config` by the SHA-256 of its content and never changes
+//! a file once written, so a replica only ever lacks files. They are copied in restic's
+//! own write order — config, keys, data, index, snapshots — each phase finished before
+//! the next, into a staging directory beside the repository (`.wbackup-incoming`), checked
+//! there (content hash = name), flushed to disk, and only then moved under their real
+//! names. An interruption at any moment leaves a replica that `restic check` accepts and
+//! that holds no snapshot whose data is not there.
+
+use crate::engine::node::Conn;
+use crate::engine::process::{self, At, Finished, Input, Job, Stream};
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// The directories of a repository in the order restic writes them.
+pub const PHASES: [&str; 5] = ["config", "keys", "data", "index", "snapshots"];
+
+/// A lock younger than this marks the source as busy.
+pub const BUSY_LOCK_S: f64 = 30.0 * 60.0;
+
+/// What one node holds of each repository.
+#[derive(Debug, Default, Clone)]
+pub struct Inventory {
+    pub now: f64,
+    pub repos: HashMap<String, RepoFiles>,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct RepoFiles {
+    pub config_sha: Option<String>,
+    /// Relative path -> (size, mtime), every file but `config`.
+    pub files: BTreeMap<String, (u64, f64)>,
+}
+
+impl RepoFiles {
+    /// Files that restic wrote and a replica carries (no locks, nothing temporary).
+    pub fn content(&self) -> impl Iterator<Item = (&String, &(u64, f64))> {
+        self.files.iter().filter(|(p, _)| phase_of(p).is_some())
+    }
+
+    pub fn fresh_locks(&self, now: f64) -> Vec<String> {
+        self.files
+            .iter()
+            .filter(|(p, (_, mtime))| p.starts_with("locks/") && now - mtime < BUSY_LOCK_S)
+            .map(|(p, _)| p.clone())
+            .collect()
+    }
+
+    pub fn snapshots(&self) -> Vec<&str> {
+        self.files
+            .keys()
+            .filter_map(|p| p.strip_prefix("snapshots/"))
+            .collect()
+    }
+}
+
+/// The phase a repository file belongs to, or None for what is never copied (locks,
+/// temporary files, anything not named like restic names its files).
+pub fn phase_of(path: &str) -> Option<&'static str> {
+    let (dir, name) = path.split_once('/')?;
+    let name = name.rsplit('/').next()?;
+    let hashed = name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit());
+    if !hashed {
+        return None;
+    }
+    match dir {
+        "keys" => Some("keys"),
+        "data" => Some("data"),
+        "index" => Some("index"),
+        "snapshots" => Some("snapshots"),
+        _ => None,
+    }
+}
+
+const INVENTORY: &str = r#"base=$1; shift
+echo "now $(date +%s)"
+for r in "$@"; do
+  d="$base/$r/restic"
+  [ -d "$d" ] || continue
+  echo "repo $r"
+  if [ -f "$d/config" ]; then echo "config $(sha256sum < "$d/config" | cut -c1-64)"; fi
+  find "$d" -mindepth 2 -type f -printf 'file %P %s %T@\n'
+done"#;
+
+/// Lists what `conn` holds of the named repositories, in one command.
+pub async fn inventory(
+    conn: &Conn,
+    repos: &[String],
+    cancel: &CancellationToken,
+) -> Result<Inventory, String> {
+    let mut argv = vec![
+        "sh".to_string(),
+        "-c".into(),
+        INVENTORY.into(),
+        "sh".into(),
+        conn.base(),
+    ];
+    argv.extend(repos.iter().cloned());
+    let (fin, lines) = process::capture(
+        conn.at(),
+        Job::new(argv).timeout(Duration::from_secs(300)),
+        cancel,
+    )
+    .await;
+    if !fin.success() {
+        return Err(format!(
+            "cannot list the repositories on {}: {}",
+            conn.node.name,
+            fin.describe()
+        ));
+    }
+    Ok(parse_inventory(&lines))
+}
+
+pub fn parse_inventory(lines: &[String]) -> Inventory {
+    let mut inv = Inventory::default();
+    let mut current: Option<String> = None;
+    for line in lines {
+        let mut words = line.split(' ');
+        match words.next() {
+            Some("now") => inv.now = words.next().and_then(|w| w.parse().ok()).unwrap_or(0.0),
+            Some("repo") => {
+                let name = words.next().unwrap_or_default().to_string();
+                inv.repos.entry(name.clone()).or_default();
+                current = Some(name);
+            }
+            Some("config") => {
+                if let Some(r) = current.as_ref().and_then(|c| inv.repos.get_mut(c)) {
+                    r.config_sha = words.next().map(String::from);
+                }
+            }
+            Some("file") => {
+                let (Some(path), Some(size), Some(mtime)) =
+                    (words.next(), words.next(), words.next())
+                else {
+                    continue;
+                };
+                if let Some(r) = current.as_ref().and_then(|c| inv.repos.get_mut(c)) {
+                    r.files.insert(
+                        path.to_string(),
+                        (size.parse().unwrap_or(0), mtime.parse().unwrap_or(0.0)),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    inv
+}
+
+/// Checks the staged files of one phase (content hash = name), flushes them to disk and
+/// moves them under their real names. A file that fails the check is removed from the
+/// staging area and named on stdout; the phase then ends with status 4 so that no later
+/// phase can reference it.
+const COMMIT: &str = r#"stage=$1; repo=$2; phase=$3; want=$4
+cd "$stage" || exit 3
+if [ "$phase" = config ]; then
+  got=$(sha256sum < config | cut -c1-64)
+  if [ "$got" != "$want" ]; then echo "corrupt config $got"; rm -f config; exit 4; fi
+  sync
+  [ -e "$repo/config" ] || mv config "$repo/config" || exit 5
+  sync
+  exit 0
+fi
+[ -d "$phase" ] || exit 0
+find "$phase" -type f -exec sha256sum -- {} + > .sums || exit 3
+bad=0
+while read -r sum path; do
+  if [ "$sum" != "${path##*/}" ]; then echo "corrupt $path $sum"; rm -f -- "$path"; bad=1; fi
+done < .sums
+rm -f .sums
+sync
+for d in $(find "$phase" -type f -printf '%h\n' | sort -u); do
+  mkdir -p -- "$repo/$d" && find "$d" -maxdepth 1 -type f -exec mv -f -t "$repo/$d" -- {} + || exit 5
+done
+sync
+exit $((bad * 4))"#;
+
+/// One hop: `src`'s copy of a repository into `dst`'s.
+pub struct Hop<'a> {
+    pub repo: &'a str,
+    pub src: &'a Conn,
+    pub dst: &'a Conn,
+    pub src_files: &'a RepoFiles,
+    pub dst_files: &'a mut RepoFiles,
+}
+
+/// Reports for the step's log.
+pub trait HopOutput {
+    fn line(&mut self, stream: Stream, text: String);
+    fn progress(&mut self, done: u64);
+}
+
+#[derive(Debug)]
+pub enum HopError {
+    /// The replica holds another repository: nothing was touched.
+    Foreign {
+        src_sha: String,
+        dst_sha: String,
+    },
+    Failed(String),
+    Cancelled,
+}
+
+/// Bytes a hop will carry.
+pub fn missing(src: &RepoFiles, dst: &RepoFiles) -> Vec<(String, u64)> {
+    src.content()
+        .filter(|(p, _)| !dst.files.contains_key(*p))
+        .map(|(p, (size, _))| (p.clone(), *size))
+        .collect()
+}
+
+/// Brings `hop.dst` up to date with `hop.src`, phase by phase.
+pub async fn additive(
+    hop: Hop<'_>,
+    cancel: &CancellationToken,
+    out: &mut dyn HopOutput,
+    mut done: u64,
+) -> Result<u64, HopError> {
+    let src_sha = hop.src_files.config_sha.clone().ok_or_else(|| {
+        HopError::Failed(format!(
+            "{}'s copy on {} has no config",
+            hop.repo, hop.src.node.name
+        ))
+    })?;
+    if let Some(dst_sha) = &hop.dst_files.config_sha {
+        if *dst_sha != src_sha {
+            return Err(HopError::Foreign {
+                src_sha,
+                dst_sha: dst_sha.clone(),
+            });
+        }
+    }
+    let todo = missing(hop.src_files, hop.dst_files);
+    let need_config = hop.dst_files.config_sha.is_none();
+    if todo.is_empty() && !need_config {
+        out.line(
+            Stream::Info,
+            format!("{} on {}: up to date", hop.repo, hop.dst.node.name),
+        );
+        return Ok(done);
+    }
+    let src_repo = hop.src.repo(hop.repo);
+    let dst_repo = hop.dst.repo(hop.repo);
+    let stage = format!("{}/.wbackup-incoming/{}", hop.dst.base(), hop.repo);
+    // Leftovers of an interrupted hop are not part of the replica: start clean.
+    sh(
+        hop.dst,
+        "rm -rf -- \"$1\" && mkdir -p -- \"$1\" \"$2\"",
+        &[&stage, &dst_repo],
+        cancel,
+    )
+    .await
+    .map_err(HopError::Failed)?;
+
+    let remote = hop.src.remote.as_ref().or(hop.dst.remote.as_ref());
+    for phase in PHASES {
+        if cancel.is_cancelled() {
+            return Err(HopError::Cancelled);
+        }
+        let files: Vec<&(String, u64)> = if phase == "config" {
+            if !need_config {
+                continue;
+            }
+            vec![]
+        } else {
+            let f: Vec<_> = todo
+                .iter()
+                .filter(|(p, _)| phase_of(p) == Some(phase))
+                .collect();
+            if f.is_empty() {
+                continue;
+            }
+            f
+        };
+        let mut list: Vec<u8> = Vec::new();
+        if phase == "config" {
+            list.extend_from_slice(b"config\n");
+        }
+        for (p, _) in &files {
+            list.extend_from_slice(p.as_bytes());
+            list.push(b'\n');
+        }
+        let count = if phase == "config" { 1 } else { files.len() };
+        out.line(
+            Stream::Info,
+            format!(
+                "{} → {}: {phase}: {count} file(s)",
+                hop.src.node.name, hop.dst.node.name
+            ),
+        );
+
+        let mut argv: Vec<String> = [
+            "rsync",
+            "-tp",
+            "-s",
+            "--files-from=-",
+            "--info=progress2",
+            "--no-motd",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        if let Some(r) = remote {
+            argv.push("-e".into());
+            argv.push(r.rsync_shell());
+        }
+        argv.push(format!("{}/", hop.src.rsync_spec(&src_repo)));
+        argv.push(format!("{}/", hop.dst.rsync_spec(&stage)));
+        let base = done;
+        let fin = process::run(
+            At::Local,
+            Job::new(argv).stdin(Input::Bytes(list)).carriage_returns(),
+            cancel,
+            |stream, text| match parse_progress(&text) {
+                Some(n) if stream == Stream::Stdout => out.progress(base + n),
+                _ if text.trim().is_empty() => {}
+                _ => out.line(stream, text),
+            },
+        )
+        .await;
+        if fin.cancelled {
+            return Err(HopError::Cancelled);
+        }
+        if !fin.success() {
+            let why = if fin.code == Some(24) {
+                "files vanished at the source while copying (a prune ran there?); retry later"
+                    .to_string()
+            } else {
+                fin.describe()
+            };
+            return Err(HopError::Failed(format!(
+                "copying {phase} to {} failed: {why}",
+                hop.dst.node.name
+            )));
+        }
+        let (fin, lines) = process::capture(
+            hop.dst.at(),
+            Job::new(vec![
+                "sh".into(),
+                "-c".into(),
+                COMMIT.into(),
+                "sh".into(),
+                stage.clone(),
+                dst_repo.clone(),
+                phase.into(),
+                src_sha.clone(),
+            ])
+            .timeout(Duration::from_secs(3600)),
+            cancel,
+        )
+        .await;
+        let corrupt: Vec<&String> = lines.iter().filter(|l| l.starts_with("corrupt ")).collect();
+        for c in &corrupt {
+            out.line(
+                Stream::Stderr,
+                format!(
+                    "{} on {}: {c} (content does not match its name; not kept)",
+                    hop.repo, hop.dst.node.name
+                ),
+            );
+        }
+        if fin.cancelled {
+            return Err(HopError::Cancelled);
+        }
+        if !corrupt.is_empty() {
+            // Everything else of this phase is in place; later phases would reference
+            // the bad file, so the hop stops here.
+            for (p, (size, mtime)) in files.iter().map(|(p, s)| (p, (*s, 0.0))) {
+                if !corrupt.iter().any(|c| c.contains(p.as_str())) {
+                    hop.dst_files.files.insert(p.clone(), (size, mtime));
+                }
+            }
+            return Err(HopError::Failed(format!(
+                "{} file(s) of {}'s {phase} arrived corrupt on {} (the source copy may be damaged: run `restic check --read-data` on it)",
+                corrupt.len(),
+                hop.repo,
+                hop.dst.node.name
+            )));
+        }
+        if !fin.success() {
+            return Err(HopError::Failed(format!(
+                "installing {phase} on {} failed: {}",
+                hop.dst.node.name,
+                fin.describe()
+            )));
+        }
+        if phase == "config" {
+            hop.dst_files.config_sha = Some(src_sha.clone());
+        }
+        for (p, size) in &files {
+            hop.dst_files.files.insert(p.clone(), (*size, 0.0));
+            done += size;
+        }
+        out.progress(done);
+    }
+    let _ = sh(hop.dst, "rm -rf -- \"$1\"", &[&stage], cancel).await;
+    Ok(done)
+}
+
+/// rsync's `--info=progress2` line: the first field is the bytes moved so far.
+pub fn parse_progress(line: &str) -> Option<u64> {
+    let t = line.trim();
+    if !t.contains('%') {
+        return None;
+    }
+    let first = t.split_whitespace().next()?;
+    first.replace(',', "").parse().ok()
+}
+
+/// Runs a small constant script on a node with its arguments passed as words.
+pub async fn sh(
+    conn: &Conn,
+    script: &str,
+    args: &[&str],
+    cancel: &CancellationToken,
+) -> Result<Vec<String>, String> {
+    let mut argv = vec!["sh".to_string(), "-c".into(), script.into(), "sh".into()];
+    argv.extend(args.iter().map(|a| a.to_string()));
+    let (fin, lines): (Finished, Vec<String>) = process::capture(
+        conn.at(),
+        Job::new(argv).timeout(Duration::from_secs(300)),
+        cancel,
+    )
+    .await;
+    if fin.success() {
+        Ok(lines)
+    } else {
+        Err(format!("on {}: {}", conn.node.name, fin.describe()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn phases() {
+        assert_eq!(phase_of(&format!("data/01/{H}")), Some("data"));
+        assert_eq!(phase_of(&format!("snapshots/{H}")), Some("snapshots"));
+        assert_eq!(phase_of(&format!("locks/{H}")), None);
+        assert_eq!(phase_of(&format!("data/01/.{H}.XyZ123")), None);
+        assert_eq!(phase_of("config"), None);
+    }
+
+    #[test]
+    fn inventory_parses() {
+        let lines: Vec<String> = [
+            "now 1000".to_string(),
+            "repo a".into(),
+            "config abc".into(),
+            format!("file data/01/{H} 10 900.5"),
+            format!("file locks/{H} 1 990"),
+        ]
+        .into();
+        let inv = parse_inventory(&lines);
+        let a = &inv.repos["a"];
+        assert_eq!(a.config_sha.as_deref(), Some("abc"));
+        assert_eq!(a.content().count(), 1);
+        assert_eq!(a.fresh_locks(inv.now).len(), 1);
+        assert!(a.fresh_locks(inv.now + 3600.0).is_empty());
+    }
+
+    #[test]
+    fn progress_lines() {
+        assert_eq!(
+            parse_progress("      1,234,567  45%   10.00MB/s    0:00:01 (xfr#3, to-chk=0/10)"),
+            Some(1234567)
+        );
+        assert_eq!(parse_progress("sending incremental file list"), None);
+    }
+}

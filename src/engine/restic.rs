@@ -1,0 +1,117 @@
+//! restic's command lines and the parts of its output wbackup reads.
+//!
+//! The same builders give `wbackup plan` its text and the engine its argv. The password is
+//! never among the arguments: restic reads it from stdin.
+
+use crate::config::Retention;
+
+pub fn init_args(repo: &str) -> Vec<String> {
+    words(&["restic", "-r", repo, "init"])
+}
+
+pub fn backup_args(repo: &str, host: &str, paths: &[String], exclude: &[String]) -> Vec<String> {
+    let mut a = words(&["restic", "-r", repo, "backup", "--json", "--host", host]);
+    for e in exclude {
+        a.push("--exclude".into());
+        a.push(e.clone());
+    }
+    a.push("--".into());
+    a.extend(paths.iter().cloned());
+    a
+}
+
+pub fn check_args(repo: &str, read_data_subset: Option<&str>) -> Vec<String> {
+    let mut a = words(&["restic", "-r", repo, "check"]);
+    if let Some(s) = read_data_subset {
+        a.push(format!("--read-data-subset={s}"));
+    }
+    a
+}
+
+pub fn forget_args(repo: &str, retention: &Retention) -> Vec<String> {
+    let mut a = words(&["restic", "-r", repo, "forget", "--prune"]);
+    a.extend(retention.restic_args());
+    a
+}
+
+/// A read-only command that proves the password opens `repo`.
+pub fn unlock_probe_args(repo: &str) -> Vec<String> {
+    words(&["restic", "-r", repo, "--no-lock", "cat", "config"])
+}
+
+fn words(w: &[&str]) -> Vec<String> {
+    w.iter().map(|s| s.to_string()).collect()
+}
+
+/// What restic says on stderr when the password opens no key of the repository.
+pub fn is_wrong_password(stderr: &str) -> bool {
+    stderr.contains("wrong password or no key found")
+}
+
+/// restic 0.14–0.17 announce on stdout that they read the password from stdin; that
+/// line is noise (and breaks `--json` parsing).
+pub fn is_password_notice(line: &str) -> bool {
+    line.trim() == "reading repository password from stdin"
+}
+
+/// One line of `restic backup --json`, as far as wbackup cares.
+#[derive(Debug, PartialEq)]
+pub enum BackupLine {
+    Status { done: u64, total: u64 },
+    Summary(String),
+    Other,
+}
+
+pub fn parse_backup_line(line: &str) -> BackupLine {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+        return BackupLine::Other;
+    };
+    let n = |k: &str| v.get(k).and_then(|x| x.as_u64()).unwrap_or(0);
+    match v.get("message_type").and_then(|m| m.as_str()) {
+        Some("status") => BackupLine::Status {
+            done: n("bytes_done"),
+            total: n("total_bytes"),
+        },
+        Some("summary") => BackupLine::Summary(format!(
+            "snapshot {} saved: {} new, {} changed, {} unmodified files; {} bytes added",
+            v.get("snapshot_id")
+                .and_then(|s| s.as_str())
+                .map(|s| &s[..s.len().min(8)])
+                .unwrap_or("?"),
+            n("files_new"),
+            n("files_changed"),
+            n("files_unmodified"),
+            n("data_added"),
+        )),
+        _ => BackupLine::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_lines() {
+        assert_eq!(
+            parse_backup_line(
+                r#"{"message_type":"status","percent_done":0.5,"total_bytes":200,"bytes_done":100}"#
+            ),
+            BackupLine::Status {
+                done: 100,
+                total: 200
+            }
+        );
+        assert!(matches!(
+            parse_backup_line(r#"{"message_type":"summary","files_new":2,"snapshot_id":"0123456789abcdef"}"#),
+            BackupLine::Summary(s) if s.starts_with("snapshot 01234567 saved: 2 new")
+        ));
+        assert_eq!(parse_backup_line("scan finished"), BackupLine::Other);
+    }
+
+    #[test]
+    fn paths_follow_the_separator() {
+        let a = backup_args("/r", "n", &["-x".into()], &["*.iso".into()]);
+        assert_eq!(a[a.len() - 2..], ["--".to_string(), "-x".to_string()]);
+    }
+}

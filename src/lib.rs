@@ -1,0 +1,11 @@
+//! wbackup: a personal backup orchestrator. restic backs up every node, rsync carries the
+//! repositories between nodes as files, and every node ends up holding a verified copy
+//! of every repository. This crate holds the engine, the command line and the window.
+
+pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod gui;
+pub mod logbook;
+pub mod plan;
+pub mod shell;

@@ -1,0 +1,220 @@
+//! Run logs on the orchestrator: one text log and one JSON summary per run under
+//! `<base_dir>/logs`, so every run can be read again later (the window's history, a
+//! person with `less`). The logbook is one more consumer of the engine's events.
+
+use crate::config::{expand_home, home_dir, Config};
+use crate::engine::events::{Event, Outcome, RunStatus, Sink, Stream};
+use crate::plan::Plan;
+use serde::{Deserialize, Serialize};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+pub struct Logbook {
+    log_path: PathBuf,
+    summary_path: PathBuf,
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    log: BufWriter<File>,
+    summary: Summary,
+    titles: Vec<(String, String, String)>,
+}
+
+/// The JSON summary of one run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Summary {
+    pub started: String,
+    pub finished: Option<String>,
+    /// "passed", "failed", "interrupted"; "running" while the run goes on (or when it
+    /// was killed before it could say).
+    pub status: String,
+    pub log: PathBuf,
+    pub steps: Vec<StepSummary>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StepSummary {
+    pub step: usize,
+    pub node: String,
+    pub kind: String,
+    pub title: String,
+    pub result: String,
+    pub exit_code: Option<i32>,
+    pub message: Option<String>,
+    pub stderr_tail: Vec<String>,
+}
+
+/// The orchestrator's logs folder.
+pub fn logs_dir(config: &Config) -> PathBuf {
+    let base = expand_home(
+        &config.orchestrator().base_dir,
+        &home_dir().to_string_lossy(),
+    );
+    Path::new(base.trim_end_matches('/')).join("logs")
+}
+
+impl Logbook {
+    pub fn open(config: &Config, plan: &Plan) -> std::io::Result<Logbook> {
+        let dir = logs_dir(config);
+        std::fs::create_dir_all(&dir)?;
+        let now = chrono::Local::now();
+        let stem = now.format("run-%Y%m%d-%H%M%S").to_string();
+        let mut n = 0;
+        let (log_path, summary_path) = loop {
+            let s = if n == 0 {
+                stem.clone()
+            } else {
+                format!("{stem}-{n}")
+            };
+            let l = dir.join(format!("{s}.log"));
+            if !l.exists() {
+                break (l, dir.join(format!("{s}.json")));
+            }
+            n += 1;
+        };
+        let log = BufWriter::new(File::create(&log_path)?);
+        let summary = Summary {
+            started: now.to_rfc3339(),
+            finished: None,
+            status: "running".into(),
+            log: log_path.clone(),
+            steps: vec![],
+        };
+        let titles = plan
+            .steps
+            .iter()
+            .map(|s| (s.node.clone(), s.kind.to_string(), s.title()))
+            .collect();
+        let book = Logbook {
+            log_path,
+            summary_path,
+            inner: Mutex::new(Inner {
+                log,
+                summary,
+                titles,
+            }),
+        };
+        book.write_summary(&book.inner.lock().expect("fresh lock").summary)?;
+        Ok(book)
+    }
+
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+    pub fn summary_path(&self) -> &Path {
+        &self.summary_path
+    }
+
+    fn write_summary(&self, summary: &Summary) -> std::io::Result<()> {
+        let tmp = self.summary_path.with_extension("json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(summary)?)?;
+        std::fs::rename(&tmp, &self.summary_path)
+    }
+}
+
+fn stamp() -> String {
+    chrono::Local::now().format("%H:%M:%S").to_string()
+}
+
+impl Sink for Logbook {
+    fn emit(&self, event: Event) {
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
+        let inner = &mut *inner;
+        let t = stamp();
+        let line = match &event {
+            Event::RunStarted { run_id, steps, .. } => {
+                format!("{t} run {run_id} started: {steps} steps")
+            }
+            Event::NodeReached {
+                node,
+                address,
+                route,
+            } => format!("{t} [{node}] reached via {address} ({route:?})"),
+            Event::NodeUnreachable { node, tried } => {
+                format!("{t} [{node}] unreachable; tried {}", tried.join(", "))
+            }
+            Event::StepStarted { step, title, .. } => format!("{t} == step {}: {title}", step + 1),
+            Event::Line {
+                step,
+                node,
+                stream,
+                text,
+            } => {
+                let kind = inner.titles.get(*step).map(|x| x.1.as_str()).unwrap_or("");
+                let mark = match stream {
+                    Stream::Stdout => " ",
+                    Stream::Stderr => "!",
+                    Stream::Info => "*",
+                };
+                format!("{t} {mark} [{node} {kind}] {text}")
+            }
+            Event::Progress { .. } => return,
+            Event::StepFinished { step, outcome } => {
+                let (node, kind, title) = inner.titles.get(*step).cloned().unwrap_or_default();
+                let (exit_code, message, stderr_tail) = match outcome {
+                    Outcome::Failed {
+                        exit_code,
+                        message,
+                        stderr_tail,
+                    } => (*exit_code, Some(message.clone()), stderr_tail.clone()),
+                    Outcome::Skipped { reason } => (None, Some(reason.clone()), vec![]),
+                    _ => (None, None, vec![]),
+                };
+                inner.summary.steps.push(StepSummary {
+                    step: *step,
+                    node,
+                    kind,
+                    title: title.clone(),
+                    result: outcome.label().into(),
+                    exit_code,
+                    message: message.clone(),
+                    stderr_tail,
+                });
+                match message {
+                    Some(m) => {
+                        format!("{t} == step {} {}: {title}: {m}", step + 1, outcome.label())
+                    }
+                    None => format!("{t} == step {} {}: {title}", step + 1, outcome.label()),
+                }
+            }
+            Event::RunFinished { status, .. } => {
+                inner.summary.finished = Some(chrono::Local::now().to_rfc3339());
+                inner.summary.status = match status {
+                    RunStatus::Passed => "passed",
+                    RunStatus::Failed => "failed",
+                    RunStatus::Interrupted => "interrupted",
+                }
+                .into();
+                format!("{t} run finished: {}", inner.summary.status)
+            }
+        };
+        let _ = writeln!(inner.log, "{line}");
+        if matches!(
+            event,
+            Event::StepFinished { .. } | Event::RunFinished { .. }
+        ) {
+            let _ = inner.log.flush();
+            let _ = self.write_summary(&inner.summary);
+        }
+    }
+}
+
+/// Past runs, newest first.
+pub fn history(config: &Config) -> Vec<Summary> {
+    let Ok(entries) = std::fs::read_dir(logs_dir(config)) else {
+        return vec![];
+    };
+    let mut runs: Vec<Summary> = entries
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+        .filter_map(|e| std::fs::read(e.path()).ok())
+        .filter_map(|b| serde_json::from_slice(&b).ok())
+        .collect();
+    runs.sort_by(|a: &Summary, b| b.started.cmp(&a.started));
+    runs
+}

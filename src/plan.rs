@@ -1,0 +1,354 @@
+//! The plan: what a run will do, as a pure value built from the configuration.
+//!
+//! `wbackup plan` prints it; `wbackup run` and the window execute the very same value, so
+//! what a person reviewed is what runs. No I/O happens here: paths keep their `~`, which
+//! each node expands for itself at run time.
+
+use crate::config::{Config, Node, Role};
+use crate::engine::restic;
+use crate::shell;
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepKind {
+    Prepare,
+    Init,
+    Backup,
+    Check,
+    Forget,
+    Replicate,
+}
+
+impl fmt::Display for StepKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StepKind::Prepare => "prepare",
+            StepKind::Init => "init",
+            StepKind::Backup => "backup",
+            StepKind::Check => "check",
+            StepKind::Forget => "forget",
+            StepKind::Replicate => "replicate",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub id: usize,
+    pub kind: StepKind,
+    /// The node the step runs on; for `replicate`, the repository (its owner's name).
+    pub node: String,
+    /// For `replicate`: the nodes whose copy is brought up to date, in order. The
+    /// orchestrator, when it is not the owner, comes first: it relays to the others.
+    pub targets: Vec<String>,
+    /// What will run, as a person could type it on that node (restic asks for the
+    /// password itself there; wbackup gives it on stdin).
+    pub commands: Vec<String>,
+}
+
+impl Step {
+    pub fn title(&self) -> String {
+        match self.kind {
+            StepKind::Replicate => {
+                format!("replicate {} to {}", self.node, self.targets.join(", "))
+            }
+            kind => format!("{kind} {}", self.node),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// Nodes taking part, orchestrator first.
+    pub nodes: Vec<String>,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("unknown node {0:?} in --node; configured nodes: {1}")]
+    UnknownNode(String, String),
+}
+
+/// The repository of `owner` as stored on `holder`, with `~` unexpanded.
+pub fn repo_path(holder: &Node, owner: &str) -> String {
+    format!("{}/{}/restic", holder.base_dir.trim_end_matches('/'), owner)
+}
+
+fn display(words: &[String]) -> String {
+    words
+        .iter()
+        .map(|w| shell::quote_path_for_user(w))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn on(node: &Node, command: String) -> String {
+    if node.is_orchestrator {
+        command
+    } else {
+        format!("[on {}] {command}", node.name)
+    }
+}
+
+impl Plan {
+    /// Builds the plan for the nodes in `only` (all when empty).
+    pub fn build(config: &Config, only: &[String]) -> Result<Plan, PlanError> {
+        for name in only {
+            if config.node(name).is_none() {
+                let known: Vec<&str> = config.nodes.iter().map(|n| n.name.as_str()).collect();
+                return Err(PlanError::UnknownNode(name.clone(), known.join(", ")));
+            }
+        }
+        let selected: Vec<&Node> = config
+            .nodes
+            .iter()
+            .filter(|n| only.is_empty() || only.contains(&n.name))
+            .collect();
+        let owners: Vec<&Node> = selected
+            .iter()
+            .copied()
+            .filter(|n| !n.is_storage())
+            .collect();
+        let replicate = config.replication.enabled && config.nodes.len() > 1;
+        // Replication relays through the orchestrator, so it takes part whenever there is
+        // something to carry between two selected nodes.
+        let mut nodes: Vec<&Node> = selected.clone();
+        if replicate
+            && !owners.is_empty()
+            && selected.len() > 1
+            && !nodes.iter().any(|n| n.is_orchestrator)
+        {
+            nodes.insert(0, config.orchestrator());
+        }
+
+        let mut steps = Vec::new();
+        let mut push = |kind, node: &str, targets: Vec<String>, commands: Vec<String>| {
+            steps.push(Step {
+                id: steps.len(),
+                kind,
+                node: node.to_string(),
+                targets,
+                commands,
+            })
+        };
+
+        for n in &nodes {
+            let mut commands = vec![];
+            if !n.is_orchestrator {
+                let addresses = n
+                    .addresses
+                    .iter()
+                    .map(|a| shell::quote(a))
+                    .collect::<Vec<_>>();
+                commands.push(format!(
+                    "ssh {}  (first address that answers; one connection for the whole run)",
+                    addresses.join(" | ")
+                ));
+            }
+            commands.push(on(n, "command -v restic rsync".into()));
+            let mut dirs = vec!["mkdir".to_string(), "-p".into(), "--".into()];
+            let base = n.base_dir.trim_end_matches('/');
+            if !n.is_storage() {
+                dirs.push(format!("{base}/{}", n.name));
+            }
+            if n.is_orchestrator {
+                dirs.push(format!("{base}/logs"));
+            }
+            dirs.push(format!("{base}/.quarantine"));
+            commands.push(on(n, display(&dirs)));
+            push(StepKind::Prepare, &n.name, vec![], commands);
+        }
+        for n in &owners {
+            let repo = repo_path(n, &n.name);
+            let c = display(&restic::init_args(&repo));
+            push(
+                StepKind::Init,
+                &n.name,
+                vec![],
+                vec![on(
+                    n,
+                    format!(
+                        "{c}  (only if {}/config is missing)",
+                        shell::quote_path_for_user(&repo)
+                    ),
+                )],
+            );
+        }
+        for n in &owners {
+            let repo = repo_path(n, &n.name);
+            let c = display(&restic::backup_args(&repo, &n.name, &n.paths, &n.exclude));
+            push(StepKind::Backup, &n.name, vec![], vec![on(n, c)]);
+        }
+        for n in &owners {
+            let repo = repo_path(n, &n.name);
+            let c = display(&restic::check_args(
+                &repo,
+                config.check.read_data_subset.as_deref(),
+            ));
+            push(StepKind::Check, &n.name, vec![], vec![on(n, c)]);
+        }
+        for n in &owners {
+            let repo = repo_path(n, &n.name);
+            let c = display(&restic::forget_args(&repo, &config.retention));
+            push(
+                StepKind::Forget,
+                &n.name,
+                vec![],
+                vec![on(n, format!("{c}  (only after check passed)"))],
+            );
+        }
+        if replicate {
+            let orch = config.orchestrator();
+            for owner in &owners {
+                let mut targets: Vec<String> = nodes
+                    .iter()
+                    .filter(|t| t.name != owner.name)
+                    .map(|t| t.name.clone())
+                    .collect();
+                if targets.is_empty() {
+                    continue;
+                }
+                // The orchestrator's own copy is the relay: it is brought up to date first.
+                targets.sort_by_key(|t| *t != orch.name);
+                let mut commands = Vec::new();
+                let phases = "config keys data index snapshots";
+                let src = repo_path(owner, &owner.name);
+                let relay = repo_path(orch, &owner.name);
+                if owner.name != orch.name {
+                    commands.push(format!(
+                        "rsync -tp -s --files-from=- {}:{}/ {}/.wbackup-incoming/{}/   then verify sha256 = name, move into {}  (per phase: {phases}; only files the copy lacks)",
+                        owner.name,
+                        shell::quote_path_for_user(&src),
+                        shell::quote_path_for_user(orch.base_dir.trim_end_matches('/')),
+                        owner.name,
+                        shell::quote_path_for_user(&relay),
+                    ));
+                }
+                for t in targets.iter().filter(|t| **t != orch.name) {
+                    let tn = config.node(t).expect("target is a node");
+                    commands.push(format!(
+                        "rsync -tp -s --files-from=- {}/ {}:{}/.wbackup-incoming/{}/   then verify sha256 = name, move into {}  (per phase: {phases}; only files the copy lacks)",
+                        shell::quote_path_for_user(&relay),
+                        t,
+                        shell::quote_path_for_user(tn.base_dir.trim_end_matches('/')),
+                        owner.name,
+                        shell::quote_path_for_user(&repo_path(tn, &owner.name)),
+                    ));
+                }
+                push(StepKind::Replicate, &owner.name, targets, commands);
+            }
+        }
+        Ok(Plan {
+            nodes: nodes.iter().map(|n| n.name.clone()).collect(),
+            steps,
+        })
+    }
+
+    pub fn step(&self, id: usize) -> &Step {
+        &self.steps[id]
+    }
+
+    /// The plan as `wbackup plan` prints it.
+    pub fn render(&self, config: &Config) -> String {
+        let mut out = String::new();
+        let roles: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| {
+                let node = config.node(n).expect("plan nodes are configured");
+                match node.role() {
+                    Role::Orchestrator => format!("{n} (orchestrator, local)"),
+                    role => format!("{n} ({role}, {})", node.addresses.join(" | ")),
+                }
+            })
+            .collect();
+        out.push_str(&format!("nodes: {}\n", roles.join(", ")));
+        for step in &self.steps {
+            out.push_str(&format!("{:>3}. {}\n", step.id + 1, step.title()));
+            for c in &step.commands {
+                out.push_str(&format!("       {c}\n"));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse;
+    use std::path::Path;
+
+    fn topology(n: usize) -> Config {
+        let names = ["laptop", "home", "server", "nas", "office"];
+        let mut text =
+            String::from("orchestrator = \"laptop\"\n[retention]\nkeep_last = 3\nkeep_daily = 7\n");
+        for (i, name) in names.iter().take(n).enumerate() {
+            text.push_str(&format!("[nodes.{name}]\n"));
+            if i > 0 {
+                text.push_str(&format!(
+                    "addresses = [\"192.168.1.{i}\", \"{name}.example.org\"]\n"
+                ));
+            }
+            match *name {
+                "nas" => text.push_str("base_dir = \"/srv/backup\"\n"),
+                "server" => {
+                    text.push_str("paths = [\"/etc\", \"/srv/my www\"]\nexclude = [\"*.iso\"]\n")
+                }
+                _ => text.push_str("paths = [\"~/Documents\"]\n"),
+            }
+        }
+        parse(Path::new("c.toml"), &text).unwrap()
+    }
+
+    #[test]
+    fn plans_for_1_2_3_and_5_nodes() {
+        for n in [1, 2, 3, 5] {
+            let c = topology(n);
+            let plan = Plan::build(&c, &[]).unwrap();
+            insta::assert_snapshot!(format!("plan_{n}_nodes"), plan.render(&c));
+        }
+    }
+
+    #[test]
+    fn every_node_ends_with_every_repository() {
+        let c = topology(5);
+        let plan = Plan::build(&c, &[]).unwrap();
+        let owners: Vec<_> = c.nodes.iter().filter(|n| !n.is_storage()).collect();
+        for owner in owners {
+            let step = plan
+                .steps
+                .iter()
+                .find(|s| s.kind == StepKind::Replicate && s.node == owner.name)
+                .unwrap();
+            let mut holders = step.targets.clone();
+            holders.push(owner.name.clone());
+            holders.sort();
+            let mut all: Vec<_> = c.nodes.iter().map(|n| n.name.clone()).collect();
+            all.sort();
+            assert_eq!(holders, all);
+            if owner.name != "laptop" {
+                assert_eq!(step.targets[0], "laptop", "the relay comes first");
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_node_is_a_usage_error() {
+        let c = topology(2);
+        assert!(matches!(
+            Plan::build(&c, &["nope".into()]),
+            Err(PlanError::UnknownNode(..))
+        ));
+    }
+
+    #[test]
+    fn single_node_has_no_replication() {
+        let c = topology(1);
+        let plan = Plan::build(&c, &[]).unwrap();
+        assert!(plan.steps.iter().all(|s| s.kind != StepKind::Replicate));
+        assert_eq!(plan.steps.len(), 5);
+    }
+}

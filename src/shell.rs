@@ -1,0 +1,81 @@
+//! POSIX shell quoting. Remote commands travel to sshd as one string that the remote
+//! login shell splits again, so every word built from user data goes through `quote`:
+//! paths and host names may hold spaces, quotes, `$(...)` or `;` and must arrive verbatim.
+
+/// Quotes one word for a POSIX shell. Words made only of safe characters stay readable.
+pub fn quote(word: &str) -> String {
+    let safe = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b));
+    if safe {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// Joins words into one command line, each quoted.
+pub fn join<S: AsRef<str>>(words: &[S]) -> String {
+    words
+        .iter()
+        .map(|w| quote(w.as_ref()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Quotes a path for a person to paste into a shell on the node it belongs to: a leading
+/// `~/` stays unquoted so that shell expands it.
+pub fn quote_path_for_user(path: &str) -> String {
+    match path.strip_prefix("~/") {
+        Some(rest) if !rest.is_empty() => format!("~/{}", quote(rest)),
+        _ if path == "~" || path == "~/" => "~".to_string(),
+        _ => quote(path),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    /// What a real shell makes of the quoted line.
+    fn roundtrip(words: &[&str]) -> Vec<String> {
+        let line = format!("printf '%s\\0' {}", join(words));
+        let out = Command::new("sh").arg("-c").arg(&line).output().unwrap();
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .split_terminator('\0')
+            .map(String::from)
+            .collect()
+    }
+
+    #[test]
+    fn hostile_words_survive_a_real_shell() {
+        let words = [
+            "plain",
+            "with space",
+            "it's",
+            "\"dq\"",
+            "$(touch /tmp/wbackup-pwned)",
+            "a;b",
+            "`x`",
+            "",
+            "tab\there",
+            "new\nline",
+            "~/x",
+            "*",
+            "back\\slash",
+        ];
+        assert_eq!(roundtrip(&words), words);
+        assert!(!std::path::Path::new("/tmp/wbackup-pwned").exists());
+    }
+
+    #[test]
+    fn safe_words_stay_readable() {
+        assert_eq!(quote("/home/a/backup"), "/home/a/backup");
+        assert_eq!(quote("--keep-daily"), "--keep-daily");
+        assert_eq!(quote("a b"), "'a b'");
+        assert_eq!(quote_path_for_user("~/my docs"), "~/'my docs'");
+    }
+}
