@@ -138,12 +138,21 @@ Frame {
                             value: Math.max(0, hostRow.modelData.progress)
                         }
                     }
-                    Cell {
-                        column: 5
-                        text: hostRow.modelData.lastResult === "" ? "never run"
-                              : hostRow.modelData.lastResult + "  " + hostRow.modelData.lastTime
-                        color: ({ "passed": "#2e8b47", "failed": "#c9302c", "unreachable": "#d9822b",
-                                  "interrupted": "#b08a1e" })[hostRow.modelData.lastResult] || "#8a8f98"
+                    ColumnLayout {
+                        Layout.preferredWidth: list.widths[5]
+                        spacing: 0
+                        Label {
+                            text: hostRow.modelData.lastResult === "" ? "never run" : hostRow.modelData.lastResult
+                            font.bold: hostRow.modelData.lastResult !== ""
+                            color: ({ "passed": "#2e8b47", "failed": "#c9302c", "unreachable": "#d9822b",
+                                      "interrupted": "#b08a1e" })[hostRow.modelData.lastResult] || "#8a8f98"
+                        }
+                        Label {
+                            visible: hostRow.modelData.lastTime !== ""
+                            text: hostRow.modelData.lastTime
+                            color: "#6a7380"
+                            font.pixelSize: 11
+                        }
                     }
                 }
             }

@@ -211,6 +211,8 @@ pub struct BackendRust {
     intake: Option<Arc<Intake>>,
     cancel: Option<CancellationToken>,
     search: String,
+    /// Counts the runs started here, so a finished run's thread cannot end a newer run.
+    generation: u64,
 }
 
 impl Default for BackendRust {
@@ -241,6 +243,7 @@ impl Default for BackendRust {
             intake: None,
             cancel: None,
             search: String::new(),
+            generation: 0,
         }
     }
 }
@@ -518,8 +521,10 @@ impl qobject::Backend {
         let cancel = CancellationToken::new();
         let intake = self.intake();
         let thread = self.qt_thread();
+        let generation = self.rust().generation + 1;
         {
             let mut rust = self.as_mut().rust_mut();
+            rust.generation = generation;
             rust.cancel = Some(cancel.clone());
             let state = rust.state.as_mut().expect("config implies state");
             state.set_steps(
@@ -551,8 +556,8 @@ impl qobject::Backend {
                 }
                 drop(password);
                 // Queued after every drain the run asked for, so it runs after them.
-                let _ = thread.queue(|backend| {
-                    if backend.rust().running {
+                let _ = thread.queue(move |backend| {
+                    if backend.rust().running && backend.rust().generation == generation {
                         backend.run_ended();
                     }
                 });

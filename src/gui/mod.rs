@@ -5,6 +5,7 @@
 //! `log` are the plain-Rust state it renders; `intake` carries events from the run's
 //! threads to the Qt thread in batches; `native` holds the two Qt calls cxx-qt-lib lacks.
 pub mod bridge;
+pub mod demo;
 pub mod intake;
 pub mod log;
 pub mod native;
@@ -23,12 +24,22 @@ pub fn prepare_environment() {
     }
 }
 
+/// A QML engine that finds the `org.wbackup` module in the binary's resources (Qt 6.4
+/// does not search `qrc:/qt/qml` by itself; later versions do).
+pub fn new_engine() -> cxx::UniquePtr<QQmlApplicationEngine> {
+    let mut engine = QQmlApplicationEngine::new();
+    if let Some(e) = engine.as_mut() {
+        e.add_import_path(&cxx_qt_lib::QString::from("qrc:/qt/qml"));
+    }
+    engine
+}
+
 /// Opens the window and runs the Qt event loop until it closes.
 pub fn run_window(config: Option<&std::path::Path>) -> anyhow::Result<i32> {
     prepare_environment();
     bridge::set_startup_config(config);
     let mut app = QGuiApplication::new();
-    let mut engine = QQmlApplicationEngine::new();
+    let mut engine = new_engine();
     if let Some(engine) = engine.as_mut() {
         engine.load(&QUrl::from(MAIN_QML));
     }
