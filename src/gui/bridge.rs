@@ -469,29 +469,37 @@ impl qobject::Backend {
                 self.as_mut().set_log_path(QString::from(&p));
             }
             if finished && !running && self.rust().running {
+                // A handler of `runningChanged` may start the next run from inside this
+                // call: nothing read before it still holds, so stop here.
                 self.as_mut().run_ended();
+                return;
             }
         }
-        if running != self.rust().running {
-            self.as_mut().set_running(running);
-        }
-        self.update_can_start();
-    }
-
-    fn update_can_start(mut self: Pin<&mut Self>) {
-        let can = self.rust().config.is_some() && !self.rust().running;
-        if can != self.rust().can_start {
-            self.as_mut().set_can_start(can);
-        }
+        // A run started here is running from the click until its thread ends, even
+        // before its first event arrives.
+        let running = running || self.rust().cancel.is_some();
+        self.set_running_and_can_start(running);
     }
 
     /// The run's thread is done (or the run finished): back to idle.
     fn run_ended(mut self: Pin<&mut Self>) {
+        // History first: whoever watches `running` sees the finished run in it.
+        self.as_mut().refresh_history();
         self.as_mut().rust_mut().cancel = None;
         self.as_mut().set_stopping(false);
-        self.as_mut().set_running(false);
-        self.as_mut().refresh_history();
-        self.update_can_start();
+        self.set_running_and_can_start(false);
+    }
+
+    /// Updates `canStart` before `running`, so a handler of `runningChanged` already sees
+    /// whether a new run may start.
+    fn set_running_and_can_start(mut self: Pin<&mut Self>, running: bool) {
+        let can = self.rust().config.is_some() && !running;
+        if can != self.rust().can_start {
+            self.as_mut().set_can_start(can);
+        }
+        if running != self.rust().running {
+            self.as_mut().set_running(running);
+        }
     }
 
     pub fn backup_all(mut self: Pin<&mut Self>, password: &QString) -> bool {
@@ -533,11 +541,10 @@ impl qobject::Backend {
                     .map(|s| (s.node.clone(), s.kind.to_string(), s.title())),
             );
         }
-        self.as_mut().set_running(true);
         self.as_mut().set_stopping(false);
         self.as_mut()
             .set_status_text(QString::from("Starting the run…"));
-        self.as_mut().update_can_start();
+        self.as_mut().set_running_and_can_start(true);
         let spawned = std::thread::Builder::new()
             .name("wbackup-run".into())
             .spawn(move || {
@@ -564,10 +571,9 @@ impl qobject::Backend {
             });
         if spawned.is_err() {
             self.as_mut().rust_mut().cancel = None;
-            self.as_mut().set_running(false);
             self.as_mut()
                 .set_status_text(QString::from("cannot start the run's thread"));
-            self.update_can_start();
+            self.set_running_and_can_start(false);
             return false;
         }
         true
