@@ -321,7 +321,7 @@ impl qobject::Backend {
         let Some(intake) = self.rust().intake.clone() else {
             return;
         };
-        let events = intake.take();
+        let events = intake.take(super::intake::MAX_BATCH);
         self.apply_events(events);
     }
 

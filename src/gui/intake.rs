@@ -4,18 +4,24 @@
 //! batch asks the Qt thread to drain it (one queued call); every event that arrives while
 //! that call waits joins the same batch. So the Qt thread does one model update per batch,
 //! however fast the engine talks, and the event loop keeps running between batches.
+//! A drain takes at most [`MAX_BATCH`] events and asks for another drain when more wait,
+//! so input and painting get their turn between batches even when the engine floods.
 //! When the Qt thread falls far behind, producers wait (bounded memory) instead of piling
 //! up events.
 
 use crate::engine::events::{Event, Sink};
+use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
 /// Events waiting beyond this make producers wait for the Qt thread.
 pub const MAX_PENDING: usize = 50_000;
 
+/// The most events one drain applies before the event loop runs again.
+pub const MAX_BATCH: usize = 8_192;
+
 struct Pending {
-    events: Vec<Event>,
+    events: VecDeque<Event>,
     /// A drain has been asked for and has not run yet.
     queued: bool,
     /// The window is gone: events are dropped.
@@ -34,7 +40,7 @@ impl Intake {
     pub fn new(wake: impl Fn() -> bool + Send + Sync + 'static) -> Intake {
         Intake {
             pending: Mutex::new(Pending {
-                events: Vec::new(),
+                events: VecDeque::new(),
                 queued: false,
                 closed: false,
             }),
@@ -57,7 +63,7 @@ impl Intake {
         if p.closed {
             return;
         }
-        p.events.push(event);
+        p.events.push_back(event);
         if !p.queued {
             p.queued = true;
             drop(p);
@@ -67,13 +73,19 @@ impl Intake {
         }
     }
 
-    /// Takes the batch (on the Qt thread, from the queued call).
-    pub fn take(&self) -> Vec<Event> {
+    /// Takes the next batch (on the Qt thread, from the queued call): at most `max`
+    /// events. When more wait, another drain has already been asked for.
+    pub fn take(&self, max: usize) -> Vec<Event> {
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        p.queued = false;
-        let events = std::mem::take(&mut p.events);
+        let n = p.events.len().min(max);
+        let events: Vec<Event> = p.events.drain(..n).collect();
+        let more = !p.events.is_empty() && !p.closed;
+        p.queued = more;
         drop(p);
         self.drained.notify_all();
+        if more && !(self.wake)() {
+            self.close();
+        }
         events
     }
 
@@ -81,7 +93,7 @@ impl Intake {
     pub fn close(&self) {
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         p.closed = true;
-        p.events = Vec::new();
+        p.events = VecDeque::new();
         drop(p);
         self.drained.notify_all();
     }
@@ -122,9 +134,27 @@ mod tests {
             intake.push(progress(i));
         }
         assert_eq!(wakes.load(Ordering::SeqCst), 1);
-        assert_eq!(intake.take().len(), 5);
+        assert_eq!(intake.take(MAX_BATCH).len(), 5);
         intake.push(progress(6));
         assert_eq!(wakes.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_large_batch_is_taken_in_parts() {
+        let wakes = Arc::new(AtomicUsize::new(0));
+        let w = wakes.clone();
+        let intake = Intake::new(move || {
+            w.fetch_add(1, Ordering::SeqCst);
+            true
+        });
+        for i in 0..5 {
+            intake.push(progress(i));
+        }
+        assert_eq!(intake.take(3).len(), 3);
+        assert_eq!(wakes.load(Ordering::SeqCst), 2, "asks for the next part");
+        assert_eq!(intake.take(3).len(), 2);
+        intake.push(progress(9));
+        assert_eq!(wakes.load(Ordering::SeqCst), 3);
     }
 
     #[test]
@@ -132,6 +162,6 @@ mod tests {
         let intake = Intake::new(|| false);
         intake.push(progress(1));
         intake.push(progress(2));
-        assert!(intake.take().is_empty());
+        assert!(intake.take(MAX_BATCH).is_empty());
     }
 }

@@ -1,8 +1,9 @@
 // Small C++ helpers the Rust side cannot reach through cxx-qt-lib: opening a file with
-// the desktop's default application, and creating the backend without QML (tests and
-// the benchmark).
+// the desktop's default application, leaving the event loop, and creating the backend
+// without QML (tests and the benchmark).
 #pragma once
 
+#include <QtCore/QCoreApplication>
 #include <QtCore/QString>
 #include <QtCore/QUrl>
 #include <QtGui/QDesktopServices>
@@ -14,6 +15,12 @@ inline bool
 wbackup_open_local_file(const QString& path)
 {
   return QDesktopServices::openUrl(QUrl::fromLocalFile(path));
+}
+
+inline void
+wbackup_quit_application()
+{
+  QCoreApplication::quit();
 }
 
 inline std::unique_ptr<Backend>

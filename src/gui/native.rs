@@ -1,6 +1,7 @@
 //! The few Qt calls cxx-qt-lib does not bind, declared against `native.h`: opening a
-//! file with the desktop's default application (QDesktopServices, no shell involved) and
-//! creating a backend object from Rust, which tests and the benchmark use without QML.
+//! file with the desktop's default application (QDesktopServices, no shell involved),
+//! leaving the event loop, and creating a backend object from Rust, which tests and the
+//! benchmark use without QML.
 
 #[cxx_qt::bridge]
 pub mod ffi {
@@ -12,6 +13,9 @@ pub mod ffi {
 
         #[cxx_name = "wbackup_open_local_file"]
         fn open_local_file(path: &QString) -> bool;
+
+        #[cxx_name = "wbackup_quit_application"]
+        fn quit_application();
 
         #[cxx_name = "wbackup_new_backend"]
         fn new_backend() -> UniquePtr<Backend>;
@@ -25,4 +29,4 @@ pub fn open_local_file(path: &std::path::Path) -> bool {
     ffi::open_local_file(&cxx_qt_lib::QString::from(&*path.to_string_lossy()))
 }
 
-pub use ffi::new_backend;
+pub use ffi::{new_backend, quit_application};
