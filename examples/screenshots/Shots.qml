@@ -29,7 +29,8 @@ Main {
             else if (win.stage === "finished" && !win.backend.running)
                 win.shoot("after-failure", function () {
                     win.stage = "step-log"
-                    win.backend.showStep(JSON.parse(win.backend.failuresJson)[0].step)
+                    const failures = JSON.parse(win.backend.failuresJson)
+                    win.backend.showStep(failures[failures.length - 1].step)
                     settle.restart()
                 })
             else if (win.stage === "step-log")
