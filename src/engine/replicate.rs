@@ -433,49 +433,6 @@ pub async fn sh(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const H: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-
-    #[test]
-    fn phases() {
-        assert_eq!(phase_of(&format!("data/01/{H}")), Some("data"));
-        assert_eq!(phase_of(&format!("snapshots/{H}")), Some("snapshots"));
-        assert_eq!(phase_of(&format!("locks/{H}")), None);
-        assert_eq!(phase_of(&format!("data/01/.{H}.XyZ123")), None);
-        assert_eq!(phase_of("config"), None);
-    }
-
-    #[test]
-    fn inventory_parses() {
-        let lines: Vec<String> = [
-            "now 1000".to_string(),
-            "repo a".into(),
-            "config abc".into(),
-            format!("file data/01/{H} 10 900.5"),
-            format!("file locks/{H} 1 990"),
-        ]
-        .into();
-        let inv = parse_inventory(&lines);
-        let a = &inv.repos["a"];
-        assert_eq!(a.config_sha.as_deref(), Some("abc"));
-        assert_eq!(a.content().count(), 1);
-        assert_eq!(a.fresh_locks(inv.now).len(), 1);
-        assert!(a.fresh_locks(inv.now + 3600.0).is_empty());
-    }
-
-    #[test]
-    fn progress_lines() {
-        assert_eq!(
-            parse_progress("      1,234,567  45%   10.00MB/s    0:00:01 (xfr#3, to-chk=0/10)"),
-            Some(1234567)
-        );
-        assert_eq!(parse_progress("sending incremental file list"), None);
-    }
-}
-
 /// Moves files out of a replica into its node's quarantine, in the order given (callers
 /// pass snapshots, then index, then data, so the replica stays consistent throughout).
 const QUARANTINE: &str = r#"repo=$1; q=$2
@@ -554,4 +511,47 @@ pub async fn quarantine(
     sh(conn, PURGE, &[&qroot, &minutes], cancel)
         .await
         .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn phases() {
+        assert_eq!(phase_of(&format!("data/01/{H}")), Some("data"));
+        assert_eq!(phase_of(&format!("snapshots/{H}")), Some("snapshots"));
+        assert_eq!(phase_of(&format!("locks/{H}")), None);
+        assert_eq!(phase_of(&format!("data/01/.{H}.XyZ123")), None);
+        assert_eq!(phase_of("config"), None);
+    }
+
+    #[test]
+    fn inventory_parses() {
+        let lines: Vec<String> = [
+            "now 1000".to_string(),
+            "repo a".into(),
+            "config abc".into(),
+            format!("file data/01/{H} 10 900.5"),
+            format!("file locks/{H} 1 990"),
+        ]
+        .into();
+        let inv = parse_inventory(&lines);
+        let a = &inv.repos["a"];
+        assert_eq!(a.config_sha.as_deref(), Some("abc"));
+        assert_eq!(a.content().count(), 1);
+        assert_eq!(a.fresh_locks(inv.now).len(), 1);
+        assert!(a.fresh_locks(inv.now + 3600.0).is_empty());
+    }
+
+    #[test]
+    fn progress_lines() {
+        assert_eq!(
+            parse_progress("      1,234,567  45%   10.00MB/s    0:00:01 (xfr#3, to-chk=0/10)"),
+            Some(1234567)
+        );
+        assert_eq!(parse_progress("sending incremental file list"), None);
+    }
 }
