@@ -469,6 +469,29 @@ true"#;
         self.restic_failure(step, &fin, &what)
     }
 
+    /// A repository's id as restic reports it (only read when a copy turns out to hold
+    /// another repository, to name both in the error).
+    async fn repo_id(&self, holder: &str, owner: &str) -> String {
+        let conn = &self.conns[holder];
+        let argv = restic::unlock_probe_args(&conn.repo(owner));
+        let job = Job::new(argv)
+            .stdin(Input::Password(self.password))
+            .timeout(Duration::from_secs(120));
+        let (fin, lines) = process::capture(conn.at(), job, &self.cancel).await;
+        let id = lines
+            .iter()
+            .filter(|l| !restic::is_password_notice(l))
+            .collect::<Vec<_>>();
+        let text: String = id.iter().map(|l| l.as_str()).collect();
+        match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(v) if fin.success() => v["id"]
+                .as_str()
+                .map(|s| s[..10.min(s.len())].to_string())
+                .unwrap_or_else(|| "unknown".into()),
+            _ => "unreadable with this password".into(),
+        }
+    }
+
     /// `forget --prune`, recording which snapshots it removed so that replication can
     /// tell them from snapshots the source lost some other way.
     async fn forget(&mut self, step: &Step) -> Outcome {
@@ -673,12 +696,17 @@ true"#;
                     }
                 }
                 Err(HopError::Cancelled) => return Outcome::Interrupted,
-                Err(HopError::Foreign { src_sha, dst_sha }) => failures.push(format!(
-                    "{t} holds a different repository under {}'s name (config sha256 {} there, {} at the source); it was not touched: move it aside and rerun",
-                    owner,
-                    &dst_sha[..12.min(dst_sha.len())],
-                    &src_sha[..12.min(src_sha.len())]
-                )),
+                Err(HopError::Foreign) => {
+                    let src_id = self.repo_id(&from, &owner).await;
+                    let dst_id = self.repo_id(t, &owner).await;
+                    failures.push(format!(
+                        "{t} holds a different repository under {owner}'s name (repository id {dst_id} there, {src_id} at the source); it was not touched: move {} aside and rerun",
+                        shell::quote(&self.conns[t].repo(&owner)),
+                    ));
+                    if *t == orch {
+                        break;
+                    }
+                }
                 Err(HopError::Failed(e)) => {
                     if *t == orch {
                         failures.push(format!("{e}; the other copies were not updated from it"));

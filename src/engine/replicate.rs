@@ -197,10 +197,7 @@ pub trait HopOutput {
 #[derive(Debug)]
 pub enum HopError {
     /// The replica holds another repository: nothing was touched.
-    Foreign {
-        src_sha: String,
-        dst_sha: String,
-    },
+    Foreign,
     Failed(String),
     Cancelled,
 }
@@ -228,10 +225,7 @@ pub async fn additive(
     })?;
     if let Some(dst_sha) = &hop.dst_files.config_sha {
         if *dst_sha != src_sha {
-            return Err(HopError::Foreign {
-                src_sha,
-                dst_sha: dst_sha.clone(),
-            });
+            return Err(HopError::Foreign);
         }
     }
     let todo = missing(hop.src_files, hop.dst_files);
