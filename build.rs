@@ -2,8 +2,21 @@
 //! and packs the QML files into a module the binary loads from `qrc:/`.
 use cxx_qt_build::{CxxQtBuilder, QmlModule};
 
+const QML: &[&str] = &[
+    "qml/Main.qml",
+    "qml/ConfigNote.qml",
+    "qml/RunBar.qml",
+    "qml/HostList.qml",
+    "qml/FailureSummary.qml",
+    "qml/LogPane.qml",
+    "qml/PlanPreview.qml",
+    "qml/HistoryList.qml",
+];
+
 fn main() {
-    CxxQtBuilder::new_qml_module(QmlModule::new("org.wbackup").qml_files(["qml/Main.qml"]))
-        .files(["src/gui/bridge.rs"])
+    println!("cargo::rerun-if-changed=src/gui/native.h");
+    CxxQtBuilder::new_qml_module(QmlModule::new("org.wbackup").qml_files(QML))
+        .qt_module("Gui")
+        .files(["src/gui/bridge.rs", "src/gui/native.rs"])
         .build();
 }

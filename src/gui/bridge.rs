@@ -1,24 +1,849 @@
-//! The cxx-qt bridge: the QObject the QML window binds to. (Placeholder until the
-//! window lands; it keeps the Qt toolchain exercised from the first commit.)
+//! The QObject the QML window binds to. It is also the log pane's list model: each row is
+//! one line of the live log (after the host, step and search filters).
+//!
+//! It owns no backup logic. "Backup all" builds the same `Plan` the command line runs
+//! and hands it to the engine on a worker thread; the engine's events come back through
+//! the [`Intake`] in batches and are folded into [`RunState`] (host rows, failures) and
+//! the [`Log`] ring, then published as properties and row insertions.
 
 #[cxx_qt::bridge]
 pub mod qobject {
     unsafe extern "C++" {
+        include!(<QtCore/QAbstractListModel>);
+        type QAbstractListModel;
+
         include!("cxx-qt-lib/qstring.h");
         type QString = cxx_qt_lib::QString;
+        include!("cxx-qt-lib/qhash.h");
+        type QHash_i32_QByteArray = cxx_qt_lib::QHash<cxx_qt_lib::QHashPair_i32_QByteArray>;
+        include!("cxx-qt-lib/qvariant.h");
+        type QVariant = cxx_qt_lib::QVariant;
+        include!("cxx-qt-lib/qmodelindex.h");
+        type QModelIndex = cxx_qt_lib::QModelIndex;
     }
 
+    #[auto_cxx_name]
     extern "RustQt" {
         #[qobject]
         #[qml_element]
-        #[qproperty(QString, status)]
+        #[base = QAbstractListModel]
+        #[qproperty(bool, running)]
+        #[qproperty(bool, stopping)]
+        #[qproperty(bool, can_start)]
+        #[qproperty(QString, config_path)]
+        #[qproperty(QString, config_note)]
+        #[qproperty(QString, config_error)]
+        #[qproperty(bool, can_save_config)]
+        #[qproperty(QString, status_text)]
+        #[qproperty(QString, hosts_json)]
+        #[qproperty(QString, failures_json)]
+        #[qproperty(QString, history_json)]
+        #[qproperty(QString, plan_text)]
+        #[qproperty(QString, log_path)]
+        #[qproperty(QString, log_counts)]
+        #[qproperty(QString, filter_node)]
+        #[qproperty(i32, filter_step)]
+        #[qproperty(QString, filter_text)]
+        #[qproperty(i32, failure_count)]
         type Backend = super::BackendRust;
+    }
+
+    #[auto_cxx_name]
+    unsafe extern "RustQt" {
+        /// Starts a run of the whole plan with this password. Returns false (and says why
+        /// in `statusText`) when it cannot start.
+        #[qinvokable]
+        fn backup_all(self: Pin<&mut Backend>, password: &QString) -> bool;
+
+        /// Cancels the run: its processes end on every node, no restic lock remains.
+        #[qinvokable]
+        fn stop(self: Pin<&mut Backend>);
+
+        /// Writes the built-in default as a commented configuration file (never overwrites).
+        #[qinvokable]
+        fn save_config(self: Pin<&mut Backend>) -> bool;
+
+        /// Opens the current (or latest) run's full log file.
+        #[qinvokable]
+        fn open_log(self: &Backend) -> bool;
+
+        /// Opens a past run's log (an entry of `historyJson`).
+        #[qinvokable]
+        fn open_history(self: &Backend, index: i32) -> bool;
+
+        /// Shows only this node's lines; the same node again shows every node.
+        #[qinvokable]
+        fn toggle_node_filter(self: Pin<&mut Backend>, node: &QString);
+
+        /// Shows only this step's lines (from the failure summary).
+        #[qinvokable]
+        fn show_step(self: Pin<&mut Backend>, step: i32);
+
+        /// Shows only lines containing this text (case-insensitive); empty shows all.
+        #[qinvokable]
+        fn set_search(self: Pin<&mut Backend>, text: &QString);
+
+        /// Removes the host and step filters (the search stays).
+        #[qinvokable]
+        fn clear_filter(self: Pin<&mut Backend>);
+
+        /// Reads the logs folder again.
+        #[qinvokable]
+        fn refresh_history(self: Pin<&mut Backend>);
+    }
+
+    extern "RustQt" {
+        #[inherit]
+        #[cxx_name = "beginInsertRows"]
+        unsafe fn begin_insert_rows(
+            self: Pin<&mut Backend>,
+            parent: &QModelIndex,
+            first: i32,
+            last: i32,
+        );
+        #[inherit]
+        #[cxx_name = "endInsertRows"]
+        unsafe fn end_insert_rows(self: Pin<&mut Backend>);
+        #[inherit]
+        #[cxx_name = "beginRemoveRows"]
+        unsafe fn begin_remove_rows(
+            self: Pin<&mut Backend>,
+            parent: &QModelIndex,
+            first: i32,
+            last: i32,
+        );
+        #[inherit]
+        #[cxx_name = "endRemoveRows"]
+        unsafe fn end_remove_rows(self: Pin<&mut Backend>);
+        #[inherit]
+        #[cxx_name = "beginResetModel"]
+        unsafe fn begin_reset_model(self: Pin<&mut Backend>);
+        #[inherit]
+        #[cxx_name = "endResetModel"]
+        unsafe fn end_reset_model(self: Pin<&mut Backend>);
+    }
+
+    unsafe extern "RustQt" {
+        #[qinvokable]
+        #[cxx_override]
+        fn data(self: &Backend, index: &QModelIndex, role: i32) -> QVariant;
+
+        #[qinvokable]
+        #[cxx_override]
+        #[cxx_name = "roleNames"]
+        fn role_names(self: &Backend) -> QHash_i32_QByteArray;
+
+        #[qinvokable]
+        #[cxx_override]
+        #[cxx_name = "rowCount"]
+        fn row_count(self: &Backend, parent: &QModelIndex) -> i32;
+    }
+
+    impl cxx_qt::Threading for Backend {}
+    impl cxx_qt::Initialize for Backend {}
+}
+
+use super::intake::{Intake, IntakeSink};
+use super::log::{Filter, Log, NewLine, DEFAULT_CAPACITY};
+use super::state::RunState;
+use crate::config::{self, Config};
+use crate::engine::events::{Event, Stream};
+use crate::logbook::{self, Summary};
+use crate::plan::Plan;
+use cxx_qt::{CxxQtType, Threading};
+use cxx_qt_lib::{QByteArray, QHash, QHashPair_i32_QByteArray, QModelIndex, QString, QVariant};
+use secrecy::SecretString;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use tokio_util::sync::CancellationToken;
+
+const ROLE_TEXT: i32 = 0x0101;
+const ROLE_TAG: i32 = 0x0102;
+const ROLE_STREAM: i32 = 0x0103;
+const ROLE_STEP: i32 = 0x0104;
+
+/// The configuration file the window was started with (`--config`), read when QML
+/// creates the backend.
+static STARTUP_CONFIG: Mutex<Option<std::path::PathBuf>> = Mutex::new(None);
+
+/// Sets the configuration file the next backend loads (`None`: the usual lookup).
+pub fn set_startup_config(path: Option<&std::path::Path>) {
+    *STARTUP_CONFIG.lock().unwrap_or_else(|e| e.into_inner()) = path.map(Into::into);
+}
+
+/// Handles on the backends QML created, newest last: scripts that drive a real window
+/// (screenshots, the benchmark) reach its event intake through them.
+static PUBLISHED: Mutex<Vec<cxx_qt::CxxQtThread<qobject::Backend>>> = Mutex::new(Vec::new());
+
+/// The newest backend created in this process, to queue work on its Qt thread.
+pub fn published_backend() -> Option<cxx_qt::CxxQtThread<qobject::Backend>> {
+    PUBLISHED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .last()
+        .cloned()
+}
+
+pub struct BackendRust {
+    running: bool,
+    stopping: bool,
+    can_start: bool,
+    config_path: QString,
+    config_note: QString,
+    config_error: QString,
+    can_save_config: bool,
+    status_text: QString,
+    hosts_json: QString,
+    failures_json: QString,
+    history_json: QString,
+    plan_text: QString,
+    log_path: QString,
+    log_counts: QString,
+    filter_node: QString,
+    filter_step: i32,
+    filter_text: QString,
+    failure_count: i32,
+
+    config: Option<Config>,
+    state: Option<RunState>,
+    log: Log,
+    history: Vec<Summary>,
+    intake: Option<Arc<Intake>>,
+    cancel: Option<CancellationToken>,
+    search: String,
+    /// Counts the runs started here, so a finished run's thread cannot end a newer run.
+    generation: u64,
+}
+
+impl Default for BackendRust {
+    fn default() -> Self {
+        BackendRust {
+            running: false,
+            stopping: false,
+            can_start: false,
+            config_path: QString::default(),
+            config_note: QString::default(),
+            config_error: QString::default(),
+            can_save_config: false,
+            status_text: QString::default(),
+            hosts_json: QString::from("[]"),
+            failures_json: QString::from("[]"),
+            history_json: QString::from("[]"),
+            plan_text: QString::default(),
+            log_path: QString::default(),
+            log_counts: QString::default(),
+            filter_node: QString::default(),
+            filter_step: -1,
+            filter_text: QString::default(),
+            failure_count: 0,
+            config: None,
+            state: None,
+            log: Log::new(DEFAULT_CAPACITY),
+            history: vec![],
+            intake: None,
+            cancel: None,
+            search: String::new(),
+            generation: 0,
+        }
     }
 }
 
-use cxx_qt_lib::QString;
+impl cxx_qt::Initialize for qobject::Backend {
+    fn initialize(mut self: Pin<&mut Self>) {
+        let thread = self.qt_thread();
+        let wake_thread = thread.clone();
+        let intake = Arc::new(Intake::new(move || {
+            wake_thread.queue(|backend| backend.drain()).is_ok()
+        }));
+        self.as_mut().rust_mut().intake = Some(intake);
+        PUBLISHED
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(thread);
+        let startup = STARTUP_CONFIG
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        match config::load(startup.as_deref()) {
+            Ok(config) => self.open(config),
+            Err(e) => {
+                self.as_mut()
+                    .set_config_error(QString::from(&e.to_string()));
+                self.as_mut()
+                    .set_status_text(QString::from("Fix the configuration, then restart"));
+            }
+        }
+    }
+}
 
-#[derive(Default)]
-pub struct BackendRust {
-    status: QString,
+impl qobject::Backend {
+    /// Shows this configuration: its nodes, its plan, its past runs.
+    pub fn open(mut self: Pin<&mut Self>, config: Config) {
+        let mut state = RunState::new(&config);
+        let history = logbook::history(&config);
+        state.apply_history(&history);
+        let plan_text = match Plan::build(&config, &[]) {
+            Ok(plan) => plan.render(&config),
+            Err(e) => format!("cannot build the plan: {e}"),
+        };
+        let builtin = config.is_builtin();
+        let path = config.path().to_string_lossy().into_owned();
+        self.as_mut().set_config_path(QString::from(&path));
+        self.as_mut().set_config_note(QString::from(&if builtin {
+            format!(
+                "No configuration file at {path}: using the built-in default \
+                 (this machine, ~/Documents into ~/backup)."
+            )
+        } else {
+            String::new()
+        }));
+        self.as_mut().set_can_save_config(builtin);
+        self.as_mut().set_config_error(QString::default());
+        self.as_mut().set_plan_text(QString::from(&plan_text));
+        let latest_log = history
+            .first()
+            .map(|s| s.log.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        self.as_mut().set_log_path(QString::from(&latest_log));
+        {
+            let mut rust = self.as_mut().rust_mut();
+            rust.config = Some(config);
+            rust.state = Some(state);
+            rust.history = history;
+        }
+        self.as_mut().publish_history();
+        self.as_mut().publish_state(true);
+        self.as_mut().publish_log_counts();
+    }
+
+    /// Events from the run, a batch at a time (the intake's queued call).
+    fn drain(self: Pin<&mut Self>) {
+        let Some(intake) = self.rust().intake.clone() else {
+            return;
+        };
+        let events = intake.take();
+        self.apply_events(events);
+    }
+
+    /// Pushes one event as the engine would: through the intake, in a batch. For tests,
+    /// the benchmark and scripted screenshots; the engine's runs use the same path.
+    pub fn intake(&self) -> Arc<Intake> {
+        self.rust()
+            .intake
+            .clone()
+            .expect("set when the backend is created")
+    }
+
+    /// Folds a batch of events into the host rows, the failure list and the log model.
+    pub fn apply_events(mut self: Pin<&mut Self>, events: Vec<Event>) {
+        if self.rust().state.is_none() {
+            return;
+        }
+        let mut lines: Vec<NewLine> = Vec::new();
+        let mut hosts_changed = false;
+        let mut run_changed = false;
+        for event in events {
+            match event {
+                Event::Line {
+                    step,
+                    node,
+                    stream,
+                    text,
+                } => {
+                    let state = self.rust().state.as_ref().expect("checked above");
+                    let node = state
+                        .host_index(&node)
+                        .map(|i| i as u16)
+                        .unwrap_or(u16::MAX);
+                    lines.push(NewLine {
+                        step,
+                        node,
+                        stream,
+                        text: text.into_boxed_str(),
+                    });
+                }
+                other => {
+                    if matches!(other, Event::RunStarted { .. }) {
+                        lines.clear();
+                        self.as_mut().reset_log();
+                    }
+                    run_changed |= matches!(
+                        other,
+                        Event::RunStarted { .. }
+                            | Event::StepFinished { .. }
+                            | Event::RunFinished { .. }
+                    );
+                    let mut rust = self.as_mut().rust_mut();
+                    let state = rust.state.as_mut().expect("checked above");
+                    hosts_changed |= state.apply(&other);
+                }
+            }
+        }
+        if !lines.is_empty() {
+            self.as_mut().append_lines(lines);
+        }
+        if hosts_changed || run_changed {
+            self.as_mut().publish_state(run_changed);
+        }
+    }
+
+    fn append_lines(mut self: Pin<&mut Self>, lines: Vec<NewLine>) {
+        let incoming = lines.len();
+        let removed = self.rust().log.rows_to_evict(incoming);
+        if removed > 0 {
+            // SAFETY: rows 0..removed exist; the matching end call follows the change.
+            unsafe {
+                self.as_mut()
+                    .begin_remove_rows(&QModelIndex::default(), 0, removed as i32 - 1);
+            }
+            self.as_mut().rust_mut().log.make_room(incoming);
+            unsafe { self.as_mut().end_remove_rows() };
+        } else {
+            self.as_mut().rust_mut().log.make_room(incoming);
+        }
+        let inserted = self.rust().log.rows_to_insert(&lines);
+        let first = self.rust().log.rows() as i32;
+        if inserted > 0 {
+            // SAFETY: the new rows are appended after the last one, then announced.
+            unsafe {
+                self.as_mut().begin_insert_rows(
+                    &QModelIndex::default(),
+                    first,
+                    first + inserted as i32 - 1,
+                );
+            }
+            self.as_mut().rust_mut().log.append(lines);
+            unsafe { self.as_mut().end_insert_rows() };
+        } else {
+            self.as_mut().rust_mut().log.append(lines);
+        }
+        self.publish_log_counts();
+    }
+
+    fn reset_log(mut self: Pin<&mut Self>) {
+        // SAFETY: a reset brackets a change of every row.
+        unsafe { self.as_mut().begin_reset_model() };
+        self.as_mut().rust_mut().log.clear();
+        unsafe { self.as_mut().end_reset_model() };
+        self.publish_log_counts();
+    }
+
+    fn publish_log_counts(mut self: Pin<&mut Self>) {
+        let log = &self.rust().log;
+        let text = if log.total() as usize > log.kept() {
+            format!(
+                "{} lines, the last {} kept here",
+                group(log.total()),
+                group(log.kept() as u64)
+            )
+        } else {
+            format!("{} lines", group(log.total()))
+        };
+        self.as_mut().set_log_counts(QString::from(&text));
+    }
+
+    /// Re-renders the host rows (and, with `run`, the failures and run status).
+    fn publish_state(mut self: Pin<&mut Self>, run: bool) {
+        let Some(state) = self.rust().state.as_ref() else {
+            return;
+        };
+        let hosts = serde_json::to_string(&state.hosts).unwrap_or_else(|_| "[]".into());
+        let running = state.running;
+        let run_data = run.then(|| {
+            (
+                serde_json::to_string(&state.failures).unwrap_or_else(|_| "[]".into()),
+                state.failures.len() as i32,
+                state.status_text(),
+                state.log_path.clone(),
+                state.finished.is_some(),
+            )
+        });
+        self.as_mut().set_hosts_json(QString::from(&hosts));
+        if let Some((failures, count, status, log_path, finished)) = run_data {
+            self.as_mut().set_failures_json(QString::from(&failures));
+            self.as_mut().set_failure_count(count);
+            if !status.is_empty() {
+                self.as_mut().set_status_text(QString::from(&status));
+            }
+            if let Some(p) = log_path {
+                self.as_mut().set_log_path(QString::from(&p));
+            }
+            if finished && !running && self.rust().running {
+                // A handler of `runningChanged` may start the next run from inside this
+                // call: nothing read before it still holds, so stop here.
+                self.as_mut().run_ended();
+                return;
+            }
+        }
+        // A run started here is running from the click until its thread ends, even
+        // before its first event arrives.
+        let running = running || self.rust().cancel.is_some();
+        self.set_running_and_can_start(running);
+    }
+
+    /// The run's thread is done (or the run finished): back to idle.
+    fn run_ended(mut self: Pin<&mut Self>) {
+        // History first: whoever watches `running` sees the finished run in it.
+        self.as_mut().refresh_history();
+        self.as_mut().rust_mut().cancel = None;
+        self.as_mut().set_stopping(false);
+        self.set_running_and_can_start(false);
+    }
+
+    /// Updates `canStart` before `running`, so a handler of `runningChanged` already sees
+    /// whether a new run may start.
+    fn set_running_and_can_start(mut self: Pin<&mut Self>, running: bool) {
+        let can = self.rust().config.is_some() && !running;
+        if can != self.rust().can_start {
+            self.as_mut().set_can_start(can);
+        }
+        if running != self.rust().running {
+            self.as_mut().set_running(running);
+        }
+    }
+
+    pub fn backup_all(mut self: Pin<&mut Self>, password: &QString) -> bool {
+        if self.rust().running {
+            return false;
+        }
+        let Some(config) = self.rust().config.clone() else {
+            self.as_mut()
+                .set_status_text(QString::from("No valid configuration: nothing to run"));
+            return false;
+        };
+        // The only copy of the password outside the field: moved into the run's thread.
+        let password = SecretString::from(String::from(password));
+        if secrecy::ExposeSecret::expose_secret(&password).is_empty() {
+            self.as_mut()
+                .set_status_text(QString::from("Type the restic password first"));
+            return false;
+        }
+        let plan = match Plan::build(&config, &[]) {
+            Ok(p) => p,
+            Err(e) => {
+                self.as_mut()
+                    .set_status_text(QString::from(&format!("cannot plan the run: {e}")));
+                return false;
+            }
+        };
+        let cancel = CancellationToken::new();
+        let intake = self.intake();
+        let thread = self.qt_thread();
+        let generation = self.rust().generation + 1;
+        {
+            let mut rust = self.as_mut().rust_mut();
+            rust.generation = generation;
+            rust.cancel = Some(cancel.clone());
+            let state = rust.state.as_mut().expect("config implies state");
+            state.set_steps(
+                plan.steps
+                    .iter()
+                    .map(|s| (s.node.clone(), s.kind.to_string(), s.title())),
+            );
+        }
+        self.as_mut().set_stopping(false);
+        self.as_mut()
+            .set_status_text(QString::from("Starting the run…"));
+        self.as_mut().set_running_and_can_start(true);
+        let spawned = std::thread::Builder::new()
+            .name("wbackup-run".into())
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build();
+                if let Ok(rt) = rt {
+                    rt.block_on(crate::engine::execute(
+                        &config,
+                        &plan,
+                        &password,
+                        cancel,
+                        Box::new(IntakeSink(intake)),
+                    ));
+                }
+                drop(password);
+                // Queued after every drain the run asked for, so it runs after them.
+                let _ = thread.queue(move |backend| {
+                    if backend.rust().running && backend.rust().generation == generation {
+                        backend.run_ended();
+                    }
+                });
+            });
+        if spawned.is_err() {
+            self.as_mut().rust_mut().cancel = None;
+            self.as_mut()
+                .set_status_text(QString::from("cannot start the run's thread"));
+            self.set_running_and_can_start(false);
+            return false;
+        }
+        true
+    }
+
+    pub fn stop(mut self: Pin<&mut Self>) {
+        if let Some(cancel) = &self.rust().cancel {
+            cancel.cancel();
+            self.as_mut().set_stopping(true);
+            self.as_mut().set_status_text(QString::from(
+                "Stopping: ending the processes on every node…",
+            ));
+        }
+    }
+
+    pub fn save_config(mut self: Pin<&mut Self>) -> bool {
+        let Some(config) = self.rust().config.clone() else {
+            return false;
+        };
+        if !config.is_builtin() {
+            return false;
+        }
+        let path = config.path().to_path_buf();
+        let written = path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| {
+                use std::io::Write;
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&path)
+                    .and_then(|mut f| {
+                        f.write_all(config::starter_file(&config.orchestrator).as_bytes())
+                    })
+            });
+        match written
+            .map_err(|e| e.to_string())
+            .and_then(|()| config::load(Some(&path)).map_err(|e| e.to_string()))
+        {
+            Ok(saved) => {
+                self.as_mut().open(saved);
+                self.as_mut().set_status_text(QString::from(&format!(
+                    "Saved {}: edit it to add nodes",
+                    path.display()
+                )));
+                true
+            }
+            Err(e) => {
+                self.as_mut().set_status_text(QString::from(&format!(
+                    "cannot save {}: {e}",
+                    path.display()
+                )));
+                false
+            }
+        }
+    }
+
+    pub fn open_log(&self) -> bool {
+        let path = String::from(&self.rust().log_path);
+        !path.is_empty() && super::native::open_local_file(std::path::Path::new(&path))
+    }
+
+    pub fn open_history(&self, index: i32) -> bool {
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| self.rust().history.get(i))
+            .is_some_and(|run| super::native::open_local_file(&run.log))
+    }
+
+    pub fn toggle_node_filter(self: Pin<&mut Self>, node: &QString) {
+        let name = String::from(node);
+        let index = self
+            .rust()
+            .state
+            .as_ref()
+            .and_then(|s| s.host_index(&name))
+            .map(|i| i as u16);
+        let mut filter = self.rust().log.filter().clone();
+        filter.node = if filter.node == index { None } else { index };
+        filter.step = None;
+        self.set_filter(filter);
+    }
+
+    pub fn show_step(self: Pin<&mut Self>, step: i32) {
+        let mut filter = self.rust().log.filter().clone();
+        filter.step = usize::try_from(step).ok();
+        filter.node = None;
+        self.set_filter(filter);
+    }
+
+    pub fn set_search(mut self: Pin<&mut Self>, text: &QString) {
+        let search = String::from(text).to_lowercase();
+        if search == self.rust().search {
+            return;
+        }
+        self.as_mut().rust_mut().search = search.clone();
+        let mut filter = self.rust().log.filter().clone();
+        filter.search = search;
+        self.set_filter(filter);
+    }
+
+    pub fn clear_filter(self: Pin<&mut Self>) {
+        let mut filter = self.rust().log.filter().clone();
+        filter.node = None;
+        filter.step = None;
+        self.set_filter(filter);
+    }
+
+    fn set_filter(mut self: Pin<&mut Self>, filter: Filter) {
+        // SAFETY: a reset brackets a change of every row.
+        unsafe { self.as_mut().begin_reset_model() };
+        self.as_mut().rust_mut().log.set_filter(filter.clone());
+        unsafe { self.as_mut().end_reset_model() };
+        let state = self.rust().state.as_ref();
+        let node = filter
+            .node
+            .and_then(|i| state.and_then(|s| s.hosts.get(i as usize)))
+            .map(|h| h.name.clone())
+            .unwrap_or_default();
+        let step_title = filter
+            .step
+            .map(|s| {
+                let title = state.map(|st| st.step_title(s)).unwrap_or("");
+                format!("step {}: {title}", s + 1)
+            })
+            .unwrap_or_default();
+        let text = match (node.is_empty(), step_title.is_empty()) {
+            (false, _) => format!("only {node}"),
+            (true, false) => format!("only {step_title}"),
+            (true, true) => String::new(),
+        };
+        self.as_mut().set_filter_node(QString::from(&node));
+        self.as_mut()
+            .set_filter_step(filter.step.map_or(-1, |s| s as i32));
+        self.as_mut().set_filter_text(QString::from(&text));
+    }
+
+    pub fn refresh_history(mut self: Pin<&mut Self>) {
+        let Some(config) = self.rust().config.as_ref() else {
+            return;
+        };
+        let history = logbook::history(config);
+        self.as_mut().rust_mut().history = history;
+        self.publish_history();
+    }
+
+    fn publish_history(mut self: Pin<&mut Self>) {
+        #[derive(serde::Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Entry<'a> {
+            started: String,
+            status: &'a str,
+            log: String,
+            steps: usize,
+            failed: usize,
+            nodes_failed: Vec<&'a str>,
+        }
+        let entries: Vec<Entry> = self
+            .rust()
+            .history
+            .iter()
+            .map(|run| {
+                let mut nodes_failed: Vec<&str> = run
+                    .steps
+                    .iter()
+                    .filter(|s| s.result == "failed")
+                    .map(|s| s.node.as_str())
+                    .collect();
+                nodes_failed.dedup();
+                Entry {
+                    started: chrono::DateTime::parse_from_rfc3339(&run.started)
+                        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                        .unwrap_or_else(|_| run.started.clone()),
+                    status: &run.status,
+                    log: run.log.to_string_lossy().into_owned(),
+                    steps: run.steps.len(),
+                    failed: run.steps.iter().filter(|s| s.result == "failed").count(),
+                    nodes_failed,
+                }
+            })
+            .collect();
+        let json = serde_json::to_string(&entries).unwrap_or_else(|_| "[]".into());
+        self.as_mut().set_history_json(QString::from(&json));
+    }
+
+    /// The log row as plain text, for tests: "tag|stream|text".
+    pub fn log_row(&self, row: usize) -> Option<String> {
+        let line = self.rust().log.row(row)?;
+        Some(format!(
+            "{}|{}|{}",
+            self.tag(line.node, line.step),
+            stream_name(line.stream),
+            line.text
+        ))
+    }
+
+    /// Lines pushed in this run and lines kept in memory.
+    pub fn log_totals(&self) -> (u64, usize) {
+        (self.rust().log.total(), self.rust().log.kept())
+    }
+
+    /// Changes how many lines the log keeps (tests; the window uses the default).
+    pub fn set_log_capacity(mut self: Pin<&mut Self>, capacity: usize) {
+        unsafe { self.as_mut().begin_reset_model() };
+        self.as_mut().rust_mut().log = Log::new(capacity);
+        unsafe { self.as_mut().end_reset_model() };
+    }
+
+    fn tag(&self, node: u16, step: usize) -> String {
+        let state = self.rust().state.as_ref();
+        let node = state
+            .and_then(|s| s.hosts.get(node as usize))
+            .map(|h| h.name.as_str())
+            .unwrap_or("");
+        let kind = state.map(|s| s.step_kind(step)).unwrap_or("");
+        if kind.is_empty() {
+            node.to_string()
+        } else {
+            format!("{node} · {kind}")
+        }
+    }
+
+    pub fn data(&self, index: &QModelIndex, role: i32) -> QVariant {
+        let Some(line) = usize::try_from(index.row())
+            .ok()
+            .and_then(|r| self.rust().log.row(r))
+        else {
+            return QVariant::default();
+        };
+        match role {
+            ROLE_TEXT => QVariant::from(&QString::from(&*line.text)),
+            ROLE_TAG => QVariant::from(&QString::from(&self.tag(line.node, line.step))),
+            ROLE_STREAM => QVariant::from(&QString::from(stream_name(line.stream))),
+            ROLE_STEP => QVariant::from(&(line.step as i32)),
+            _ => QVariant::default(),
+        }
+    }
+
+    pub fn role_names(&self) -> QHash<QHashPair_i32_QByteArray> {
+        let mut roles = QHash::<QHashPair_i32_QByteArray>::default();
+        roles.insert(ROLE_TEXT, QByteArray::from("text"));
+        roles.insert(ROLE_TAG, QByteArray::from("tag"));
+        roles.insert(ROLE_STREAM, QByteArray::from("stream"));
+        roles.insert(ROLE_STEP, QByteArray::from("step"));
+        roles
+    }
+
+    pub fn row_count(&self, _parent: &QModelIndex) -> i32 {
+        self.rust().log.rows() as i32
+    }
+}
+
+fn stream_name(stream: Stream) -> &'static str {
+    match stream {
+        Stream::Stdout => "out",
+        Stream::Stderr => "err",
+        Stream::Info => "info",
+    }
+}
+
+/// 1234567 -> "1,234,567".
+fn group(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }

@@ -1,0 +1,47 @@
+// Drives the real window for the screenshot script: it grabs the window's root item at
+// each stage of a synthetic run that gui-screenshots.rs feeds into the backend.
+import QtQuick
+import org.wbackup
+
+Main {
+    id: win
+    property string outDir: Qt.application.arguments[1]
+    property string stage: "idle"
+    readonly property Item shotRoot: win.contentItem.children[0]
+
+    function shoot(name, then) {
+        shotRoot.grabToImage(function (result) {
+            result.saveToFile(outDir + "/" + name + ".png")
+            console.log("saved " + name + ".png")
+            then()
+        })
+    }
+
+    // Each stage waits until the window has been quiet for a moment, then shoots.
+    Timer {
+        id: settle
+        interval: 600
+        onTriggered: {
+            if (win.stage === "idle")
+                win.shoot("idle", function () { win.stage = "running" })
+            else if (win.stage === "running")
+                win.shoot("running", function () { win.stage = "finished" })
+            else if (win.stage === "finished" && !win.backend.running)
+                win.shoot("after-failure", function () {
+                    win.stage = "step-log"
+                    win.backend.showStep(JSON.parse(win.backend.failuresJson)[0].step)
+                    settle.restart()
+                })
+            else if (win.stage === "step-log")
+                win.shoot("failure-log", function () { Qt.quit() })
+        }
+    }
+    Component.onCompleted: settle.start()
+    Connections {
+        target: win.backend
+        function onLogCountsChanged() { settle.restart() }
+        function onRunningChanged() { settle.restart() }
+    }
+    // Never hang the script.
+    Timer { interval: 30000; running: true; onTriggered: Qt.exit(3) }
+}

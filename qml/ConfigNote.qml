@@ -1,0 +1,38 @@
+// The banner above everything when the window runs on the built-in default (with the
+// "Save this configuration" action) or when the configuration file has an error.
+import QtQuick
+import QtQuick.Controls
+import QtQuick.Layouts
+
+Rectangle {
+    id: note
+    property var api
+    readonly property bool isError: api.configError !== ""
+
+    visible: api.configNote !== "" || isError
+    implicitHeight: row.implicitHeight + 16
+    radius: 4
+    color: isError ? "#fde7e7" : "#fff6d6"
+    border.color: isError ? "#d9534f" : "#e0b040"
+
+    RowLayout {
+        id: row
+        anchors.fill: parent
+        anchors.margins: 8
+        spacing: 12
+
+        Label {
+            objectName: "configNote"
+            Layout.fillWidth: true
+            wrapMode: Text.Wrap
+            text: note.isError ? note.api.configError : note.api.configNote
+            font.family: note.isError ? "monospace" : Qt.application.font.family
+        }
+        Button {
+            objectName: "saveConfigButton"
+            visible: note.api.canSaveConfig
+            text: "Save this configuration"
+            onClicked: note.api.saveConfig()
+        }
+    }
+}

@@ -1,0 +1,161 @@
+// One row per node: name, role, how it is reached, its state, the step it runs with a
+// progress bar, and its last result. Clicking a row shows only that node's log lines.
+import QtQuick
+import QtQuick.Controls
+import QtQuick.Layouts
+
+Frame {
+    id: list
+    property var api
+    readonly property var hosts: JSON.parse(api.hostsJson)
+    padding: 0
+
+    readonly property var stateColors: ({
+        "idle": "#8a8f98", "waiting": "#8a8f98", "reached": "#2f6fb3",
+        "running": "#2f6fb3", "passed": "#2e8b47", "failed": "#c9302c",
+        "unreachable": "#d9822b", "interrupted": "#b08a1e"
+    })
+    readonly property var stateWords: ({
+        "idle": "idle", "waiting": "waiting", "reached": "connected",
+        "running": "running", "passed": "passed", "failed": "failed",
+        "unreachable": "unreachable", "interrupted": "stopped"
+    })
+    readonly property var widths: [150, 110, 250, 110, 0, 190]
+
+    component Cell: Label {
+        property int column
+        Layout.preferredWidth: list.widths[column]
+        Layout.fillWidth: list.widths[column] === 0
+        elide: Text.ElideRight
+    }
+
+    ColumnLayout {
+        anchors.left: parent.left
+        anchors.right: parent.right
+        spacing: 0
+
+        Rectangle {
+            Layout.fillWidth: true
+            implicitHeight: 28
+            color: palette.alternateBase
+            RowLayout {
+                anchors.fill: parent
+                anchors.leftMargin: 10
+                anchors.rightMargin: 10
+                spacing: 10
+                Cell { column: 0; text: "Host"; font.bold: true }
+                Cell { column: 1; text: "Role"; font.bold: true }
+                Cell { column: 2; text: "Address"; font.bold: true }
+                Cell { column: 3; text: "State"; font.bold: true }
+                Cell { column: 4; text: "Current step"; font.bold: true }
+                Cell { column: 5; text: "Last result"; font.bold: true }
+            }
+        }
+
+        Repeater {
+            model: list.hosts
+
+            delegate: Rectangle {
+                id: hostRow
+                required property var modelData
+                required property int index
+                readonly property bool chosen: list.api.filterNode === modelData.name
+                objectName: "host_" + modelData.name
+                Layout.fillWidth: true
+                implicitHeight: Math.max(44, cells.implicitHeight + 12)
+                color: chosen ? "#dbe8f7" : (mouse.containsMouse ? "#f0f4f9" : (index % 2 ? palette.alternateBase : palette.base))
+
+                MouseArea {
+                    id: mouse
+                    anchors.fill: parent
+                    hoverEnabled: true
+                    cursorShape: Qt.PointingHandCursor
+                    onClicked: list.api.toggleNodeFilter(hostRow.modelData.name)
+                    ToolTip.visible: containsMouse
+                    ToolTip.delay: 800
+                    ToolTip.text: hostRow.chosen ? "Click to show every node's lines" : "Click to show only " + hostRow.modelData.name + "'s log lines"
+                }
+
+                RowLayout {
+                    id: cells
+                    anchors.fill: parent
+                    anchors.leftMargin: 10
+                    anchors.rightMargin: 10
+                    spacing: 10
+
+                    Cell { column: 0; text: hostRow.modelData.name; font.bold: true; font.pixelSize: 15 }
+                    Cell { column: 1; text: hostRow.modelData.role; color: "#555" }
+                    Cell {
+                        column: 2
+                        wrapMode: Text.Wrap
+                        maximumLineCount: 2
+                        text: {
+                            const h = hostRow.modelData
+                            if (h.state === "unreachable")
+                                return "tried " + h.tried.join(", ")
+                            if (h.route === "local")
+                                return "local"
+                            if (h.address !== "")
+                                return h.address + "  (" + (h.route === "lan" ? "LAN" : "public") + ")"
+                            return h.addresses.join(" | ")
+                        }
+                        color: hostRow.modelData.state === "unreachable" ? "#d9822b"
+                             : (hostRow.modelData.address === "" ? "#8a8f98" : palette.windowText)
+                    }
+                    Item {
+                        Layout.preferredWidth: list.widths[3]
+                        implicitHeight: badge.implicitHeight
+                        Rectangle {
+                            id: badge
+                            objectName: "state"
+                            readonly property string word: list.stateWords[hostRow.modelData.state]
+                            implicitWidth: badgeText.implicitWidth + 16
+                            implicitHeight: badgeText.implicitHeight + 6
+                            radius: height / 2
+                            color: list.stateColors[hostRow.modelData.state]
+                            Label {
+                                id: badgeText
+                                anchors.centerIn: parent
+                                text: badge.word
+                                color: "white"
+                                font.bold: true
+                            }
+                        }
+                    }
+                    ColumnLayout {
+                        Layout.fillWidth: true
+                        spacing: 2
+                        Label {
+                            Layout.fillWidth: true
+                            elide: Text.ElideRight
+                            text: hostRow.modelData.step !== "" ? hostRow.modelData.step : "—"
+                            color: hostRow.modelData.step !== "" ? palette.windowText : "#8a8f98"
+                        }
+                        ProgressBar {
+                            Layout.fillWidth: true
+                            visible: hostRow.modelData.step !== ""
+                            indeterminate: hostRow.modelData.progress < 0
+                            value: Math.max(0, hostRow.modelData.progress)
+                        }
+                    }
+                    ColumnLayout {
+                        Layout.preferredWidth: list.widths[5]
+                        spacing: 0
+                        Label {
+                            text: hostRow.modelData.lastResult === "" ? "never run" : hostRow.modelData.lastResult
+                            font.bold: hostRow.modelData.lastResult !== ""
+                            color: ({ "passed": "#2e8b47", "failed": "#c9302c", "unreachable": "#d9822b",
+                                      "interrupted": "#b08a1e" })[hostRow.modelData.lastResult] || "#8a8f98"
+                        }
+                        Label {
+                            visible: hostRow.modelData.lastTime !== ""
+                            text: hostRow.modelData.lastTime
+                            color: "#6a7380"
+                            font.pixelSize: 11
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

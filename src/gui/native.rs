@@ -1,0 +1,28 @@
+//! The few Qt calls cxx-qt-lib does not bind, declared against `native.h`: opening a
+//! file with the desktop's default application (QDesktopServices, no shell involved) and
+//! creating a backend object from Rust, which tests and the benchmark use without QML.
+
+#[cxx_qt::bridge]
+pub mod ffi {
+    unsafe extern "C++" {
+        include!("wbackup/src/gui/native.h");
+        include!("cxx-qt-lib/qstring.h");
+        type QString = cxx_qt_lib::QString;
+        type Backend = crate::gui::bridge::qobject::Backend;
+
+        #[cxx_name = "wbackup_open_local_file"]
+        fn open_local_file(path: &QString) -> bool;
+
+        #[cxx_name = "wbackup_new_backend"]
+        fn new_backend() -> UniquePtr<Backend>;
+    }
+
+    impl UniquePtr<Backend> {}
+}
+
+/// Opens `path` with the desktop's default application for its type.
+pub fn open_local_file(path: &std::path::Path) -> bool {
+    ffi::open_local_file(&cxx_qt_lib::QString::from(&*path.to_string_lossy()))
+}
+
+pub use ffi::new_backend;

@@ -1,0 +1,151 @@
+//! The real window (Main.qml and the Rust backend) under `QT_QPA_PLATFORM=offscreen`:
+//! title, the masked password field, "Backup all" enablement, the field cleared once the
+//! password is taken, Enter starting a run, Stop, and a real local run's result in the
+//! host list and history. The checks are QML (they need the items); this file gives them
+//! a temporary home and a one-node configuration, and fails when the QML reports errors.
+//!
+//! One Qt application per process: `harness = false`.
+
+use cxx_qt_lib::{QByteArray, QGuiApplication, QString, QUrl};
+
+/// Wraps the real `Main` and drives it; every expectation that fails is printed and
+/// makes the exit code 1. Steps advance on the backend's property changes, not on time.
+const DRIVER: &str = r#"
+import QtQuick
+import QtQuick.Controls
+import org.wbackup
+
+Main {
+    id: win
+    property var errors: []
+    property string stage: "static"
+
+    function find(item, name) {
+        if (item.objectName === name)
+            return item
+        for (let i = 0; i < item.children.length; ++i) {
+            const found = find(item.children[i], name)
+            if (found)
+                return found
+        }
+        return null
+    }
+    function expect(ok, what) {
+        if (!ok) {
+            console.log("FAILED: " + what)
+            errors.push(what)
+        } else {
+            console.log("ok: " + what)
+        }
+    }
+    function finish() {
+        Qt.exit(errors.length === 0 ? 0 : 1)
+    }
+    readonly property Item field: find(win.contentItem, "passwordField")
+    readonly property Item button: find(win.contentItem, "backupAllButton")
+    readonly property Item stopButton: find(win.contentItem, "stopButton")
+
+    Timer {
+        running: true
+        interval: 0
+        onTriggered: {
+            expect(win.title === "wbackup", "the window is titled wbackup")
+            expect(field !== null && button !== null && stopButton !== null, "the run controls exist")
+            expect(field.echoMode === TextInput.Password, "the password field is masked")
+            expect(field.placeholderText === "Restic password", "placeholder text")
+            expect(!button.enabled, "Backup all is disabled while the field is empty")
+            expect(!stopButton.enabled, "Stop is disabled while nothing runs")
+            expect(find(win.contentItem, "host_laptop") !== null, "the host list shows laptop")
+            field.text = "correct horse"
+            expect(button.enabled, "Backup all is enabled once a password is typed")
+            win.stage = "first run"
+            button.clicked()
+            expect(field.text === "", "the field is cleared once the password is taken")
+            expect(backend.running, "the run started")
+            expect(!button.enabled, "Backup all is disabled while running")
+            expect(stopButton.enabled, "Stop is enabled while running")
+        }
+    }
+
+    Connections {
+        target: win.backend
+        function onRunningChanged() {
+            if (win.backend.running)
+                return
+            if (win.stage === "first run") {
+                const hosts = JSON.parse(win.backend.hostsJson)
+                expect(hosts[0].state === "passed", "laptop passed: " + hosts[0].state)
+                expect(win.backend.statusText.indexOf("passed") >= 0, "status: " + win.backend.statusText)
+                expect(JSON.parse(win.backend.historyJson).length === 1, "the run is in the history")
+                expect(find(win.contentItem, "logView").count > 0, "the live log has lines")
+                win.stage = "enter"
+                field.text = "correct horse"
+                field.accepted()
+                expect(win.backend.running, "Enter in the field starts a run")
+                expect(field.text === "", "the field is cleared again")
+                stopButton.clicked()
+                expect(win.backend.stopping, "Stop was taken")
+            } else if (win.stage === "enter") {
+                expect(win.backend.statusText.indexOf("stopped") >= 0, "stopped: " + win.backend.statusText)
+                expect(!stopButton.enabled, "Stop is disabled again")
+                win.finish()
+            }
+        }
+    }
+
+    Timer {
+        running: true
+        interval: 60000
+        onTriggered: {
+            expect(false, "finished within a minute (stage " + win.stage + ")")
+            win.finish()
+        }
+    }
+}
+"#;
+
+fn main() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let runtime = dir.path().join("runtime");
+    std::fs::create_dir(&runtime).unwrap();
+    std::fs::set_permissions(
+        &runtime,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("Documents")).unwrap();
+    std::fs::write(dir.path().join("Documents/note.txt"), "hello").unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        "orchestrator = \"laptop\"\nbase_dir = \"~/backup\"\n[nodes.laptop]\npaths = [\"~/Documents\"]\n",
+    )
+    .unwrap();
+    // Before any thread starts.
+    std::env::set_var("XDG_RUNTIME_DIR", &runtime);
+    std::env::set_var("HOME", dir.path());
+    std::env::set_var("QT_QPA_PLATFORM", "offscreen");
+    wbackup::gui::prepare_environment();
+    wbackup::gui::bridge::set_startup_config(Some(&config));
+
+    let mut app = QGuiApplication::new();
+    let mut engine = wbackup::gui::new_engine();
+    let url = QUrl::from_user_input(
+        &QString::from(&*dir.path().join("driver.qml").to_string_lossy()),
+        &QString::default(),
+    );
+    engine
+        .as_mut()
+        .expect("engine")
+        .load_data(&QByteArray::from(DRIVER), &url);
+    assert!(
+        wbackup::gui::bridge::published_backend().is_some(),
+        "the window did not load (see the QML errors above)"
+    );
+    let code = app.as_mut().expect("app").exec();
+    assert_eq!(
+        code, 0,
+        "the window's checks failed (see FAILED lines above)"
+    );
+    println!("gui_window: all checks passed");
+}
