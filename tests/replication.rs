@@ -203,7 +203,10 @@ fn killed_at_any_moment_of_replication_every_replica_stays_sound() {
     use std::io::BufRead;
     use std::os::unix::process::CommandExt;
     let lab = Lab::new(&["laptop", "home"]);
-    lab.write_config(&lab.config_text("").replace("keep_last = 10", "keep_last = 3"));
+    lab.write_config(
+        &lab.config_text("")
+            .replace("keep_last = 10", "keep_last = 3"),
+    );
     lab.fill(2);
     assert_exit(&lab.run(), 0);
     let mut kills = vec![];
@@ -211,11 +214,14 @@ fn killed_at_any_moment_of_replication_every_replica_stays_sound() {
         // New data on both nodes, so both repositories have every phase to carry, and
         // old snapshots for the deletion pass to remove.
         for n in &lab.nodes {
-            let content: Vec<u8> = (0..1_500_000u32).map(|j| (j.wrapping_mul(k * 7 + 3) >> 5) as u8).collect();
+            let content: Vec<u8> = (0..1_500_000u32)
+                .map(|j| (j.wrapping_mul(k * 7 + 3) >> 5) as u8)
+                .collect();
             fs::write(n.data.join(format!("round {k}.bin")), content).unwrap();
         }
         let mut cmd = lab.wbackup_cmd(&["run", "--json"]);
-        cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null());
+        cmd.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null());
         // A session of its own, so that the kill reaches every process it started.
         unsafe {
             cmd.pre_exec(|| {
@@ -235,13 +241,19 @@ fn killed_at_any_moment_of_replication_every_replica_stays_sound() {
             if line.contains("\"event\":\"StepStarted\"") {
                 in_replicate = line.contains("\"kind\":\"replicate\"");
             }
-            if in_replicate && (line.contains("\"event\":\"Line\"") || line.contains("\"event\":\"Progress\"") || line.contains("\"event\":\"StepStarted\"")) {
+            if in_replicate
+                && (line.contains("\"event\":\"Line\"")
+                    || line.contains("\"event\":\"Progress\"")
+                    || line.contains("\"event\":\"StepStarted\""))
+            {
                 if seen == target + (k as usize / 12) * 3 {
                     unsafe {
                         libc::kill(-sid, libc::SIGKILL);
                     }
                     // Processes that left the group (their own process groups) die too.
-                    let _ = std::process::Command::new("pkill").args(["-KILL", "-s", &sid.to_string()]).status();
+                    let _ = std::process::Command::new("pkill")
+                        .args(["-KILL", "-s", &sid.to_string()])
+                        .status();
                     killed_at = Some(line.chars().take(160).collect::<String>());
                     break;
                 }
@@ -249,21 +261,34 @@ fn killed_at_any_moment_of_replication_every_replica_stays_sound() {
             }
         }
         let _ = child.wait();
-        let _ = std::process::Command::new("pkill").args(["-KILL", "-s", &sid.to_string()]).status();
-        kills.push(killed_at.clone().unwrap_or_else(|| "run completed before the kill point".into()));
+        let _ = std::process::Command::new("pkill")
+            .args(["-KILL", "-s", &sid.to_string()])
+            .status();
+        kills.push(
+            killed_at
+                .clone()
+                .unwrap_or_else(|| "run completed before the kill point".into()),
+        );
         // The invariant, right after the kill.
         for owner in ["laptop", "home"] {
-            let source: BTreeSet<String> = lab.snapshots(&lab.repo(owner, owner)).into_iter().map(|s| s.0).collect();
+            let source: BTreeSet<String> = lab
+                .snapshots(&lab.repo(owner, owner))
+                .into_iter()
+                .map(|s| s.0)
+                .collect();
             for holder in ["laptop", "home"] {
                 if holder == owner {
                     continue;
                 }
                 let repo = lab.repo(holder, owner);
                 lab.check(&repo);
-                let held: BTreeSet<String> = lab.snapshots(&repo).into_iter().map(|s| s.0).collect();
+                let held: BTreeSet<String> =
+                    lab.snapshots(&repo).into_iter().map(|s| s.0).collect();
                 // Snapshots the source forgot may linger until the next deletion pass;
                 // none may be unknown to the source's history.
-                let ledger = fs::read_to_string(lab.node("laptop").base.join("logs/forgotten").join(owner)).unwrap_or_default();
+                let ledger =
+                    fs::read_to_string(lab.node("laptop").base.join("logs/forgotten").join(owner))
+                        .unwrap_or_default();
                 for s in held.difference(&source) {
                     assert!(ledger.lines().any(|l| l.starts_with(s.as_str())), "kill {k} ({killed_at:?}): {holder}'s copy of {owner} has a foreign snapshot {s}");
                 }
@@ -271,13 +296,24 @@ fn killed_at_any_moment_of_replication_every_replica_stays_sound() {
         }
     }
     eprintln!("kill points:\n{}", kills.join("\n"));
-    assert!(kills.iter().filter(|k| !k.starts_with("run completed")).count() >= 20, "{kills:#?}");
+    assert!(
+        kills
+            .iter()
+            .filter(|k| !k.starts_with("run completed"))
+            .count()
+            >= 20,
+        "{kills:#?}"
+    );
     // A clean run completes every copy.
     assert_exit(&lab.run(), 0);
     for owner in ["laptop", "home"] {
         let source = files(&lab.repo(owner, owner));
         for holder in ["laptop", "home"] {
-            assert_eq!(files(&lab.repo(holder, owner)), source, "{holder}'s copy of {owner}");
+            assert_eq!(
+                files(&lab.repo(holder, owner)),
+                source,
+                "{holder}'s copy of {owner}"
+            );
         }
     }
     lab.assert_everyone_holds_everything();

@@ -675,7 +675,16 @@ true"#;
                     // snapshots first, then index, then data.
                     let dst_files = inv.repos.get_mut(&owner).expect("inserted above");
                     let gone = replicate::extras(&src_files, dst_files);
-                    match replicate::quarantine(&self.conns[t], &owner, &gone, &stamp, self.config.replication.quarantine_days, &self.cancel).await {
+                    match replicate::quarantine(
+                        &self.conns[t],
+                        &owner,
+                        &gone,
+                        &stamp,
+                        self.config.replication.quarantine_days,
+                        &self.cancel,
+                    )
+                    .await
+                    {
                         Ok(()) => {
                             if !gone.is_empty() {
                                 out.line(Stream::Info, format!("{owner} on {t}: {} file(s) removed at the source moved to quarantine", gone.len()));
