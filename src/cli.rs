@@ -63,6 +63,10 @@ pub enum Command {
         /// Print the event stream as JSON lines
         #[arg(long)]
         json: bool,
+        /// Let replication remove from the copies of REPO the snapshots its source lost
+        /// without wbackup forgetting them (after you checked the source; repeatable)
+        #[arg(long = "accept-shrink", value_name = "REPO")]
+        accept_shrink: Vec<String>,
         #[command(flatten)]
         password: PasswordArgs,
     },
@@ -148,15 +152,26 @@ pub fn main() -> i32 {
         Command::Run {
             nodes,
             json,
+            accept_shrink,
             password,
         } => {
-            let plan = match Plan::build(&config, &nodes) {
+            let mut plan = match Plan::build(&config, &nodes) {
                 Ok(p) => p,
                 Err(e) => {
                     eprintln!("error: {e}");
                     return EXIT_USAGE;
                 }
             };
+            let replicated = |r: &String| {
+                plan.steps
+                    .iter()
+                    .any(|s| s.kind == plan::StepKind::Replicate && s.node == *r)
+            };
+            if let Some(bad) = accept_shrink.iter().find(|r| !replicated(r)) {
+                eprintln!("error: --accept-shrink {bad:?}: no repository of that name is replicated in this run");
+                return EXIT_USAGE;
+            }
+            plan.accept_shrink = accept_shrink;
             let secret = match rt.block_on(read_password(&password)) {
                 Ok(s) => s,
                 Err(e) => {
@@ -707,6 +722,7 @@ mod tests {
                 nodes,
                 json,
                 password,
+                ..
             }) => {
                 assert_eq!(nodes, ["a", "b"]);
                 assert!(json);

@@ -63,6 +63,9 @@ pub struct Plan {
     /// Nodes taking part, orchestrator first.
     pub nodes: Vec<String>,
     pub steps: Vec<Step>,
+    /// Repositories whose lost snapshots the user consented to propagate
+    /// (`--accept-shrink REPO`), after checking the source.
+    pub accept_shrink: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -243,6 +246,7 @@ impl Plan {
         Ok(Plan {
             nodes: nodes.iter().map(|n| n.name.clone()).collect(),
             steps,
+            accept_shrink: vec![],
         })
     }
 

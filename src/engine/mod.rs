@@ -7,6 +7,7 @@
 //! its node (restic removes its lock) and marks the rest of the plan interrupted.
 
 pub mod events;
+pub mod ledger;
 pub mod node;
 pub mod process;
 pub mod replicate;
@@ -15,6 +16,7 @@ pub mod restic;
 use crate::config::Config;
 use crate::logbook::Logbook;
 use crate::plan::{Plan, Step, StepKind};
+use crate::shell;
 use events::{Event, Fanout, Outcome, RunStatus, Sink, Stream};
 use node::Conn;
 use process::{Input, Job};
@@ -65,6 +67,7 @@ pub async fn execute(
         repo_exists: HashSet::new(),
         checked: HashSet::new(),
         password_verified: false,
+        forgotten: HashMap::new(),
         fatal: None,
         control_dir: None,
     };
@@ -143,6 +146,9 @@ struct Run<'a> {
     /// Nodes whose own repository passed this run's check.
     checked: HashSet<String>,
     password_verified: bool,
+    /// Snapshots wbackup's own forget removed, per repository (this run and earlier
+    /// ones): their absence at the source is expected, any other loss is not.
+    forgotten: HashMap<String, HashSet<String>>,
     /// Set when the run cannot go on (the password was refused).
     fatal: Option<String>,
     control_dir: Option<std::path::PathBuf>,
@@ -188,7 +194,7 @@ impl Run<'_> {
                         reason: "the check did not pass".into(),
                     };
                 }
-                self.restic_step(step).await
+                self.forget(step).await
             }
             StepKind::Replicate => self.replicate(step).await,
         }
@@ -463,6 +469,75 @@ true"#;
         self.restic_failure(step, &fin, &what)
     }
 
+    /// A repository's id as restic reports it (only read when a copy turns out to hold
+    /// another repository, to name both in the error).
+    async fn repo_id(&self, holder: &str, owner: &str) -> String {
+        let conn = &self.conns[holder];
+        let argv = restic::unlock_probe_args(&conn.repo(owner));
+        let job = Job::new(argv)
+            .stdin(Input::Password(self.password))
+            .timeout(Duration::from_secs(120));
+        let (fin, lines) = process::capture(conn.at(), job, &self.cancel).await;
+        let id = lines
+            .iter()
+            .filter(|l| !restic::is_password_notice(l))
+            .collect::<Vec<_>>();
+        let text: String = id.iter().map(|l| l.as_str()).collect();
+        match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(v) if fin.success() => v["id"]
+                .as_str()
+                .map(|s| s[..10.min(s.len())].to_string())
+                .unwrap_or_else(|| "unknown".into()),
+            _ => "unreadable with this password".into(),
+        }
+    }
+
+    /// `forget --prune`, recording which snapshots it removed so that replication can
+    /// tell them from snapshots the source lost some other way.
+    async fn forget(&mut self, step: &Step) -> Outcome {
+        let repos = vec![step.node.clone()];
+        let snapshots = |inv: &Inventory| -> HashSet<String> {
+            inv.repos
+                .get(&step.node)
+                .map(|r| r.snapshots().into_iter().map(String::from).collect())
+                .unwrap_or_default()
+        };
+        let before = match replicate::inventory(&self.conns[&step.node], &repos, &self.cancel).await
+        {
+            Ok(i) => snapshots(&i),
+            Err(e) => return Outcome::failed(e),
+        };
+        let o = self.restic_step(step).await;
+        if o != Outcome::Passed {
+            return o;
+        }
+        let after = match replicate::inventory(&self.conns[&step.node], &repos, &self.cancel).await
+        {
+            Ok(i) => snapshots(&i),
+            Err(e) => return Outcome::failed(e),
+        };
+        let mut removed: Vec<String> = before.difference(&after).cloned().collect();
+        removed.sort();
+        if !removed.is_empty() {
+            if let Err(e) = ledger::record(self.config, &step.node, &removed) {
+                return Outcome::failed(format!("cannot record the forgotten snapshots: {e}"));
+            }
+            self.info(
+                step,
+                format!(
+                    "forgot {} snapshot(s): {}",
+                    removed.len(),
+                    removed
+                        .iter()
+                        .map(|s| &s[..8])
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
+            );
+        }
+        Outcome::Passed
+    }
+
     async fn replicate(&mut self, step: &Step) -> Outcome {
         let owner = step.node.clone();
         if !self.checked.contains(&owner) {
@@ -526,6 +601,43 @@ true"#;
             })
             .sum();
 
+        // Shrink guard: snapshots a copy holds that the source lost without wbackup
+        // forgetting them are not propagated without the user's consent.
+        let forgotten = self
+            .forgotten
+            .entry(owner.clone())
+            .or_insert_with(|| ledger::load(self.config, &owner))
+            .clone();
+        let accepted = self.plan.accept_shrink.contains(&owner);
+        let mut vanished: Vec<String> = inventories
+            .values()
+            .filter_map(|i| i.repos.get(&owner))
+            .flat_map(|dst| replicate::extras(&src_files, dst))
+            .filter_map(|p| p.strip_prefix("snapshots/").map(String::from))
+            .filter(|id| !forgotten.contains(id))
+            .collect();
+        vanished.sort();
+        vanished.dedup();
+        if !vanished.is_empty() && !accepted {
+            let ids: Vec<&str> = vanished.iter().map(|s| &s[..8.min(s.len())]).collect();
+            return Outcome::failed(format!(
+                "{owner}'s repository lost {} snapshot(s) that wbackup did not forget ({}); its copies keep them and nothing was changed. Check the source (`restic -r {} snapshots` on {owner}); if the loss is intended, run `wbackup run --accept-shrink {owner}`",
+                vanished.len(),
+                ids.join(" "),
+                shell::quote(&src.repo(&owner)),
+            ));
+        }
+        if !vanished.is_empty() {
+            out.line(
+                Stream::Info,
+                format!(
+                    "--accept-shrink {owner}: removing {} lost snapshot(s) from the copies",
+                    vanished.len()
+                ),
+            );
+        }
+        let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S").to_string();
+
         for t in &step.targets {
             if self.cancel.is_cancelled() {
                 return Outcome::Interrupted;
@@ -559,17 +671,51 @@ true"#;
             match replicate::additive(hop, &self.cancel, &mut out, done).await {
                 Ok(d) => {
                     done = d;
+                    // Deletion pass: what the source no longer has goes to quarantine,
+                    // snapshots first, then index, then data.
+                    let dst_files = inv.repos.get_mut(&owner).expect("inserted above");
+                    let gone = replicate::extras(&src_files, dst_files);
+                    match replicate::quarantine(
+                        &self.conns[t],
+                        &owner,
+                        &gone,
+                        &stamp,
+                        self.config.replication.quarantine_days,
+                        &self.cancel,
+                    )
+                    .await
+                    {
+                        Ok(()) => {
+                            if !gone.is_empty() {
+                                out.line(Stream::Info, format!("{owner} on {t}: {} file(s) removed at the source moved to quarantine", gone.len()));
+                            }
+                            for g in &gone {
+                                dst_files.files.remove(g);
+                            }
+                        }
+                        Err(e) => {
+                            failures.push(e);
+                            if *t == orch {
+                                break;
+                            }
+                        }
+                    }
                     if *t == orch {
-                        relay_files = inv.repos[&owner].clone();
+                        relay_files = dst_files.clone();
                     }
                 }
                 Err(HopError::Cancelled) => return Outcome::Interrupted,
-                Err(HopError::Foreign { src_sha, dst_sha }) => failures.push(format!(
-                    "{t} holds a different repository under {}'s name (config sha256 {} there, {} at the source); it was not touched: move it aside and rerun",
-                    owner,
-                    &dst_sha[..12.min(dst_sha.len())],
-                    &src_sha[..12.min(src_sha.len())]
-                )),
+                Err(HopError::Foreign) => {
+                    let src_id = self.repo_id(&from, &owner).await;
+                    let dst_id = self.repo_id(t, &owner).await;
+                    failures.push(format!(
+                        "{t} holds a different repository under {owner}'s name (repository id {dst_id} there, {src_id} at the source); it was not touched: move {} aside and rerun",
+                        shell::quote(&self.conns[t].repo(&owner)),
+                    ));
+                    if *t == orch {
+                        break;
+                    }
+                }
                 Err(HopError::Failed(e)) => {
                     if *t == orch {
                         failures.push(format!("{e}; the other copies were not updated from it"));

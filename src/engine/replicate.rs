@@ -197,10 +197,7 @@ pub trait HopOutput {
 #[derive(Debug)]
 pub enum HopError {
     /// The replica holds another repository: nothing was touched.
-    Foreign {
-        src_sha: String,
-        dst_sha: String,
-    },
+    Foreign,
     Failed(String),
     Cancelled,
 }
@@ -228,10 +225,7 @@ pub async fn additive(
     })?;
     if let Some(dst_sha) = &hop.dst_files.config_sha {
         if *dst_sha != src_sha {
-            return Err(HopError::Foreign {
-                src_sha,
-                dst_sha: dst_sha.clone(),
-            });
+            return Err(HopError::Foreign);
         }
     }
     let todo = missing(hop.src_files, hop.dst_files);
@@ -431,6 +425,86 @@ pub async fn sh(
     } else {
         Err(format!("on {}: {}", conn.node.name, fin.describe()))
     }
+}
+
+/// Moves files out of a replica into its node's quarantine, in the order given (callers
+/// pass snapshots, then index, then data, so the replica stays consistent throughout).
+const QUARANTINE: &str = r#"repo=$1; q=$2
+mkdir -p -- "$q" || exit 3
+while IFS= read -r f; do
+  [ -e "$repo/$f" ] || continue
+  case "$f" in */*) mkdir -p -- "$q/${f%/*}" || exit 3;; esac
+  mv -f -- "$repo/$f" "$q/$f" || exit 5
+done
+sync"#;
+
+/// Removes quarantine folders older than the given number of minutes.
+const PURGE: &str = r#"q=$1; minutes=$2
+[ -d "$q" ] || exit 0
+find "$q" -mindepth 1 -maxdepth 1 -type d -mmin +"$minutes" -exec rm -rf -- {} +"#;
+
+/// Files a replica holds that its source no longer has, in deletion order.
+pub fn extras(src: &RepoFiles, dst: &RepoFiles) -> Vec<String> {
+    let mut out: Vec<String> = dst
+        .content()
+        .filter(|(p, _)| !src.files.contains_key(*p))
+        .map(|(p, _)| p.clone())
+        .collect();
+    let rank = |p: &String| match phase_of(p) {
+        Some("snapshots") => 0,
+        Some("index") => 1,
+        Some("keys") => 3,
+        _ => 2,
+    };
+    out.sort_by_key(rank);
+    out
+}
+
+/// The deletion pass on one replica: `files` go to `<base>/.quarantine/<repo>/<stamp>/`,
+/// and quarantine folders older than `days` are purged.
+pub async fn quarantine(
+    conn: &Conn,
+    repo: &str,
+    files: &[String],
+    stamp: &str,
+    days: u32,
+    cancel: &CancellationToken,
+) -> Result<(), String> {
+    let qroot = format!("{}/.quarantine/{repo}", conn.base());
+    if !files.is_empty() {
+        let mut list = Vec::new();
+        for f in files {
+            list.extend_from_slice(f.as_bytes());
+            list.push(b'\n');
+        }
+        let argv = vec![
+            "sh".to_string(),
+            "-c".into(),
+            QUARANTINE.into(),
+            "sh".into(),
+            conn.repo(repo),
+            format!("{qroot}/{stamp}"),
+        ];
+        let (fin, _) = process::capture(
+            conn.at(),
+            Job::new(argv)
+                .stdin(Input::Bytes(list))
+                .timeout(Duration::from_secs(600)),
+            cancel,
+        )
+        .await;
+        if !fin.success() {
+            return Err(format!(
+                "moving removed files into the quarantine on {} failed: {}",
+                conn.node.name,
+                fin.describe()
+            ));
+        }
+    }
+    let minutes = (u64::from(days) * 24 * 60).to_string();
+    sh(conn, PURGE, &[&qroot, &minutes], cancel)
+        .await
+        .map(|_| ())
 }
 
 #[cfg(test)]

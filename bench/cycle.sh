@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Benchmark: a no-change 3-node cycle of `wbackup run` against the original tool's work
+# as plain commands (shared/bench/seed-baseline.sh), alternated in the same run, on two
+# identical labs of real sshd nodes on 127.0.0.1. Also counts, per run, the ssh logins
+# each remote node's sshd accepted and the restic processes each node started (a
+# `restic` shim first on every node's PATH, set by sshd's SetEnv).
+#
+# usage: bench/cycle.sh [ROUNDS]        (SHARED=path/to/shared/bench, default ../shared/bench)
+# prints: seconds per cycle for both, their ratio (wbackup / seed, median of ROUNDS), and
+# the counts. Needs: restic, rsync, sshd, python3 (for the data generator).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${1:-5}
+SHARED=${SHARED:-$(cd .. && pwd)/shared/bench}
+[ -x "$SHARED/seed-baseline.sh" ] || [ -f "$SHARED/seed-baseline.sh" ] || { echo "no seed-baseline.sh in $SHARED (set SHARED=)" >&2; exit 2; }
+cargo build --release --quiet
+WB=$PWD/target/release/wbackup
+OUT=$(mktemp -d /tmp/wb-bench-XXXX)
+trap 'for p in "$OUT"/*/sshd_*.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null; done; rm -rf "$OUT"' EXIT
+mkdir -p /run/sshd
+PORT=$(( 23000 + RANDOM % 2000 ))
+
+lab() {  # lab DIR: 3 nodes laptop (local), home, server
+  local L=$1; mkdir -p "$L"
+  ssh-keygen -q -t ed25519 -N '' -f "$L/id"; cp "$L/id.pub" "$L/authorized_keys"; : > "$L/ssh_config"
+  for n in laptop home server; do
+    mkdir -p "$L/nodes/$n/data" "$L/nodes/$n/backup" "$L/shim/$n"
+    printf '#!/bin/sh\necho x >> %s\nexec /usr/bin/restic "$@"\n' "$L/restic-calls-$n" > "$L/shim/$n/restic"
+    chmod +x "$L/shim/$n/restic"; : > "$L/restic-calls-$n"
+    bash "$SHARED/mkdata.sh" "$L/nodes/$n/data" 30 300 7
+    [ $n = laptop ] && continue
+    PORT=$((PORT+1))
+    ssh-keygen -q -t ed25519 -N '' -f "$L/hostkey_$n"
+    cat > "$L/sshd_$n.conf" <<CONF
+Port $PORT
+ListenAddress 127.0.0.1
+HostKey $L/hostkey_$n
+PidFile $L/sshd_$n.pid
+AuthorizedKeysFile $L/authorized_keys
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+StrictModes no
+UsePAM no
+LogLevel VERBOSE
+MaxStartups 100
+MaxSessions 100
+SetEnv PATH=$L/shim/$n:/usr/local/bin:/usr/bin:/bin
+CONF
+    /usr/sbin/sshd -f "$L/sshd_$n.conf" -E "$L/sshd_$n.log"
+    printf 'Host %s\n  HostName 127.0.0.1\n  Port %s\n' $n $PORT >> "$L/ssh_config"
+  done
+  cat >> "$L/ssh_config" <<CONF
+Host *
+  IdentityFile $L/id
+  IdentitiesOnly yes
+  UserKnownHostsFile $L/known_hosts
+  StrictHostKeyChecking accept-new
+  BatchMode yes
+CONF
+  cat > "$L/config.toml" <<CONF
+orchestrator = "laptop"
+[ssh]
+config_file = "$L/ssh_config"
+[retention]
+keep_last = 3
+keep_daily = 7
+[nodes.laptop]
+base_dir = "$L/nodes/laptop/backup"
+paths = ["$L/nodes/laptop/data"]
+[nodes.home]
+addresses = ["home"]
+base_dir = "$L/nodes/home/backup"
+paths = ["$L/nodes/home/data"]
+[nodes.server]
+addresses = ["server"]
+base_dir = "$L/nodes/server/backup"
+paths = ["$L/nodes/server/data"]
+CONF
+}
+
+A=$OUT/seed; B=$OUT/wbackup
+lab "$A"; lab "$B"
+PW=$OUT/pw; echo "bench password" > "$PW"; chmod 600 "$PW"
+
+now() { date +%s.%N; }
+calc() { awk "BEGIN { print $1 }"; }
+count() { wc -l < "$1" | tr -d ' '; }
+logins() { grep -c "Accepted publickey" "$1/sshd_$2.log" || true; }
+
+run_seed() { PATH=$A/shim/laptop:$PATH bash "$SHARED/seed-baseline.sh" "$A" "$PW" > "$OUT/seed.out" 2>&1; }
+run_wb() { PATH=$B/shim/laptop:$PATH "$WB" --config "$B/config.toml" run --password-file "$PW" > "$OUT/wb.out" 2>&1; }
+
+t0=$(now); run_seed; t1=$(now); run_wb; t2=$(now)
+first_seed=$(calc "$t1 - $t0"); first_wb=$(calc "$t2 - $t1")
+
+seeds=(); wbs=()
+for i in $(seq "$ROUNDS"); do
+  for L in "$A" "$B"; do for n in laptop home server; do : > "$L/restic-calls-$n"; done; done
+  la=$(logins "$A" home); lb=$(logins "$B" home)
+  t0=$(now); run_seed || { echo "seed baseline failed:"; cat "$OUT/seed.out"; exit 1; }; t1=$(now)
+  run_wb || { echo "wbackup failed:"; cat "$OUT/wb.out"; exit 1; }; t2=$(now)
+  seeds+=("$(calc "$t1 - $t0")"); wbs+=("$(calc "$t2 - $t1")")
+  ha=$(( $(logins "$A" home) - la )); hb=$(( $(logins "$B" home) - lb ))
+  printf 'round %d: seed %.2fs  wbackup %.2fs  ratio %.2f | ssh logins/remote node: seed %d, wbackup %d | restic calls laptop/home/server: seed %s/%s/%s, wbackup %s/%s/%s\n' \
+    "$i" "${seeds[-1]}" "${wbs[-1]}" "$(calc "${wbs[-1]} / ${seeds[-1]}")" "$ha" "$hb" \
+    "$(count "$A/restic-calls-laptop")" "$(count "$A/restic-calls-home")" "$(count "$A/restic-calls-server")" \
+    "$(count "$B/restic-calls-laptop")" "$(count "$B/restic-calls-home")" "$(count "$B/restic-calls-server")"
+done
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+ms=$(median "${seeds[@]}"); mw=$(median "${wbs[@]}")
+printf 'first cycle: seed %.2fs, wbackup %.2fs, ratio %.2f\n' "$first_seed" "$first_wb" "$(calc "$first_wb / $first_seed")"
+printf 'no-change cycle (median of %d): seed %.2fs, wbackup %.2fs, ratio %.2f (goal <= 0.8)\n' "$ROUNDS" "$ms" "$mw" "$(calc "$mw / $ms")"

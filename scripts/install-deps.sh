@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what wbackup needs to build, run and be tested on Debian/Ubuntu: Qt 6 (QML),
+# restic, rsync, OpenSSH client and server, lld, and the tools the window's tests use
+# (Xvfb, xdotool, ImageMagick). Safe to run again; installs only what is missing.
+set -euo pipefail
+pkgs=(
+  build-essential pkg-config lld
+  qmake6 qt6-base-dev qt6-base-dev-tools qt6-declarative-dev qt6-declarative-dev-tools
+  qml6-module-qtqml qml6-module-qtqml-models qml6-module-qtqml-workerscript
+  qml6-module-qtquick qml6-module-qtquick-controls qml6-module-qtquick-layouts
+  qml6-module-qtquick-templates qml6-module-qtquick-window qml6-module-qttest
+  qt6-qpa-plugins xvfb xauth xdotool imagemagick
+  restic rsync openssh-client openssh-server procps
+)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+if ! command -v cargo >/dev/null; then
+  echo "cargo is missing: install Rust (https://rustup.rs) and run this again" >&2
+  exit 1
+fi

@@ -1,0 +1,133 @@
+//! The command line as a user meets it: configuration errors, `init`, `plan`, `restore`,
+//! exit codes. No node is contacted here.
+
+use std::fs;
+use std::process::{Command, Output};
+
+fn wbackup(home: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_wbackup"))
+        .args(args)
+        .env("HOME", home)
+        .env_remove("WBACKUP_CONFIG")
+        .env_remove("XDG_CONFIG_HOME")
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into(),
+        String::from_utf8_lossy(&o.stderr).into(),
+    )
+}
+
+#[test]
+fn a_bad_configuration_is_a_usage_error_with_its_place() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = d.path().join("c.toml");
+    fs::write(
+        &cfg,
+        "orchestrator = \"laptop\"\n[nodes.laptop]\npaths = [\"~/x\"]\nkeep_daily = 3\n",
+    )
+    .unwrap();
+    let o = wbackup(d.path(), &["--config", cfg.to_str().unwrap(), "plan"]);
+    assert_eq!(o.status.code(), Some(2));
+    let (_, err) = text(&o);
+    assert!(
+        err.contains(&format!(
+            "{}:4:1: unknown field `keep_daily`",
+            cfg.display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("help:"), "{err}");
+}
+
+#[test]
+fn init_writes_a_starter_file_once_and_plan_reads_it() {
+    let d = tempfile::tempdir().unwrap();
+    let o = wbackup(d.path(), &["init"]);
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    let path = d.path().join(".config/wbackup/config.toml");
+    let written = fs::read_to_string(&path).unwrap();
+    fs::write(&path, written.replace("~/Documents", "~/Photos")).unwrap();
+    let o = wbackup(d.path(), &["init"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).1.contains("already exists"));
+    assert!(
+        fs::read_to_string(&path).unwrap().contains("~/Photos"),
+        "init never overwrites"
+    );
+    let o = wbackup(d.path(), &["plan"]);
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    assert!(text(&o).0.contains("-- ~/Photos"), "{}", text(&o).0);
+}
+
+#[test]
+fn without_a_file_the_builtin_default_is_used_and_said() {
+    let d = tempfile::tempdir().unwrap();
+    let o = wbackup(d.path(), &["plan"]);
+    assert_eq!(o.status.code(), Some(0));
+    let (out, err) = text(&o);
+    assert!(err.contains("built-in default"), "{err}");
+    assert!(out.contains("backup --json"), "{out}");
+    assert!(out.contains("-- ~/Documents"), "{out}");
+}
+
+#[test]
+fn an_unknown_node_is_a_usage_error() {
+    let d = tempfile::tempdir().unwrap();
+    let o = wbackup(d.path(), &["plan", "--node", "nope"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).1.contains("unknown node \"nope\""));
+}
+
+#[test]
+fn a_readable_password_file_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tempfile::tempdir().unwrap();
+    let pw = d.path().join("pw");
+    fs::write(&pw, "secret\n").unwrap();
+    fs::set_permissions(&pw, fs::Permissions::from_mode(0o644)).unwrap();
+    let o = wbackup(d.path(), &["run", "--password-file", pw.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let (_, err) = text(&o);
+    assert!(err.contains("chmod 600"), "{err}");
+    assert!(!err.contains("secret"));
+}
+
+#[test]
+fn restore_prints_commands_that_quote_paths() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = d.path().join("c.toml");
+    fs::write(
+        &cfg,
+        "orchestrator = \"laptop\"\n[nodes.laptop]\npaths = [\"~/x\"]\n[nodes.home]\naddresses = [\"h\"]\nbase_dir = \"/srv/my backups\"\npaths = [\"/y\"]\n",
+    )
+    .unwrap();
+    let o = wbackup(
+        d.path(),
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "restore",
+            "laptop",
+            "--from",
+            "home",
+            "--target",
+            "/tmp/r it",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0));
+    let out = text(&o).0;
+    assert!(
+        out.contains("restic -r '/srv/my backups/laptop/restic' snapshots"),
+        "{out}"
+    );
+    assert!(out.contains("mkdir -- '/tmp/r it' && restic -r '/srv/my backups/laptop/restic' restore latest --target '/tmp/r it'"), "{out}");
+    let o = wbackup(
+        d.path(),
+        &["--config", cfg.to_str().unwrap(), "restore", "nas"],
+    );
+    assert_eq!(o.status.code(), Some(2));
+}

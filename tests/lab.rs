@@ -1,0 +1,337 @@
+//! Whole runs against real restic, rsync and OpenSSH: a lab of sshd processes on
+//! 127.0.0.1 stands in for the laptop, the home box and the VPS.
+
+mod support;
+
+use std::fs;
+use support::*;
+
+#[test]
+fn one_node_cycle() {
+    let lab = Lab::new(&["solo"]);
+    lab.fill(3);
+    let o = lab.run();
+    assert_exit(&o, 0);
+    lab.assert_everyone_holds_everything();
+    // A summary and a log were written on the orchestrator.
+    let logs: Vec<_> = fs::read_dir(lab.node("solo").base.join("logs"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(logs.len(), 2, "{logs:?}");
+}
+
+#[test]
+fn two_node_cycle_and_restore_from_the_other_node() {
+    let lab = Lab::new(&["laptop", "home"]);
+    lab.fill(4);
+    assert_exit(&lab.run(), 0);
+    lab.assert_everyone_holds_everything();
+
+    // Restore the laptop's data from home's copy, as `wbackup restore` prints it.
+    let o = lab.wbackup(&[
+        "restore",
+        "laptop",
+        "--from",
+        "home",
+        "--target",
+        "/nonexistent-placeholder",
+    ]);
+    assert_exit(&o, 0);
+    assert!(
+        stdout(&o).contains(&lab.repo("home", "laptop").display().to_string()),
+        "{}",
+        stdout(&o)
+    );
+    let target = lab.path().join("restored");
+    let out = lab.restic(
+        &lab.repo("home", "laptop"),
+        &["restore", "latest", "--target", target.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let src = lab
+        .node("laptop")
+        .data
+        .join("sub dir/it's \"quoted\"/laptop file 3.bin");
+    let restored = target.join(src.strip_prefix("/").unwrap());
+    assert_eq!(fs::read(&restored).unwrap(), fs::read(&src).unwrap());
+}
+
+#[test]
+fn three_node_cycle_one_connection_per_node_then_a_second_run_adds_one_snapshot_each() {
+    let lab = Lab::new(&["laptop", "home", "server"]);
+    lab.fill(3);
+    let o = lab.run();
+    assert_exit(&o, 0);
+    lab.assert_everyone_holds_everything();
+    assert_eq!(
+        lab.logins("home"),
+        1,
+        "one ssh handshake per remote node per run"
+    );
+    assert_eq!(lab.logins("server"), 1);
+
+    for n in &lab.nodes {
+        fs::write(
+            n.data.join("new file.txt"),
+            format!("changed on {}", n.name),
+        )
+        .unwrap();
+    }
+    assert_exit(&lab.run(), 0);
+    assert_eq!(lab.logins("home"), 2);
+    for owner in ["laptop", "home", "server"] {
+        let snaps = lab.snapshots(&lab.repo(owner, owner));
+        assert_eq!(snaps.len(), 2, "{owner}: {snaps:?}");
+    }
+    lab.assert_everyone_holds_everything();
+}
+
+#[test]
+fn five_node_cycle_with_a_storage_only_node() {
+    let lab = Lab::new(&["laptop", "home", "server", "nas*", "office"]);
+    lab.fill(2);
+    let o = lab.run();
+    assert_exit(&o, 0);
+    lab.assert_everyone_holds_everything();
+    assert!(
+        !lab.repo("nas", "nas").exists(),
+        "a storage-only node has no repository of its own"
+    );
+}
+
+#[test]
+fn an_unreachable_node_does_not_stop_the_others() {
+    let lab = Lab::new(&["laptop", "home", "server"]);
+    lab.fill(2);
+    lab.write_config(&lab.config_text("").replace(
+        "addresses = [\"server\"]",
+        "addresses = [\"server\", \"server-public\"]",
+    ));
+    lab.stop_sshd("server");
+    let o = lab.run();
+    assert_exit(&o, 1);
+    let out = stdout(&o);
+    assert!(
+        out.contains("server is unreachable; tried server ("),
+        "{out}"
+    );
+    assert!(out.contains("server-public ("), "{out}");
+    // laptop and home completed and hold each other's repository.
+    for (holder, owner) in [("laptop", "home"), ("home", "laptop")] {
+        lab.check(&lab.repo(holder, owner));
+        assert_eq!(lab.snapshots(&lab.repo(holder, owner)).len(), 1);
+    }
+}
+
+#[test]
+fn hostile_paths_are_backed_up_verbatim_and_nothing_runs() {
+    let lab = Lab::new(&["laptop", "home"]);
+    let canary = lab.path().join("pwned");
+    let weird = [
+        format!("a b $(touch {})", canary.display()),
+        "it's; echo owned".to_string(),
+        "`id` & \"dq\"".to_string(),
+    ];
+    let mut text = lab.config_text("");
+    for n in ["laptop", "home"] {
+        let data = lab.node(n).data.clone();
+        let mut paths = vec![];
+        for w in &weird {
+            let p = data.join(w);
+            fs::create_dir_all(&p).unwrap();
+            fs::write(p.join("x;y $(z).txt"), format!("{n} {w}")).unwrap();
+            paths.push(p.display().to_string());
+        }
+        let toml_paths = paths
+            .iter()
+            .map(|p| format!("{p:?}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        text = text.replace(
+            &format!("paths = [{:?}]", data.display().to_string()),
+            &format!("paths = [{toml_paths}]"),
+        );
+    }
+    lab.write_config(&text);
+    assert_exit(&lab.run(), 0);
+    assert!(!canary.exists(), "a path was executed by a shell");
+    let out = lab.restic(&lab.repo("laptop", "home"), &["ls", "latest"]);
+    let listing = stdout(&out);
+    for w in &weird {
+        let expected = lab.node("home").data.join(w).join("x;y $(z).txt");
+        assert!(
+            listing.contains(expected.to_str().unwrap()),
+            "{expected:?} missing in\n{listing}"
+        );
+    }
+}
+
+#[test]
+fn a_wrong_password_is_reported_once_and_creates_nothing() {
+    let lab = Lab::new(&["laptop", "home"]);
+    lab.fill(1);
+    // laptop's repository exists; home is new.
+    let full = lab.config_text("");
+    lab.write_config(full.split("[nodes.home]").next().unwrap());
+    assert_exit(&lab.run(), 0);
+    lab.write_config(&lab.config_text(""));
+    fs::write(lab.password_file(), "not the password\n").unwrap();
+    let o = lab.run();
+    assert_exit(&o, 1);
+    let out = stdout(&o);
+    assert_eq!(
+        out.matches("wrong password").count(),
+        2,
+        "once as the step, once in the summary:\n{out}"
+    );
+    assert!(
+        !lab.repo("home", "home").exists(),
+        "no repository was initialised with the wrong password"
+    );
+    fs::write(lab.password_file(), format!("{PASSWORD}\n")).unwrap();
+    assert_eq!(lab.snapshots(&lab.repo("laptop", "laptop")).len(), 1);
+}
+
+#[test]
+fn the_password_never_leaves_the_pipe() {
+    let lab = Lab::new(&["laptop", "home"]);
+    lab.fill(40);
+    let mut child = lab
+        .wbackup_cmd(&["run"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Sample every process's argv and environment while the run goes on.
+    let mut samples = 0;
+    let mut leaks = vec![];
+    while child.try_wait().unwrap().is_none() {
+        for entry in fs::read_dir("/proc").unwrap().flatten() {
+            for f in ["cmdline", "environ"] {
+                if let Ok(bytes) = fs::read(entry.path().join(f)) {
+                    if String::from_utf8_lossy(&bytes).contains(PASSWORD) {
+                        leaks.push(format!("{}/{f}", entry.path().display()));
+                    }
+                }
+            }
+        }
+        samples += 1;
+    }
+    let status = child.wait().unwrap();
+    assert!(status.success());
+    assert!(
+        samples > 5,
+        "the run ended before it could be observed ({samples} samples)"
+    );
+    assert!(leaks.is_empty(), "password seen in {leaks:?}");
+    // No file the run wrote holds it (the password file itself aside).
+    let mut stack = vec![lab.path().join("nodes")];
+    let mut files = 0;
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                files += 1;
+                let bytes = fs::read(&p).unwrap();
+                assert!(
+                    !String::from_utf8_lossy(&bytes).contains(PASSWORD),
+                    "password in {}",
+                    p.display()
+                );
+            }
+        }
+    }
+    assert!(files > 20);
+}
+
+#[test]
+fn interrupting_a_run_stops_everything_and_leaves_no_lock() {
+    let lab = Lab::new(&["laptop", "home"]);
+    // Enough data that the remote backup is still running when we interrupt.
+    let big = lab.node("home").data.join("big");
+    fs::create_dir_all(&big).unwrap();
+    for i in 0..6 {
+        let content: Vec<u8> = (0..20_000_000u32)
+            .map(|j| (j.wrapping_mul(2654435761).wrapping_add(i) >> 13) as u8)
+            .collect();
+        fs::write(big.join(format!("f{i}")), content).unwrap();
+    }
+    lab.fill(1);
+    let mut child = lab
+        .wbackup_cmd(&["run", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout_pipe = child.stdout.take().unwrap();
+    let reader = std::io::BufRead::lines(std::io::BufReader::new(stdout_pipe));
+    let mut lines = vec![];
+    let mut sent = false;
+    for line in reader {
+        let line = line.unwrap();
+        if !sent
+            && line.contains("\"event\":\"Progress\"")
+            && lines
+                .iter()
+                .any(|l: &String| l.contains("\"title\":\"backup home\""))
+        {
+            unsafe {
+                libc::kill(child.id() as i32, libc::SIGINT);
+            }
+            sent = true;
+        }
+        lines.push(line);
+    }
+    let status = child.wait().unwrap();
+    assert!(
+        sent,
+        "the home backup never reported progress:\n{}",
+        lines.join("\n")
+    );
+    assert_eq!(status.code(), Some(130), "{}", lines.join("\n"));
+    assert!(lines.last().unwrap().contains("\"status\":\"interrupted\""));
+    // No restic process and no lock remain.
+    let locks = lab.repo("home", "home").join("locks");
+    assert_eq!(
+        fs::read_dir(&locks).unwrap().count(),
+        0,
+        "a lock was left in {}",
+        locks.display()
+    );
+    let ps = std::process::Command::new("pgrep")
+        .args(["-f", &lab.repo("home", "home").display().to_string()])
+        .output()
+        .unwrap();
+    assert!(ps.stdout.is_empty(), "still running: {}", stdout(&ps));
+    // The run is recorded as interrupted.
+    let summary = fs::read_dir(lab.node("laptop").base.join("logs"))
+        .unwrap()
+        .flatten()
+        .find(|e| e.path().extension().is_some_and(|x| x == "json"))
+        .unwrap();
+    assert!(fs::read_to_string(summary.path())
+        .unwrap()
+        .contains("\"status\": \"interrupted\""));
+}
+
+#[test]
+fn status_lists_what_every_node_holds() {
+    let lab = Lab::new(&["laptop", "home"]);
+    lab.fill(1);
+    assert_exit(&lab.run(), 0);
+    let o = lab.wbackup(&["status", "--json"]);
+    assert_exit(&o, 0);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let snap_home = &lab.snapshots(&lab.repo("home", "home"))[0].0;
+    for node in v.as_array().unwrap() {
+        assert_eq!(node["reachable"], true);
+        let repos = node["repositories"].as_array().unwrap();
+        assert_eq!(repos.len(), 2, "{node}");
+        let home = repos.iter().find(|r| r["repository"] == "home").unwrap();
+        assert_eq!(home["latest_snapshot"].as_str().unwrap(), snap_home);
+    }
+    let o = lab.wbackup(&["doctor"]);
+    assert_exit(&o, 0);
+    assert!(stdout(&o).contains("restic: restic "), "{}", stdout(&o));
+}

@@ -1,0 +1,320 @@
+//! Replication's safety rules against real restic, rsync and sshd: the deletion pass and
+//! its quarantine, the shrink guard, the identity guard, verification on arrival.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::Path;
+use support::*;
+
+/// Every file restic wrote (locks aside), relative to the repository.
+fn files(repo: &Path) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut stack = vec![repo.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            let rel = p.strip_prefix(repo).unwrap().to_string_lossy().into_owned();
+            if rel.starts_with("locks") {
+                continue;
+            }
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.insert(rel);
+            }
+        }
+    }
+    out
+}
+
+fn count_files(dir: &Path) -> usize {
+    if !dir.exists() {
+        return 0;
+    }
+    let mut n = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+#[test]
+fn with_retention_replicas_hold_exactly_the_source_and_removed_files_go_to_quarantine() {
+    let lab = Lab::new(&["laptop", "home", "server"]);
+    lab.write_config(
+        &lab.config_text("")
+            .replace("keep_last = 10", "keep_last = 2"),
+    );
+    for round in 0..4 {
+        for n in &lab.nodes {
+            // Each round replaces a file: old data becomes garbage that prune removes.
+            let content: Vec<u8> = (0..300_000u32)
+                .map(|j| (j.wrapping_mul(round * 7 + 13) >> 3) as u8)
+                .collect();
+            fs::write(n.data.join("changing.bin"), content).unwrap();
+        }
+        assert_exit(&lab.run(), 0);
+    }
+    for owner in ["laptop", "home", "server"] {
+        let source = files(&lab.repo(owner, owner));
+        assert_eq!(lab.snapshots(&lab.repo(owner, owner)).len(), 2);
+        for holder in ["laptop", "home", "server"] {
+            assert_eq!(
+                files(&lab.repo(holder, owner)),
+                source,
+                "{holder}'s copy of {owner}"
+            );
+            if holder != owner {
+                let q = lab.node(holder).base.join(".quarantine").join(owner);
+                assert!(
+                    count_files(&q) >= 2,
+                    "{holder} quarantined what {owner}'s prune removed"
+                );
+            }
+        }
+    }
+    lab.assert_everyone_holds_everything();
+}
+
+#[test]
+fn a_source_that_lost_snapshots_is_not_propagated_without_consent() {
+    let lab = Lab::new(&["laptop", "home", "server"]);
+    lab.fill(2);
+    assert_exit(&lab.run(), 0);
+    fs::write(lab.node("home").data.join("more.txt"), "second").unwrap();
+    assert_exit(&lab.run(), 0);
+    // Someone deletes home's newest snapshot by hand.
+    let snaps = lab.snapshots(&lab.repo("home", "home"));
+    assert_eq!(snaps.len(), 2);
+    let dir = lab.repo("home", "home").join("snapshots");
+    let victim = fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with(&snaps[1].0))
+        .unwrap();
+    fs::remove_file(victim.path()).unwrap();
+
+    let o = lab.run();
+    assert_exit(&o, 1);
+    let out = stdout(&o);
+    assert!(
+        out.contains(&format!(
+            "home's repository lost 1 snapshot(s) that wbackup did not forget ({})",
+            snaps[1].0
+        )),
+        "{out}"
+    );
+    assert!(out.contains("--accept-shrink home"), "{out}");
+    for holder in ["laptop", "server"] {
+        assert_eq!(
+            lab.snapshots(&lab.repo(holder, "home")).len(),
+            2,
+            "{holder} keeps the lost snapshot"
+        );
+    }
+    // The other repositories were replicated as usual.
+    assert_eq!(lab.snapshots(&lab.repo("server", "laptop")).len(), 3);
+
+    let o = lab.wbackup(&["run", "--accept-shrink", "home"]);
+    assert_exit(&o, 0);
+    let source = files(&lab.repo("home", "home"));
+    for holder in ["laptop", "server"] {
+        assert_eq!(files(&lab.repo(holder, "home")), source);
+        lab.check(&lab.repo(holder, "home"));
+        let q = lab.node(holder).base.join(".quarantine/home");
+        assert!(count_files(&q) >= 1);
+    }
+}
+
+#[test]
+fn a_replica_of_another_repository_is_never_written() {
+    let lab = Lab::new(&["laptop", "home"]);
+    lab.fill(1);
+    assert_exit(&lab.run(), 0);
+    // laptop's copy of home is replaced by an unrelated repository.
+    let copy = lab.repo("laptop", "home");
+    fs::remove_dir_all(&copy).unwrap();
+    let out = lab.restic(&copy, &["init"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let before = files(&copy);
+    let o = lab.run();
+    assert_exit(&o, 1);
+    let text = stdout(&o);
+    assert!(
+        text.contains("laptop holds a different repository under home's name"),
+        "{text}"
+    );
+    assert_eq!(
+        files(&copy),
+        before,
+        "the foreign repository was not touched"
+    );
+}
+
+#[test]
+fn a_corrupt_file_is_reported_and_not_kept_under_its_name() {
+    let lab = Lab::new(&["laptop", "home", "server"]);
+    lab.fill(1);
+    assert_exit(&lab.run(), 0);
+    // New data on home reaches laptop while server is away.
+    lab.fill(6);
+    lab.stop_sshd("server");
+    assert_exit(&lab.run(), 1);
+    lab.start_sshd("server");
+    // The relay's copy of one new pack rots.
+    let on_server = files(&lab.repo("server", "home"));
+    let new_pack = files(&lab.repo("laptop", "home"))
+        .into_iter()
+        .find(|f| f.starts_with("data/") && !on_server.contains(f))
+        .unwrap();
+    let p = lab.repo("laptop", "home").join(&new_pack);
+    let mut bytes = fs::read(&p).unwrap();
+    bytes[10] ^= 0xff;
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).unwrap();
+    fs::write(&p, bytes).unwrap();
+
+    let o = lab.run();
+    assert_exit(&o, 1);
+    let out = stdout(&o);
+    assert!(out.contains("arrived corrupt on server"), "{out}");
+    assert!(out.contains(&new_pack), "the file is named: {out}");
+    assert!(
+        !lab.repo("server", "home").join(&new_pack).exists(),
+        "not kept under its real name"
+    );
+    lab.check(&lab.repo("server", "home"));
+}
+
+/// Kills the whole orchestrator (wbackup, its rsync and ssh processes: a power cut) at
+/// many moments of replication; after every kill each replica passes `restic check`,
+/// holds only snapshots its source has, and a clean rerun completes it.
+#[test]
+fn killed_at_any_moment_of_replication_every_replica_stays_sound() {
+    use std::io::BufRead;
+    use std::os::unix::process::CommandExt;
+    let lab = Lab::new(&["laptop", "home"]);
+    lab.write_config(
+        &lab.config_text("")
+            .replace("keep_last = 10", "keep_last = 3"),
+    );
+    lab.fill(2);
+    assert_exit(&lab.run(), 0);
+    let mut kills = vec![];
+    for k in 0..24u32 {
+        // New data on both nodes, so both repositories have every phase to carry, and
+        // old snapshots for the deletion pass to remove.
+        for n in &lab.nodes {
+            let content: Vec<u8> = (0..1_500_000u32)
+                .map(|j| (j.wrapping_mul(k * 7 + 3) >> 5) as u8)
+                .collect();
+            fs::write(n.data.join(format!("round {k}.bin")), content).unwrap();
+        }
+        let mut cmd = lab.wbackup_cmd(&["run", "--json"]);
+        cmd.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null());
+        // A session of its own, so that the kill reaches every process it started.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::setsid();
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().unwrap();
+        let sid = child.id() as i32;
+        let reader = std::io::BufReader::new(child.stdout.take().unwrap());
+        let target = (k % 12) as usize; // which event of the replicate steps to die at
+        let mut seen = 0usize;
+        let mut in_replicate = false;
+        let mut killed_at = None;
+        for line in reader.lines() {
+            let line = line.unwrap();
+            if line.contains("\"event\":\"StepStarted\"") {
+                in_replicate = line.contains("\"kind\":\"replicate\"");
+            }
+            if in_replicate
+                && (line.contains("\"event\":\"Line\"")
+                    || line.contains("\"event\":\"Progress\"")
+                    || line.contains("\"event\":\"StepStarted\""))
+            {
+                if seen == target + (k as usize / 12) * 3 {
+                    unsafe {
+                        libc::kill(-sid, libc::SIGKILL);
+                    }
+                    // Processes that left the group (their own process groups) die too.
+                    let _ = std::process::Command::new("pkill")
+                        .args(["-KILL", "-s", &sid.to_string()])
+                        .status();
+                    killed_at = Some(line.chars().take(160).collect::<String>());
+                    break;
+                }
+                seen += 1;
+            }
+        }
+        let _ = child.wait();
+        let _ = std::process::Command::new("pkill")
+            .args(["-KILL", "-s", &sid.to_string()])
+            .status();
+        kills.push(
+            killed_at
+                .clone()
+                .unwrap_or_else(|| "run completed before the kill point".into()),
+        );
+        // The invariant, right after the kill.
+        for owner in ["laptop", "home"] {
+            let source: BTreeSet<String> = lab
+                .snapshots(&lab.repo(owner, owner))
+                .into_iter()
+                .map(|s| s.0)
+                .collect();
+            for holder in ["laptop", "home"] {
+                if holder == owner {
+                    continue;
+                }
+                let repo = lab.repo(holder, owner);
+                lab.check(&repo);
+                let held: BTreeSet<String> =
+                    lab.snapshots(&repo).into_iter().map(|s| s.0).collect();
+                // Snapshots the source forgot may linger until the next deletion pass;
+                // none may be unknown to the source's history.
+                let ledger =
+                    fs::read_to_string(lab.node("laptop").base.join("logs/forgotten").join(owner))
+                        .unwrap_or_default();
+                for s in held.difference(&source) {
+                    assert!(ledger.lines().any(|l| l.starts_with(s.as_str())), "kill {k} ({killed_at:?}): {holder}'s copy of {owner} has a foreign snapshot {s}");
+                }
+            }
+        }
+    }
+    eprintln!("kill points:\n{}", kills.join("\n"));
+    assert!(
+        kills
+            .iter()
+            .filter(|k| !k.starts_with("run completed"))
+            .count()
+            >= 20,
+        "{kills:#?}"
+    );
+    // A clean run completes every copy.
+    assert_exit(&lab.run(), 0);
+    for owner in ["laptop", "home"] {
+        let source = files(&lab.repo(owner, owner));
+        for holder in ["laptop", "home"] {
+            assert_eq!(
+                files(&lab.repo(holder, owner)),
+                source,
+                "{holder}'s copy of {owner}"
+            );
+        }
+    }
+    lab.assert_everyone_holds_everything();
+}

@@ -1,0 +1,362 @@
+//! A lab of simulated nodes for integration tests: one real `sshd` per remote node on
+//! 127.0.0.1 (own port, own host key), a client key made for the lab, an ssh config with
+//! one alias per node, and per node its own base_dir and data directory. Everything
+//! lives in one temporary directory, so tests run in parallel; `Drop` stops the sshds.
+
+#![allow(dead_code)]
+
+use std::fs;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub struct Lab {
+    pub dir: tempfile::TempDir,
+    pub nodes: Vec<LabNode>,
+}
+
+pub struct LabNode {
+    pub name: String,
+    /// None for the orchestrator (local).
+    pub port: Option<u16>,
+    pub base: PathBuf,
+    pub data: PathBuf,
+    pub storage_only: bool,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn must(cmd: &mut Command) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+impl Lab {
+    /// A lab whose first node is the orchestrator. Names ending in `*` are storage-only.
+    pub fn new(names: &[&str]) -> Lab {
+        let dir = tempfile::Builder::new()
+            .prefix("wb-lab-")
+            .tempdir()
+            .unwrap();
+        let d = dir.path();
+        fs::create_dir_all("/run/sshd").unwrap();
+        must(
+            Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+                .arg(d.join("id")),
+        );
+        fs::copy(d.join("id.pub"), d.join("authorized_keys")).unwrap();
+        let mut ssh_config = String::new();
+        let mut nodes = Vec::new();
+        for (i, raw) in names.iter().enumerate() {
+            let storage_only = raw.ends_with('*');
+            let name = raw.trim_end_matches('*').to_string();
+            let base = d.join("nodes").join(&name).join("backup");
+            let data = d.join("nodes").join(&name).join("data");
+            fs::create_dir_all(&data).unwrap();
+            let port = if i == 0 { None } else { Some(free_port()) };
+            let lab_node = LabNode {
+                name,
+                port,
+                base,
+                data,
+                storage_only,
+            };
+            if let Some(port) = port {
+                ssh_config.push_str(&format!(
+                    "Host {}\n  HostName 127.0.0.1\n  Port {port}\n",
+                    lab_node.name
+                ));
+            }
+            nodes.push(lab_node);
+        }
+        ssh_config.push_str(&format!(
+            "Host *\n  IdentityFile {id}\n  IdentitiesOnly yes\n  UserKnownHostsFile {kh}\n  StrictHostKeyChecking accept-new\n  BatchMode yes\n",
+            id = d.join("id").display(),
+            kh = d.join("known_hosts").display()
+        ));
+        fs::write(d.join("ssh_config"), ssh_config).unwrap();
+        let lab = Lab { dir, nodes };
+        for n in &lab.nodes {
+            if n.port.is_some() {
+                lab.start_sshd(&n.name);
+            }
+        }
+        lab.write_password_file();
+        lab
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn node(&self, name: &str) -> &LabNode {
+        self.nodes
+            .iter()
+            .find(|n| n.name == name)
+            .unwrap_or_else(|| panic!("no lab node {name}"))
+    }
+
+    pub fn start_sshd(&self, name: &str) {
+        let d = self.path();
+        let n = self.node(name);
+        let key = d.join(format!("hostkey_{name}"));
+        if !key.exists() {
+            must(
+                Command::new("ssh-keygen")
+                    .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+                    .arg(&key),
+            );
+        }
+        let conf = d.join(format!("sshd_{name}.conf"));
+        fs::write(
+            &conf,
+            format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {key}\nPidFile {pid}\nAuthorizedKeysFile {ak}\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\nLogLevel VERBOSE\nMaxStartups 100\nMaxSessions 100\n",
+                port = n.port.unwrap(),
+                key = key.display(),
+                pid = d.join(format!("sshd_{name}.pid")).display(),
+                ak = d.join("authorized_keys").display(),
+            ),
+        )
+        .unwrap();
+        // sshd forks into the background once it listens: when this returns, it answers.
+        must(
+            Command::new("/usr/sbin/sshd")
+                .arg("-f")
+                .arg(&conf)
+                .arg("-E")
+                .arg(self.sshd_log(name)),
+        );
+    }
+
+    pub fn sshd_log(&self, name: &str) -> PathBuf {
+        self.path().join(format!("sshd_{name}.log"))
+    }
+
+    /// Stops a node's sshd (the node "vanishes").
+    pub fn stop_sshd(&self, name: &str) {
+        let pidfile = self.path().join(format!("sshd_{name}.pid"));
+        if let Ok(pid) = fs::read_to_string(&pidfile) {
+            let pid: i32 = pid.trim().parse().unwrap();
+            unsafe {
+                libc::kill(pid, libc::SIGTERM);
+            }
+            // Wait until the listener is gone.
+            for _ in 0..200 {
+                if unsafe { libc::kill(pid, 0) } != 0 {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            let _ = fs::remove_file(pidfile);
+        }
+    }
+
+    /// How many ssh logins a node's sshd accepted so far.
+    pub fn logins(&self, name: &str) -> usize {
+        fs::read_to_string(self.sshd_log(name))
+            .unwrap_or_default()
+            .matches("Accepted publickey")
+            .count()
+    }
+
+    pub fn password_file(&self) -> PathBuf {
+        self.path().join("password")
+    }
+
+    fn write_password_file(&self) {
+        use std::os::unix::fs::PermissionsExt;
+        let p = self.password_file();
+        fs::write(&p, format!("{PASSWORD}\n")).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).unwrap();
+    }
+
+    /// The configuration for this lab, with `extra` appended.
+    pub fn config_text(&self, extra: &str) -> String {
+        let mut t = format!(
+            "orchestrator = \"{}\"\n[ssh]\nconfig_file = \"{}\"\nconnect_timeout_s = 3\n[retention]\nkeep_last = 10\n",
+            self.nodes[0].name,
+            self.path().join("ssh_config").display()
+        );
+        for n in &self.nodes {
+            t.push_str(&format!(
+                "[nodes.{}]\nbase_dir = {:?}\n",
+                n.name,
+                n.base.display().to_string()
+            ));
+            if n.port.is_some() {
+                t.push_str(&format!("addresses = [\"{}\"]\n", n.name));
+            }
+            if !n.storage_only {
+                t.push_str(&format!("paths = [{:?}]\n", n.data.display().to_string()));
+            }
+        }
+        t.push_str(extra);
+        t
+    }
+
+    pub fn write_config(&self, text: &str) -> PathBuf {
+        let p = self.path().join("config.toml");
+        fs::write(&p, text).unwrap();
+        p
+    }
+
+    /// Runs wbackup with the lab's config (written if missing) and password file.
+    pub fn wbackup(&self, args: &[&str]) -> Output {
+        self.wbackup_cmd(args).output().unwrap()
+    }
+
+    pub fn wbackup_cmd(&self, args: &[&str]) -> Command {
+        if !self.path().join("config.toml").exists() {
+            self.write_config(&self.config_text(""));
+        }
+        let mut c = Command::new(env!("CARGO_BIN_EXE_wbackup"));
+        c.arg("--config").arg(self.path().join("config.toml"));
+        c.args(args);
+        if args.first() == Some(&"run") {
+            c.arg("--password-file").arg(self.password_file());
+        }
+        c.stdin(Stdio::null());
+        c
+    }
+
+    pub fn run(&self) -> Output {
+        self.wbackup(&["run"])
+    }
+
+    /// The repository of `owner` as held by `holder`.
+    pub fn repo(&self, holder: &str, owner: &str) -> PathBuf {
+        self.node(holder).base.join(owner).join("restic")
+    }
+
+    /// restic, run locally on a repository path (all lab nodes share this file system).
+    pub fn restic(&self, repo: &Path, args: &[&str]) -> Output {
+        Command::new("restic")
+            .arg("-r")
+            .arg(repo)
+            .arg("--password-file")
+            .arg(self.password_file())
+            .arg("--no-cache")
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// Snapshot ids (short) and hosts in a repository, sorted by time.
+    pub fn snapshots(&self, repo: &Path) -> Vec<(String, String)> {
+        let out = self.restic(repo, &["snapshots", "--json"]);
+        assert!(
+            out.status.success(),
+            "snapshots in {}: {}",
+            repo.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["short_id"].as_str().unwrap().to_string(),
+                    s["hostname"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    pub fn check(&self, repo: &Path) {
+        let out = self.restic(repo, &["check"]);
+        assert!(
+            out.status.success(),
+            "restic check of {} failed:\n{}{}",
+            repo.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Every node holds every repository, each passes `restic check` and holds exactly
+    /// its owner's snapshots.
+    pub fn assert_everyone_holds_everything(&self) {
+        for owner in self.nodes.iter().filter(|n| !n.storage_only) {
+            let source = self.snapshots(&self.repo(&owner.name, &owner.name));
+            assert!(!source.is_empty(), "{} has no snapshots", owner.name);
+            assert!(source.iter().all(|(_, h)| *h == owner.name), "{source:?}");
+            for holder in &self.nodes {
+                let repo = self.repo(&holder.name, &owner.name);
+                self.check(&repo);
+                assert_eq!(
+                    self.snapshots(&repo),
+                    source,
+                    "{}'s copy of {}",
+                    holder.name,
+                    owner.name
+                );
+            }
+        }
+    }
+
+    /// Puts some files (names with spaces and quotes) in every node's data directory.
+    pub fn fill(&self, files: usize) {
+        for n in &self.nodes {
+            let sub = n.data.join("sub dir").join("it's \"quoted\"");
+            fs::create_dir_all(&sub).unwrap();
+            for i in 0..files {
+                let content: Vec<u8> = (0..(4096 + i * 1000))
+                    .map(|j| ((j * 31 + i * 7) % 251) as u8)
+                    .collect();
+                fs::write(sub.join(format!("{} file {i}.bin", n.name)), content).unwrap();
+            }
+        }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let names: Vec<String> = self
+            .nodes
+            .iter()
+            .filter(|n| n.port.is_some())
+            .map(|n| n.name.clone())
+            .collect();
+        for n in names {
+            self.stop_sshd(&n);
+        }
+    }
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Panics with both streams when a run did not end with `code`.
+pub fn assert_exit(o: &Output, code: i32) {
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "stdout:\n{}\nstderr:\n{}",
+        stdout(o),
+        stderr(o)
+    );
+}
