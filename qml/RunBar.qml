@@ -9,6 +9,9 @@ RowLayout {
     property var api
     spacing: 8
 
+    // The window opens ready for typing the password.
+    Component.onCompleted: password.forceActiveFocus()
+
     function start() {
         if (!backupAll.enabled)
             return

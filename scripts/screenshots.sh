@@ -1,7 +1,9 @@
 #!/bin/sh
-# Refreshes docs/screenshots/*.png: the window on a sample 3-node configuration, idle,
-# during a run, and after a run where one node's backup failed and another node was
-# unreachable. Runs offscreen; no display or network needed.
+# Refreshes docs/screenshots/*.png:
+# - idle, running, after-failure, failure-log: the window offscreen on a sample 3-node
+#   configuration, fed a synthetic run (home's backup fails, the NAS is unreachable);
+# - e2e-passed, e2e-unreachable: the real binary under Xvfb after real runs on a lab of
+#   sshd nodes (tests/gui_e2e.rs), the second with one node's sshd stopped.
 set -eu
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
@@ -28,4 +30,5 @@ target_dir=${CARGO_TARGET_DIR:-target}
 HOME="$work" XDG_RUNTIME_DIR="$work" QT_QPA_PLATFORM=offscreen \
     "$target_dir/debug/examples/gui-screenshots" "$work/out" "$work/config.toml"
 cp "$work/out"/*.png docs/screenshots/
+WBACKUP_E2E_SHOTS="$PWD/docs/screenshots" cargo test --quiet --test gui_e2e
 ls -l docs/screenshots
