@@ -313,6 +313,53 @@ fn main() {
         assert!(*b.can_start());
     });
 
+    check(
+        "the built-in default shows a note and saves once, never overwriting",
+        || {
+            let path = fx.dir.path().join("xdg/wbackup/config.toml");
+            b.as_mut()
+                .open(wbackup::config::builtin_default(path.clone()));
+            assert!(String::from(b.config_note()).contains("built-in default"));
+            assert!(*b.can_save_config());
+            assert!(b.as_mut().save_config());
+            let saved = std::fs::read_to_string(&path).unwrap();
+            assert!(saved.starts_with("# wbackup configuration"));
+            assert_eq!(String::from(b.config_note()), "", "now on the saved file");
+            assert!(!*b.can_save_config());
+            assert!(!b.as_mut().save_config(), "nothing to save any more");
+            // Saving again from a built-in default must not overwrite what the user has.
+            std::fs::write(&path, "# edited by hand\n").unwrap();
+            b.as_mut()
+                .open(wbackup::config::builtin_default(path.clone()));
+            assert!(!b.as_mut().save_config());
+            assert_eq!(
+                std::fs::read_to_string(&path).unwrap(),
+                "# edited by hand\n"
+            );
+            assert!(String::from(b.status_text()).contains("cannot save"));
+        },
+    );
+
+    check(
+        "closing the window stops a run and leaves no restic lock",
+        || {
+            let local = wbackup::config::parse(
+            &fx.dir.path().join("local.toml"),
+            "orchestrator = \"laptop\"\nbase_dir = \"~/backup\"\n[nodes.laptop]\npaths = [\"~/Documents\"]\n",
+        )
+        .unwrap();
+            b.as_mut().open(local);
+            assert!(b.as_mut().backup_all(&QString::from("correct horse")));
+            // What run_window does once the event loop has returned: no events are pumped.
+            wbackup::gui::bridge::stop_runs_and_wait();
+            let locks = fx.dir.path().join("backup/laptop/restic/locks");
+            let left: Vec<_> = std::fs::read_dir(&locks)
+                .map(|d| d.flatten().map(|e| e.path()).collect())
+                .unwrap_or_default();
+            assert!(left.is_empty(), "restic locks left behind: {left:?}");
+        },
+    );
+
     drop(backend);
     drop(fx);
     println!("gui_backend: all checks passed");

@@ -184,6 +184,30 @@ pub fn published_backend() -> Option<cxx_qt::CxxQtThread<qobject::Backend>> {
         .cloned()
 }
 
+/// Runs started by a window in this process: what closing the window must stop.
+struct ActiveRun {
+    cancel: CancellationToken,
+    intake: Arc<Intake>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+static ACTIVE_RUNS: Mutex<Vec<ActiveRun>> = Mutex::new(Vec::new());
+
+/// Called when the window has closed: stops any run still going, as Stop would (its
+/// processes end on every node, no restic lock stays), and waits for it to finish.
+pub fn stop_runs_and_wait() {
+    let runs = std::mem::take(&mut *ACTIVE_RUNS.lock().unwrap_or_else(|e| e.into_inner()));
+    for run in runs {
+        if !run.thread.is_finished() {
+            eprintln!("wbackup: the window closed during a run; stopping it");
+        }
+        // Nobody drains events any more: let the engine's sink drop them.
+        run.intake.close();
+        run.cancel.cancel();
+        let _ = run.thread.join();
+    }
+}
+
 pub struct BackendRust {
     running: bool,
     stopping: bool,
@@ -527,6 +551,7 @@ impl qobject::Backend {
             }
         };
         let cancel = CancellationToken::new();
+        let cancel_for_close = cancel.clone();
         let intake = self.intake();
         let thread = self.qt_thread();
         let generation = self.rust().generation + 1;
@@ -569,6 +594,16 @@ impl qobject::Backend {
                     }
                 });
             });
+        let intake = self.intake();
+        let spawned = spawned.map(|thread| {
+            let mut runs = ACTIVE_RUNS.lock().unwrap_or_else(|e| e.into_inner());
+            runs.retain(|r| !r.thread.is_finished());
+            runs.push(ActiveRun {
+                cancel: cancel_for_close,
+                intake,
+                thread,
+            });
+        });
         if spawned.is_err() {
             self.as_mut().rust_mut().cancel = None;
             self.as_mut()

@@ -47,5 +47,6 @@ pub fn run_window(config: Option<&std::path::Path>) -> anyhow::Result<i32> {
         .as_mut()
         .map(|app| app.exec())
         .ok_or_else(|| anyhow::anyhow!("cannot create the Qt application"))?;
+    bridge::stop_runs_and_wait();
     Ok(code)
 }
