@@ -135,7 +135,7 @@ impl Lab {
             ),
         )
         .unwrap();
-        // sshd forks into the background once it listens: when this returns, it answers.
+        // sshd listens before it forks into the background: when this returns, it answers.
         must(
             Command::new("/usr/sbin/sshd")
                 .arg("-f")
@@ -143,6 +143,15 @@ impl Lab {
                 .arg("-E")
                 .arg(self.sshd_log(name)),
         );
+        // The daemon writes its pid file a moment after the listener is up.
+        let pidfile = d.join(format!("sshd_{name}.pid"));
+        for _ in 0..1000 {
+            if fs::read_to_string(&pidfile).is_ok_and(|p| p.trim().parse::<i32>().is_ok()) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("sshd for {name} wrote no pid file");
     }
 
     pub fn sshd_log(&self, name: &str) -> PathBuf {
@@ -152,7 +161,9 @@ impl Lab {
     /// Stops a node's sshd (the node "vanishes").
     pub fn stop_sshd(&self, name: &str) {
         let pidfile = self.path().join(format!("sshd_{name}.pid"));
-        if let Ok(pid) = fs::read_to_string(&pidfile) {
+        let pid = fs::read_to_string(&pidfile)
+            .unwrap_or_else(|e| panic!("no pid file for {name}'s sshd: {e}"));
+        {
             let pid: i32 = pid.trim().parse().unwrap();
             unsafe {
                 libc::kill(pid, libc::SIGTERM);
@@ -337,7 +348,9 @@ impl Drop for Lab {
             .map(|n| n.name.clone())
             .collect();
         for n in names {
-            self.stop_sshd(&n);
+            if self.path().join(format!("sshd_{n}.pid")).exists() {
+                self.stop_sshd(&n);
+            }
         }
     }
 }
