@@ -592,7 +592,7 @@ command -v rsync >/dev/null || echo "rsync: missing"
 d=$base; while [ ! -d "$d" ]; do d=$(dirname "$d"); done
 df -Pk -- "$d" | awk 'NR==2 {print "free: " $4}'
 if [ -d "$base" ] && [ ! -w "$base" ]; then echo "unwritable"; fi"#;
-        match replicate::sh(conn, script, &[&conn.base()], &cancel).await {
+        match conn.script(script, &[&conn.base()], &cancel).await {
             Err(e) => {
                 problems += 1;
                 println!("  PROBLEM: {e}");

@@ -215,30 +215,30 @@ impl Plan {
                 }
                 // The orchestrator's own copy is the relay: it is brought up to date first.
                 targets.sort_by_key(|t| *t != orch.name);
+                let q = |p: &str| shell::quote_path_for_user(p.trim_end_matches('/'));
+                let on = |n: &Node, p: String| {
+                    if n.is_orchestrator {
+                        p
+                    } else {
+                        format!("{}:{p}", n.name)
+                    }
+                };
+                let hop = |from: &Node, to: &Node| {
+                    let base = to.base_dir.trim_end_matches('/');
+                    format!(
+                        "rsync -tp -s --files-from=- {}/ {}/   then verify sha256 = name and move into {}; files the source no longer has go to {}  (per phase: config keys data index snapshots; only files the copy lacks)",
+                        on(from, q(&repo_path(from, &owner.name))),
+                        on(to, q(&format!("{base}/.wbackup-incoming/{}", owner.name))),
+                        q(&repo_path(to, &owner.name)),
+                        q(&format!("{base}/.quarantine/{}", owner.name)),
+                    )
+                };
                 let mut commands = Vec::new();
-                let phases = "config keys data index snapshots";
-                let src = repo_path(owner, &owner.name);
-                let relay = repo_path(orch, &owner.name);
                 if owner.name != orch.name {
-                    commands.push(format!(
-                        "rsync -tp -s --files-from=- {}:{}/ {}/.wbackup-incoming/{}/   then verify sha256 = name, move into {}  (per phase: {phases}; only files the copy lacks)",
-                        owner.name,
-                        shell::quote_path_for_user(&src),
-                        shell::quote_path_for_user(orch.base_dir.trim_end_matches('/')),
-                        owner.name,
-                        shell::quote_path_for_user(&relay),
-                    ));
+                    commands.push(hop(owner, orch));
                 }
                 for t in targets.iter().filter(|t| **t != orch.name) {
-                    let tn = config.node(t).expect("target is a node");
-                    commands.push(format!(
-                        "rsync -tp -s --files-from=- {}/ {}:{}/.wbackup-incoming/{}/   then verify sha256 = name, move into {}  (per phase: {phases}; only files the copy lacks)",
-                        shell::quote_path_for_user(&relay),
-                        t,
-                        shell::quote_path_for_user(tn.base_dir.trim_end_matches('/')),
-                        owner.name,
-                        shell::quote_path_for_user(&repo_path(tn, &owner.name)),
-                    ));
+                    commands.push(hop(orch, config.node(t).expect("target is a node")));
                 }
                 push(StepKind::Replicate, &owner.name, targets, commands);
             }

@@ -269,7 +269,7 @@ true"#;
         let repo = conn.repo(&node.name);
         args.push(&repo);
         args.extend(dirs.iter().map(String::as_str));
-        let lines = match replicate::sh(&conn, script, &args, &self.cancel).await {
+        let lines = match conn.script(script, &args, &self.cancel).await {
             Ok(l) => l,
             Err(e) => {
                 self.conns.insert(node.name.clone(), conn);
@@ -572,8 +572,8 @@ true"#;
         };
         let mut failures: Vec<String> = vec![];
         let mut done = 0u64;
-        // The relay's copy first (unless the owner is the relay), then everyone else's.
-        let mut relay_files = src_files.clone();
+        // The orchestrator's copy, once brought up to date: the relay for the others.
+        let mut relay_files: Option<replicate::RepoFiles> = None;
         let mut inventories: HashMap<String, Inventory> = HashMap::new();
         for t in &step.targets {
             let Some(conn) = self.conns.get(t) else {
@@ -653,19 +653,22 @@ true"#;
             } else {
                 orch.clone()
             };
-            if !self.conns.contains_key(&from) {
-                failures.push(format!("{t}: {from} is not reachable"));
-                continue;
-            }
+            let from_files = if from == owner {
+                &src_files
+            } else {
+                match &relay_files {
+                    Some(f) => f,
+                    None => {
+                        failures.push(format!("{t}: the relay's copy on {from} is not up to date"));
+                        continue;
+                    }
+                }
+            };
             let hop = replicate::Hop {
                 repo: &owner,
                 src: &self.conns[&from],
                 dst: &self.conns[t],
-                src_files: if from == owner {
-                    &src_files
-                } else {
-                    &relay_files
-                },
+                src_files: from_files,
                 dst_files,
             };
             match replicate::additive(hop, &self.cancel, &mut out, done).await {
@@ -701,7 +704,7 @@ true"#;
                         }
                     }
                     if *t == orch {
-                        relay_files = dst_files.clone();
+                        relay_files = Some(dst_files.clone());
                     }
                 }
                 Err(HopError::Cancelled) => return Outcome::Interrupted,

@@ -8,7 +8,7 @@
 
 use crate::config::{expand_home, Config, Node};
 use crate::engine::events::Route;
-use crate::engine::process::{At, Remote};
+use crate::engine::process::{self, At, Job, Remote};
 use crate::shell;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -71,6 +71,23 @@ impl Conn {
         match &self.remote {
             Some(r) => format!("{}:{path}", r.address),
             None => path.to_string(),
+        }
+    }
+
+    /// Runs a small constant script on this node with its arguments passed as words,
+    /// and returns what it printed.
+    pub async fn script(
+        &self,
+        script: &str,
+        args: &[&str],
+        cancel: &tokio_util::sync::CancellationToken,
+    ) -> Result<Vec<String>, String> {
+        let job = Job::script(script, args.iter().copied()).timeout(Duration::from_secs(300));
+        let (fin, lines) = process::capture(self.at(), job, cancel).await;
+        if fin.success() {
+            Ok(lines)
+        } else {
+            Err(format!("on {}: {}", self.node.name, fin.describe()))
         }
     }
 

@@ -86,6 +86,13 @@ impl<'a> Job<'a> {
             carriage_returns: false,
         }
     }
+    /// A constant POSIX shell script run with `args` as its positional parameters: user
+    /// data reaches the script as words, never as script text.
+    pub fn script<S: Into<String>>(script: &str, args: impl IntoIterator<Item = S>) -> Self {
+        let mut argv = vec!["sh".to_string(), "-c".into(), script.into(), "sh".into()];
+        argv.extend(args.into_iter().map(Into::into));
+        Job::new(argv)
+    }
     pub fn stdin(mut self, input: Input<'a>) -> Self {
         self.stdin = input;
         self
@@ -199,10 +206,6 @@ pub async fn run(
     let pid = child.id();
 
     if let Some(mut stdin) = child.stdin.take() {
-        let data: Vec<u8> = match &job.stdin {
-            Input::Password(_) | Input::Null => Vec::new(),
-            Input::Bytes(b) => b.clone(),
-        };
         match job.stdin {
             Input::Password(secret) => {
                 // Written straight from the secret; a failed write shows up as restic's
@@ -211,11 +214,12 @@ pub async fn run(
                 let _ = stdin.write_all(b"\n").await;
                 drop(stdin);
             }
-            _ => {
+            Input::Bytes(data) => {
                 tokio::spawn(async move {
                     let _ = stdin.write_all(&data).await;
                 });
             }
+            Input::Null => {}
         }
     }
 

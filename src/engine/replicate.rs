@@ -10,7 +10,7 @@
 //! that holds no snapshot whose data is not there.
 
 use crate::engine::node::Conn;
-use crate::engine::process::{self, At, Finished, Input, Job, Stream};
+use crate::engine::process::{self, At, Input, Job, Stream};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -91,17 +91,10 @@ pub async fn inventory(
     repos: &[String],
     cancel: &CancellationToken,
 ) -> Result<Inventory, String> {
-    let mut argv = vec![
-        "sh".to_string(),
-        "-c".into(),
-        INVENTORY.into(),
-        "sh".into(),
-        conn.base(),
-    ];
-    argv.extend(repos.iter().cloned());
+    let args = std::iter::once(conn.base()).chain(repos.iter().cloned());
     let (fin, lines) = process::capture(
         conn.at(),
-        Job::new(argv).timeout(Duration::from_secs(300)),
+        Job::script(INVENTORY, args).timeout(Duration::from_secs(300)),
         cancel,
     )
     .await;
@@ -241,14 +234,14 @@ pub async fn additive(
     let dst_repo = hop.dst.repo(hop.repo);
     let stage = format!("{}/.wbackup-incoming/{}", hop.dst.base(), hop.repo);
     // Leftovers of an interrupted hop are not part of the replica: start clean.
-    sh(
-        hop.dst,
-        "rm -rf -- \"$1\" && mkdir -p -- \"$1\" \"$2\"",
-        &[&stage, &dst_repo],
-        cancel,
-    )
-    .await
-    .map_err(HopError::Failed)?;
+    hop.dst
+        .script(
+            "rm -rf -- \"$1\" && mkdir -p -- \"$1\" \"$2\"",
+            &[&stage, &dst_repo],
+            cancel,
+        )
+        .await
+        .map_err(HopError::Failed)?;
 
     let remote = hop.src.remote.as_ref().or(hop.dst.remote.as_ref());
     for phase in PHASES {
@@ -270,14 +263,11 @@ pub async fn additive(
             }
             f
         };
-        let mut list: Vec<u8> = Vec::new();
-        if phase == "config" {
-            list.extend_from_slice(b"config\n");
-        }
-        for (p, _) in &files {
-            list.extend_from_slice(p.as_bytes());
-            list.push(b'\n');
-        }
+        let list = if phase == "config" {
+            lines_of(["config"])
+        } else {
+            lines_of(files.iter().map(|(p, _)| p))
+        };
         let count = if phase == "config" { 1 } else { files.len() };
         out.line(
             Stream::Info,
@@ -333,17 +323,8 @@ pub async fn additive(
         }
         let (fin, lines) = process::capture(
             hop.dst.at(),
-            Job::new(vec![
-                "sh".into(),
-                "-c".into(),
-                COMMIT.into(),
-                "sh".into(),
-                stage.clone(),
-                dst_repo.clone(),
-                phase.into(),
-                src_sha.clone(),
-            ])
-            .timeout(Duration::from_secs(3600)),
+            Job::script(COMMIT, [&stage, &dst_repo, phase, &src_sha])
+                .timeout(Duration::from_secs(3600)),
             cancel,
         )
         .await;
@@ -391,7 +372,7 @@ pub async fn additive(
         }
         out.progress(done);
     }
-    let _ = sh(hop.dst, "rm -rf -- \"$1\"", &[&stage], cancel).await;
+    let _ = hop.dst.script("rm -rf -- \"$1\"", &[&stage], cancel).await;
     Ok(done)
 }
 
@@ -405,26 +386,14 @@ pub fn parse_progress(line: &str) -> Option<u64> {
     first.replace(',', "").parse().ok()
 }
 
-/// Runs a small constant script on a node with its arguments passed as words.
-pub async fn sh(
-    conn: &Conn,
-    script: &str,
-    args: &[&str],
-    cancel: &CancellationToken,
-) -> Result<Vec<String>, String> {
-    let mut argv = vec!["sh".to_string(), "-c".into(), script.into(), "sh".into()];
-    argv.extend(args.iter().map(|a| a.to_string()));
-    let (fin, lines): (Finished, Vec<String>) = process::capture(
-        conn.at(),
-        Job::new(argv).timeout(Duration::from_secs(300)),
-        cancel,
-    )
-    .await;
-    if fin.success() {
-        Ok(lines)
-    } else {
-        Err(format!("on {}: {}", conn.node.name, fin.describe()))
+/// Names, one per line, as a file list on stdin.
+fn lines_of<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for n in names {
+        out.extend_from_slice(n.as_ref().as_bytes());
+        out.push(b'\n');
     }
+    out
 }
 
 /// Moves files out of a replica into its node's quarantine, in the order given (callers
@@ -472,23 +441,10 @@ pub async fn quarantine(
 ) -> Result<(), String> {
     let qroot = format!("{}/.quarantine/{repo}", conn.base());
     if !files.is_empty() {
-        let mut list = Vec::new();
-        for f in files {
-            list.extend_from_slice(f.as_bytes());
-            list.push(b'\n');
-        }
-        let argv = vec![
-            "sh".to_string(),
-            "-c".into(),
-            QUARANTINE.into(),
-            "sh".into(),
-            conn.repo(repo),
-            format!("{qroot}/{stamp}"),
-        ];
         let (fin, _) = process::capture(
             conn.at(),
-            Job::new(argv)
-                .stdin(Input::Bytes(list))
+            Job::script(QUARANTINE, [conn.repo(repo), format!("{qroot}/{stamp}")])
+                .stdin(Input::Bytes(lines_of(files)))
                 .timeout(Duration::from_secs(600)),
             cancel,
         )
@@ -502,7 +458,7 @@ pub async fn quarantine(
         }
     }
     let minutes = (u64::from(days) * 24 * 60).to_string();
-    sh(conn, PURGE, &[&qroot, &minutes], cancel)
+    conn.script(PURGE, &[&qroot, &minutes], cancel)
         .await
         .map(|_| ())
 }
