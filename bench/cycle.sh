@@ -16,7 +16,7 @@ SHARED=${SHARED:-$(cd .. && pwd)/shared/bench}
 cargo build --release --quiet
 WB=$PWD/target/release/wbackup
 OUT=$(mktemp -d /tmp/wb-bench-XXXX)
-trap 'for p in "$OUT"/*/sshd_*.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null; done; rm -rf "$OUT"' EXIT
+trap 'for p in "$OUT"/*/sshd_*.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null; done; [ -n "${BENCH_KEEP:-}" ] || rm -rf "$OUT"' EXIT
 mkdir -p /run/sshd
 PORT=$(( 23000 + RANDOM % 2000 ))
 

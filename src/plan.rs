@@ -160,6 +160,7 @@ impl Plan {
                 dirs.push(format!("{base}/logs"));
             }
             dirs.push(format!("{base}/.quarantine"));
+            dirs.push(format!("{base}/.wbackup-incoming"));
             commands.push(on(n, display(&dirs)));
             push(StepKind::Prepare, &n.name, vec![], commands);
         }

@@ -318,3 +318,193 @@ fn killed_at_any_moment_of_replication_every_replica_stays_sound() {
     }
     lab.assert_everyone_holds_everything();
 }
+
+/// Incompressible, unique bytes (restic deduplicates, so every call differs by `seed`).
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// Reads a run's `--json` events until `stop` says so; returns the process to wait for.
+fn run_json_until(lab: &Lab, mut stop: impl FnMut(&str) -> bool) -> std::process::Child {
+    use std::io::BufRead;
+    let mut child = lab
+        .wbackup_cmd(&["run", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let reader = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut lines = reader.lines();
+    for line in lines.by_ref() {
+        if stop(&line.unwrap()) {
+            break;
+        }
+    }
+    // Keep draining so the run never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    child
+}
+
+#[test]
+fn a_busy_source_is_skipped_and_the_others_proceed() {
+    let lab = Lab::new(&["laptop", "home", "server"]);
+    lab.fill(1);
+    assert_exit(&lab.run(), 0);
+    fs::write(lab.node("home").data.join("second.txt"), "2").unwrap();
+    fs::write(lab.node("laptop").data.join("second.txt"), "2").unwrap();
+    // Another restic holds a lock in home's repository (restic's own commands ignore a
+    // lock they cannot read, so the run's backup, check and forget still work).
+    let lock = lab.repo("home", "home").join("locks").join("ab".repeat(32));
+    fs::write(&lock, noise(200, 1)).unwrap();
+    let o = lab.run();
+    assert_exit(&o, 0);
+    let out = stdout(&o);
+    assert!(
+        out.contains("home's repository is busy (a restic lock younger than 30 minutes"),
+        "{out}"
+    );
+    assert_eq!(
+        lab.snapshots(&lab.repo("laptop", "home")).len(),
+        1,
+        "home's copies wait"
+    );
+    assert_eq!(
+        lab.snapshots(&lab.repo("server", "laptop")).len(),
+        2,
+        "the others proceed"
+    );
+    fs::remove_file(&lock).unwrap();
+    assert_exit(&lab.run(), 0);
+    lab.assert_everyone_holds_everything();
+}
+
+/// Unmounts a small file system made for a test.
+struct Mount(std::path::PathBuf);
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[test]
+fn a_full_disk_on_the_target_loses_nothing_and_is_named() {
+    let lab = Lab::new(&["laptop", "home", "server"]);
+    let base = lab.node("server").base.clone();
+    fs::create_dir_all(&base).unwrap();
+    let st = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
+        .arg(&base)
+        .status()
+        .unwrap();
+    assert!(st.success(), "cannot mount a tmpfs (the test runs as root)");
+    let _mount = Mount(base.clone());
+    lab.fill(1);
+    assert_exit(&lab.run(), 0);
+    let before = files(&lab.repo("server", "home"));
+    fs::write(lab.node("home").data.join("big.bin"), noise(12 << 20, 2)).unwrap();
+    let o = lab.run();
+    assert_exit(&o, 1);
+    let out = stdout(&o);
+    assert!(
+        out.contains("to server failed") && out.contains("No space left on device"),
+        "{out}"
+    );
+    // server's copy is as it was, and sound.
+    assert_eq!(files(&lab.repo("server", "home")), before);
+    lab.check(&lab.repo("server", "home"));
+    assert!(
+        !base.join(".wbackup-incoming/home/data").exists(),
+        "the partial transfer was removed"
+    );
+    // laptop got home's new snapshot all the same.
+    assert_eq!(lab.snapshots(&lab.repo("laptop", "home")).len(), 2);
+}
+
+#[test]
+fn a_target_vanishing_mid_transfer_keeps_a_sound_copy() {
+    let lab = Lab::new(&["laptop", "home", "server"]);
+    lab.fill(1);
+    assert_exit(&lab.run(), 0);
+    let before = lab.snapshots(&lab.repo("server", "home"));
+    for i in 0..8 {
+        fs::write(
+            lab.node("home").data.join(format!("big {i}.bin")),
+            noise(4 << 20, 10 + i),
+        )
+        .unwrap();
+    }
+    // When the push of home's data to server starts, server's sshd and every session it
+    // serves disappear.
+    let sshd_pid: i32 = fs::read_to_string(lab.path().join("sshd_server.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let mut child = run_json_until(&lab, |l| {
+        l.contains("laptop → server: data:") && l.contains("\"node\":\"home\"")
+    });
+    let _ = std::process::Command::new("pkill")
+        .args(["-KILL", "-P", &sshd_pid.to_string()])
+        .status();
+    lab.stop_sshd("server");
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1));
+    lab.check(&lab.repo("server", "home"));
+    assert_eq!(
+        lab.snapshots(&lab.repo("server", "home")),
+        before,
+        "no new snapshot without its data"
+    );
+    lab.start_sshd("server");
+    assert_exit(&lab.run(), 0);
+    lab.assert_everyone_holds_everything();
+}
+
+#[test]
+fn a_backup_running_on_the_source_during_replication_does_not_spoil_copies() {
+    let lab = Lab::new(&["laptop", "home"]);
+    lab.fill(1);
+    assert_exit(&lab.run(), 0);
+    let extra = lab.path().join("extra");
+    fs::create_dir_all(&extra).unwrap();
+    for i in 0..6 {
+        fs::write(extra.join(format!("e{i}")), noise(3 << 20, 100 + i)).unwrap();
+    }
+    fs::write(lab.node("home").data.join("new.bin"), noise(6 << 20, 7)).unwrap();
+    // As soon as home's replication starts, another backup writes into home's repository.
+    let mut child = run_json_until(&lab, |l| {
+        l.contains("\"event\":\"StepStarted\"") && l.contains("replicate home")
+    });
+    let other = lab.restic(
+        &lab.repo("home", "home"),
+        &["backup", "--host", "home", extra.to_str().unwrap()],
+    );
+    assert!(other.status.success(), "{}", stderr(&other));
+    let _ = child.wait().unwrap();
+    // Whatever the run managed, laptop's copy is sound and holds only home's snapshots.
+    let copy = lab.repo("laptop", "home");
+    lab.check(&copy);
+    let source: BTreeSet<String> = lab
+        .snapshots(&lab.repo("home", "home"))
+        .into_iter()
+        .map(|s| s.0)
+        .collect();
+    for (id, _) in lab.snapshots(&copy) {
+        assert!(source.contains(&id), "foreign snapshot {id}");
+    }
+    // The next run carries everything.
+    assert_exit(&lab.run(), 0);
+    lab.assert_everyone_holds_everything();
+}

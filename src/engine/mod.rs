@@ -68,6 +68,8 @@ pub async fn execute(
         checked: HashSet::new(),
         password_verified: false,
         forgotten: HashMap::new(),
+        snapshots_before: HashMap::new(),
+        listings: HashMap::new(),
         fatal: None,
         control_dir: None,
     };
@@ -149,6 +151,12 @@ struct Run<'a> {
     /// Snapshots wbackup's own forget removed, per repository (this run and earlier
     /// ones): their absence at the source is expected, any other loss is not.
     forgotten: HashMap<String, HashSet<String>>,
+    /// Each node's own snapshots as `prepare` found them (before this run's forget).
+    snapshots_before: HashMap<String, HashSet<String>>,
+    /// The latest listing of what each node holds of every repository in the plan,
+    /// kept up to date as replication changes it: one listing per node serves every
+    /// replication step.
+    listings: HashMap<String, Inventory>,
     /// Set when the run cannot go on (the password was refused).
     fatal: Option<String>,
     control_dir: Option<std::path::PathBuf>,
@@ -250,24 +258,30 @@ impl Run<'_> {
             address: conn.address().to_string(),
             route: conn.route,
         });
-        // Tools, repository, layout: one command.
         let base = conn.base();
-        let mut dirs = vec![format!("{base}/.quarantine")];
+        // `.quarantine` first: the script purges its old folders.
+        let mut dirs = vec![
+            format!("{base}/.quarantine"),
+            format!("{base}/.wbackup-incoming"),
+        ];
         if !node.is_storage() {
             dirs.push(format!("{base}/{}", node.name));
         }
         if node.is_orchestrator {
             dirs.push(format!("{base}/logs"));
         }
-        let script = r#"repo=$1; shift
+        // Tools, repository, layout, and the purge of quarantine folders older than
+        // quarantine_days: one command.
+        let script = r#"repo=$1; minutes=$2; shift 2
 for t in restic rsync; do command -v "$t" >/dev/null 2>&1 || echo "missing $t"; done
-[ -f "$repo/config" ] && echo "repo exists"
+[ -f "$repo/config" ] && echo "repo exists" && find "$repo/snapshots" -type f -printf 'snapshot %f\n' 2>/dev/null
 mkdir -p -- "$@" || echo "mkdir failed"
 df -Pk -- "$1" 2>/dev/null | awk 'NR==2 {print "free " $4}'
+find "$1" -mindepth 2 -maxdepth 2 -type d -mmin +"$minutes" -exec rm -rf -- {} + 2>/dev/null
 true"#;
-        let mut args: Vec<&str> = vec![];
         let repo = conn.repo(&node.name);
-        args.push(&repo);
+        let minutes = (u64::from(self.config.replication.quarantine_days) * 24 * 60).to_string();
+        let mut args: Vec<&str> = vec![&repo, &minutes];
         args.extend(dirs.iter().map(String::as_str));
         let lines = match conn.script(script, &args, &self.cancel).await {
             Ok(l) => l,
@@ -287,6 +301,11 @@ true"#;
                 ));
             } else if l == "repo exists" {
                 self.repo_exists.insert(node.name.clone());
+            } else if let Some(id) = l.strip_prefix("snapshot ") {
+                self.snapshots_before
+                    .entry(node.name.clone())
+                    .or_default()
+                    .insert(id.to_string());
             } else if l == "mkdir failed" {
                 problems.push(format!(
                     "cannot create the layout under {base} on {}",
@@ -492,30 +511,43 @@ true"#;
         }
     }
 
+    /// What `node` holds of the plan's repositories: the kept listing, or a new one.
+    async fn listing(&mut self, node: &str) -> Result<&mut Inventory, String> {
+        if !self.listings.contains_key(node) {
+            let conn = self
+                .conns
+                .get(node)
+                .ok_or_else(|| format!("{node} is not reachable"))?;
+            let repos: Vec<String> = self
+                .plan
+                .steps
+                .iter()
+                .filter(|s| s.kind == StepKind::Init)
+                .map(|s| s.node.clone())
+                .collect();
+            let inv = replicate::inventory(conn, &repos, &self.cancel).await?;
+            self.listings.insert(node.to_string(), inv);
+        }
+        Ok(self.listings.get_mut(node).expect("just inserted"))
+    }
+
     /// `forget --prune`, recording which snapshots it removed so that replication can
     /// tell them from snapshots the source lost some other way.
     async fn forget(&mut self, step: &Step) -> Outcome {
-        let repos = vec![step.node.clone()];
-        let snapshots = |inv: &Inventory| -> HashSet<String> {
-            inv.repos
-                .get(&step.node)
-                .map(|r| r.snapshots().into_iter().map(String::from).collect())
-                .unwrap_or_default()
-        };
-        let before = match replicate::inventory(&self.conns[&step.node], &repos, &self.cancel).await
-        {
-            Ok(i) => snapshots(&i),
-            Err(e) => return Outcome::failed(e),
-        };
         let o = self.restic_step(step).await;
         if o != Outcome::Passed {
             return o;
         }
-        let after = match replicate::inventory(&self.conns[&step.node], &repos, &self.cancel).await
-        {
-            Ok(i) => snapshots(&i),
+        self.listings.remove(&step.node);
+        let after: HashSet<String> = match self.listing(&step.node).await {
+            Ok(inv) => inv
+                .repos
+                .get(&step.node)
+                .map(|r| r.snapshots().into_iter().map(String::from).collect())
+                .unwrap_or_default(),
             Err(e) => return Outcome::failed(e),
         };
+        let before = self.snapshots_before.remove(&step.node).unwrap_or_default();
         let mut removed: Vec<String> = before.difference(&after).cloned().collect();
         removed.sort();
         if !removed.is_empty() {
@@ -546,18 +578,18 @@ true"#;
             };
         }
         let orch = self.config.orchestrator.clone();
-        let Some(src) = self.conns.get(&owner) else {
+        if !self.conns.contains_key(&owner) {
             return Outcome::Skipped {
                 reason: format!("{owner} is not reachable"),
             };
-        };
-        let repos = vec![owner.clone()];
-        let src_inv = match replicate::inventory(src, &repos, &self.cancel).await {
-            Ok(i) => i,
+        }
+        // The source is listed afresh: its locks say whether it is busy right now.
+        self.listings.remove(&owner);
+        let (src_files, now) = match self.listing(&owner).await {
+            Ok(inv) => (inv.repos.get(&owner).cloned().unwrap_or_default(), inv.now),
             Err(e) => return Outcome::failed(e),
         };
-        let src_files = src_inv.repos.get(&owner).cloned().unwrap_or_default();
-        let busy = src_files.fresh_locks(src_inv.now);
+        let busy = src_files.fresh_locks(now);
         if !busy.is_empty() {
             return Outcome::Skipped {
                 reason: format!("{owner}'s repository is busy (a restic lock younger than 30 minutes: {}); replication skipped this time", busy.join(", ")),
@@ -574,15 +606,14 @@ true"#;
         let mut done = 0u64;
         // The orchestrator's copy, once brought up to date: the relay for the others.
         let mut relay_files: Option<replicate::RepoFiles> = None;
+        // The targets' listings, taken out of the kept ones while hops change them and put
+        // back at the end (a step that ends early leaves them to be listed again).
         let mut inventories: HashMap<String, Inventory> = HashMap::new();
         for t in &step.targets {
-            let Some(conn) = self.conns.get(t) else {
-                failures.push(format!("{t} is not reachable"));
-                continue;
-            };
-            match replicate::inventory(conn, &repos, &self.cancel).await {
-                Ok(i) => {
-                    inventories.insert(t.clone(), i);
+            match self.listing(t).await {
+                Ok(_) => {
+                    let inv = self.listings.remove(t).expect("just listed");
+                    inventories.insert(t.clone(), inv);
                 }
                 Err(e) => failures.push(e),
             }
@@ -624,7 +655,7 @@ true"#;
                 "{owner}'s repository lost {} snapshot(s) that wbackup did not forget ({}); its copies keep them and nothing was changed. Check the source (`restic -r {} snapshots` on {owner}); if the loss is intended, run `wbackup run --accept-shrink {owner}`",
                 vanished.len(),
                 ids.join(" "),
-                shell::quote(&src.repo(&owner)),
+                shell::quote(&self.conns[&owner].repo(&owner)),
             ));
         }
         if !vanished.is_empty() {
@@ -678,15 +709,8 @@ true"#;
                     // snapshots first, then index, then data.
                     let dst_files = inv.repos.get_mut(&owner).expect("inserted above");
                     let gone = replicate::extras(&src_files, dst_files);
-                    match replicate::quarantine(
-                        &self.conns[t],
-                        &owner,
-                        &gone,
-                        &stamp,
-                        self.config.replication.quarantine_days,
-                        &self.cancel,
-                    )
-                    .await
+                    match replicate::quarantine(&self.conns[t], &owner, &gone, &stamp, &self.cancel)
+                        .await
                     {
                         Ok(()) => {
                             if !gone.is_empty() {
@@ -728,6 +752,7 @@ true"#;
                 }
             }
         }
+        self.listings.extend(inventories);
         if failures.is_empty() {
             Outcome::Passed
         } else {

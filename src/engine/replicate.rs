@@ -144,12 +144,13 @@ pub fn parse_inventory(lines: &[String]) -> Inventory {
     inv
 }
 
-/// Checks the staged files of one phase (content hash = name), flushes them to disk and
-/// moves them under their real names. A file that fails the check is removed from the
-/// staging area and named on stdout; the phase then ends with status 4 so that no later
+/// Checks the staged files of one phase (listed on stdin; content hash = name), flushes
+/// them to disk and moves them under their real names; then empties the phase's staging
+/// folder (leftovers of an interrupted hop are never moved in). A file that fails the check
+/// is removed and named on stdout; the phase then ends with status 4 so that no later
 /// phase can reference it.
 const COMMIT: &str = r#"stage=$1; repo=$2; phase=$3; want=$4
-cd "$stage" || exit 3
+mkdir -p -- "$repo" && cd "$stage" || exit 3
 if [ "$phase" = config ]; then
   got=$(sha256sum < config | cut -c1-64)
   if [ "$got" != "$want" ]; then echo "corrupt config $got"; rm -f config; exit 4; fi
@@ -158,18 +159,19 @@ if [ "$phase" = config ]; then
   sync
   exit 0
 fi
-[ -d "$phase" ] || exit 0
-find "$phase" -type f -exec sha256sum -- {} + > .sums || exit 3
+xargs -d '\n' -r sha256sum -- > ".sums-$phase" || exit 3
 bad=0
+: > ".good-$phase"
 while read -r sum path; do
-  if [ "$sum" != "${path##*/}" ]; then echo "corrupt $path $sum"; rm -f -- "$path"; bad=1; fi
-done < .sums
-rm -f .sums
+  if [ "$sum" = "${path##*/}" ]; then echo "$path" >> ".good-$phase"
+  else echo "corrupt $path $sum"; rm -f -- "$path"; bad=1; fi
+done < ".sums-$phase"
 sync
-for d in $(find "$phase" -type f -printf '%h\n' | sort -u); do
-  mkdir -p -- "$repo/$d" && find "$d" -maxdepth 1 -type f -exec mv -f -t "$repo/$d" -- {} + || exit 5
+for d in $(sed 's|/[^/]*$||' ".good-$phase" | sort -u); do
+  mkdir -p -- "$repo/$d" && grep -x "$d/[0-9a-f]*" ".good-$phase" | xargs -d '\n' -r mv -f -t "$repo/$d" -- || exit 5
 done
 sync
+rm -rf -- "$phase" ".sums-$phase" ".good-$phase"
 exit $((bad * 4))"#;
 
 /// One hop: `src`'s copy of a repository into `dst`'s.
@@ -232,16 +234,9 @@ pub async fn additive(
     }
     let src_repo = hop.src.repo(hop.repo);
     let dst_repo = hop.dst.repo(hop.repo);
+    // `prepare` made `.wbackup-incoming`; rsync makes the repository's folder in it, and
+    // each phase's commit empties what it staged.
     let stage = format!("{}/.wbackup-incoming/{}", hop.dst.base(), hop.repo);
-    // Leftovers of an interrupted hop are not part of the replica: start clean.
-    hop.dst
-        .script(
-            "rm -rf -- \"$1\" && mkdir -p -- \"$1\" \"$2\"",
-            &[&stage, &dst_repo],
-            cancel,
-        )
-        .await
-        .map_err(HopError::Failed)?;
 
     let remote = hop.src.remote.as_ref().or(hop.dst.remote.as_ref());
     for phase in PHASES {
@@ -297,7 +292,9 @@ pub async fn additive(
         let base = done;
         let fin = process::run(
             At::Local,
-            Job::new(argv).stdin(Input::Bytes(list)).carriage_returns(),
+            Job::new(argv)
+                .stdin(Input::Bytes(list.clone()))
+                .carriage_returns(),
             cancel,
             |stream, text| match parse_progress(&text) {
                 Some(n) if stream == Stream::Stdout => out.progress(base + n),
@@ -316,6 +313,13 @@ pub async fn additive(
             } else {
                 fin.describe()
             };
+            // What did arrive is not kept: a full disk must not stay full. (Best effort:
+            // the target may be the thing that failed.)
+            let partial = format!("{stage}/{phase}");
+            let _ = hop
+                .dst
+                .script("rm -rf -- \"$1\"", &[&partial], cancel)
+                .await;
             return Err(HopError::Failed(format!(
                 "copying {phase} to {} failed: {why}",
                 hop.dst.node.name
@@ -324,6 +328,7 @@ pub async fn additive(
         let (fin, lines) = process::capture(
             hop.dst.at(),
             Job::script(COMMIT, [&stage, &dst_repo, phase, &src_sha])
+                .stdin(Input::Bytes(list))
                 .timeout(Duration::from_secs(3600)),
             cancel,
         )
@@ -372,7 +377,6 @@ pub async fn additive(
         }
         out.progress(done);
     }
-    let _ = hop.dst.script("rm -rf -- \"$1\"", &[&stage], cancel).await;
     Ok(done)
 }
 
@@ -407,11 +411,6 @@ while IFS= read -r f; do
 done
 sync"#;
 
-/// Removes quarantine folders older than the given number of minutes.
-const PURGE: &str = r#"q=$1; minutes=$2
-[ -d "$q" ] || exit 0
-find "$q" -mindepth 1 -maxdepth 1 -type d -mmin +"$minutes" -exec rm -rf -- {} +"#;
-
 /// Files a replica holds that its source no longer has, in deletion order.
 pub fn extras(src: &RepoFiles, dst: &RepoFiles) -> Vec<String> {
     let mut out: Vec<String> = dst
@@ -429,38 +428,36 @@ pub fn extras(src: &RepoFiles, dst: &RepoFiles) -> Vec<String> {
     out
 }
 
-/// The deletion pass on one replica: `files` go to `<base>/.quarantine/<repo>/<stamp>/`,
-/// and quarantine folders older than `days` are purged.
+/// The deletion pass on one replica: `files` go to `<base>/.quarantine/<repo>/<stamp>/`.
+/// (`prepare` purges what is older than `quarantine_days`.)
 pub async fn quarantine(
     conn: &Conn,
     repo: &str,
     files: &[String],
     stamp: &str,
-    days: u32,
     cancel: &CancellationToken,
 ) -> Result<(), String> {
-    let qroot = format!("{}/.quarantine/{repo}", conn.base());
-    if !files.is_empty() {
-        let (fin, _) = process::capture(
-            conn.at(),
-            Job::script(QUARANTINE, [conn.repo(repo), format!("{qroot}/{stamp}")])
-                .stdin(Input::Bytes(lines_of(files)))
-                .timeout(Duration::from_secs(600)),
-            cancel,
-        )
-        .await;
-        if !fin.success() {
-            return Err(format!(
-                "moving removed files into the quarantine on {} failed: {}",
-                conn.node.name,
-                fin.describe()
-            ));
-        }
+    if files.is_empty() {
+        return Ok(());
     }
-    let minutes = (u64::from(days) * 24 * 60).to_string();
-    conn.script(PURGE, &[&qroot, &minutes], cancel)
-        .await
-        .map(|_| ())
+    let dir = format!("{}/.quarantine/{repo}/{stamp}", conn.base());
+    let (fin, _) = process::capture(
+        conn.at(),
+        Job::script(QUARANTINE, [conn.repo(repo), dir])
+            .stdin(Input::Bytes(lines_of(files)))
+            .timeout(Duration::from_secs(600)),
+        cancel,
+    )
+    .await;
+    if fin.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "moving removed files into the quarantine on {} failed: {}",
+            conn.node.name,
+            fin.describe()
+        ))
+    }
 }
 
 #[cfg(test)]
