@@ -17,74 +17,12 @@ cargo build --release --quiet
 WB=$PWD/target/release/wbackup
 OUT=$(mktemp -d /tmp/wb-bench-XXXX)
 trap 'for p in "$OUT"/*/sshd_*.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null; done; [ -n "${BENCH_KEEP:-}" ] || rm -rf "$OUT"' EXIT
-mkdir -p /run/sshd
-PORT=$(( 23000 + RANDOM % 2000 ))
-
-lab() {  # lab DIR: 3 nodes laptop (local), home, server
-  local L=$1; mkdir -p "$L"
-  ssh-keygen -q -t ed25519 -N '' -f "$L/id"; cp "$L/id.pub" "$L/authorized_keys"; : > "$L/ssh_config"
-  for n in laptop home server; do
-    mkdir -p "$L/nodes/$n/data" "$L/nodes/$n/backup" "$L/shim/$n"
-    printf '#!/bin/sh\necho x >> %s\nexec /usr/bin/restic "$@"\n' "$L/restic-calls-$n" > "$L/shim/$n/restic"
-    chmod +x "$L/shim/$n/restic"; : > "$L/restic-calls-$n"
-    bash "$SHARED/mkdata.sh" "$L/nodes/$n/data" 30 300 7
-    [ $n = laptop ] && continue
-    PORT=$((PORT+1))
-    ssh-keygen -q -t ed25519 -N '' -f "$L/hostkey_$n"
-    cat > "$L/sshd_$n.conf" <<CONF
-Port $PORT
-ListenAddress 127.0.0.1
-HostKey $L/hostkey_$n
-PidFile $L/sshd_$n.pid
-AuthorizedKeysFile $L/authorized_keys
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PermitRootLogin prohibit-password
-StrictModes no
-UsePAM no
-LogLevel VERBOSE
-MaxStartups 100
-MaxSessions 100
-SetEnv PATH=$L/shim/$n:/usr/local/bin:/usr/bin:/bin
-CONF
-    /usr/sbin/sshd -f "$L/sshd_$n.conf" -E "$L/sshd_$n.log"
-    printf 'Host %s\n  HostName 127.0.0.1\n  Port %s\n' $n $PORT >> "$L/ssh_config"
-  done
-  cat >> "$L/ssh_config" <<CONF
-Host *
-  IdentityFile $L/id
-  IdentitiesOnly yes
-  UserKnownHostsFile $L/known_hosts
-  StrictHostKeyChecking accept-new
-  BatchMode yes
-CONF
-  cat > "$L/config.toml" <<CONF
-orchestrator = "laptop"
-[ssh]
-config_file = "$L/ssh_config"
-[retention]
-keep_last = 3
-keep_daily = 7
-[nodes.laptop]
-base_dir = "$L/nodes/laptop/backup"
-paths = ["$L/nodes/laptop/data"]
-[nodes.home]
-addresses = ["home"]
-base_dir = "$L/nodes/home/backup"
-paths = ["$L/nodes/home/data"]
-[nodes.server]
-addresses = ["server"]
-base_dir = "$L/nodes/server/backup"
-paths = ["$L/nodes/server/data"]
-CONF
-}
+. bench/lab.sh
 
 A=$OUT/seed; B=$OUT/wbackup
-lab "$A"; lab "$B"
+lab "$A" 30 laptop home server; lab "$B" 30 laptop home server
 PW=$OUT/pw; echo "bench password" > "$PW"; chmod 600 "$PW"
 
-now() { date +%s.%N; }
-calc() { awk "BEGIN { print $1 }"; }
 count() { wc -l < "$1" | tr -d ' '; }
 logins() { grep -c "Accepted publickey" "$1/sshd_$2.log" || true; }
 
@@ -107,7 +45,6 @@ for i in $(seq "$ROUNDS"); do
     "$(count "$A/restic-calls-laptop")" "$(count "$A/restic-calls-home")" "$(count "$A/restic-calls-server")" \
     "$(count "$B/restic-calls-laptop")" "$(count "$B/restic-calls-home")" "$(count "$B/restic-calls-server")"
 done
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 ms=$(median "${seeds[@]}"); mw=$(median "${wbs[@]}")
 printf 'first cycle: seed %.2fs, wbackup %.2fs, ratio %.2f\n' "$first_seed" "$first_wb" "$(calc "$first_wb / $first_seed")"
 printf 'no-change cycle (median of %d): seed %.2fs, wbackup %.2fs, ratio %.2f (goal <= 0.8)\n' "$ROUNDS" "$ms" "$mw" "$(calc "$mw / $ms")"
