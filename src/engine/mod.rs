@@ -610,6 +610,15 @@ true"#;
         // back at the end (a step that ends early leaves them to be listed again).
         let mut inventories: HashMap<String, Inventory> = HashMap::new();
         for t in &step.targets {
+            // A node that failed `prepare` is that step's failure, reported there once;
+            // here it only waits for the next run.
+            if let Some(why) = self.unreachable.get(t) {
+                out.line(
+                    Stream::Info,
+                    format!("{t} is {why}: its copy of {owner} waits for the next run"),
+                );
+                continue;
+            }
             match self.listing(t).await {
                 Ok(_) => {
                     let inv = self.listings.remove(t).expect("just listed");
