@@ -462,7 +462,20 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         }
     }
 
+    // Paths are used on several machines: a relative one would mean a different place on
+    // each (the current directory here, the login directory over ssh).
+    let absolute = |p: &str| p.starts_with('/') || p == "~" || p.starts_with("~/");
+    let relative_base = |p: &str| {
+        loc.error(
+            find_span(text, p),
+            format!("base_dir {p:?} is not an absolute path"),
+            Some("write it from the root (\"/srv/backup\") or from the home directory (\"~/backup\")".into()),
+        )
+    };
     let default_base = raw.base_dir.clone().unwrap_or_else(|| "~/backup".into());
+    if !absolute(&default_base) {
+        return Err(relative_base(&default_base));
+    }
     let mut nodes: Vec<(usize, Node)> = Vec::new();
     for (key, value) in raw.nodes {
         let span = value.span();
@@ -495,6 +508,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
                 format!("node {name:?} has an empty path"),
                 Some("remove the empty string from `paths`".into()),
             ));
+        }
+        if let Some(bad) = raw_node.base_dir.as_deref().filter(|b| !absolute(b)) {
+            return Err(relative_base(bad));
         }
         nodes.push((
             span.start,
@@ -738,6 +754,16 @@ paths = ["/x"]
         let shown = e.to_string();
         assert!(shown.starts_with("/c/config.toml:1:"), "{shown}");
         assert!(shown.contains("[nodes.a"), "{shown}");
+    }
+
+    #[test]
+    fn relative_base_dir() {
+        let e = err("[nodes.a]\npaths = [\"/x\"]\nbase_dir = \"backup\"\n");
+        assert_eq!(e.at, Some((3, 12)), "{e}");
+        assert!(e.message.contains("not an absolute path"), "{e}");
+        let e = err("base_dir = \"./b\"\n[nodes.a]\n");
+        assert_eq!(e.at.unwrap().0, 1, "{e}");
+        assert!(parse(Path::new("x"), "base_dir = \"~\"\n[nodes.a]\n").is_ok());
     }
 
     #[test]

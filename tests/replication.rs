@@ -11,6 +11,9 @@ use support::*;
 /// Every file restic wrote (locks aside), relative to the repository.
 fn files(repo: &Path) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
+    if !repo.exists() {
+        return out;
+    }
     let mut stack = vec![repo.to_path_buf()];
     while let Some(d) = stack.pop() {
         for e in fs::read_dir(&d).unwrap().flatten() {
@@ -195,9 +198,77 @@ fn a_corrupt_file_is_reported_and_not_kept_under_its_name() {
     lab.check(&lab.repo("server", "home"));
 }
 
-/// Kills the whole orchestrator (wbackup, its rsync and ssh processes: a power cut) at
-/// many moments of replication; after every kill each replica passes `restic check`,
-/// holds only snapshots its source has, and a clean rerun completes it.
+/// Where a kill lands: in the replicate step of `owner`'s repository, on the first event
+/// of that step whose JSON text contains every part of `event`, so that the processes die
+/// during what comes next (`what`). `fresh`: the replica is removed before the run, so
+/// that the first-copy phases (keys, config) happen.
+struct KillPoint {
+    owner: &'static str,
+    event: &'static [&'static str],
+    fresh: bool,
+    what: &'static str,
+}
+
+/// Every moment of both passes, for both directions: laptop's repository is pushed to
+/// home (installed there by a command over ssh), home's is pulled to laptop (installed
+/// locally).
+fn kill_points() -> Vec<KillPoint> {
+    const STARTED: &[&str] = &["\"event\":\"StepStarted\""];
+    const PROGRESS: &[&str] = &["\"event\":\"Progress\""];
+    let one_direction: [(&'static [&'static str], bool, &'static str); 12] = [
+        (STARTED, false, "listing the source"),
+        (&[": copying "], false, "rsync starting"),
+        (PROGRESS, false, "rsync transferring"),
+        (&[": data: ", "in place"], false, "installing index"),
+        (&[": index: ", "in place"], false, "installing snapshots"),
+        (
+            &[": snapshots: ", "in place"],
+            false,
+            "quarantining snapshots",
+        ),
+        (
+            &[": snapshots: ", "the source removed"],
+            false,
+            "quarantining index",
+        ),
+        (
+            &[": index: ", "the source removed"],
+            false,
+            "quarantining data",
+        ),
+        (&[": data: ", "the source removed"], false, "cleaning up"),
+        (&[": copying "], true, "first copy: rsync starting"),
+        (
+            &[": keys: ", "in place"],
+            true,
+            "first copy: installing config",
+        ),
+        (
+            &[": config: ", "in place"],
+            true,
+            "first copy: installing data",
+        ),
+    ];
+    ["laptop", "home"]
+        .into_iter()
+        .flat_map(|owner| {
+            one_direction
+                .into_iter()
+                .map(move |(event, fresh, what)| KillPoint {
+                    owner,
+                    event,
+                    fresh,
+                    what,
+                })
+        })
+        .collect()
+}
+
+/// Kills the whole orchestrator (wbackup, its rsync, ssh and install commands: a power
+/// cut) at every moment of replication listed in `kill_points`; after every kill each
+/// replica passes `restic check` and holds only snapshots its source has (or, for a
+/// first copy, is not a repository yet and holds nothing but keys), and a clean rerun
+/// completes every copy.
 #[test]
 fn killed_at_any_moment_of_replication_every_replica_stays_sound() {
     use std::io::BufRead;
@@ -208,16 +279,28 @@ fn killed_at_any_moment_of_replication_every_replica_stays_sound() {
             .replace("keep_last = 10", "keep_last = 3"),
     );
     lab.fill(2);
-    assert_exit(&lab.run(), 0);
-    let mut kills = vec![];
-    for k in 0..24u32 {
-        // New data on both nodes, so both repositories have every phase to carry, and
-        // old snapshots for the deletion pass to remove.
+    // Enough snapshots that every run's forget removes one: every run has a deletion pass.
+    for _ in 0..3 {
+        assert_exit(&lab.run(), 0);
+    }
+    let mut report = vec![];
+    for (k, point) in kill_points().iter().enumerate() {
+        // New data on both nodes, so both repositories have every phase to carry; the
+        // oldest snapshot goes, so the deletion pass has snapshots, index and data to move.
         for n in &lab.nodes {
             let content: Vec<u8> = (0..1_500_000u32)
-                .map(|j| (j.wrapping_mul(k * 7 + 3) >> 5) as u8)
+                .map(|j| (j.wrapping_mul(k as u32 * 7 + 3) >> 5) as u8)
                 .collect();
             fs::write(n.data.join(format!("round {k}.bin")), content).unwrap();
+        }
+        let holder = if point.owner == "laptop" {
+            "home"
+        } else {
+            "laptop"
+        };
+        let replica = lab.repo(holder, point.owner);
+        if point.fresh && replica.exists() {
+            fs::remove_dir_all(&replica).unwrap();
         }
         let mut cmd = lab.wbackup_cmd(&["run", "--json"]);
         cmd.stdout(std::process::Stdio::piped())
@@ -232,44 +315,38 @@ fn killed_at_any_moment_of_replication_every_replica_stays_sound() {
         let mut child = cmd.spawn().unwrap();
         let sid = child.id() as i32;
         let reader = std::io::BufReader::new(child.stdout.take().unwrap());
-        let target = (k % 12) as usize; // which event of the replicate steps to die at
-        let mut seen = 0usize;
-        let mut in_replicate = false;
+        let mut in_step = false;
         let mut killed_at = None;
         for line in reader.lines() {
             let line = line.unwrap();
             if line.contains("\"event\":\"StepStarted\"") {
-                in_replicate = line.contains("\"kind\":\"replicate\"");
+                in_step = line.contains("\"kind\":\"replicate\"")
+                    && line.contains(&format!("\"node\":\"{}\"", point.owner));
             }
-            if in_replicate
-                && (line.contains("\"event\":\"Line\"")
-                    || line.contains("\"event\":\"Progress\"")
-                    || line.contains("\"event\":\"StepStarted\""))
-            {
-                if seen == target + (k as usize / 12) * 3 {
-                    unsafe {
-                        libc::kill(-sid, libc::SIGKILL);
-                    }
-                    // Processes that left the group (their own process groups) die too.
-                    let _ = std::process::Command::new("pkill")
-                        .args(["-KILL", "-s", &sid.to_string()])
-                        .status();
-                    killed_at = Some(line.chars().take(160).collect::<String>());
-                    break;
+            if in_step && point.event.iter().all(|e| line.contains(e)) {
+                unsafe {
+                    libc::kill(-sid, libc::SIGKILL);
                 }
-                seen += 1;
+                // Processes that left the group (their own process groups) die too.
+                let _ = std::process::Command::new("pkill")
+                    .args(["-KILL", "-s", &sid.to_string()])
+                    .status();
+                killed_at = Some(line.chars().take(200).collect::<String>());
+                break;
             }
         }
         let _ = child.wait();
         let _ = std::process::Command::new("pkill")
             .args(["-KILL", "-s", &sid.to_string()])
             .status();
-        kills.push(
-            killed_at
-                .clone()
-                .unwrap_or_else(|| "run completed before the kill point".into()),
-        );
+        let killed_at = killed_at.unwrap_or_else(|| {
+            panic!(
+                "kill {k} ({} in {}'s replication): the run never reached {:?}",
+                point.what, point.owner, point.event
+            )
+        });
         // The invariant, right after the kill.
+        let mut held_snapshots = 0;
         for owner in ["laptop", "home"] {
             let source: BTreeSet<String> = lab
                 .snapshots(&lab.repo(owner, owner))
@@ -281,29 +358,43 @@ fn killed_at_any_moment_of_replication_every_replica_stays_sound() {
                     continue;
                 }
                 let repo = lab.repo(holder, owner);
+                if !repo.join("config").exists() {
+                    // A first copy before its config landed is not a repository yet: it
+                    // may only hold keys.
+                    let stray: Vec<String> = files(&repo)
+                        .into_iter()
+                        .filter(|f| !f.starts_with("keys/"))
+                        .collect();
+                    assert!(stray.is_empty(), "kill {k} ({}): {holder}'s unfinished first copy of {owner} holds {stray:?}", point.what);
+                    continue;
+                }
                 lab.check(&repo);
                 let held: BTreeSet<String> =
                     lab.snapshots(&repo).into_iter().map(|s| s.0).collect();
+                if owner == point.owner {
+                    held_snapshots = held.len();
+                }
                 // Snapshots the source forgot may linger until the next deletion pass;
                 // none may be unknown to the source's history.
                 let ledger =
                     fs::read_to_string(lab.node("laptop").base.join("logs/forgotten").join(owner))
                         .unwrap_or_default();
                 for s in held.difference(&source) {
-                    assert!(ledger.lines().any(|l| l.starts_with(s.as_str())), "kill {k} ({killed_at:?}): {holder}'s copy of {owner} has a foreign snapshot {s}");
+                    assert!(
+                        ledger.lines().any(|l| l.starts_with(s.as_str())),
+                        "kill {k} ({}): {holder}'s copy of {owner} has a foreign snapshot {s}",
+                        point.what
+                    );
                 }
             }
         }
+        report.push(format!(
+            "{k:2} {:6} {:32} replica: {:>2} snapshot(s) | {}",
+            point.owner, point.what, held_snapshots, killed_at
+        ));
+        eprintln!("{}", report.last().unwrap());
     }
-    eprintln!("kill points:\n{}", kills.join("\n"));
-    assert!(
-        kills
-            .iter()
-            .filter(|k| !k.starts_with("run completed"))
-            .count()
-            >= 20,
-        "{kills:#?}"
-    );
+    eprintln!("kill points:\n{}", report.join("\n"));
     // A clean run completes every copy.
     assert_exit(&lab.run(), 0);
     for owner in ["laptop", "home"] {
@@ -453,7 +544,7 @@ fn a_target_vanishing_mid_transfer_keeps_a_sound_copy() {
         .parse()
         .unwrap();
     let mut child = run_json_until(&lab, |l| {
-        l.contains("laptop → server: data:") && l.contains("\"node\":\"home\"")
+        l.contains("laptop → server: copying") && l.contains("\"node\":\"home\"")
     });
     let _ = std::process::Command::new("pkill")
         .args(["-KILL", "-P", &sshd_pid.to_string()])

@@ -704,40 +704,23 @@ true"#;
                     }
                 }
             };
+            // Deletion pass: what the source no longer has goes to quarantine, snapshots
+            // first, then index, then data.
+            let gone = replicate::extras(&src_files, dst_files);
             let hop = replicate::Hop {
                 repo: &owner,
                 src: &self.conns[&from],
                 dst: &self.conns[t],
                 src_files: from_files,
                 dst_files,
+                gone: &gone,
+                stamp: &stamp,
             };
-            match replicate::additive(hop, &self.cancel, &mut out, done).await {
+            match replicate::hop(hop, &self.cancel, &mut out, done).await {
                 Ok(d) => {
                     done = d;
-                    // Deletion pass: what the source no longer has goes to quarantine,
-                    // snapshots first, then index, then data.
-                    let dst_files = inv.repos.get_mut(&owner).expect("inserted above");
-                    let gone = replicate::extras(&src_files, dst_files);
-                    match replicate::quarantine(&self.conns[t], &owner, &gone, &stamp, &self.cancel)
-                        .await
-                    {
-                        Ok(()) => {
-                            if !gone.is_empty() {
-                                out.line(Stream::Info, format!("{owner} on {t}: {} file(s) removed at the source moved to quarantine", gone.len()));
-                            }
-                            for g in &gone {
-                                dst_files.files.remove(g);
-                            }
-                        }
-                        Err(e) => {
-                            failures.push(e);
-                            if *t == orch {
-                                break;
-                            }
-                        }
-                    }
                     if *t == orch {
-                        relay_files = Some(dst_files.clone());
+                        relay_files = inv.repos.get(&owner).cloned();
                     }
                 }
                 Err(HopError::Cancelled) => return Outcome::Interrupted,

@@ -1,13 +1,17 @@
-//! Replication's additive pass (DESIGN §6): bring a replica up to date without ever
-//! leaving it broken.
+//! Replication (DESIGN §6): bring a replica up to date without ever leaving it broken,
+//! and keep it from growing forever without letting a damaged source shrink it.
 //!
 //! restic names every file but `config` by the SHA-256 of its content and never changes
-//! a file once written, so a replica only ever lacks files. They are copied in restic's
-//! own write order — config, keys, data, index, snapshots — each phase finished before
-//! the next, into a staging directory beside the repository (`.wbackup-incoming`), checked
-//! there (content hash = name), flushed to disk, and only then moved under their real
-//! names. An interruption at any moment leaves a replica that `restic check` accepts and
-//! that holds no snapshot whose data is not there.
+//! a file once written, so a replica only ever lacks files. One rsync per hop carries the
+//! missing ones into a staging folder beside the repository (`.wbackup-incoming`); there
+//! they are checked (content hash = name) and flushed to disk, and only then moved under
+//! their real names phase by phase in restic's write order — keys, config, data, index,
+//! snapshots — each phase on disk before the next begins. Files the source no longer has
+//! then go to the node's quarantine, snapshots first, then index, then data. An
+//! interruption at any moment leaves a replica that `restic check` accepts and that holds
+//! no snapshot whose data is not there. (Keys come before `config` so that a replica that
+//! has a config always has the key to open it; before its config lands, a first copy is
+//! simply not a repository yet.)
 
 use crate::engine::node::Conn;
 use crate::engine::process::{self, At, Input, Job, Stream};
@@ -15,8 +19,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-/// The directories of a repository in the order restic writes them.
-pub const PHASES: [&str; 5] = ["config", "keys", "data", "index", "snapshots"];
+/// The parts of a repository in the order a replica receives them.
+pub const PHASES: [&str; 5] = ["keys", "config", "data", "index", "snapshots"];
 
 /// A lock younger than this marks the source as busy.
 pub const BUSY_LOCK_S: f64 = 30.0 * 60.0;
@@ -144,35 +148,68 @@ pub fn parse_inventory(lines: &[String]) -> Inventory {
     inv
 }
 
-/// Checks the staged files of one phase (listed on stdin; content hash = name), flushes
-/// them to disk and moves them under their real names; then empties the phase's staging
-/// folder (leftovers of an interrupted hop are never moved in). A file that fails the check
-/// is removed and named on stdout; the phase then ends with status 4 so that no later
-/// phase can reference it.
-const COMMIT: &str = r#"stage=$1; repo=$2; phase=$3; want=$4
-mkdir -p -- "$repo" && cd "$stage" || exit 3
-if [ "$phase" = config ]; then
-  got=$(sha256sum < config | cut -c1-64)
-  if [ "$got" != "$want" ]; then echo "corrupt config $got"; rm -f config; exit 4; fi
-  sync
-  [ -e "$repo/config" ] || mv config "$repo/config" || exit 5
-  sync
-  exit 0
+/// Installs one hop's staged files and applies its deletion pass, in one command on the
+/// replica's node. stdin lists `+ PATH` (staged, to install) and `- PATH` (to move into
+/// the quarantine). Every staged file's SHA-256 is checked against its name and the files
+/// are flushed to disk; then they are moved under their real names phase by phase in
+/// restic's write order (keys before `config`, so that a replica that has a config can
+/// always be opened), each phase flushed before the next; then the removed files go to
+/// the quarantine, snapshots first, then index, then data. A line is printed as each
+/// phase lands. A file that fails the check is removed and named; its phase's good files
+/// land and the command stops there with status 4, so that nothing later can reference
+/// it. At the end the staging folder is emptied: leftovers of an interrupted hop are
+/// never moved in.
+const COMMIT: &str = r#"stage=$1; repo=$2; want=$3; q=$4
+flush() { sync -f -- "$1" 2>/dev/null || sync; }
+# move LIST FROM TO: the files LIST names (paths relative to FROM), folder by folder.
+move() {
+  for d in $(sed 's|/[^/]*$||' "$1" | sort -u); do
+    mkdir -p -- "$3/$d" || return 1
+    grep "^$d/[0-9a-f]*\$" "$1" | (cd "$2" && xargs -d '\n' -r mv -f -t "$3/$d" --) || return 1
+  done
+}
+mkdir -p -- "$stage" "$repo" && cd "$stage" || exit 3
+cat > .list || exit 3
+: > .good; : > .bad
+sed -n 's|^+ \([a-z]*/.*\)$|\1|p' .list > .add
+if [ -s .add ]; then
+  xargs -d '\n' sha256sum -- < .add > .sums || exit 3
+  awk '{ n = $2; sub(/.*\//, "", n); if ($1 == n) print $2 > ".good"; else { print $2 > ".bad"; print "corrupt " $2 " " $1 } }' .sums
+  xargs -d '\n' -r rm -f -- < .bad
+  flush .
 fi
-xargs -d '\n' -r sha256sum -- > ".sums-$phase" || exit 3
-bad=0
-: > ".good-$phase"
-while read -r sum path; do
-  if [ "$sum" = "${path##*/}" ]; then echo "$path" >> ".good-$phase"
-  else echo "corrupt $path $sum"; rm -f -- "$path"; bad=1; fi
-done < ".sums-$phase"
-sync
-for d in $(sed 's|/[^/]*$||' ".good-$phase" | sort -u); do
-  mkdir -p -- "$repo/$d" && grep -x "$d/[0-9a-f]*" ".good-$phase" | xargs -d '\n' -r mv -f -t "$repo/$d" -- || exit 5
+for phase in keys config data index snapshots; do
+  if [ "$phase" = config ]; then
+    # After the keys: a replica whose config is in place can always be opened.
+    grep -qx '+ config' .list || continue
+    got=$(sha256sum < config | cut -c1-64)
+    if [ "$got" != "$want" ]; then echo "corrupt config $got"; rm -f config; exit 4; fi
+    flush config
+    [ -e "$repo/config" ] || mv config "$repo/config" || exit 5
+    flush "$repo"
+    echo "in-place config 1"
+    continue
+  fi
+  grep "^$phase/" .good > .now
+  if [ -s .now ]; then
+    move .now "$stage" "$repo" || exit 5
+    flush "$repo"
+    echo "in-place $phase $(wc -l < .now)"
+  fi
+  if grep -q "^$phase/" .bad; then exit 4; fi
 done
-sync
-rm -rf -- "$phase" ".sums-$phase" ".good-$phase"
-exit $((bad * 4))"#;
+for phase in snapshots index data keys; do
+  : > .now
+  sed -n "s|^- \\($phase/.*\\)\$|\\1|p" .list | while IFS= read -r f; do
+    if [ -e "$repo/$f" ]; then echo "$f"; fi
+  done > .now
+  if [ -s .now ]; then
+    move .now "$repo" "$q" || exit 5
+    flush "$repo"
+    echo "quarantined $phase $(wc -l < .now)"
+  fi
+done
+cd / && rm -rf -- "$stage""#;
 
 /// One hop: `src`'s copy of a repository into `dst`'s.
 pub struct Hop<'a> {
@@ -181,6 +218,10 @@ pub struct Hop<'a> {
     pub dst: &'a Conn,
     pub src_files: &'a RepoFiles,
     pub dst_files: &'a mut RepoFiles,
+    /// Files the replica holds that the source no longer has (see `extras`): the
+    /// deletion pass moves them into `<base>/.quarantine/<repo>/<stamp>/`.
+    pub gone: &'a [String],
+    pub stamp: &'a str,
 }
 
 /// Reports for the step's log.
@@ -205,12 +246,14 @@ pub fn missing(src: &RepoFiles, dst: &RepoFiles) -> Vec<(String, u64)> {
         .collect()
 }
 
-/// Brings `hop.dst` up to date with `hop.src`, phase by phase.
-pub async fn additive(
+/// Brings `hop.dst` up to date with `hop.src`: the additive pass (one rsync of the missing
+/// files into the replica's staging folder, then `COMMIT`), then the deletion pass.
+/// Two commands in all, whatever the number of files.
+pub async fn hop(
     hop: Hop<'_>,
     cancel: &CancellationToken,
     out: &mut dyn HopOutput,
-    mut done: u64,
+    done: u64,
 ) -> Result<u64, HopError> {
     let src_sha = hop.src_files.config_sha.clone().ok_or_else(|| {
         HopError::Failed(format!(
@@ -223,55 +266,50 @@ pub async fn additive(
             return Err(HopError::Foreign);
         }
     }
-    let todo = missing(hop.src_files, hop.dst_files);
+    let (src_name, dst_name) = (&hop.src.node.name, &hop.dst.node.name);
+    let mut todo = missing(hop.src_files, hop.dst_files);
+    todo.sort_by_key(|(p, _)| PHASES.iter().position(|ph| Some(*ph) == phase_of(p)));
     let need_config = hop.dst_files.config_sha.is_none();
-    if todo.is_empty() && !need_config {
+    if todo.is_empty() && !need_config && hop.gone.is_empty() {
         out.line(
             Stream::Info,
-            format!("{} on {}: up to date", hop.repo, hop.dst.node.name),
+            format!("{} on {dst_name}: up to date", hop.repo),
         );
         return Ok(done);
     }
     let src_repo = hop.src.repo(hop.repo);
     let dst_repo = hop.dst.repo(hop.repo);
-    // `prepare` made `.wbackup-incoming`; rsync makes the repository's folder in it, and
-    // each phase's commit empties what it staged.
+    // `prepare` made `.wbackup-incoming`; COMMIT empties this hop's folder in it.
     let stage = format!("{}/.wbackup-incoming/{}", hop.dst.base(), hop.repo);
+    let mut list: Vec<u8> = vec![];
+    let bytes: u64 = todo.iter().map(|(_, s)| s).sum();
 
-    let remote = hop.src.remote.as_ref().or(hop.dst.remote.as_ref());
-    for phase in PHASES {
-        if cancel.is_cancelled() {
-            return Err(HopError::Cancelled);
-        }
-        let files: Vec<&(String, u64)> = if phase == "config" {
-            if !need_config {
-                continue;
-            }
-            vec![]
-        } else {
-            let f: Vec<_> = todo
-                .iter()
-                .filter(|(p, _)| phase_of(p) == Some(phase))
-                .collect();
-            if f.is_empty() {
-                continue;
-            }
-            f
-        };
-        let list = if phase == "config" {
-            lines_of(["config"])
-        } else {
-            lines_of(files.iter().map(|(p, _)| p))
-        };
-        let count = if phase == "config" { 1 } else { files.len() };
+    if need_config || !todo.is_empty() {
+        let names: Vec<&str> = need_config
+            .then_some("config")
+            .into_iter()
+            .chain(todo.iter().map(|(p, _)| p.as_str()))
+            .collect();
+        let counts: Vec<String> = PHASES
+            .iter()
+            .filter_map(|ph| {
+                let n = if *ph == "config" {
+                    usize::from(need_config)
+                } else {
+                    todo.iter().filter(|(p, _)| phase_of(p) == Some(ph)).count()
+                };
+                (n > 0).then(|| format!("{ph} {n}"))
+            })
+            .collect();
         out.line(
             Stream::Info,
             format!(
-                "{} → {}: {phase}: {count} file(s)",
-                hop.src.node.name, hop.dst.node.name
+                "{src_name} → {dst_name}: copying {} file(s), {} ({})",
+                names.len(),
+                human_bytes(bytes),
+                counts.join(", ")
             ),
         );
-
         let mut argv: Vec<String> = [
             "rsync",
             "-tp",
@@ -283,21 +321,20 @@ pub async fn additive(
         .iter()
         .map(|s| s.to_string())
         .collect();
-        if let Some(r) = remote {
+        if let Some(r) = hop.src.remote.as_ref().or(hop.dst.remote.as_ref()) {
             argv.push("-e".into());
             argv.push(r.rsync_shell());
         }
         argv.push(format!("{}/", hop.src.rsync_spec(&src_repo)));
         argv.push(format!("{}/", hop.dst.rsync_spec(&stage)));
-        let base = done;
         let fin = process::run(
             At::Local,
             Job::new(argv)
-                .stdin(Input::Bytes(list.clone()))
+                .stdin(Input::Bytes(lines_of(&names)))
                 .carriage_returns(),
             cancel,
             |stream, text| match parse_progress(&text) {
-                Some(n) if stream == Stream::Stdout => out.progress(base + n),
+                Some(n) if stream == Stream::Stdout => out.progress(done + n),
                 _ if text.trim().is_empty() => {}
                 _ => out.line(stream, text),
             },
@@ -313,71 +350,119 @@ pub async fn additive(
             } else {
                 fin.describe()
             };
-            // What did arrive is not kept: a full disk must not stay full. (Best effort:
+            // After a lost connection what arrived stays staged: the next run's rsync finds
+            // it and sends only the rest (checked on arrival like everything else). After
+            // anything else, a full disk above all, nothing of it is kept. (Best effort:
             // the target may be the thing that failed.)
-            let partial = format!("{stage}/{phase}");
-            let _ = hop
-                .dst
-                .script("rm -rf -- \"$1\"", &[&partial], cancel)
-                .await;
-            return Err(HopError::Failed(format!(
-                "copying {phase} to {} failed: {why}",
-                hop.dst.node.name
-            )));
-        }
-        let (fin, lines) = process::capture(
-            hop.dst.at(),
-            Job::script(COMMIT, [&stage, &dst_repo, phase, &src_sha])
-                .stdin(Input::Bytes(list))
-                .timeout(Duration::from_secs(3600)),
-            cancel,
-        )
-        .await;
-        let corrupt: Vec<&String> = lines.iter().filter(|l| l.starts_with("corrupt ")).collect();
-        for c in &corrupt {
-            out.line(
-                Stream::Stderr,
-                format!(
-                    "{} on {}: {c} (content does not match its name; not kept)",
-                    hop.repo, hop.dst.node.name
-                ),
-            );
-        }
-        if fin.cancelled {
-            return Err(HopError::Cancelled);
-        }
-        if !corrupt.is_empty() {
-            // Everything else of this phase is in place; later phases would reference
-            // the bad file, so the hop stops here.
-            for (p, (size, mtime)) in files.iter().map(|(p, s)| (p, (*s, 0.0))) {
-                if !corrupt.iter().any(|c| c.contains(p.as_str())) {
-                    hop.dst_files.files.insert(p.clone(), (size, mtime));
-                }
+            let disk_full = fin
+                .stderr_tail
+                .iter()
+                .any(|l| l.contains("No space left") || l.contains("quota exceeded"));
+            let connection_lost = matches!(fin.code, Some(10 | 12 | 30 | 35 | 255));
+            if disk_full || !connection_lost {
+                let _ = hop.dst.script("rm -rf -- \"$1\"", &[&stage], cancel).await;
             }
             return Err(HopError::Failed(format!(
-                "{} file(s) of {}'s {phase} arrived corrupt on {} (the source copy may be damaged: run `restic check --read-data` on it)",
-                corrupt.len(),
-                hop.repo,
-                hop.dst.node.name
+                "copying {} to {dst_name} failed: {why}",
+                hop.repo
             )));
         }
-        if !fin.success() {
-            return Err(HopError::Failed(format!(
-                "installing {phase} on {} failed: {}",
-                hop.dst.node.name,
-                fin.describe()
-            )));
-        }
-        if phase == "config" {
-            hop.dst_files.config_sha = Some(src_sha.clone());
-        }
-        for (p, size) in &files {
-            hop.dst_files.files.insert(p.clone(), (*size, 0.0));
-            done += size;
-        }
-        out.progress(done);
+        list = names
+            .iter()
+            .flat_map(|n| format!("+ {n}\n").into_bytes())
+            .collect();
     }
-    Ok(done)
+    list.extend(
+        hop.gone
+            .iter()
+            .flat_map(|g| format!("- {g}\n").into_bytes()),
+    );
+
+    let quarantine = format!("{}/.quarantine/{}/{}", hop.dst.base(), hop.repo, hop.stamp);
+    let mut corrupt: Vec<String> = vec![];
+    let mut landed = done;
+    let fin = process::run(
+        hop.dst.at(),
+        Job::script(COMMIT, [&stage, &dst_repo, &src_sha, &quarantine])
+            .stdin(Input::Bytes(list))
+            .timeout(Duration::from_secs(3600)),
+        cancel,
+        |stream, text| {
+            let mut w = text.split(' ');
+            match (w.next(), w.next(), w.next()) {
+                (Some("in-place"), Some(phase), Some(n)) => {
+                    if phase == "config" {
+                        hop.dst_files.config_sha = Some(src_sha.clone());
+                    }
+                    let here = todo
+                        .iter()
+                        .filter(|(p, _)| phase_of(p) == Some(phase) && !corrupt.contains(p));
+                    for (p, size) in here {
+                        hop.dst_files.files.insert(p.clone(), (*size, 0.0));
+                        landed += size;
+                    }
+                    out.line(
+                        Stream::Info,
+                        format!("{src_name} → {dst_name}: {phase}: {n} file(s) in place"),
+                    );
+                }
+                (Some("quarantined"), Some(phase), Some(n)) => {
+                    for g in hop.gone.iter().filter(|g| g.starts_with(&format!("{phase}/"))) {
+                        hop.dst_files.files.remove(g);
+                    }
+                    out.line(
+                        Stream::Info,
+                        format!(
+                            "{} on {dst_name}: {phase}: {n} file(s) the source removed moved to quarantine",
+                            hop.repo
+                        ),
+                    );
+                }
+                (Some("corrupt"), Some(path), _) => {
+                    corrupt.push(path.to_string());
+                    out.line(
+                        Stream::Stderr,
+                        format!(
+                            "{} on {dst_name}: {path} arrived corrupt (content does not match its name; not kept)",
+                            hop.repo
+                        ),
+                    );
+                }
+                _ if !text.trim().is_empty() => out.line(stream, text),
+                _ => {}
+            }
+        },
+    )
+    .await;
+    out.progress(landed);
+    if fin.cancelled {
+        return Err(HopError::Cancelled);
+    }
+    if !corrupt.is_empty() {
+        return Err(HopError::Failed(format!(
+            "{} file(s) of {} arrived corrupt on {dst_name} (the source copy may be damaged: run `restic check --read-data` on it)",
+            corrupt.len(),
+            hop.repo
+        )));
+    }
+    if !fin.success() {
+        return Err(HopError::Failed(format!(
+            "installing {} on {dst_name} failed: {}",
+            hop.repo,
+            fin.describe()
+        )));
+    }
+    Ok(done + bytes)
+}
+
+/// "12.3 MB", for log lines.
+pub fn human_bytes(n: u64) -> String {
+    match n {
+        n if n >= 1 << 30 => format!("{:.1} GB", n as f64 / f64::from(1u32 << 30)),
+        n if n >= 1 << 20 => format!("{:.1} MB", n as f64 / f64::from(1u32 << 20)),
+        n if n >= 1 << 10 => format!("{:.1} kB", n as f64 / 1024.0),
+        n => format!("{n} B"),
+    }
 }
 
 /// rsync's `--info=progress2` line: the first field is the bytes moved so far.
@@ -400,17 +485,6 @@ fn lines_of<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> Vec<u8> {
     out
 }
 
-/// Moves files out of a replica into its node's quarantine, in the order given (callers
-/// pass snapshots, then index, then data, so the replica stays consistent throughout).
-const QUARANTINE: &str = r#"repo=$1; q=$2
-mkdir -p -- "$q" || exit 3
-while IFS= read -r f; do
-  [ -e "$repo/$f" ] || continue
-  case "$f" in */*) mkdir -p -- "$q/${f%/*}" || exit 3;; esac
-  mv -f -- "$repo/$f" "$q/$f" || exit 5
-done
-sync"#;
-
 /// Files a replica holds that its source no longer has, in deletion order.
 pub fn extras(src: &RepoFiles, dst: &RepoFiles) -> Vec<String> {
     let mut out: Vec<String> = dst
@@ -426,38 +500,6 @@ pub fn extras(src: &RepoFiles, dst: &RepoFiles) -> Vec<String> {
     };
     out.sort_by_key(rank);
     out
-}
-
-/// The deletion pass on one replica: `files` go to `<base>/.quarantine/<repo>/<stamp>/`.
-/// (`prepare` purges what is older than `quarantine_days`.)
-pub async fn quarantine(
-    conn: &Conn,
-    repo: &str,
-    files: &[String],
-    stamp: &str,
-    cancel: &CancellationToken,
-) -> Result<(), String> {
-    if files.is_empty() {
-        return Ok(());
-    }
-    let dir = format!("{}/.quarantine/{repo}/{stamp}", conn.base());
-    let (fin, _) = process::capture(
-        conn.at(),
-        Job::script(QUARANTINE, [conn.repo(repo), dir])
-            .stdin(Input::Bytes(lines_of(files)))
-            .timeout(Duration::from_secs(600)),
-        cancel,
-    )
-    .await;
-    if fin.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "moving removed files into the quarantine on {} failed: {}",
-            conn.node.name,
-            fin.describe()
-        ))
-    }
 }
 
 #[cfg(test)]
