@@ -70,6 +70,7 @@ pub async fn execute(
         forgotten: HashMap::new(),
         snapshots_before: HashMap::new(),
         listings: HashMap::new(),
+        listed_after_forget: HashSet::new(),
         fatal: None,
         control_dir: None,
     };
@@ -157,6 +158,9 @@ struct Run<'a> {
     /// kept up to date as replication changes it: one listing per node serves every
     /// replication step.
     listings: HashMap<String, Inventory>,
+    /// Nodes listed right after their own forget: that listing serves as the source's
+    /// for its replication step.
+    listed_after_forget: HashSet<String>,
     /// Set when the run cannot go on (the password was refused).
     fatal: Option<String>,
     control_dir: Option<std::path::PathBuf>,
@@ -547,6 +551,7 @@ true"#;
                 .unwrap_or_default(),
             Err(e) => return Outcome::failed(e),
         };
+        self.listed_after_forget.insert(step.node.clone());
         let before = self.snapshots_before.remove(&step.node).unwrap_or_default();
         let mut removed: Vec<String> = before.difference(&after).cloned().collect();
         removed.sort();
@@ -583,8 +588,13 @@ true"#;
                 reason: format!("{owner} is not reachable"),
             };
         }
-        // The source is listed afresh: its locks say whether it is busy right now.
-        self.listings.remove(&owner);
+        // The source's listing: the one its forget step just took, or a new one. (Its
+        // locks say whether another restic is busy there. A lock taken after the listing
+        // is harmless: only listed files are copied, in order, and a prune that removes
+        // one of them stops the copy.)
+        if !self.listed_after_forget.remove(&owner) {
+            self.listings.remove(&owner);
+        }
         let (src_files, now) = match self.listing(&owner).await {
             Ok(inv) => (inv.repos.get(&owner).cloned().unwrap_or_default(), inv.now),
             Err(e) => return Outcome::failed(e),
