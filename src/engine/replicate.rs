@@ -535,6 +535,141 @@ mod tests {
         assert!(a.fresh_locks(inv.now + 3600.0).is_empty());
     }
 
+    /// A file named as restic names it: the SHA-256 of its content.
+    fn put(dir: &std::path::Path, folder: &str, content: &[u8]) -> String {
+        use sha2::Digest;
+        let name = format!("{:x}", sha2::Sha256::digest(content));
+        let rel = if folder == "data" {
+            format!("data/{}/{name}", &name[..2])
+        } else {
+            format!("{folder}/{name}")
+        };
+        let path = dir.join(&rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+        rel
+    }
+
+    /// Runs COMMIT through a real `sh`, as on a node.
+    fn commit(
+        stage: &std::path::Path,
+        repo: &std::path::Path,
+        q: &std::path::Path,
+        list: &[String],
+    ) -> (Option<i32>, Vec<String>) {
+        use std::io::Write;
+        let mut child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(COMMIT)
+            .arg("sh")
+            .args([stage, repo])
+            .arg("want")
+            .arg(q)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        for l in list {
+            writeln!(stdin, "{l}").unwrap();
+        }
+        drop(stdin);
+        let out = child.wait_with_output().unwrap();
+        let lines = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect();
+        (out.status.code(), lines)
+    }
+
+    #[test]
+    fn commit_installs_in_order_then_quarantines() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (stage, repo, q) = (
+            tmp.path().join("in g"),
+            tmp.path().join("re'po"),
+            tmp.path().join("q $x"),
+        );
+        let old: Vec<String> = ["snapshots", "index", "data"]
+            .iter()
+            .map(|f| put(&repo, f, f.as_bytes()))
+            .collect();
+        let new: Vec<String> = ["keys", "data", "index", "snapshots"]
+            .iter()
+            .map(|f| put(&stage, f, format!("new {f}").as_bytes()))
+            .collect();
+        // A leftover of an interrupted hop, not in this hop's list.
+        let stray = put(&stage, "snapshots", b"stray");
+        let mut list: Vec<String> = new.iter().map(|n| format!("+ {n}")).collect();
+        list.extend(old.iter().map(|o| format!("- {o}")));
+        let (code, lines) = commit(&stage, &repo, &q, &list);
+        assert_eq!(code, Some(0), "{lines:?}");
+        assert_eq!(
+            lines,
+            [
+                "in-place keys 1",
+                "in-place data 1",
+                "in-place index 1",
+                "in-place snapshots 1",
+                "quarantined snapshots 1",
+                "quarantined index 1",
+                "quarantined data 1"
+            ]
+        );
+        for n in &new {
+            assert!(repo.join(n).is_file(), "{n} installed");
+        }
+        for o in &old {
+            assert!(
+                !repo.join(o).exists() && q.join(o).is_file(),
+                "{o} quarantined"
+            );
+        }
+        assert!(!repo.join(&stray).exists(), "leftovers are never moved in");
+        assert!(!stage.exists(), "staging emptied");
+    }
+
+    #[test]
+    fn commit_stops_at_a_corrupt_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (stage, repo, q) = (
+            tmp.path().join("stage"),
+            tmp.path().join("repo"),
+            tmp.path().join("q"),
+        );
+        let old = put(&repo, "snapshots", b"old");
+        let good = put(&stage, "data", b"good");
+        let bad = put(&stage, "data", b"will be damaged");
+        std::fs::write(stage.join(&bad), b"damaged").unwrap();
+        let index = put(&stage, "index", b"index");
+        let list = [
+            format!("+ {good}"),
+            format!("+ {bad}"),
+            format!("+ {index}"),
+            format!("- {old}"),
+        ];
+        let (code, lines) = commit(&stage, &repo, &q, &list);
+        assert_eq!(code, Some(4), "{lines:?}");
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with(&format!("corrupt {bad} "))),
+            "{lines:?}"
+        );
+        assert!(lines.contains(&"in-place data 1".to_string()), "{lines:?}");
+        assert!(repo.join(&good).is_file());
+        assert!(
+            !repo.join(&bad).exists() && !stage.join(&bad).exists(),
+            "not kept under its name"
+        );
+        assert!(
+            !repo.join(&index).exists(),
+            "nothing after the damaged phase"
+        );
+        assert!(repo.join(&old).exists(), "no deletion pass after a failure");
+    }
+
     #[test]
     fn progress_lines() {
         assert_eq!(
