@@ -2,7 +2,8 @@
 # Benchmark: wbackup's replication of a repository holding several thousand pack files
 # when (almost) nothing changed — a run adds one snapshot file — against one plain
 # `rsync -a --delete` of the same repository over ssh, alternated in the same run.
-# wbackup's figure is its "replicate home" step, timed from the run's --json events.
+# wbackup's figure is its "replicate home" step, timed from the run's --json events,
+# plus the listing of the source it uses (taken by the forget step just before).
 #
 # usage: bench/replication.sh [ROUNDS]      (PACKS=4000; SHARED=path/to/shared/bench)
 set -euo pipefail
@@ -54,13 +55,23 @@ for line in sys.stdin:
         print("%.3f" % (time.monotonic() - start)); start = None
 '
 }
+# The replicate step reuses the listing of the source that the forget step took just
+# before; that listing is timed here the same way (one command over a shared connection)
+# and added to wbackup's figure.
+CM=$OUT/cm
+ssh -F "$L/ssh_config" -o ControlMaster=yes -o ControlPath="$CM" -fN home
+listing() {
+  ssh -F "$L/ssh_config" -o ControlPath="$CM" home \
+    "sha256sum < '$REPO/config' > /dev/null; find '$REPO' -mindepth 2 -type f -printf 'file %P %s %T@\n' > /dev/null"
+}
 wbs=(); rss=()
 for i in $(seq "$ROUNDS"); do
   w=$(wb_run --json | step_seconds | tail -n 1)
-  t0=$(now); "${RSYNC[@]}"; t1=$(now)
-  r=$(calc "$t1 - $t0")
+  t0=$(now); listing; t1=$(now); "${RSYNC[@]}"; t2=$(now)
+  l=$(calc "$t1 - $t0"); r=$(calc "$t2 - $t1"); w=$(calc "$w + $l")
   wbs+=("$w"); rss+=("$r")
-  printf 'round %d: wbackup replicate step %.3fs, rsync -a --delete %.3fs, ratio %.2f\n' "$i" "$w" "$r" "$(calc "$w / $r")"
+  printf 'round %d: wbackup replicate step + source listing %.3fs (listing %.3fs), rsync -a --delete %.3fs, ratio %.2f\n' "$i" "$w" "$l" "$r" "$(calc "$w / $r")"
 done
+ssh -F "$L/ssh_config" -o ControlPath="$CM" -O exit home 2>/dev/null || true
 mw=$(median "${wbs[@]}"); mr=$(median "${rss[@]}")
 printf 'median of %d: wbackup %.3fs, rsync -a --delete %.3fs, ratio %.2f (goal <= 1.0)\n' "$ROUNDS" "$mw" "$mr" "$(calc "$mw / $mr")"
