@@ -227,7 +227,7 @@ impl Plan {
                 let hop = |from: &Node, to: &Node| {
                     let base = to.base_dir.trim_end_matches('/');
                     format!(
-                        "rsync -tp -s --files-from=- {}/ {}/   (only files the copy lacks) then verify sha256 = name and move into {} phase by phase (keys config data index snapshots); files the source no longer has go to {} (snapshots index data)",
+                        "rsync -tpI -s --files-from=- {}/ {}/   (only files the copy lacks) then verify sha256 = name and move into {} phase by phase (keys config data index snapshots); files the source no longer has go to {} (snapshots index data)",
                         on(from, q(&repo_path(from, &owner.name))),
                         on(to, q(&format!("{base}/.wbackup-incoming/{}", owner.name))),
                         q(&repo_path(to, &owner.name)),

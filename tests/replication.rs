@@ -198,6 +198,59 @@ fn a_corrupt_file_is_reported_and_not_kept_under_its_name() {
     lab.check(&lab.repo("server", "home"));
 }
 
+/// A file an interrupted hop left in staging under the name of a file the replica lacks,
+/// with the source's size and time but other bytes (a power cut can leave that): the next
+/// run does not trust it, and the copy ends with the source's bytes.
+#[test]
+fn a_damaged_leftover_in_staging_is_not_trusted() {
+    let lab = Lab::new(&["laptop", "home"]);
+    lab.fill(1);
+    assert_exit(&lab.run(), 0);
+    // home's repository gains packs its copy on laptop lacks.
+    fs::write(lab.node("home").data.join("new.bin"), noise(2 << 20, 3)).unwrap();
+    let src = lab.repo("home", "home");
+    let out = lab.restic(
+        &src,
+        &[
+            "backup",
+            "--host",
+            "home",
+            lab.node("home").data.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let held = files(&lab.repo("laptop", "home"));
+    let pack = files(&src)
+        .into_iter()
+        .filter(|f| f.starts_with("data/") && !held.contains(f))
+        .max_by_key(|f| fs::metadata(src.join(f)).unwrap().len())
+        .unwrap();
+    let leftover = lab
+        .node("laptop")
+        .base
+        .join(".wbackup-incoming/home")
+        .join(&pack);
+    fs::create_dir_all(leftover.parent().unwrap()).unwrap();
+    let len = fs::metadata(src.join(&pack)).unwrap().len() as usize;
+    fs::write(&leftover, vec![0u8; len]).unwrap();
+    let st = std::process::Command::new("touch")
+        .arg("-r")
+        .arg(src.join(&pack))
+        .arg(&leftover)
+        .status()
+        .unwrap();
+    assert!(st.success());
+
+    let o = lab.run();
+    assert_exit(&o, 0);
+    assert!(!stdout(&o).contains("corrupt"), "{}", stdout(&o));
+    assert_eq!(
+        fs::read(lab.repo("laptop", "home").join(&pack)).unwrap(),
+        fs::read(src.join(&pack)).unwrap()
+    );
+    lab.assert_everyone_holds_everything();
+}
+
 /// Where a kill lands: in the replicate step of `owner`'s repository, on the first event
 /// of that step whose JSON text contains every part of `event`, so that the processes die
 /// during what comes next (`what`). `fresh`: the replica is removed before the run, so

@@ -746,7 +746,7 @@ true"#;
                     }
                 }
                 Err(HopError::Failed(e)) => {
-                    if *t == orch {
+                    if *t == orch && step.targets.len() > 1 {
                         failures.push(format!("{e}; the other copies were not updated from it"));
                         break;
                     }

@@ -310,9 +310,12 @@ pub async fn hop(
                 counts.join(", ")
             ),
         );
+        // -I: a file left in staging by an interrupted hop is never trusted for its size
+        // and time (after a power cut it may hold anything); rsync compares its content
+        // with the source's and sends only what differs. Staging is empty otherwise.
         let mut argv: Vec<String> = [
             "rsync",
-            "-tp",
+            "-tpI",
             "-s",
             "--files-from=-",
             "--info=progress2",
