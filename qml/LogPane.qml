@@ -66,8 +66,15 @@ ColumnLayout {
             reuseItems: true
             // Follow the tail until the user scrolls away from it; back at the end, follow again.
             property bool follow: true
+            // Asked for once per event-loop turn, and decided then: a scroll made in the
+            // meantime wins.
+            function toTail() {
+                if (follow)
+                    positionViewAtEnd()
+            }
             onMovementEnded: follow = atYEnd
-            onCountChanged: if (follow) Qt.callLater(positionViewAtEnd)
+            onCountChanged: if (follow) Qt.callLater(toTail)
+            onHeightChanged: if (follow) Qt.callLater(toTail)
             ScrollBar.vertical: ScrollBar {
                 policy: ScrollBar.AlwaysOn
                 onPressedChanged: if (!pressed) lines.follow = lines.atYEnd

@@ -1,7 +1,7 @@
 //! The real window (Main.qml and the Rust backend) under `QT_QPA_PLATFORM=offscreen`:
 //! title, the masked password field, "Backup all" enablement, the field cleared once the
-//! password is taken, Enter starting a run, Stop, and a real local run's result in the
-//! host list and history. The checks are QML (they need the items); this file gives them
+//! password is taken, Enter starting a run, Stop, a real local run's result in the
+//! host list and history, and the live log following its tail unless scrolled up. The checks are QML (they need the items); this file gives them
 //! a temporary home and a one-node configuration, and fails when the QML reports errors.
 //!
 //! One Qt application per process: `harness = false`.
@@ -58,12 +58,55 @@ Main {
             expect(find(win.contentItem, "host_laptop") !== null, "the host list shows laptop")
             field.text = "correct horse"
             expect(button.enabled, "Backup all is enabled once a password is typed")
+            // A short window, so that the log overflows its view early in the run.
+            win.height = 320
             win.stage = "first run"
             button.clicked()
             expect(field.text === "", "the field is cleared once the password is taken")
             expect(backend.running, "the run started")
             expect(!button.enabled, "Backup all is disabled while running")
             expect(stopButton.enabled, "Stop is enabled while running")
+        }
+    }
+
+    // Following the tail, driven by the first run's lines as they arrive: once the log
+    // overflows, the user scrolls up; later lines leave the view where it is; back at
+    // the end, the log follows again.
+    property string follow: "following"
+    property int topLine: -1
+    property int linesAt: 0
+    function topIndex() {
+        return logView.indexAt(0, logView.contentY + 1)
+    }
+    Connections {
+        target: win.logView
+        function onCountChanged() {
+            if (win.stage !== "first run")
+                return
+            Qt.callLater(win.followStep)
+        }
+    }
+    function followStep() {
+        const count = logView.count
+        if (win.follow === "following" && logView.contentHeight > logView.height + 40) {
+            expect(logView.atYEnd, "the live log follows its tail")
+            // What a flick or the scroll bar ends with.
+            logView.contentY = logView.originY
+            logView.movementEnded()
+            expect(!logView.follow, "scrolled up, the log stops following")
+            win.topLine = topIndex()
+            win.linesAt = count
+            win.follow = "scrolled up"
+        } else if (win.follow === "scrolled up" && count > win.linesAt) {
+            expect(topIndex() === win.topLine && !logView.atYEnd, "new lines leave a scrolled-up log where the user put it (top line " + topIndex() + ", was " + win.topLine + ")")
+            logView.positionViewAtEnd()
+            logView.movementEnded()
+            expect(logView.follow, "back at the end, the log follows again")
+            win.linesAt = count
+            win.follow = "back at the end"
+        } else if (win.follow === "back at the end" && count > win.linesAt) {
+            expect(logView.atYEnd, "new lines keep a following log at its tail")
+            win.follow = "checked"
         }
     }
 
@@ -77,19 +120,36 @@ Main {
                 expect(hosts[0].state === "passed", "laptop passed: " + hosts[0].state)
                 expect(win.backend.statusText.indexOf("passed") >= 0, "status: " + win.backend.statusText)
                 expect(JSON.parse(win.backend.historyJson).length === 1, "the run is in the history")
-                expect(find(win.contentItem, "logView").count > 0, "the live log has lines")
-                win.stage = "enter"
-                field.text = "correct horse"
-                field.accepted()
-                expect(win.backend.running, "Enter in the field starts a run")
-                expect(field.text === "", "the field is cleared again")
-                stopButton.clicked()
-                expect(win.backend.stopping, "Stop was taken")
+                expect(logView.count > 0, "the live log has lines")
+                expect(win.follow === "back at the end" || win.follow === "checked", "the run's lines came in enough batches to check following the tail (got to: " + win.follow + ")")
+                // A following log stays at its tail when the window shrinks.
+                win.stage = "shrink"
+                win.height = 260
             } else if (win.stage === "enter") {
                 expect(win.backend.statusText.indexOf("stopped") >= 0, "stopped: " + win.backend.statusText)
                 expect(!stopButton.enabled, "Stop is disabled again")
                 win.finish()
             }
+        }
+    }
+    readonly property Item logView: find(win.contentItem, "logView")
+    Connections {
+        target: win.logView
+        function onHeightChanged() {
+            if (win.stage !== "shrink")
+                return
+            win.stage = "enter"
+            Qt.callLater(function() {
+                Qt.callLater(function() {
+                    expect(logView.atYEnd, "a following log stays at its tail when the window shrinks")
+                    field.text = "correct horse"
+                    field.accepted()
+                    expect(win.backend.running, "Enter in the field starts a run")
+                    expect(field.text === "", "the field is cleared again")
+                    stopButton.clicked()
+                    expect(win.backend.stopping, "Stop was taken")
+                })
+            })
         }
     }
 
