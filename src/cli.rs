@@ -54,12 +54,20 @@ pub enum Command {
         /// Limit to this node (repeatable)
         #[arg(long = "node", value_name = "NAME")]
         nodes: Vec<String>,
+        /// Run up to N steps of one kind at once, each on its own node (default 1: one
+        /// step at a time); replication steps always run one at a time
+        #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+        jobs: u16,
     },
     /// Back up, check, prune and replicate, as `wbackup plan` shows
     Run {
         /// Limit to this node (repeatable)
         #[arg(long = "node", value_name = "NAME")]
         nodes: Vec<String>,
+        /// Run up to N steps of one kind at once, each on its own node (default 1: one
+        /// step at a time); replication steps always run one at a time
+        #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+        jobs: u16,
         /// Print the event stream as JSON lines
         #[arg(long)]
         json: bool,
@@ -139,8 +147,9 @@ pub fn main() -> i32 {
         .build()
         .expect("tokio runtime");
     match cli.command.expect("handled above") {
-        Command::Plan { nodes } => match Plan::build(&config, &nodes) {
-            Ok(p) => {
+        Command::Plan { nodes, jobs } => match Plan::build(&config, &nodes) {
+            Ok(mut p) => {
+                p.jobs = jobs.into();
                 print!("{}", p.render(&config));
                 EXIT_OK
             }
@@ -151,6 +160,7 @@ pub fn main() -> i32 {
         },
         Command::Run {
             nodes,
+            jobs,
             json,
             accept_shrink,
             password,
@@ -172,6 +182,7 @@ pub fn main() -> i32 {
                 return EXIT_USAGE;
             }
             plan.accept_shrink = accept_shrink;
+            plan.jobs = jobs.into();
             let secret = match rt.block_on(read_password(&password)) {
                 Ok(s) => s,
                 Err(e) => {

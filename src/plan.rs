@@ -66,6 +66,9 @@ pub struct Plan {
     /// Repositories whose lost snapshots the user consented to propagate
     /// (`--accept-shrink REPO`), after checking the source.
     pub accept_shrink: Vec<String>,
+    /// How many steps of one kind may run at once, each on its own node (`--jobs`);
+    /// replication steps always run one at a time.
+    pub jobs: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -248,6 +251,7 @@ impl Plan {
             nodes: nodes.iter().map(|n| n.name.clone()).collect(),
             steps,
             accept_shrink: vec![],
+            jobs: 1,
         })
     }
 
@@ -270,6 +274,12 @@ impl Plan {
             })
             .collect();
         out.push_str(&format!("nodes: {}\n", roles.join(", ")));
+        if self.jobs > 1 {
+            out.push_str(&format!(
+                "steps of one kind run up to {} at a time, each on its own node; replication steps one at a time\n",
+                self.jobs
+            ));
+        }
         for step in &self.steps {
             out.push_str(&format!("{:>3}. {}\n", step.id + 1, step.title()));
             for c in &step.commands {

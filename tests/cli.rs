@@ -83,6 +83,23 @@ fn an_unknown_node_is_a_usage_error() {
 }
 
 #[test]
+fn jobs_is_said_in_the_plan_and_zero_is_a_usage_error() {
+    let d = tempfile::tempdir().unwrap();
+    let o = wbackup(d.path(), &["plan", "--jobs", "3"]);
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    assert!(
+        text(&o).0.contains("run up to 3 at a time"),
+        "{:?}",
+        text(&o)
+    );
+    let o = wbackup(d.path(), &["plan"]);
+    assert!(!text(&o).0.contains("at a time"), "{:?}", text(&o));
+    let o = wbackup(d.path(), &["run", "--jobs", "0"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).1.contains("--jobs"), "{:?}", text(&o));
+}
+
+#[test]
 fn a_readable_password_file_is_refused() {
     use std::os::unix::fs::PermissionsExt;
     let d = tempfile::tempdir().unwrap();

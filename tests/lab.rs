@@ -248,19 +248,33 @@ fn the_password_never_leaves_the_pipe() {
 
 #[test]
 fn interrupting_a_run_stops_everything_and_leaves_no_lock() {
+    interrupt_during_backups(&["home"], 1);
+}
+
+#[test]
+fn interrupting_parallel_backups_stops_all_of_them() {
+    interrupt_during_backups(&["laptop", "home"], 2);
+}
+
+/// Sends SIGINT once every node in `busy` reports backup progress, then checks that the
+/// run ends 130, no restic runs or holds a lock, and the summary says interrupted.
+fn interrupt_during_backups(busy: &[&str], jobs: usize) {
     let lab = Lab::new(&["laptop", "home"]);
-    // Enough data that the remote backup is still running when we interrupt.
-    let big = lab.node("home").data.join("big");
-    fs::create_dir_all(&big).unwrap();
-    for i in 0..6 {
-        let content: Vec<u8> = (0..20_000_000u32)
-            .map(|j| (j.wrapping_mul(2654435761).wrapping_add(i) >> 13) as u8)
-            .collect();
-        fs::write(big.join(format!("f{i}")), content).unwrap();
+    // Enough data that the backups are still running when we interrupt.
+    for node in busy {
+        let big = lab.node(node).data.join("big");
+        fs::create_dir_all(&big).unwrap();
+        for i in 0..6 {
+            let content: Vec<u8> = (0..20_000_000u32)
+                .map(|j| (j.wrapping_mul(2654435761).wrapping_add(i) >> 13) as u8)
+                .collect();
+            fs::write(big.join(format!("f{i}")), content).unwrap();
+        }
     }
     lab.fill(1);
+    let jobs = jobs.to_string();
     let mut child = lab
-        .wbackup_cmd(&["run", "--json"])
+        .wbackup_cmd(&["run", "--json", "--jobs", &jobs])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -268,14 +282,20 @@ fn interrupting_a_run_stops_everything_and_leaves_no_lock() {
     let reader = std::io::BufRead::lines(std::io::BufReader::new(stdout_pipe));
     let mut lines = vec![];
     let mut sent = false;
+    let mut progressing = std::collections::HashSet::new();
+    let mut steps = std::collections::HashMap::new();
     for line in reader {
         let line = line.unwrap();
-        if !sent
-            && line.contains("\"event\":\"Progress\"")
-            && lines
-                .iter()
-                .any(|l: &String| l.contains("\"title\":\"backup home\""))
-        {
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if v["event"] == "StepStarted" && v["kind"] == "backup" {
+            steps.insert(v["step"].clone(), v["node"].as_str().unwrap().to_string());
+        }
+        if v["event"] == "Progress" {
+            if let Some(node) = steps.get(&v["step"]) {
+                progressing.insert(node.clone());
+            }
+        }
+        if !sent && busy.iter().all(|n| progressing.contains(*n)) {
             unsafe {
                 libc::kill(child.id() as i32, libc::SIGINT);
             }
@@ -286,24 +306,27 @@ fn interrupting_a_run_stops_everything_and_leaves_no_lock() {
     let status = child.wait().unwrap();
     assert!(
         sent,
-        "the home backup never reported progress:\n{}",
+        "not every backup of {busy:?} reported progress at once:\n{}",
         lines.join("\n")
     );
     assert_eq!(status.code(), Some(130), "{}", lines.join("\n"));
     assert!(lines.last().unwrap().contains("\"status\":\"interrupted\""));
     // No restic process and no lock remain.
-    let locks = lab.repo("home", "home").join("locks");
-    assert_eq!(
-        fs::read_dir(&locks).unwrap().count(),
-        0,
-        "a lock was left in {}",
-        locks.display()
-    );
-    let ps = std::process::Command::new("pgrep")
-        .args(["-f", &lab.repo("home", "home").display().to_string()])
-        .output()
-        .unwrap();
-    assert!(ps.stdout.is_empty(), "still running: {}", stdout(&ps));
+    for node in busy {
+        let repo = lab.repo(node, node);
+        let locks = repo.join("locks");
+        assert_eq!(
+            fs::read_dir(&locks).unwrap().count(),
+            0,
+            "a lock was left in {}",
+            locks.display()
+        );
+        let ps = std::process::Command::new("pgrep")
+            .args(["-f", &repo.display().to_string()])
+            .output()
+            .unwrap();
+        assert!(ps.stdout.is_empty(), "still running: {}", stdout(&ps));
+    }
     // The run is recorded as interrupted.
     let summary = fs::read_dir(lab.node("laptop").base.join("logs"))
         .unwrap()
@@ -313,6 +336,89 @@ fn interrupting_a_run_stops_everything_and_leaves_no_lock() {
     assert!(fs::read_to_string(summary.path())
         .unwrap()
         .contains("\"status\": \"interrupted\""));
+}
+
+/// With `--jobs 3` the steps of one kind overlap, one per node; replication does not.
+/// A wrong password is still reported once, and the result is the same as a sequential
+/// run's.
+#[test]
+fn parallel_steps_overlap_per_kind_and_end_the_same() {
+    let lab = Lab::new(&["laptop", "home", "server"]);
+    lab.fill(3);
+    let o = lab.wbackup(&["run", "--json", "--jobs", "3"]);
+    assert_exit(&o, 0);
+    lab.assert_everyone_holds_everything();
+    let spans = step_spans(&o);
+    // A fresh lab: the first init proves the password, then the rest run side by side.
+    assert_eq!(most_at_once(&spans, "prepare"), 3, "{spans:?}");
+    assert_eq!(most_at_once(&spans, "backup"), 3, "{spans:?}");
+    assert_eq!(most_at_once(&spans, "check"), 3, "{spans:?}");
+    assert_eq!(most_at_once(&spans, "replicate"), 1, "{spans:?}");
+    assert_eq!(lab.logins("home"), 1);
+    assert_eq!(lab.logins("server"), 1);
+
+    fs::write(lab.password_file(), "not the password\n").unwrap();
+    let o = lab.wbackup(&["run", "--jobs", "3"]);
+    assert_exit(&o, 1);
+    let out = stdout(&o);
+    assert_eq!(
+        out.matches("restic refused it").count(),
+        2,
+        "once as the step, once in the summary:\n{out}"
+    );
+    assert_eq!(out.matches("FAILED:").count(), 1, "{out}");
+    fs::write(lab.password_file(), format!("{PASSWORD}\n")).unwrap();
+    for owner in ["laptop", "home", "server"] {
+        assert_eq!(lab.snapshots(&lab.repo(owner, owner)).len(), 1, "{owner}");
+    }
+
+    for n in &lab.nodes {
+        fs::write(
+            n.data.join("new file.txt"),
+            format!("changed on {}", n.name),
+        )
+        .unwrap();
+    }
+    let o = lab.wbackup(&["run", "--json", "--jobs", "3"]);
+    assert_exit(&o, 0);
+    let spans = step_spans(&o);
+    // Every repository exists: the first backup proves the password alone, the other
+    // two then run side by side.
+    assert_eq!(most_at_once(&spans, "backup"), 2, "{spans:?}");
+    for owner in ["laptop", "home", "server"] {
+        assert_eq!(lab.snapshots(&lab.repo(owner, owner)).len(), 2, "{owner}");
+    }
+    lab.assert_everyone_holds_everything();
+}
+
+/// (kind, start, end) of every step, as positions in the `--json` event stream.
+fn step_spans(o: &std::process::Output) -> Vec<(String, usize, usize)> {
+    let events: Vec<serde_json::Value> = stdout(o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut spans = vec![];
+    for (i, e) in events.iter().enumerate() {
+        if e["event"] == "StepStarted" {
+            let end = events
+                .iter()
+                .skip(i)
+                .position(|f| f["event"] == "StepFinished" && f["step"] == e["step"])
+                .expect("every started step finishes");
+            spans.push((e["kind"].as_str().unwrap().to_string(), i, i + end));
+        }
+    }
+    spans
+}
+
+/// The most steps of `kind` running at one point of the event stream.
+fn most_at_once(spans: &[(String, usize, usize)], kind: &str) -> usize {
+    let of_kind: Vec<_> = spans.iter().filter(|s| s.0 == kind).collect();
+    of_kind
+        .iter()
+        .map(|a| of_kind.iter().filter(|b| b.1 <= a.1 && a.1 < b.2).count())
+        .max()
+        .unwrap_or(0)
 }
 
 #[test]

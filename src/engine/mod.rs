@@ -1,6 +1,10 @@
 //! The engine executes a `Plan` and reports what happens as `Event`s.
 //!
-//! Steps run one at a time in plan order. A failed step never stops another node's
+//! Steps run in plan order, one at a time unless the plan asks for more (`--jobs N`): then
+//! consecutive steps of one kind (prepare, init, backup, check, forget: one per node) run up
+//! to N at a time, each on its own node; replication steps always run one at a time, since
+//! they relay through the orchestrator's copy. Until restic has accepted the password once,
+//! steps run alone, so a typo is reported once. A failed step never stops another node's
 //! independent steps: a node that cannot be reached skips its own steps; a repository
 //! whose check failed is neither pruned nor replicated. A refused password ends the run
 //! at once, before anything is written. Cancellation interrupts the running process on
@@ -22,7 +26,12 @@ use node::Conn;
 use process::{Input, Job};
 use replicate::{HopError, HopOutput, Inventory};
 use secrecy::SecretString;
+use std::cell::{RefCell, RefMut};
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::Poll;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -56,23 +65,13 @@ pub async fn execute(
     sinks.push(sink);
     let sink = Fanout(sinks);
 
-    let mut run = Run {
+    let run = Run {
         config,
         plan,
         password,
         cancel,
         sink: &sink,
-        conns: HashMap::new(),
-        unreachable: HashMap::new(),
-        repo_exists: HashSet::new(),
-        checked: HashSet::new(),
-        password_verified: false,
-        forgotten: HashMap::new(),
-        snapshots_before: HashMap::new(),
-        listings: HashMap::new(),
-        listed_after_forget: HashSet::new(),
-        fatal: None,
-        control_dir: None,
+        state: RefCell::default(),
     };
     sink.emit(Event::RunStarted {
         run_id: chrono::Local::now().format("%Y-%m-%dT%H:%M:%S").to_string(),
@@ -89,32 +88,8 @@ pub async fn execute(
     }
 
     let mut outcomes = Vec::new();
-    for step in &plan.steps {
-        let outcome = if run.cancel.is_cancelled() {
-            Outcome::Interrupted
-        } else if let Some(why) = &run.fatal {
-            Outcome::Skipped {
-                reason: why.clone(),
-            }
-        } else {
-            sink.emit(Event::StepStarted {
-                step: step.id,
-                node: step.node.clone(),
-                kind: step.kind,
-                title: step.title(),
-            });
-            let o = run.step(step).await;
-            if run.cancel.is_cancelled() && !o.is_ok() {
-                Outcome::Interrupted
-            } else {
-                o
-            }
-        };
-        sink.emit(Event::StepFinished {
-            step: step.id,
-            outcome: outcome.clone(),
-        });
-        outcomes.push(outcome);
+    for wave in waves(&plan.steps) {
+        outcomes.extend(run.wave(wave).await);
     }
     let status = if run.cancel.is_cancelled() {
         RunStatus::Interrupted
@@ -123,10 +98,13 @@ pub async fn execute(
     } else {
         RunStatus::Failed
     };
-    for (_, c) in run.conns.drain() {
-        c.close().await;
+    let state = run.state.into_inner();
+    for (_, c) in state.conns {
+        if let Ok(c) = Rc::try_unwrap(c) {
+            c.close().await;
+        }
     }
-    if let Some(d) = &run.control_dir {
+    if let Some(d) = &state.control_dir {
         let _ = std::fs::remove_dir_all(d);
     }
     sink.emit(Event::RunFinished {
@@ -136,18 +114,44 @@ pub async fn execute(
     Report { status, outcomes }
 }
 
+/// Consecutive steps that may run side by side: one kind, each on its own node.
+/// Replication steps come one per wave.
+fn waves(steps: &[Step]) -> Vec<&[Step]> {
+    let mut out = vec![];
+    let mut rest = steps;
+    while let Some(first) = rest.first() {
+        let len = if first.kind == StepKind::Replicate {
+            1
+        } else {
+            rest.iter().take_while(|s| s.kind == first.kind).count()
+        };
+        let (wave, tail) = rest.split_at(len);
+        out.push(wave);
+        rest = tail;
+    }
+    out
+}
+
 struct Run<'a> {
     config: &'a Config,
     plan: &'a Plan,
     password: &'a SecretString,
     cancel: CancellationToken,
     sink: &'a dyn Sink,
-    conns: HashMap<String, Conn>,
+    /// What the steps learn and share. Steps of one wave run concurrently on this one
+    /// thread; each borrows the state briefly, never across an `.await`.
+    state: RefCell<State>,
+}
+
+#[derive(Default)]
+struct State {
+    conns: HashMap<String, Rc<Conn>>,
     unreachable: HashMap<String, String>,
     /// Nodes whose own repository exists (found, or made by this run's init).
     repo_exists: HashSet<String>,
     /// Nodes whose own repository passed this run's check.
     checked: HashSet<String>,
+    /// restic accepted the password in this run.
     password_verified: bool,
     /// Snapshots wbackup's own forget removed, per repository (this run and earlier
     /// ones): their absence at the source is expected, any other loss is not.
@@ -167,6 +171,89 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
+    fn st(&self) -> RefMut<'_, State> {
+        self.state.borrow_mut()
+    }
+
+    fn conn(&self, node: &str) -> Option<Rc<Conn>> {
+        self.st().conns.get(node).cloned()
+    }
+
+    /// Runs one wave's steps, at most `plan.jobs` at a time (one at a time until the
+    /// password has been accepted), and returns their outcomes in plan order.
+    async fn wave(&self, wave: &[Step]) -> Vec<Outcome> {
+        let mut outcomes: Vec<Option<Outcome>> = vec![None; wave.len()];
+        type Running<'f> = Pin<Box<dyn Future<Output = Outcome> + 'f>>;
+        let mut running: Vec<(usize, Running<'_>)> = vec![];
+        let mut next = 0;
+        loop {
+            // Preparing uses no password; other steps wait until restic accepted it.
+            let slots = if wave[0].kind == StepKind::Prepare || self.st().password_verified {
+                self.plan.jobs.max(1)
+            } else {
+                1
+            };
+            while next < wave.len() && running.len() < slots {
+                running.push((next, Box::pin(self.start(&wave[next]))));
+                next += 1;
+            }
+            if running.is_empty() {
+                break;
+            }
+            let (k, outcome) = std::future::poll_fn(|cx| {
+                for (k, (_, f)) in running.iter_mut().enumerate() {
+                    if let Poll::Ready(o) = f.as_mut().poll(cx) {
+                        return Poll::Ready((k, o));
+                    }
+                }
+                Poll::Pending
+            })
+            .await;
+            let (i, _) = running.swap_remove(k);
+            outcomes[i] = Some(outcome);
+        }
+        outcomes
+            .into_iter()
+            .map(|o| o.expect("every step of the wave ran"))
+            .collect()
+    }
+
+    /// One step from its start event to its finish event.
+    async fn start(&self, step: &Step) -> Outcome {
+        let fatal = self.st().fatal.clone();
+        let outcome = if self.cancel.is_cancelled() {
+            Outcome::Interrupted
+        } else if let Some(reason) = fatal {
+            Outcome::Skipped { reason }
+        } else {
+            self.sink.emit(Event::StepStarted {
+                step: step.id,
+                node: step.node.clone(),
+                kind: step.kind,
+                title: step.title(),
+            });
+            let o = self.step(step).await;
+            if self.cancel.is_cancelled() && !o.is_ok() {
+                Outcome::Interrupted
+            } else {
+                o
+            }
+        };
+        self.sink.emit(Event::StepFinished {
+            step: step.id,
+            outcome: outcome.clone(),
+        });
+        outcome
+    }
+
+    fn control_dir(&self) -> std::io::Result<std::path::PathBuf> {
+        let mut st = self.st();
+        if st.control_dir.is_none() {
+            st.control_dir = Some(node::control_dir()?);
+        }
+        Ok(st.control_dir.clone().expect("just set"))
+    }
+
     fn info(&self, step: &Step, text: impl Into<String>) {
         self.sink.emit(Event::Line {
             step: step.id,
@@ -176,9 +263,10 @@ impl Run<'_> {
         });
     }
 
-    async fn step(&mut self, step: &Step) -> Outcome {
+    async fn step(&self, step: &Step) -> Outcome {
         if step.kind != StepKind::Prepare && step.kind != StepKind::Replicate {
-            if let Some(why) = self.unreachable.get(&step.node) {
+            let unreachable = self.st().unreachable.get(&step.node).cloned();
+            if let Some(why) = unreachable {
                 return Outcome::Skipped {
                     reason: format!("{} is {why}", step.node),
                 };
@@ -189,19 +277,19 @@ impl Run<'_> {
             StepKind::Init => self.init(step).await,
             StepKind::Backup => self.restic_step(step).await,
             StepKind::Check => {
-                if !self.repo_exists.contains(&step.node) {
+                if !self.st().repo_exists.contains(&step.node) {
                     return Outcome::Skipped {
                         reason: "no repository".into(),
                     };
                 }
                 let o = self.restic_step(step).await;
                 if o == Outcome::Passed {
-                    self.checked.insert(step.node.clone());
+                    self.st().checked.insert(step.node.clone());
                 }
                 o
             }
             StepKind::Forget => {
-                if !self.checked.contains(&step.node) {
+                if !self.st().checked.contains(&step.node) {
                     return Outcome::Skipped {
                         reason: "the check did not pass".into(),
                     };
@@ -212,7 +300,7 @@ impl Run<'_> {
         }
     }
 
-    async fn prepare(&mut self, step: &Step) -> Outcome {
+    async fn prepare(&self, step: &Step) -> Outcome {
         let node = self
             .config
             .node(&step.node)
@@ -221,17 +309,14 @@ impl Run<'_> {
         let conn = if node.is_orchestrator {
             Conn::local(&node)
         } else {
-            if self.control_dir.is_none() {
-                match node::control_dir() {
-                    Ok(d) => self.control_dir = Some(d),
-                    Err(e) => {
-                        return Outcome::failed(format!(
-                            "cannot create a directory for ssh control sockets: {e}"
-                        ))
-                    }
+            let dir = match self.control_dir() {
+                Ok(d) => d,
+                Err(e) => {
+                    return Outcome::failed(format!(
+                        "cannot create a directory for ssh control sockets: {e}"
+                    ))
                 }
-            }
-            let dir = self.control_dir.clone().expect("just set");
+            };
             self.info(
                 step,
                 format!(
@@ -244,7 +329,9 @@ impl Run<'_> {
                 Ok(c) => c,
                 Err(u) => {
                     let msg = format!("{} is {u}", node.name);
-                    self.unreachable.insert(node.name.clone(), u.to_string());
+                    self.st()
+                        .unreachable
+                        .insert(node.name.clone(), u.to_string());
                     self.sink.emit(Event::NodeUnreachable {
                         node: node.name.clone(),
                         tried: node.addresses.clone(),
@@ -290,12 +377,14 @@ true"#;
         let lines = match conn.script(script, &args, &self.cancel).await {
             Ok(l) => l,
             Err(e) => {
-                self.conns.insert(node.name.clone(), conn);
-                self.unreachable
+                let mut st = self.st();
+                st.conns.insert(node.name.clone(), Rc::new(conn));
+                st.unreachable
                     .insert(node.name.clone(), "not usable".into());
                 return Outcome::failed(format!("cannot prepare {}: {e}", node.name));
             }
         };
+        let mut st = self.st();
         let mut problems = vec![];
         for l in &lines {
             if let Some(t) = l.strip_prefix("missing ") {
@@ -304,9 +393,9 @@ true"#;
                     node.name
                 ));
             } else if l == "repo exists" {
-                self.repo_exists.insert(node.name.clone());
+                st.repo_exists.insert(node.name.clone());
             } else if let Some(id) = l.strip_prefix("snapshot ") {
-                self.snapshots_before
+                st.snapshots_before
                     .entry(node.name.clone())
                     .or_default()
                     .insert(id.to_string());
@@ -328,68 +417,69 @@ true"#;
                 );
             }
         }
-        self.conns.insert(node.name.clone(), conn);
+        st.conns.insert(node.name.clone(), Rc::new(conn));
         if problems.is_empty() {
             Outcome::Passed
         } else {
-            self.unreachable
+            st.unreachable
                 .insert(node.name.clone(), "not usable".into());
             Outcome::failed(problems.join("; "))
         }
     }
 
-    async fn init(&mut self, step: &Step) -> Outcome {
-        if self.repo_exists.contains(&step.node) {
+    async fn init(&self, step: &Step) -> Outcome {
+        if self.st().repo_exists.contains(&step.node) {
             return Outcome::Skipped {
                 reason: "the repository exists".into(),
             };
         }
         // A typo must never initialise a repository with a different password: try it
         // on one that exists first.
-        if !self.password_verified {
-            if let Some(other) = self
-                .plan
-                .nodes
-                .iter()
-                .find(|n| self.repo_exists.contains(*n) && self.conns.contains_key(*n))
-            {
-                let conn = &self.conns[other];
-                let argv = restic::unlock_probe_args(&conn.repo(other));
-                self.info(
-                    step,
-                    format!(
-                        "trying the password on {other}'s repository before creating a new one"
-                    ),
-                );
-                let (fin, _) = process::capture(
-                    conn.at(),
-                    Job::new(argv)
-                        .stdin(Input::Password(self.password))
-                        .timeout(Duration::from_secs(600)),
-                    &self.cancel,
-                )
-                .await;
-                if !fin.success() {
-                    return self.restic_failure(step, &fin, "cannot verify the password");
-                }
-                self.password_verified = true;
+        let probe = {
+            let st = self.st();
+            if st.password_verified {
+                None
+            } else {
+                self.plan
+                    .nodes
+                    .iter()
+                    .filter(|n| st.repo_exists.contains(*n))
+                    .find_map(|n| Some((n.clone(), st.conns.get(n)?.clone())))
             }
+        };
+        if let Some((other, conn)) = probe {
+            let argv = restic::unlock_probe_args(&conn.repo(&other));
+            self.info(
+                step,
+                format!("trying the password on {other}'s repository before creating a new one"),
+            );
+            let (fin, _) = process::capture(
+                conn.at(),
+                Job::new(argv)
+                    .stdin(Input::Password(self.password))
+                    .timeout(Duration::from_secs(600)),
+                &self.cancel,
+            )
+            .await;
+            if !fin.success() {
+                return self.restic_failure(step, &fin, "cannot verify the password");
+            }
+            self.st().password_verified = true;
         }
         let o = self.restic_step(step).await;
         if o == Outcome::Passed {
-            self.repo_exists.insert(step.node.clone());
-            self.password_verified = true;
+            self.st().repo_exists.insert(step.node.clone());
         }
         o
     }
 
-    fn restic_failure(&mut self, step: &Step, fin: &process::Finished, what: &str) -> Outcome {
+    fn restic_failure(&self, step: &Step, fin: &process::Finished, what: &str) -> Outcome {
         if fin.stderr_tail.iter().any(|l| restic::is_wrong_password(l)) {
             let msg = format!(
                 "wrong password: restic refused it for {}'s repository; nothing was changed",
                 step.node
             );
-            self.fatal = Some("not run: the password was refused".into());
+            self.st().fatal = Some("not run: the password was refused".into());
             return Outcome::Failed {
                 exit_code: fin.code,
                 message: msg,
@@ -404,13 +494,13 @@ true"#;
     }
 
     /// init, backup, check, forget: one restic command on the node's own repository.
-    async fn restic_step(&mut self, step: &Step) -> Outcome {
-        let Some(conn) = self.conns.get(&step.node) else {
+    async fn restic_step(&self, step: &Step) -> Outcome {
+        let Some(conn) = self.conn(&step.node) else {
             return Outcome::Skipped {
                 reason: "not prepared".into(),
             };
         };
-        if step.kind == StepKind::Backup && !self.repo_exists.contains(&step.node) {
+        if step.kind == StepKind::Backup && !self.st().repo_exists.contains(&step.node) {
             return Outcome::Skipped {
                 reason: "no repository (init did not run)".into(),
             };
@@ -472,6 +562,7 @@ true"#;
         )
         .await;
         if fin.success() {
+            self.st().password_verified = true;
             return Outcome::Passed;
         }
         if fin.cancelled {
@@ -495,7 +586,9 @@ true"#;
     /// A repository's id as restic reports it (only read when a copy turns out to hold
     /// another repository, to name both in the error).
     async fn repo_id(&self, holder: &str, owner: &str) -> String {
-        let conn = &self.conns[holder];
+        let Some(conn) = self.conn(holder) else {
+            return "unknown".into();
+        };
         let argv = restic::unlock_probe_args(&conn.repo(owner));
         let job = Job::new(argv)
             .stdin(Input::Password(self.password))
@@ -515,12 +608,12 @@ true"#;
         }
     }
 
-    /// What `node` holds of the plan's repositories: the kept listing, or a new one.
-    async fn listing(&mut self, node: &str) -> Result<&mut Inventory, String> {
-        if !self.listings.contains_key(node) {
+    /// Makes sure the state holds a listing of what `node` holds of the plan's
+    /// repositories: the kept one, or a new one.
+    async fn listing(&self, node: &str) -> Result<(), String> {
+        if !self.st().listings.contains_key(node) {
             let conn = self
-                .conns
-                .get(node)
+                .conn(node)
                 .ok_or_else(|| format!("{node} is not reachable"))?;
             let repos: Vec<String> = self
                 .plan
@@ -529,30 +622,32 @@ true"#;
                 .filter(|s| s.kind == StepKind::Init)
                 .map(|s| s.node.clone())
                 .collect();
-            let inv = replicate::inventory(conn, &repos, &self.cancel).await?;
-            self.listings.insert(node.to_string(), inv);
+            let inv = replicate::inventory(&conn, &repos, &self.cancel).await?;
+            self.st().listings.insert(node.to_string(), inv);
         }
-        Ok(self.listings.get_mut(node).expect("just inserted"))
+        Ok(())
     }
 
     /// `forget --prune`, recording which snapshots it removed so that replication can
     /// tell them from snapshots the source lost some other way.
-    async fn forget(&mut self, step: &Step) -> Outcome {
+    async fn forget(&self, step: &Step) -> Outcome {
         let o = self.restic_step(step).await;
         if o != Outcome::Passed {
             return o;
         }
-        self.listings.remove(&step.node);
-        let after: HashSet<String> = match self.listing(&step.node).await {
-            Ok(inv) => inv
-                .repos
-                .get(&step.node)
-                .map(|r| r.snapshots().into_iter().map(String::from).collect())
-                .unwrap_or_default(),
-            Err(e) => return Outcome::failed(e),
-        };
-        self.listed_after_forget.insert(step.node.clone());
-        let before = self.snapshots_before.remove(&step.node).unwrap_or_default();
+        self.st().listings.remove(&step.node);
+        if let Err(e) = self.listing(&step.node).await {
+            return Outcome::failed(e);
+        }
+        let mut st = self.st();
+        let after: HashSet<String> = st.listings[&step.node]
+            .repos
+            .get(&step.node)
+            .map(|r| r.snapshots().into_iter().map(String::from).collect())
+            .unwrap_or_default();
+        st.listed_after_forget.insert(step.node.clone());
+        let before = st.snapshots_before.remove(&step.node).unwrap_or_default();
+        drop(st);
         let mut removed: Vec<String> = before.difference(&after).cloned().collect();
         removed.sort();
         if !removed.is_empty() {
@@ -575,29 +670,36 @@ true"#;
         Outcome::Passed
     }
 
-    async fn replicate(&mut self, step: &Step) -> Outcome {
+    async fn replicate(&self, step: &Step) -> Outcome {
         let owner = step.node.clone();
-        if !self.checked.contains(&owner) {
+        if !self.st().checked.contains(&owner) {
             return Outcome::Skipped {
                 reason: format!("{owner}'s repository did not pass its check in this run; replicas keep their last good state"),
             };
         }
         let orch = self.config.orchestrator.clone();
-        if !self.conns.contains_key(&owner) {
+        let Some(owner_conn) = self.conn(&owner) else {
             return Outcome::Skipped {
                 reason: format!("{owner} is not reachable"),
             };
-        }
+        };
         // The source's listing: the one its forget step just took, or a new one. (Its
         // locks say whether another restic is busy there. A lock taken after the listing
         // is harmless: only listed files are copied, in order, and a prune that removes
         // one of them stops the copy.)
-        if !self.listed_after_forget.remove(&owner) {
-            self.listings.remove(&owner);
+        {
+            let mut st = self.st();
+            if !st.listed_after_forget.remove(&owner) {
+                st.listings.remove(&owner);
+            }
         }
-        let (src_files, now) = match self.listing(&owner).await {
-            Ok(inv) => (inv.repos.get(&owner).cloned().unwrap_or_default(), inv.now),
-            Err(e) => return Outcome::failed(e),
+        if let Err(e) = self.listing(&owner).await {
+            return Outcome::failed(e);
+        }
+        let (src_files, now) = {
+            let st = self.st();
+            let inv = &st.listings[&owner];
+            (inv.repos.get(&owner).cloned().unwrap_or_default(), inv.now)
         };
         let busy = src_files.fresh_locks(now);
         if !busy.is_empty() {
@@ -622,7 +724,8 @@ true"#;
         for t in &step.targets {
             // A node that failed `prepare` is that step's failure, reported there once;
             // here it only waits for the next run.
-            if let Some(why) = self.unreachable.get(t) {
+            let unreachable = self.st().unreachable.get(t).cloned();
+            if let Some(why) = unreachable {
                 out.line(
                     Stream::Info,
                     format!("{t} is {why}: its copy of {owner} waits for the next run"),
@@ -630,8 +733,8 @@ true"#;
                 continue;
             }
             match self.listing(t).await {
-                Ok(_) => {
-                    let inv = self.listings.remove(t).expect("just listed");
+                Ok(()) => {
+                    let inv = self.st().listings.remove(t).expect("just listed");
                     inventories.insert(t.clone(), inv);
                 }
                 Err(e) => failures.push(e),
@@ -654,6 +757,7 @@ true"#;
         // Shrink guard: snapshots a copy holds that the source lost without wbackup
         // forgetting them are not propagated without the user's consent.
         let forgotten = self
+            .st()
             .forgotten
             .entry(owner.clone())
             .or_insert_with(|| ledger::load(self.config, &owner))
@@ -674,7 +778,7 @@ true"#;
                 "{owner}'s repository lost {} snapshot(s) that wbackup did not forget ({}); its copies keep them and nothing was changed. Check the source (`restic -r {} snapshots` on {owner}); if the loss is intended, run `wbackup run --accept-shrink {owner}`",
                 vanished.len(),
                 ids.join(" "),
-                shell::quote(&self.conns[&owner].repo(&owner)),
+                shell::quote(&owner_conn.repo(&owner)),
             ));
         }
         if !vanished.is_empty() {
@@ -717,10 +821,14 @@ true"#;
             // Deletion pass: what the source no longer has goes to quarantine, snapshots
             // first, then index, then data.
             let gone = replicate::extras(&src_files, dst_files);
+            let (Some(src), Some(dst)) = (self.conn(&from), self.conn(t)) else {
+                failures.push(format!("{t}: {from} or {t} is not reachable"));
+                continue;
+            };
             let hop = replicate::Hop {
                 repo: &owner,
-                src: &self.conns[&from],
-                dst: &self.conns[t],
+                src: &src,
+                dst: &dst,
                 src_files: from_files,
                 dst_files,
                 gone: &gone,
@@ -739,7 +847,7 @@ true"#;
                     let dst_id = self.repo_id(t, &owner).await;
                     failures.push(format!(
                         "{t} holds a different repository under {owner}'s name (repository id {dst_id} there, {src_id} at the source); it was not touched: move {} aside and rerun",
-                        shell::quote(&self.conns[t].repo(&owner)),
+                        shell::quote(&dst.repo(&owner)),
                     ));
                     if *t == orch {
                         break;
@@ -754,7 +862,7 @@ true"#;
                 }
             }
         }
-        self.listings.extend(inventories);
+        self.st().listings.extend(inventories);
         if failures.is_empty() {
             Outcome::Passed
         } else {
