@@ -54,20 +54,20 @@ pub enum Command {
         /// Limit to this node (repeatable)
         #[arg(long = "node", value_name = "NAME")]
         nodes: Vec<String>,
-        /// Run up to N steps of one kind at once, each on its own node (default 1: one
-        /// step at a time); replication steps always run one at a time
-        #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
-        jobs: u16,
+        /// Run up to N steps of one kind at once, each on its own node (default: `jobs`
+        /// in the configuration, else 1); replication steps always run one at a time
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=config::MAX_JOBS as i64))]
+        jobs: Option<u16>,
     },
     /// Back up, check, prune and replicate, as `wbackup plan` shows
     Run {
         /// Limit to this node (repeatable)
         #[arg(long = "node", value_name = "NAME")]
         nodes: Vec<String>,
-        /// Run up to N steps of one kind at once, each on its own node (default 1: one
-        /// step at a time); replication steps always run one at a time
-        #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
-        jobs: u16,
+        /// Run up to N steps of one kind at once, each on its own node (default: `jobs`
+        /// in the configuration, else 1); replication steps always run one at a time
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=config::MAX_JOBS as i64))]
+        jobs: Option<u16>,
         /// Print the event stream as JSON lines
         #[arg(long)]
         json: bool,
@@ -149,7 +149,9 @@ pub fn main() -> i32 {
     match cli.command.expect("handled above") {
         Command::Plan { nodes, jobs } => match Plan::build(&config, &nodes) {
             Ok(mut p) => {
-                p.jobs = jobs.into();
+                if let Some(j) = jobs {
+                    p.jobs = j.into();
+                }
                 print!("{}", p.render(&config));
                 EXIT_OK
             }
@@ -182,7 +184,9 @@ pub fn main() -> i32 {
                 return EXIT_USAGE;
             }
             plan.accept_shrink = accept_shrink;
-            plan.jobs = jobs.into();
+            if let Some(j) = jobs {
+                plan.jobs = j.into();
+            }
             let secret = match rt.block_on(read_password(&password)) {
                 Ok(s) => s,
                 Err(e) => {

@@ -29,6 +29,9 @@ pub struct Config {
     pub retention: Retention,
     pub check: Check,
     pub replication: Replication,
+    /// How many steps of one kind a run may run at once, each on its own node (1: one
+    /// step at a time, the default).
+    pub jobs: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,6 +158,9 @@ pub struct Replication {
     pub quarantine_days: u32,
 }
 
+/// The most steps `jobs` (or `--jobs`) lets run at once.
+pub const MAX_JOBS: usize = 64;
+
 // ---- the file as written -------------------------------------------------------------
 
 #[derive(Deserialize)]
@@ -162,6 +168,7 @@ pub struct Replication {
 struct RawConfig {
     orchestrator: Option<Spanned<String>>,
     base_dir: Option<String>,
+    jobs: Option<Spanned<i64>>,
     #[serde(default)]
     ssh: Ssh,
     retention: Option<Spanned<Retention>>,
@@ -343,6 +350,7 @@ pub fn builtin_default(path: PathBuf) -> Config {
             enabled: false,
             quarantine_days: 14,
         },
+        jobs: 1,
     }
 }
 
@@ -452,6 +460,22 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         }
     };
 
+    let jobs = match &raw.jobs {
+        None => 1,
+        Some(j) => match usize::try_from(*j.get_ref()) {
+            Ok(n @ 1..=MAX_JOBS) => n,
+            _ => {
+                return Err(loc.error(
+                    Some(j.span()),
+                    format!("jobs = {} is out of range", j.get_ref()),
+                    Some(format!(
+                        "set jobs from 1 (one step at a time) to {MAX_JOBS}"
+                    )),
+                ))
+            }
+        },
+    };
+
     for opt in &raw.ssh.options {
         if !opt.contains('=') || opt.starts_with('-') {
             return Err(loc.error(
@@ -542,6 +566,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         retention,
         check: raw.check,
         replication,
+        jobs,
     })
 }
 
@@ -614,6 +639,9 @@ pub fn starter_file(local_name: &str) -> String {
 orchestrator = "{local_name}"
 # Where repositories live on every node (a node can override it).
 base_dir = "~/backup"
+# How many steps of one kind run at once, each on its own node (backups side by side);
+# replication always runs one step at a time. Default 1.
+# jobs = 1
 
 [ssh]
 # config_file = "~/.ssh/config"   # given to ssh as -F
@@ -764,6 +792,21 @@ paths = ["/x"]
         let e = err("base_dir = \"./b\"\n[nodes.a]\n");
         assert_eq!(e.at.unwrap().0, 1, "{e}");
         assert!(parse(Path::new("x"), "base_dir = \"~\"\n[nodes.a]\n").is_ok());
+    }
+
+    #[test]
+    fn jobs_from_1_to_64() {
+        for bad in ["0", "-2", "65"] {
+            let e = err(&format!("jobs = {bad}\n[nodes.a]\n"));
+            assert_eq!(e.at, Some((1, 8)), "{e}");
+            assert!(e.message.contains("out of range"), "{e}");
+        }
+        let e = err("jobs = \"3\"\n[nodes.a]\n");
+        assert_eq!(e.at.map(|a| a.0), Some(1), "{e}");
+        let c = parse(Path::new("x"), "jobs = 3\n[nodes.a]\n").unwrap();
+        assert_eq!(c.jobs, 3);
+        let c = parse(Path::new("x"), "[nodes.a]\n").unwrap();
+        assert_eq!(c.jobs, 1);
     }
 
     #[test]

@@ -21,6 +21,8 @@ struct Inner {
     log: BufWriter<File>,
     summary: Summary,
     titles: Vec<(String, String, String)>,
+    /// When each running step started.
+    started: std::collections::HashMap<usize, chrono::DateTime<chrono::Local>>,
 }
 
 /// The JSON summary of one run.
@@ -45,6 +47,12 @@ pub struct StepSummary {
     pub exit_code: Option<i32>,
     pub message: Option<String>,
     pub stderr_tail: Vec<String>,
+    /// When the step started and finished (absent for a step skipped before it began,
+    /// and in summaries written before these were recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished: Option<String>,
 }
 
 /// The orchestrator's logs folder.
@@ -95,6 +103,7 @@ impl Logbook {
                 log,
                 summary,
                 titles,
+                started: Default::default(),
             }),
         };
         book.write_summary(&book.inner.lock().expect("fresh lock").summary)?;
@@ -138,7 +147,10 @@ impl Sink for Logbook {
             Event::NodeUnreachable { node, tried } => {
                 format!("{t} [{node}] unreachable; tried {}", tried.join(", "))
             }
-            Event::StepStarted { step, title, .. } => format!("{t} == step {}: {title}", step + 1),
+            Event::StepStarted { step, title, .. } => {
+                inner.started.insert(*step, chrono::Local::now());
+                format!("{t} == step {}: {title}", step + 1)
+            }
             Event::Line {
                 step,
                 node,
@@ -165,16 +177,31 @@ impl Sink for Logbook {
                     Outcome::Skipped { reason } => (None, Some(reason.clone()), vec![]),
                     _ => (None, None, vec![]),
                 };
-                inner.summary.steps.push(StepSummary {
-                    step: *step,
-                    node,
-                    kind,
-                    title: title.clone(),
-                    result: outcome.label().into(),
-                    exit_code,
-                    message: message.clone(),
-                    stderr_tail,
-                });
+                let millis = chrono::SecondsFormat::Millis;
+                let started = inner
+                    .started
+                    .remove(step)
+                    .map(|s| s.to_rfc3339_opts(millis, false));
+                let finished = started
+                    .as_ref()
+                    .map(|_| chrono::Local::now().to_rfc3339_opts(millis, false));
+                // In plan order, also when steps finish side by side (`jobs`).
+                let at = inner.summary.steps.partition_point(|s| s.step < *step);
+                inner.summary.steps.insert(
+                    at,
+                    StepSummary {
+                        step: *step,
+                        node,
+                        kind,
+                        title: title.clone(),
+                        result: outcome.label().into(),
+                        exit_code,
+                        message: message.clone(),
+                        stderr_tail,
+                        started,
+                        finished,
+                    },
+                );
                 match message {
                     Some(m) => {
                         format!("{t} == step {} {}: {title}: {m}", step + 1, outcome.label())

@@ -66,8 +66,8 @@ pub struct Plan {
     /// Repositories whose lost snapshots the user consented to propagate
     /// (`--accept-shrink REPO`), after checking the source.
     pub accept_shrink: Vec<String>,
-    /// How many steps of one kind may run at once, each on its own node (`--jobs`);
-    /// replication steps always run one at a time.
+    /// How many steps of one kind may run at once, each on its own node (`jobs` in the
+    /// configuration, or `--jobs`); replication steps always run one at a time.
     pub jobs: usize,
 }
 
@@ -251,7 +251,7 @@ impl Plan {
             nodes: nodes.iter().map(|n| n.name.clone()).collect(),
             steps,
             accept_shrink: vec![],
-            jobs: 1,
+            jobs: config.jobs,
         })
     }
 

@@ -94,6 +94,23 @@ fn jobs_is_said_in_the_plan_and_zero_is_a_usage_error() {
     );
     let o = wbackup(d.path(), &["plan"]);
     assert!(!text(&o).0.contains("at a time"), "{:?}", text(&o));
+    let cfg = d.path().join("c.toml");
+    fs::write(&cfg, "jobs = 2\n[nodes.laptop]\npaths = [\"~/x\"]\n").unwrap();
+    let o = wbackup(d.path(), &["--config", cfg.to_str().unwrap(), "plan"]);
+    assert!(
+        text(&o).0.contains("run up to 2 at a time"),
+        "{:?}",
+        text(&o)
+    );
+    let o = wbackup(
+        d.path(),
+        &["--config", cfg.to_str().unwrap(), "plan", "--jobs", "1"],
+    );
+    assert!(
+        !text(&o).0.contains("at a time"),
+        "--jobs wins: {:?}",
+        text(&o)
+    );
     let o = wbackup(d.path(), &["run", "--jobs", "0"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).1.contains("--jobs"), "{:?}", text(&o));

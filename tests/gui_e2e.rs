@@ -93,7 +93,7 @@ impl Drop for Window {
     }
 }
 
-fn open_window(lab: &Lab, display: &Display) -> (Window, String) {
+fn open_window(lab: &Lab, display: &Display, config: &str) -> (Window, String) {
     let runtime = lab.path().join("runtime");
     std::fs::create_dir_all(&runtime).unwrap();
     std::fs::set_permissions(
@@ -101,7 +101,7 @@ fn open_window(lab: &Lab, display: &Display) -> (Window, String) {
         std::os::unix::fs::PermissionsExt::from_mode(0o700),
     )
     .unwrap();
-    let config = lab.write_config(&lab.config_text(""));
+    let config = lab.write_config(config);
     let child = Command::new(env!("CARGO_BIN_EXE_wbackup"))
         .arg("--config")
         .arg(&config)
@@ -170,7 +170,7 @@ fn every_node_gets_every_repository() {
     let lab = Lab::new(&["laptop", "home", "vps"]);
     lab.fill(3);
     let display = Display::start();
-    let (_window, id) = open_window(&lab, &display);
+    let (_window, id) = open_window(&lab, &display, &lab.config_text(""));
     type_password_and_click_backup_all(&display, &id);
     let summary = wait_for_summary(&lab, "laptop", Duration::from_secs(300));
     assert_eq!(summary["status"], "passed", "{summary:#}");
@@ -186,7 +186,9 @@ fn an_unreachable_node_is_named() {
     lab.fill(2);
     lab.stop_sshd("vps");
     let display = Display::start();
-    let (_window, id) = open_window(&lab, &display);
+    // The window honours `jobs`: steps of one kind run side by side here.
+    let config = format!("jobs = 3\n{}", lab.config_text(""));
+    let (_window, id) = open_window(&lab, &display, &config);
     type_password_and_click_backup_all(&display, &id);
     let summary = wait_for_summary(&lab, "laptop", Duration::from_secs(300));
     assert_eq!(summary["status"], "failed", "{summary:#}");
@@ -198,6 +200,21 @@ fn an_unreachable_node_is_named() {
         .map(|s| s["node"].as_str().unwrap())
         .collect();
     assert!(failed.contains(&"vps"), "failed steps: {failed:?}");
+    // With jobs = 3 the two backups ran side by side.
+    let step = |kind: &str, node: &str| {
+        summary["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["kind"] == kind && s["node"] == node)
+            .cloned()
+            .unwrap()
+    };
+    let (laptop, home) = (step("backup", "laptop"), step("backup", "home"));
+    assert!(
+        home["started"].as_str().unwrap() < laptop["finished"].as_str().unwrap(),
+        "the backups did not overlap: {laptop:#} {home:#}"
+    );
     // The nodes that answered still hold each other's repositories.
     for (holder, owner) in [("laptop", "home"), ("home", "laptop")] {
         lab.check(&lab.repo(holder, owner));
