@@ -698,6 +698,48 @@ mod tests {
         assert_eq!(c.retention, Retention::standard());
     }
 
+    /// `text` with every commented-out key and table (`# key = …`, `# [table]`) enabled.
+    fn uncommented(text: &str) -> String {
+        text.lines()
+            .map(|l| match l.strip_prefix("# ") {
+                Some(rest)
+                    if rest.starts_with('[')
+                        || rest.split_once(" = ").is_some_and(|(k, _)| {
+                            k.trim().chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                        }) =>
+                {
+                    rest
+                }
+                _ => l,
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn the_starter_file_parses_with_every_option_enabled() {
+        let text = uncommented(&starter_file("my-laptop"));
+        assert!(text.contains("\n[nodes.nas]"), "{text}");
+        let c = parse(Path::new("x.toml"), &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(c.nodes.len(), 3);
+    }
+
+    #[test]
+    fn every_configuration_in_the_readme_parses_as_written_and_with_its_comments_enabled() {
+        let readme = include_str!("../README.md");
+        let blocks: Vec<&str> = readme
+            .split("```toml\n")
+            .skip(1)
+            .map(|b| b.split("```").next().unwrap())
+            .collect();
+        assert!(blocks.len() >= 3, "the README shows 1, 2 and 3 nodes");
+        for block in blocks {
+            for text in [block.to_string(), uncommented(block)] {
+                parse(Path::new("README.md"), &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+            }
+        }
+    }
+
     #[test]
     fn nodes_keep_declared_order_with_orchestrator_first() {
         let c = parse(
