@@ -189,6 +189,10 @@ fn main() {
     wbackup::gui::bridge::set_startup_config(Some(&config));
 
     let mut app = QGuiApplication::new();
+    assert!(
+        wbackup::gui::native::set_window_icon(),
+        "the window icon (assets/wbackup.svg in the binary's resources) cannot be drawn"
+    );
     let mut engine = wbackup::gui::new_engine();
     let url = QUrl::from_user_input(
         &QString::from(&*dir.path().join("driver.qml").to_string_lossy()),

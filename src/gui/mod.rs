@@ -3,7 +3,7 @@
 //!
 //! `bridge` is the QObject (properties, invokables, the log list model); `state` and
 //! `log` are the plain-Rust state it renders; `intake` carries events from the run's
-//! threads to the Qt thread in batches; `native` holds the two Qt calls cxx-qt-lib lacks.
+//! threads to the Qt thread in batches; `native` holds the few Qt calls cxx-qt-lib lacks.
 pub mod bridge;
 pub mod demo;
 pub mod intake;
@@ -39,6 +39,11 @@ pub fn run_window(config: Option<&std::path::Path>) -> anyhow::Result<i32> {
     prepare_environment();
     bridge::set_startup_config(config);
     let mut app = QGuiApplication::new();
+    if !native::set_window_icon() {
+        tracing::warn!(
+            "the window icon cannot be drawn: Qt's SVG plugin is missing (apt install libqt6svg6)"
+        );
+    }
     let mut engine = new_engine();
     if let Some(engine) = engine.as_mut() {
         engine.load(&QUrl::from(MAIN_QML));

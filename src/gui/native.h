@@ -1,12 +1,15 @@
 // Small C++ helpers the Rust side cannot reach through cxx-qt-lib: opening a file with
-// the desktop's default application, leaving the event loop, and creating the backend
-// without QML (tests and the benchmark).
+// the desktop's default application, leaving the event loop, the application's icon,
+// and creating the backend without QML (tests and the benchmark).
 #pragma once
 
 #include <QtCore/QCoreApplication>
 #include <QtCore/QString>
 #include <QtCore/QUrl>
 #include <QtGui/QDesktopServices>
+#include <QtGui/QGuiApplication>
+#include <QtGui/QIcon>
+#include <QtGui/QPixmap>
 #include <memory>
 
 #include "wbackup/src/gui/bridge.cxxqt.h"
@@ -21,6 +24,17 @@ inline void
 wbackup_quit_application()
 {
   QCoreApplication::quit();
+}
+
+// Sets every window's icon (title bar, task switcher) from the SVG in the binary's
+// resources; false when it cannot be drawn (Qt's SVG image plugin is missing).
+inline bool
+wbackup_set_window_icon()
+{
+  QIcon icon(QStringLiteral(":/qt/qml/org/wbackup/assets/wbackup.svg"));
+  QGuiApplication::setWindowIcon(icon);
+  QGuiApplication::setDesktopFileName(QStringLiteral("wbackup"));
+  return !icon.pixmap(64, 64).isNull();
 }
 
 inline std::unique_ptr<Backend>

@@ -1,7 +1,7 @@
 //! The few Qt calls cxx-qt-lib does not bind, declared against `native.h`: opening a
 //! file with the desktop's default application (QDesktopServices, no shell involved),
-//! leaving the event loop, and creating a backend object from Rust, which tests and the
-//! benchmark use without QML.
+//! leaving the event loop, setting the application's icon, and creating a backend object
+//! from Rust, which tests and the benchmark use without QML.
 
 #[cxx_qt::bridge]
 pub mod ffi {
@@ -17,6 +17,9 @@ pub mod ffi {
         #[cxx_name = "wbackup_quit_application"]
         fn quit_application();
 
+        #[cxx_name = "wbackup_set_window_icon"]
+        fn set_window_icon() -> bool;
+
         #[cxx_name = "wbackup_new_backend"]
         fn new_backend() -> UniquePtr<Backend>;
     }
@@ -29,4 +32,4 @@ pub fn open_local_file(path: &std::path::Path) -> bool {
     ffi::open_local_file(&cxx_qt_lib::QString::from(&*path.to_string_lossy()))
 }
 
-pub use ffi::{new_backend, quit_application};
+pub use ffi::{new_backend, quit_application, set_window_icon};
