@@ -435,7 +435,8 @@ async fn run(config: &Config, plan: &Plan, password: SecretString, json: bool) -
     report.status.exit_code()
 }
 
-/// Reaches every node of the configuration (the orchestrator locally).
+/// Reaches every node of the configuration (the orchestrator locally), all at once: an
+/// unreachable node costs its connect timeouts once, not once per node after it.
 async fn connect_all(
     config: &Config,
 ) -> (
@@ -443,25 +444,39 @@ async fn connect_all(
     Option<PathBuf>,
 ) {
     let dir = node::control_dir().ok();
-    let mut out = Vec::new();
-    for n in &config.nodes {
-        if n.is_orchestrator {
-            out.push(Ok(Conn::local(n)));
-            continue;
-        }
-        match &dir {
-            Some(d) => out.push(
-                node::connect(config, n, d)
+    let attempts: Vec<_> = config
+        .nodes
+        .iter()
+        .map(|n| {
+            let (config, n, dir) = (config.clone(), n.clone(), dir.clone());
+            tokio::spawn(async move {
+                if n.is_orchestrator {
+                    return Ok(Conn::local(&n));
+                }
+                let Some(d) = dir else {
+                    return Err((
+                        n.name.clone(),
+                        node::Unreachable {
+                            tried: vec![("-".into(), "no control directory".into())],
+                        },
+                    ));
+                };
+                node::connect(&config, &n, &d)
                     .await
-                    .map_err(|u| (n.name.clone(), u)),
-            ),
-            None => out.push(Err((
+                    .map_err(|u| (n.name.clone(), u))
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for (n, attempt) in config.nodes.iter().zip(attempts) {
+        out.push(attempt.await.unwrap_or_else(|e| {
+            Err((
                 n.name.clone(),
                 node::Unreachable {
-                    tried: vec![("-".into(), "no control directory".into())],
+                    tried: vec![("-".into(), format!("connecting failed: {e}"))],
                 },
-            ))),
-        }
+            ))
+        }));
     }
     (out, dir)
 }

@@ -122,6 +122,29 @@ fn an_unreachable_node_does_not_stop_the_others() {
         lab.check(&lab.repo(holder, owner));
         assert_eq!(lab.snapshots(&lab.repo(holder, owner)).len(), 1);
     }
+    // status names the node it could not reach and still reports the others.
+    let o = lab.wbackup(&["status", "--json"]);
+    assert_exit(&o, 1);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let node = |name: &str| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["node"] == name)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(node("server")["reachable"], false, "{v:#}");
+    let why = node("server")["error"].as_str().unwrap().to_string();
+    assert!(why.contains("server-public ("), "{why}");
+    for name in ["laptop", "home"] {
+        assert_eq!(node(name)["reachable"], true, "{v:#}");
+        assert_eq!(
+            node(name)["repositories"].as_array().unwrap().len(),
+            2,
+            "{v:#}"
+        );
+    }
 }
 
 #[test]
