@@ -361,6 +361,57 @@ fn interrupt_during_backups(busy: &[&str], jobs: usize) {
         .contains("\"status\": \"interrupted\""));
 }
 
+#[test]
+fn a_second_run_at_once_is_refused_and_the_first_completes() {
+    let lab = Lab::new(&["laptop", "home"]);
+    let big = lab.node("home").data.join("big");
+    fs::create_dir_all(&big).unwrap();
+    for i in 0..4 {
+        let content: Vec<u8> = (0..20_000_000u32)
+            .map(|j| (j.wrapping_mul(2654435761).wrapping_add(i) >> 13) as u8)
+            .collect();
+        fs::write(big.join(format!("f{i}")), content).unwrap();
+    }
+    lab.fill(1);
+    let mut first = lab
+        .wbackup_cmd(&["run", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let reader = std::io::BufRead::lines(std::io::BufReader::new(first.stdout.take().unwrap()));
+    let mut lines = vec![];
+    let mut second = None;
+    for line in reader {
+        let line = line.unwrap();
+        if second.is_none() && line.contains("\"event\":\"Progress\"") {
+            second = Some(lab.run());
+        }
+        lines.push(line);
+    }
+    assert!(first.wait().unwrap().success(), "{}", lines.join("\n"));
+    let second = second.expect("the first run reported progress");
+    assert_exit(&second, 1);
+    let out = stdout(&second);
+    assert!(
+        out.contains(&format!(
+            "FAILED: prepare laptop: a wbackup run (pid {}, started ",
+            first.id()
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("is still in progress on this machine"),
+        "{out}"
+    );
+    assert!(
+        out.contains("skipped: backup home: not run: another run is in progress"),
+        "{out}"
+    );
+    lab.assert_everyone_holds_everything();
+    // The lock went with the first run: the next one runs.
+    assert_exit(&lab.run(), 0);
+}
+
 /// With `--jobs 3` the steps of one kind overlap, one per node; replication does not.
 /// A wrong password is still reported once, and the result is the same as a sequential
 /// run's.

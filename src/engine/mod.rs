@@ -16,6 +16,7 @@ pub mod node;
 pub mod process;
 pub mod replicate;
 pub mod restic;
+pub mod runlock;
 
 use crate::config::Config;
 use crate::logbook::Logbook;
@@ -51,6 +52,8 @@ pub async fn execute(
     cancel: CancellationToken,
     sink: Box<dyn Sink>,
 ) -> Report {
+    // Before anything else: a second run at once is refused by its first step.
+    let lock = runlock::acquire(&crate::logbook::logs_dir(config));
     let logbook = Logbook::open(config, plan);
     let log_path = logbook.as_ref().ok().map(|l| l.log_path().to_path_buf());
     let summary_path = logbook
@@ -78,6 +81,27 @@ pub async fn execute(
         log_path,
         steps: plan.steps.len(),
     });
+    let _lock = match lock {
+        Ok(runlock::Acquired::Held(l)) => Some(l),
+        Ok(runlock::Acquired::Busy(who)) => {
+            run.st().busy = Some(format!(
+                "{who} is still in progress on this machine; wait for it to finish (or stop it), then run again"
+            ));
+            None
+        }
+        Err(e) => {
+            sink.emit(Event::Line {
+                step: 0,
+                node: config.orchestrator.clone(),
+                stream: Stream::Stderr,
+                text: format!(
+                    "cannot take the run lock in {}: {e}",
+                    crate::logbook::logs_dir(config).display()
+                ),
+            });
+            None
+        }
+    };
     if let Some(e) = log_error {
         sink.emit(Event::Line {
             step: 0,
@@ -167,6 +191,9 @@ struct State {
     listed_after_forget: HashSet<String>,
     /// Set when the run cannot go on (the password was refused).
     fatal: Option<String>,
+    /// Another run holds the run lock: the first step fails with this, the rest are
+    /// not run.
+    busy: Option<String>,
     control_dir: Option<std::path::PathBuf>,
 }
 
@@ -264,6 +291,11 @@ impl Run<'_> {
     }
 
     async fn step(&self, step: &Step) -> Outcome {
+        let busy = self.st().busy.take();
+        if let Some(why) = busy {
+            self.st().fatal = Some("not run: another run is in progress".into());
+            return Outcome::failed(why);
+        }
         if step.kind != StepKind::Prepare && step.kind != StepKind::Replicate {
             let unreachable = self.st().unreachable.get(&step.node).cloned();
             if let Some(why) = unreachable {
