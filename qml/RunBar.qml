@@ -1,5 +1,7 @@
 // The password field, "Backup all" and "Stop", and one line saying where the run stands.
-// The password goes straight to the backend when the run starts; the field is cleared.
+// While no repository exists yet (the first run creates them with this password), a
+// second field asks for it again. The password goes straight to the backend when the
+// run starts; the fields are cleared.
 import QtQuick
 import QtQuick.Controls
 import QtQuick.Layouts
@@ -15,8 +17,9 @@ RowLayout {
     function start() {
         if (!backupAll.enabled)
             return
-        bar.api.backupAll(password.text)
+        bar.api.backupAll(password.text, repeat.text)
         password.clear()
+        repeat.clear()
     }
 
     TextField {
@@ -26,7 +29,19 @@ RowLayout {
         placeholderText: "Restic password"
         echoMode: TextInput.Password
         enabled: !bar.api.running
+        onAccepted: repeat.visible && repeat.text !== password.text ? repeat.forceActiveFocus() : bar.start()
+    }
+    TextField {
+        id: repeat
+        objectName: "repeatField"
+        Layout.preferredWidth: 240
+        visible: bar.api.confirmPassword
+        placeholderText: "Repeat it (creates the repositories)"
+        echoMode: TextInput.Password
+        enabled: !bar.api.running
         onAccepted: bar.start()
+        ToolTip.visible: hovered
+        ToolTip.text: "No repository exists yet: this run creates them with this password, and nothing can check it. Type it twice."
     }
     Button {
         id: backupAll
@@ -34,6 +49,7 @@ RowLayout {
         text: "Backup all"
         highlighted: true
         enabled: bar.api.canStart && password.length > 0
+                 && (!bar.api.confirmPassword || repeat.text === password.text)
         onClicked: bar.start()
     }
     Button {

@@ -10,7 +10,7 @@ pkgs=(
   qml6-module-qtquick qml6-module-qtquick-controls qml6-module-qtquick-layouts
   qml6-module-qtquick-templates qml6-module-qtquick-window qml6-module-qttest
   qt6-qpa-plugins libqt6svg6 xvfb xauth xdotool imagemagick
-  restic rsync openssh-client openssh-server procps
+  restic rsync openssh-client openssh-server procps bsdutils
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -187,7 +187,8 @@ pub fn main() -> i32 {
             if let Some(j) = jobs {
                 plan.jobs = j.into();
             }
-            let secret = match rt.block_on(read_password(&password)) {
+            let confirm = engine::holds_no_repository(&config);
+            let secret = match rt.block_on(read_password(&password, confirm)) {
                 Ok(s) => s,
                 Err(e) => {
                     eprintln!("error: {e}");
@@ -245,7 +246,9 @@ fn init(explicit: Option<&std::path::Path>) -> i32 {
 }
 
 /// Gets the password from the source the user chose, or asks on the terminal.
-pub async fn read_password(args: &PasswordArgs) -> Result<SecretString, String> {
+/// The password from the file, the command, or the terminal. At the terminal it is asked
+/// twice when `confirm` (no repository exists yet to try it on).
+pub async fn read_password(args: &PasswordArgs, confirm: bool) -> Result<SecretString, String> {
     let first_line = |s: String| -> Result<SecretString, String> {
         let line = s.lines().next().unwrap_or("").to_string();
         if line.is_empty() {
@@ -286,7 +289,17 @@ pub async fn read_password(args: &PasswordArgs) -> Result<SecretString, String> 
         }
         return first_line(out);
     }
-    prompt_password("restic password: ").map(SecretString::from)
+    let first = SecretString::from(prompt_password("restic password: ")?);
+    if confirm {
+        let again = SecretString::from(prompt_password(
+            "no repository exists yet, this run creates them with it; type it again: ",
+        )?);
+        use secrecy::ExposeSecret;
+        if first.expose_secret() != again.expose_secret() {
+            return Err("the two passwords differ; nothing was done".into());
+        }
+    }
+    Ok(first)
 }
 
 /// Asks on the controlling terminal with echo off.

@@ -1,5 +1,6 @@
 //! The command line as a user meets it: configuration errors, `init`, `plan`, `restore`,
-//! exit codes. No node is contacted here.
+//! exit codes, the password prompt at a terminal. No remote node is contacted here; the
+//! prompt's test runs a local-only cycle with real restic.
 
 use std::fs;
 use std::process::{Command, Output};
@@ -164,4 +165,72 @@ fn restore_prints_commands_that_quote_paths() {
         &["--config", cfg.to_str().unwrap(), "restore", "nas"],
     );
     assert_eq!(o.status.code(), Some(2));
+}
+
+/// `input` typed at a terminal (a pseudo-terminal made by `script`) while wbackup runs
+/// `args`; returns the exit status and everything the terminal showed.
+fn at_terminal(home: &std::path::Path, args: &[&str], input: &str) -> (Option<i32>, String) {
+    use std::io::Write;
+    let line = std::iter::once(env!("CARGO_BIN_EXE_wbackup"))
+        .chain(args.iter().copied())
+        .map(|w| format!("'{}'", w.replace('\'', "'\\''")))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut child = Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env("HOME", home)
+        .env_remove("WBACKUP_CONFIG")
+        .env_remove("XDG_CONFIG_HOME")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    (o.status.code(), String::from_utf8_lossy(&o.stdout).into())
+}
+
+#[test]
+fn a_first_run_at_a_terminal_asks_for_the_password_twice() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("Documents");
+    fs::create_dir_all(&data).unwrap();
+    fs::write(data.join("photo.jpg"), "the only copy").unwrap();
+    let base = d.path().join("backup");
+    let cfg = d.path().join("c.toml");
+    fs::write(
+        &cfg,
+        format!(
+            "[nodes.laptop]\nbase_dir = {:?}\npaths = [{:?}]\n",
+            base.display().to_string(),
+            data.display().to_string()
+        ),
+    )
+    .unwrap();
+    let run = ["--config", cfg.to_str().unwrap(), "run"];
+
+    // No repository yet: two different entries change nothing.
+    let (code, out) = at_terminal(d.path(), &run, "first try\nfirst tyr\n");
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("type it again"), "{out}");
+    assert!(
+        out.contains("the two passwords differ; nothing was done"),
+        "{out}"
+    );
+    assert!(!base.exists(), "nothing was created");
+
+    // The same twice: the repository is created with it.
+    let (code, out) = at_terminal(d.path(), &run, "first try\nfirst try\n");
+    assert_eq!(code, Some(0), "{out}");
+    assert!(base.join("laptop/restic/config").exists(), "{out}");
+
+    // Now restic can check the password: asked once.
+    let (code, out) = at_terminal(d.path(), &run, "first try\n");
+    assert_eq!(code, Some(0), "{out}");
+    assert!(!out.contains("type it again"), "{out}");
 }

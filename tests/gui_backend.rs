@@ -123,7 +123,9 @@ fn main() {
     });
 
     check("an empty password starts nothing", || {
-        assert!(!b.as_mut().backup_all(&QString::from("")));
+        assert!(!b
+            .as_mut()
+            .backup_all(&QString::from(""), &QString::from("")));
         assert!(!*b.running());
         assert!(*b.can_start());
     });
@@ -287,11 +289,22 @@ fn main() {
         )
         .unwrap();
         b.as_mut().open(local);
-        assert!(b.as_mut().backup_all(&QString::from("correct horse")));
+        // No repository yet: the password is asked twice, and must match.
+        assert!(
+            *b.confirm_password(),
+            "a first run asks for the password twice"
+        );
+        let pw = QString::from("correct horse");
+        assert!(!b.as_mut().backup_all(&pw, &QString::from("correct hose")));
+        assert!(!*b.running());
+        let status = String::from(b.status_text());
+        assert!(status.contains("differ"), "status: {status}");
+        assert!(b.as_mut().backup_all(&pw, &pw));
         assert!(*b.running());
         assert!(!*b.can_start());
         assert!(
-            !b.as_mut().backup_all(&QString::from("again")),
+            !b.as_mut()
+                .backup_all(&QString::from("again"), &QString::from("again")),
             "one run at a time"
         );
         fx.pump_until(b.as_mut(), "the run to pass", |b| !*b.running());
@@ -302,8 +315,12 @@ fn main() {
         let history: Vec<Value> = serde_json::from_str(&String::from(b.history_json())).unwrap();
         assert_eq!(history.len(), 1);
         assert_eq!(history[0]["status"], "passed");
+        assert!(
+            !*b.confirm_password(),
+            "once the repository exists, restic checks the password: asked once"
+        );
 
-        assert!(b.as_mut().backup_all(&QString::from("correct horse")));
+        assert!(b.as_mut().backup_all(&pw, &QString::default()));
         b.as_mut().stop();
         assert!(*b.stopping());
         fx.pump_until(b.as_mut(), "the stopped run to end", |b| !*b.running());
@@ -349,7 +366,8 @@ fn main() {
         )
         .unwrap();
             b.as_mut().open(local);
-            assert!(b.as_mut().backup_all(&QString::from("correct horse")));
+            let pw = QString::from("correct horse");
+            assert!(b.as_mut().backup_all(&pw, &pw));
             // What run_window does once the event loop has returned: no events are pumped.
             wbackup::gui::bridge::stop_runs_and_wait();
             let locks = fx.dir.path().join("backup/laptop/restic/locks");

@@ -121,13 +121,17 @@ fn open_window(lab: &Lab, display: &Display, config: &str) -> (Window, String) {
     (window, id)
 }
 
-/// Types the password and clicks "Backup all" like a person (the positions are those of
-/// the top bar in docs/screenshots: the field at the left, the button right of it).
-fn type_password_and_click_backup_all(display: &Display, window: &str) {
+/// Types the password twice (a fresh lab holds no repository yet, so the window asks
+/// for it again) and starts the run like a person: a click in the field at the left of
+/// the top bar (its position in docs/screenshots), Enter to reach the repeat field,
+/// Enter to start.
+fn type_password_twice_and_start(display: &Display, window: &str) {
     display.xdotool(&["windowfocus", "--sync", window]);
     display.xdotool(&["mousemove", "--window", window, "120", "23", "click", "1"]);
     display.xdotool(&["type", "--delay", "20", PASSWORD]);
-    display.xdotool(&["mousemove", "--window", window, "300", "23", "click", "1"]);
+    display.xdotool(&["key", "Return"]);
+    display.xdotool(&["type", "--delay", "20", PASSWORD]);
+    display.xdotool(&["key", "Return"]);
 }
 
 /// The finished run's summary (the logbook writes it when the run ends).
@@ -171,7 +175,7 @@ fn every_node_gets_every_repository() {
     lab.fill(3);
     let display = Display::start();
     let (_window, id) = open_window(&lab, &display, &lab.config_text(""));
-    type_password_and_click_backup_all(&display, &id);
+    type_password_twice_and_start(&display, &id);
     let summary = wait_for_summary(&lab, "laptop", Duration::from_secs(300));
     assert_eq!(summary["status"], "passed", "{summary:#}");
     lab.assert_everyone_holds_everything();
@@ -189,7 +193,7 @@ fn an_unreachable_node_is_named() {
     // The window honours `jobs`: steps of one kind run side by side here.
     let config = format!("jobs = 3\n{}", lab.config_text(""));
     let (_window, id) = open_window(&lab, &display, &config);
-    type_password_and_click_backup_all(&display, &id);
+    type_password_twice_and_start(&display, &id);
     let summary = wait_for_summary(&lab, "laptop", Duration::from_secs(300));
     assert_eq!(summary["status"], "failed", "{summary:#}");
     let failed: Vec<&str> = summary["steps"]

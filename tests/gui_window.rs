@@ -43,6 +43,7 @@ Main {
     }
     readonly property Item field: find(win.contentItem, "passwordField")
     readonly property Item button: find(win.contentItem, "backupAllButton")
+    readonly property Item again: find(win.contentItem, "repeatField")
     readonly property Item stopButton: find(win.contentItem, "stopButton")
 
     Timer {
@@ -57,12 +58,22 @@ Main {
             expect(!stopButton.enabled, "Stop is disabled while nothing runs")
             expect(find(win.contentItem, "host_laptop") !== null, "the host list shows laptop")
             field.text = "correct horse"
-            expect(button.enabled, "Backup all is enabled once a password is typed")
+            // No repository exists yet: the password is asked twice.
+            expect(again !== null && again.visible, "a first run shows the repeat field")
+            expect(again.echoMode === TextInput.Password, "the repeat field is masked")
+            expect(!button.enabled, "Backup all waits for the repetition")
+            field.accepted()
+            expect(again.activeFocus, "Enter in the first field moves to the repeat field")
+            expect(!backend.running, "and starts nothing")
+            again.text = "correct hose"
+            expect(!button.enabled, "Backup all stays disabled while the two differ")
+            again.text = "correct horse"
+            expect(button.enabled, "Backup all is enabled once the two match")
             // A short window, so that the log overflows its view early in the run.
             win.height = 320
             win.stage = "first run"
             button.clicked()
-            expect(field.text === "", "the field is cleared once the password is taken")
+            expect(field.text === "" && again.text === "", "the fields are cleared once the password is taken")
             expect(backend.running, "the run started")
             expect(!button.enabled, "Backup all is disabled while running")
             expect(stopButton.enabled, "Stop is enabled while running")
@@ -118,6 +129,7 @@ Main {
             if (win.stage === "first run") {
                 const hosts = JSON.parse(win.backend.hostsJson)
                 expect(hosts[0].state === "passed", "laptop passed: " + hosts[0].state)
+                expect(!again.visible, "once the repository exists, the password is asked once")
                 expect(win.backend.statusText.indexOf("passed") >= 0, "status: " + win.backend.statusText)
                 expect(JSON.parse(win.backend.historyJson).length === 1, "the run is in the history")
                 expect(logView.count > 0, "the live log has lines")

@@ -36,6 +36,26 @@ use std::task::Poll;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+/// True when the orchestrator holds no repository yet (its own or a copy): a run may then
+/// create the first repositories with the password typed, and nothing can check that
+/// password, so the window and the terminal ask for it twice. After any run that
+/// replicated, the orchestrator holds every repository.
+pub fn holds_no_repository(config: &Config) -> bool {
+    let node = config.orchestrator();
+    let here = crate::config::Node {
+        base_dir: crate::config::expand_home(
+            &node.base_dir,
+            &crate::config::home_dir().to_string_lossy(),
+        ),
+        ..node.clone()
+    };
+    !config.nodes.iter().any(|owner| {
+        std::path::Path::new(&crate::plan::repo_path(&here, &owner.name))
+            .join("config")
+            .exists()
+    })
+}
+
 /// How a run ended, step by step.
 #[derive(Debug, Clone)]
 pub struct Report {
@@ -53,7 +73,7 @@ pub async fn execute(
     sink: Box<dyn Sink>,
 ) -> Report {
     // Before anything else: a second run at once is refused by its first step.
-    let lock = runlock::acquire(&crate::logbook::logs_dir(config));
+    let lock = runlock::acquire(&runlock::lock_dir(config));
     let logbook = Logbook::open(config, plan);
     let log_path = logbook.as_ref().ok().map(|l| l.log_path().to_path_buf());
     let summary_path = logbook
@@ -96,7 +116,7 @@ pub async fn execute(
                 stream: Stream::Stderr,
                 text: format!(
                     "cannot take the run lock in {}: {e}",
-                    crate::logbook::logs_dir(config).display()
+                    runlock::lock_dir(config).display()
                 ),
             });
             None

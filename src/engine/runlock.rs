@@ -2,13 +2,16 @@
 //! would replicate through the same staging folders and race each other's installs and
 //! quarantines; the second one is refused instead, naming the first.
 //!
-//! The lock is an advisory `flock` on `<base_dir>/logs/run.lock`: the kernel releases it
-//! when the holding process ends, however it ends, so a crash never leaves it stuck.
+//! The lock is an advisory `flock` on `<base_dir>/.wbackup-incoming/run.lock` on the
+//! orchestrator, beside the staging folders it protects (`logs/` holds only runs' logs
+//! and summaries): the kernel releases it when the holding process ends, however it
+//! ends, so a crash never leaves it stuck.
 
+use crate::config::{expand_home, home_dir, Config};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
 use std::os::fd::AsRawFd;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Held for the whole run; dropping it releases the lock.
 pub struct RunLock {
@@ -21,15 +24,24 @@ pub enum Acquired {
     Busy(String),
 }
 
-/// Takes the lock in `logs`, or says which run holds it.
-pub fn acquire(logs: &Path) -> std::io::Result<Acquired> {
-    std::fs::create_dir_all(logs)?;
+/// Where the orchestrator's lock lives.
+pub fn lock_dir(config: &Config) -> PathBuf {
+    let base = expand_home(
+        &config.orchestrator().base_dir,
+        &home_dir().to_string_lossy(),
+    );
+    Path::new(base.trim_end_matches('/')).join(".wbackup-incoming")
+}
+
+/// Takes the lock in `dir`, or says which run holds it.
+pub fn acquire(dir: &Path) -> std::io::Result<Acquired> {
+    std::fs::create_dir_all(dir)?;
     let mut file = OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
-        .open(logs.join("run.lock"))?;
+        .open(dir.join("run.lock"))?;
     // SAFETY: flock on a descriptor this function owns; no memory is shared.
     if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
         let err = std::io::Error::last_os_error();

@@ -30,6 +30,7 @@ pub mod qobject {
         #[qproperty(bool, running)]
         #[qproperty(bool, stopping)]
         #[qproperty(bool, can_start)]
+        #[qproperty(bool, confirm_password)]
         #[qproperty(QString, config_path)]
         #[qproperty(QString, config_note)]
         #[qproperty(QString, config_error)]
@@ -50,10 +51,11 @@ pub mod qobject {
 
     #[auto_cxx_name]
     unsafe extern "RustQt" {
-        /// Starts a run of the whole plan with this password. Returns false (and says why
-        /// in `statusText`) when it cannot start.
+        /// Starts a run of the whole plan with this password; `again` is its repetition,
+        /// required to match while `confirmPassword` (no repository exists yet). Returns
+        /// false (and says why in `statusText`) when it cannot start.
         #[qinvokable]
-        fn backup_all(self: Pin<&mut Backend>, password: &QString) -> bool;
+        fn backup_all(self: Pin<&mut Backend>, password: &QString, again: &QString) -> bool;
 
         /// Cancels the run: its processes end on every node, no restic lock remains.
         #[qinvokable]
@@ -147,7 +149,10 @@ use super::intake::{Intake, IntakeSink};
 use super::log::{Filter, Log, NewLine, DEFAULT_CAPACITY};
 use super::state::RunState;
 use crate::config::{self, Config};
-use crate::engine::events::{Event, Stream};
+use crate::engine::{
+    self,
+    events::{Event, Stream},
+};
 use crate::logbook::{self, Summary};
 use crate::plan::Plan;
 use cxx_qt::{CxxQtType, Threading};
@@ -212,6 +217,7 @@ pub struct BackendRust {
     running: bool,
     stopping: bool,
     can_start: bool,
+    confirm_password: bool,
     config_path: QString,
     config_note: QString,
     config_error: QString,
@@ -245,6 +251,7 @@ impl Default for BackendRust {
             running: false,
             stopping: false,
             can_start: false,
+            confirm_password: false,
             config_path: QString::default(),
             config_note: QString::default(),
             config_error: QString::default(),
@@ -322,6 +329,8 @@ impl qobject::Backend {
             String::new()
         }));
         self.as_mut().set_can_save_config(builtin);
+        self.as_mut()
+            .set_confirm_password(engine::holds_no_repository(&config));
         self.as_mut().set_config_error(QString::default());
         self.as_mut().set_plan_text(QString::from(&plan_text));
         let latest_log = history
@@ -509,6 +518,10 @@ impl qobject::Backend {
     fn run_ended(mut self: Pin<&mut Self>) {
         // History first: whoever watches `running` sees the finished run in it.
         self.as_mut().refresh_history();
+        if let Some(config) = self.rust().config.clone() {
+            self.as_mut()
+                .set_confirm_password(engine::holds_no_repository(&config));
+        }
         self.as_mut().rust_mut().cancel = None;
         self.as_mut().set_stopping(false);
         self.set_running_and_can_start(false);
@@ -526,7 +539,7 @@ impl qobject::Backend {
         }
     }
 
-    pub fn backup_all(mut self: Pin<&mut Self>, password: &QString) -> bool {
+    pub fn backup_all(mut self: Pin<&mut Self>, password: &QString, again: &QString) -> bool {
         if self.rust().running {
             return false;
         }
@@ -540,6 +553,12 @@ impl qobject::Backend {
         if secrecy::ExposeSecret::expose_secret(&password).is_empty() {
             self.as_mut()
                 .set_status_text(QString::from("Type the restic password first"));
+            return false;
+        }
+        if self.rust().confirm_password && password_differs(&password, again) {
+            self.as_mut().set_status_text(QString::from(
+                "The two passwords differ: no repository exists yet, so type the same password twice",
+            ));
             return false;
         }
         let plan = match Plan::build(&config, &[]) {
@@ -881,4 +900,11 @@ fn group(n: u64) -> String {
         out.push(c);
     }
     out
+}
+
+/// Whether the repeated password differs from the first (compared without copying the
+/// repetition into a plain `String` that outlives this call).
+fn password_differs(password: &SecretString, again: &QString) -> bool {
+    let again = SecretString::from(String::from(again));
+    secrecy::ExposeSecret::expose_secret(password) != secrecy::ExposeSecret::expose_secret(&again)
 }
