@@ -35,6 +35,29 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+/// Which nodes a plan covers and how many of its steps may run at once (`plan`, `run`).
+#[derive(clap::Args, Debug, Default, Clone)]
+pub struct Selection {
+    /// Limit to this node (repeatable)
+    #[arg(long = "node", value_name = "NAME")]
+    pub nodes: Vec<String>,
+    /// Run up to N steps of one kind at once, each on its own node (default: `jobs`
+    /// in the configuration, else 1); replication steps always run one at a time
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=config::MAX_JOBS as i64))]
+    pub jobs: Option<u16>,
+}
+
+impl Selection {
+    /// The plan for these nodes, `--jobs` overriding the configuration's `jobs`.
+    fn plan(&self, config: &Config) -> Result<Plan, plan::PlanError> {
+        let mut plan = Plan::build(config, &self.nodes)?;
+        if let Some(j) = self.jobs {
+            plan.jobs = j.into();
+        }
+        Ok(plan)
+    }
+}
+
 #[derive(clap::Args, Debug, Default, Clone)]
 pub struct PasswordArgs {
     /// Run this shell command and use the first line it prints as the password
@@ -51,23 +74,13 @@ pub enum Command {
     Gui,
     /// Print the steps of a run and their exact commands, without running anything
     Plan {
-        /// Limit to this node (repeatable)
-        #[arg(long = "node", value_name = "NAME")]
-        nodes: Vec<String>,
-        /// Run up to N steps of one kind at once, each on its own node (default: `jobs`
-        /// in the configuration, else 1); replication steps always run one at a time
-        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=config::MAX_JOBS as i64))]
-        jobs: Option<u16>,
+        #[command(flatten)]
+        select: Selection,
     },
     /// Back up, check, prune and replicate, as `wbackup plan` shows
     Run {
-        /// Limit to this node (repeatable)
-        #[arg(long = "node", value_name = "NAME")]
-        nodes: Vec<String>,
-        /// Run up to N steps of one kind at once, each on its own node (default: `jobs`
-        /// in the configuration, else 1); replication steps always run one at a time
-        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=config::MAX_JOBS as i64))]
-        jobs: Option<u16>,
+        #[command(flatten)]
+        select: Selection,
         /// Print the event stream as JSON lines
         #[arg(long)]
         json: bool,
@@ -147,11 +160,8 @@ pub fn main() -> i32 {
         .build()
         .expect("tokio runtime");
     match cli.command.expect("handled above") {
-        Command::Plan { nodes, jobs } => match Plan::build(&config, &nodes) {
-            Ok(mut p) => {
-                if let Some(j) = jobs {
-                    p.jobs = j.into();
-                }
+        Command::Plan { select } => match select.plan(&config) {
+            Ok(p) => {
                 print!("{}", p.render(&config));
                 EXIT_OK
             }
@@ -161,13 +171,12 @@ pub fn main() -> i32 {
             }
         },
         Command::Run {
-            nodes,
-            jobs,
+            select,
             json,
             accept_shrink,
             password,
         } => {
-            let mut plan = match Plan::build(&config, &nodes) {
+            let mut plan = match select.plan(&config) {
                 Ok(p) => p,
                 Err(e) => {
                     eprintln!("error: {e}");
@@ -184,9 +193,6 @@ pub fn main() -> i32 {
                 return EXIT_USAGE;
             }
             plan.accept_shrink = accept_shrink;
-            if let Some(j) = jobs {
-                plan.jobs = j.into();
-            }
             let confirm = engine::holds_no_repository(&config);
             let secret = match rt.block_on(read_password(&password, confirm)) {
                 Ok(s) => s,
@@ -245,9 +251,8 @@ fn init(explicit: Option<&std::path::Path>) -> i32 {
     }
 }
 
-/// Gets the password from the source the user chose, or asks on the terminal.
-/// The password from the file, the command, or the terminal. At the terminal it is asked
-/// twice when `confirm` (no repository exists yet to try it on).
+/// Gets the password from the source the user chose, or asks on the terminal: twice
+/// when `confirm` (no repository exists yet to try it on).
 pub async fn read_password(args: &PasswordArgs, confirm: bool) -> Result<SecretString, String> {
     let first_line = |s: String| -> Result<SecretString, String> {
         let line = s.lines().next().unwrap_or("").to_string();
@@ -762,12 +767,12 @@ mod tests {
         .unwrap();
         match c.command {
             Some(Command::Run {
-                nodes,
+                select,
                 json,
                 password,
                 ..
             }) => {
-                assert_eq!(nodes, ["a", "b"]);
+                assert_eq!(select.nodes, ["a", "b"]);
                 assert!(json);
                 assert_eq!(password.password_file.unwrap(), PathBuf::from("/x"));
             }

@@ -601,6 +601,11 @@ impl Config {
         self.node(&self.orchestrator)
             .expect("validated: the orchestrator is a node")
     }
+    /// The orchestrator's `base_dir` on this machine (where wbackup runs), `~` expanded.
+    pub fn local_base_dir(&self) -> PathBuf {
+        let base = expand_home(&self.orchestrator().base_dir, &home_dir().to_string_lossy());
+        PathBuf::from(base.trim_end_matches('/'))
+    }
     pub fn is_builtin(&self) -> bool {
         matches!(self.source, Source::BuiltIn(_))
     }

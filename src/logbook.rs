@@ -2,7 +2,7 @@
 //! `<base_dir>/logs`, so every run can be read again later (the window's history, a
 //! person with `less`). The logbook is one more consumer of the engine's events.
 
-use crate::config::{expand_home, home_dir, Config};
+use crate::config::Config;
 use crate::engine::events::{Event, Outcome, RunStatus, Sink, Stream};
 use crate::plan::Plan;
 use serde::{Deserialize, Serialize};
@@ -57,11 +57,7 @@ pub struct StepSummary {
 
 /// The orchestrator's logs folder.
 pub fn logs_dir(config: &Config) -> PathBuf {
-    let base = expand_home(
-        &config.orchestrator().base_dir,
-        &home_dir().to_string_lossy(),
-    );
-    Path::new(base.trim_end_matches('/')).join("logs")
+    config.local_base_dir().join("logs")
 }
 
 impl Logbook {

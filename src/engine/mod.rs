@@ -41,19 +41,11 @@ use tokio_util::sync::CancellationToken;
 /// password, so the window and the terminal ask for it twice. After any run that
 /// replicated, the orchestrator holds every repository.
 pub fn holds_no_repository(config: &Config) -> bool {
-    let node = config.orchestrator();
-    let here = crate::config::Node {
-        base_dir: crate::config::expand_home(
-            &node.base_dir,
-            &crate::config::home_dir().to_string_lossy(),
-        ),
-        ..node.clone()
-    };
-    !config.nodes.iter().any(|owner| {
-        std::path::Path::new(&crate::plan::repo_path(&here, &owner.name))
-            .join("config")
-            .exists()
-    })
+    let base = config.local_base_dir();
+    !config
+        .nodes
+        .iter()
+        .any(|owner| base.join(&owner.name).join("restic/config").exists())
 }
 
 /// How a run ended, step by step.

@@ -7,7 +7,7 @@
 //! and summaries): the kernel releases it when the holding process ends, however it
 //! ends, so a crash never leaves it stuck.
 
-use crate::config::{expand_home, home_dir, Config};
+use crate::config::Config;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
 use std::os::fd::AsRawFd;
@@ -26,11 +26,7 @@ pub enum Acquired {
 
 /// Where the orchestrator's lock lives.
 pub fn lock_dir(config: &Config) -> PathBuf {
-    let base = expand_home(
-        &config.orchestrator().base_dir,
-        &home_dir().to_string_lossy(),
-    );
-    Path::new(base.trim_end_matches('/')).join(".wbackup-incoming")
+    config.local_base_dir().join(".wbackup-incoming")
 }
 
 /// Takes the lock in `dir`, or says which run holds it.
