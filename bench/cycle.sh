@@ -12,16 +12,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-5}
 SHARED=${SHARED:-$(cd .. && pwd)/shared/bench}
-[ -x "$SHARED/seed-baseline.sh" ] || [ -f "$SHARED/seed-baseline.sh" ] || { echo "no seed-baseline.sh in $SHARED (set SHARED=)" >&2; exit 2; }
-cargo build --release --quiet
-WB=$PWD/target/release/wbackup
-OUT=$(mktemp -d /tmp/wb-bench-XXXX)
-trap 'for p in "$OUT"/*/sshd_*.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null; done; [ -n "${BENCH_KEEP:-}" ] || rm -rf "$OUT"' EXIT
+[ -f "$SHARED/seed-baseline.sh" ] || { echo "no seed-baseline.sh in $SHARED (set SHARED=)" >&2; exit 2; }
 . bench/lab.sh
 
 A=$OUT/seed; B=$OUT/wbackup
 lab "$A" 30 laptop home server; lab "$B" 30 laptop home server
-PW=$OUT/pw; echo "bench password" > "$PW"; chmod 600 "$PW"
 
 count() { wc -l < "$1" | tr -d ' '; }
 logins() { grep -c "Accepted publickey" "$1/sshd_$2.log" || true; }

@@ -11,17 +11,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-5}
 MB=${2:-40}
-SHARED=${SHARED:-$(cd .. && pwd)/shared/bench}
-[ -f "$SHARED/mkdata.sh" ] || { echo "no mkdata.sh in $SHARED (set SHARED=)" >&2; exit 2; }
-cargo build --release --quiet
-WB=$PWD/target/release/wbackup
-OUT=$(mktemp -d /tmp/wb-bench-XXXX)
-trap 'for p in "$OUT"/*/sshd_*.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null; done; [ -n "${BENCH_KEEP:-}" ] || rm -rf "$OUT"' EXIT
 . bench/lab.sh
 
 A=$OUT/sequential; B=$OUT/parallel
 lab "$A" 10 laptop home server; lab "$B" 10 laptop home server
-PW=$OUT/pw; echo "bench password" > "$PW"; chmod 600 "$PW"
 
 run_in() {  # run_in LAB [ARGS...]
   local L=$1; shift

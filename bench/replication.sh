@@ -10,16 +10,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-5}
 PACKS=${PACKS:-4000}
-SHARED=${SHARED:-$(cd .. && pwd)/shared/bench}
-[ -f "$SHARED/mkdata.sh" ] || { echo "no mkdata.sh in $SHARED (set SHARED=)" >&2; exit 2; }
-cargo build --release --quiet
-WB=$PWD/target/release/wbackup
-OUT=$(mktemp -d /tmp/wb-rbench-XXXX)
-trap 'for p in "$OUT"/*/sshd_*.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null; done; rm -rf "$OUT"' EXIT
 . bench/lab.sh
 L=$OUT/lab
 KEEP_LAST=1000 lab "$L" 1 laptop home
-PW=$OUT/pw; echo "bench password" > "$PW"; chmod 600 "$PW"
 REPO=$L/nodes/home/backup/home/restic
 
 wb_run() { "$WB" --config "$L/config.toml" run --password-file "$PW" "$@"; }

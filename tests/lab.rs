@@ -279,20 +279,26 @@ fn interrupting_parallel_backups_stops_all_of_them() {
     interrupt_during_backups(&["laptop", "home"], 2);
 }
 
+/// `count` files of 20 MB that compress and deduplicate poorly in `node`'s data, so that
+/// its backup takes long enough to act while it runs.
+fn add_big_files(lab: &Lab, node: &str, count: u32) {
+    let big = lab.node(node).data.join("big");
+    fs::create_dir_all(&big).unwrap();
+    for i in 0..count {
+        let content: Vec<u8> = (0..20_000_000u32)
+            .map(|j| (j.wrapping_mul(2654435761).wrapping_add(i) >> 13) as u8)
+            .collect();
+        fs::write(big.join(format!("f{i}")), content).unwrap();
+    }
+}
+
 /// Sends SIGINT once every node in `busy` reports backup progress, then checks that the
 /// run ends 130, no restic runs or holds a lock, and the summary says interrupted.
 fn interrupt_during_backups(busy: &[&str], jobs: usize) {
     let lab = Lab::new(&["laptop", "home"]);
     // Enough data that the backups are still running when we interrupt.
     for node in busy {
-        let big = lab.node(node).data.join("big");
-        fs::create_dir_all(&big).unwrap();
-        for i in 0..6 {
-            let content: Vec<u8> = (0..20_000_000u32)
-                .map(|j| (j.wrapping_mul(2654435761).wrapping_add(i) >> 13) as u8)
-                .collect();
-            fs::write(big.join(format!("f{i}")), content).unwrap();
-        }
+        add_big_files(&lab, node, 6);
     }
     lab.fill(1);
     let jobs = jobs.to_string();
@@ -364,14 +370,7 @@ fn interrupt_during_backups(busy: &[&str], jobs: usize) {
 #[test]
 fn a_second_run_at_once_is_refused_and_the_first_completes() {
     let lab = Lab::new(&["laptop", "home"]);
-    let big = lab.node("home").data.join("big");
-    fs::create_dir_all(&big).unwrap();
-    for i in 0..4 {
-        let content: Vec<u8> = (0..20_000_000u32)
-            .map(|j| (j.wrapping_mul(2654435761).wrapping_add(i) >> 13) as u8)
-            .collect();
-        fs::write(big.join(format!("f{i}")), content).unwrap();
-    }
+    add_big_files(&lab, "home", 4);
     lab.fill(1);
     let mut first = lab
         .wbackup_cmd(&["run", "--json"])
