@@ -379,6 +379,9 @@ impl Sink for Printer {
                         writeln!(out, "    FAILED: {title}: {message}")
                     }
                     Outcome::Interrupted => writeln!(out, "    interrupted: {title}"),
+                    Outcome::Partial { reason } => {
+                        writeln!(out, "    partly done: {title}: {reason}")
+                    }
                 }
             }
             Event::RunFinished {
@@ -556,6 +559,13 @@ async fn status(config: &Config, json: bool) -> i32 {
                             let Some(files) = inv.repos.get(r) else {
                                 continue;
                             };
+                            if let Some(why) = &files.unsound {
+                                let e = format!("its copy of {r} cannot be listed soundly: {why}");
+                                st.error = Some(match st.error.take() {
+                                    Some(prev) => format!("{prev}; {e}"),
+                                    None => e,
+                                });
+                            }
                             if files.config_sha.is_none() {
                                 continue;
                             }

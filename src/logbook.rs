@@ -170,7 +170,9 @@ impl Sink for Logbook {
                         message,
                         stderr_tail,
                     } => (*exit_code, Some(message.clone()), stderr_tail.clone()),
-                    Outcome::Skipped { reason } => (None, Some(reason.clone()), vec![]),
+                    Outcome::Skipped { reason } | Outcome::Partial { reason } => {
+                        (None, Some(reason.clone()), vec![])
+                    }
                     _ => (None, None, vec![]),
                 };
                 let millis = chrono::SecondsFormat::Millis;

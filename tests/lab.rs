@@ -117,6 +117,17 @@ fn an_unreachable_node_does_not_stop_the_others() {
         "{out}"
     );
     assert!(out.contains("server-public ("), "{out}");
+    // Replication does not claim to have reached server's copies.
+    for owner in ["laptop", "home"] {
+        let line = out
+            .lines()
+            .find(|l| l.contains(&format!(": replicate {owner} to")) && !l.contains('['))
+            .unwrap_or_else(|| panic!("no replicate {owner} line: {out}"));
+        assert!(
+            line.contains("partly done:") && line.contains("server's copy not updated"),
+            "{line}"
+        );
+    }
     // laptop and home completed and hold each other's repository.
     for (holder, owner) in [("laptop", "home"), ("home", "laptop")] {
         lab.check(&lab.repo(holder, owner));

@@ -38,6 +38,11 @@ pub enum Outcome {
         stderr_tail: Vec<String>,
     },
     Interrupted,
+    /// Done where it could be; a part waits for the next run for a reason reported
+    /// elsewhere (a copy on a node that failed `prepare`). Not a failure of its own.
+    Partial {
+        reason: String,
+    },
 }
 
 impl Outcome {
@@ -49,7 +54,10 @@ impl Outcome {
         }
     }
     pub fn is_ok(&self) -> bool {
-        matches!(self, Outcome::Passed | Outcome::Skipped { .. })
+        matches!(
+            self,
+            Outcome::Passed | Outcome::Skipped { .. } | Outcome::Partial { .. }
+        )
     }
     pub fn label(&self) -> &'static str {
         match self {
@@ -57,6 +65,7 @@ impl Outcome {
             Outcome::Skipped { .. } => "skipped",
             Outcome::Failed { .. } => "failed",
             Outcome::Interrupted => "interrupted",
+            Outcome::Partial { .. } => "partly done",
         }
     }
 }

@@ -28,7 +28,7 @@ use process::{Input, Job};
 use replicate::{HopError, HopOutput, Inventory};
 use secrecy::SecretString;
 use std::cell::{RefCell, RefMut};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -194,6 +194,8 @@ struct State {
     forgotten: HashMap<String, HashSet<String>>,
     /// Each node's own snapshots as `prepare` found them (before this run's forget).
     snapshots_before: HashMap<String, HashSet<String>>,
+    /// The snapshots each node's `forget` said it removed (restic's `--json` report).
+    forget_removed: HashMap<String, Vec<String>>,
     /// The latest listing of what each node holds of every repository in the plan,
     /// kept up to date as replication changes it: one listing per node serves every
     /// replication step.
@@ -574,6 +576,16 @@ true"#;
                 if stream == Stream::Stdout && restic::is_password_notice(&text) {
                     return;
                 }
+                if step.kind == StepKind::Forget && stream == Stream::Stdout {
+                    if let Some(ids) = restic::parse_forget_line(&text) {
+                        self.st()
+                            .forget_removed
+                            .entry(name.clone())
+                            .or_default()
+                            .extend(ids);
+                        return;
+                    }
+                }
                 if step.kind == StepKind::Backup && stream == Stream::Stdout {
                     match restic::parse_backup_line(&text) {
                         restic::BackupLine::Status { done, total } => {
@@ -673,8 +685,11 @@ true"#;
     }
 
     /// `forget --prune`, recording which snapshots it removed so that replication can
-    /// tell them from snapshots the source lost some other way.
+    /// tell them from snapshots the source lost some other way. Only snapshots restic
+    /// itself reported removing, and that a complete listing taken afterwards no longer
+    /// shows, are recorded: a live snapshot in that record would never be guarded again.
     async fn forget(&self, step: &Step) -> Outcome {
+        self.st().forget_removed.remove(&step.node);
         let o = self.restic_step(step).await;
         if o != Outcome::Passed {
             return o;
@@ -684,16 +699,38 @@ true"#;
             return Outcome::failed(e);
         }
         let mut st = self.st();
-        let after: HashSet<String> = st.listings[&step.node]
+        let own = st.listings[&step.node]
             .repos
             .get(&step.node)
-            .map(|r| r.snapshots().into_iter().map(String::from).collect())
+            .cloned()
             .unwrap_or_default();
         st.listed_after_forget.insert(step.node.clone());
         let before = st.snapshots_before.remove(&step.node).unwrap_or_default();
+        let reported = st.forget_removed.remove(&step.node);
         drop(st);
-        let mut removed: Vec<String> = before.difference(&after).cloned().collect();
+        if let Err(why) = own.as_source() {
+            return Outcome::failed(format!(
+                "after forget, {}'s repository cannot be listed as a whole: {why}; nothing was recorded and its copies will not be touched",
+                step.node
+            ));
+        }
+        let after: HashSet<&str> = own.snapshots().into_iter().collect();
+        let mut removed: Vec<String> = match reported {
+            Some(ids) => ids,
+            None => {
+                self.info(
+                    step,
+                    "restic did not report which snapshots it removed; using the listings before and after",
+                );
+                before.into_iter().collect()
+            }
+        };
+        removed.retain(|id| {
+            !after.contains(id.as_str())
+                && replicate::phase_of(&format!("snapshots/{id}")) == Some("snapshots")
+        });
         removed.sort();
+        removed.dedup();
         if !removed.is_empty() {
             if let Err(e) = ledger::record(self.config, &step.node, &removed) {
                 return Outcome::failed(format!("cannot record the forgotten snapshots: {e}"));
@@ -745,6 +782,15 @@ true"#;
             let inv = &st.listings[&owner];
             (inv.repos.get(&owner).cloned().unwrap_or_default(), inv.now)
         };
+        // Only a listing known complete may say what the copies should lose: a folder
+        // that could not be read, or that the listing did not follow, would otherwise
+        // look deleted.
+        if let Err(why) = src_files.as_source() {
+            return Outcome::failed(format!(
+                "{owner}'s repository cannot be replicated: {why}; its copies were not touched. Look at {} on {owner}",
+                shell::quote(&owner_conn.repo(&owner)),
+            ));
+        }
         let busy = src_files.fresh_locks(now);
         if !busy.is_empty() {
             return Outcome::Skipped {
@@ -759,26 +805,38 @@ true"#;
             total: 0,
         };
         let mut failures: Vec<String> = vec![];
+        // Copies that wait for the next run (their node failed `prepare`, reported there).
+        let mut waiting: Vec<String> = vec![];
         let mut done = 0u64;
-        // The orchestrator's copy, once brought up to date: the relay for the others.
-        let mut relay_files: Option<replicate::RepoFiles> = None;
         // The targets' listings, taken out of the kept ones while hops change them and put
         // back at the end (a step that ends early leaves them to be listed again).
         let mut inventories: HashMap<String, Inventory> = HashMap::new();
         for t in &step.targets {
             // A node that failed `prepare` is that step's failure, reported there once;
-            // here it only waits for the next run.
+            // here its copy only waits for the next run.
             let unreachable = self.st().unreachable.get(t).cloned();
             if let Some(why) = unreachable {
                 out.line(
                     Stream::Info,
                     format!("{t} is {why}: its copy of {owner} waits for the next run"),
                 );
+                waiting.push(t.clone());
                 continue;
             }
             match self.listing(t).await {
                 Ok(()) => {
                     let inv = self.st().listings.remove(t).expect("just listed");
+                    // A copy whose listing cannot be trusted is not written: what it seems
+                    // to lack may be there, what it seems to have may not.
+                    if let Some(why) = inv.repos.get(&owner).and_then(|f| f.unsound.clone()) {
+                        let path = self.conn(t).map(|c| c.repo(&owner)).unwrap_or_default();
+                        failures.push(format!(
+                            "{t}'s copy of {owner} was not touched: {why}. Look at {} on {t}",
+                            shell::quote(&path)
+                        ));
+                        self.st().listings.insert(t.clone(), inv);
+                        continue;
+                    }
                     inventories.insert(t.clone(), inv);
                 }
                 Err(e) => failures.push(e),
@@ -798,8 +856,9 @@ true"#;
             })
             .sum();
 
-        // Shrink guard: snapshots a copy holds that the source lost without wbackup
-        // forgetting them are not propagated without the user's consent.
+        // Shrink guard, copy by copy: snapshots a copy holds that the source does not
+        // have, and that wbackup's own forget did not remove, are not taken from it without
+        // the user's consent. Such a copy still receives what is new; nothing leaves it.
         let forgotten = self
             .st()
             .forgotten
@@ -807,35 +866,39 @@ true"#;
             .or_insert_with(|| ledger::load(self.config, &owner))
             .clone();
         let accepted = self.plan.accept_shrink.contains(&owner);
-        let mut vanished: Vec<String> = inventories
-            .values()
-            .filter_map(|i| i.repos.get(&owner))
-            .flat_map(|dst| replicate::extras(&src_files, dst))
-            .filter_map(|p| p.strip_prefix("snapshots/").map(String::from))
-            .filter(|id| !forgotten.contains(id))
-            .collect();
-        vanished.sort();
-        vanished.dedup();
-        if !vanished.is_empty() && !accepted {
-            let ids: Vec<&str> = vanished.iter().map(|s| &s[..8.min(s.len())]).collect();
-            return Outcome::failed(format!(
-                "{owner}'s repository lost {} snapshot(s) that wbackup did not forget ({}); its copies keep them and nothing was changed. Check the source (`restic -r {} snapshots` on {owner}); if the loss is intended, run `wbackup run --accept-shrink {owner}`",
-                vanished.len(),
-                ids.join(" "),
-                shell::quote(&owner_conn.repo(&owner)),
-            ));
+        let mut unexplained: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (t, inv) in &inventories {
+            let Some(dst) = inv.repos.get(&owner) else {
+                continue;
+            };
+            let ids: Vec<String> = replicate::extras(&src_files, dst)
+                .iter()
+                .filter_map(|p| p.strip_prefix("snapshots/"))
+                .filter(|id| !forgotten.contains(*id))
+                .map(String::from)
+                .collect();
+            if !ids.is_empty() {
+                unexplained.insert(t.clone(), ids);
+            }
         }
-        if !vanished.is_empty() {
+        if accepted && !unexplained.is_empty() {
+            let n = unexplained.values().flatten().collect::<HashSet<_>>().len();
             out.line(
                 Stream::Info,
-                format!(
-                    "--accept-shrink {owner}: removing {} lost snapshot(s) from the copies",
-                    vanished.len()
-                ),
+                format!("--accept-shrink {owner}: removing {n} lost snapshot(s) from the copies"),
             );
         }
+        let guarded: HashSet<String> = if accepted {
+            HashSet::new()
+        } else {
+            unexplained.keys().cloned().collect()
+        };
         let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S").to_string();
 
+        // Relay: the orchestrator's copy is fed from the owner, every other copy from the
+        // orchestrator's once it is up to date. Every hop brings its target to the
+        // owner's file set.
+        let mut relay_ready = false;
         for t in &step.targets {
             if self.cancel.is_cancelled() {
                 return Outcome::Interrupted;
@@ -844,27 +907,24 @@ true"#;
                 continue;
             };
             let dst_files = inv.repos.entry(owner.clone()).or_default();
-            // Relay: the orchestrator's copy is fed from the owner, every other copy
-            // from the orchestrator's.
             let from = if owner == orch || *t == orch {
                 owner.clone()
             } else {
                 orch.clone()
             };
-            let from_files = if from == owner {
-                &src_files
-            } else {
-                match &relay_files {
-                    Some(f) => f,
-                    None => {
-                        failures.push(format!("{t}: the relay's copy on {from} is not up to date"));
-                        continue;
-                    }
-                }
-            };
+            if from != owner && !relay_ready {
+                failures.push(format!(
+                    "{t}'s copy was not updated: the relay's copy on {from} is not up to date"
+                ));
+                continue;
+            }
             // Deletion pass: what the source no longer has goes to quarantine, snapshots
             // first, then index, then data.
-            let gone = replicate::extras(&src_files, dst_files);
+            let gone = if guarded.contains(t) {
+                vec![]
+            } else {
+                replicate::extras(&src_files, dst_files)
+            };
             let (Some(src), Some(dst)) = (self.conn(&from), self.conn(t)) else {
                 failures.push(format!("{t}: {from} or {t} is not reachable"));
                 continue;
@@ -873,7 +933,7 @@ true"#;
                 repo: &owner,
                 src: &src,
                 dst: &dst,
-                src_files: from_files,
+                src_files: &src_files,
                 dst_files,
                 gone: &gone,
                 stamp: &stamp,
@@ -882,7 +942,7 @@ true"#;
                 Ok(d) => {
                     done = d;
                     if *t == orch {
-                        relay_files = inv.repos.get(&owner).cloned();
+                        relay_ready = true;
                     }
                 }
                 Err(HopError::Cancelled) => return Outcome::Interrupted,
@@ -893,29 +953,86 @@ true"#;
                         "{t} holds a different repository under {owner}'s name (repository id {dst_id} there, {src_id} at the source); it was not touched: move {} aside and rerun",
                         shell::quote(&dst.repo(&owner)),
                     ));
-                    if *t == orch {
-                        break;
-                    }
                 }
-                Err(HopError::Failed(e)) => {
-                    if *t == orch && step.targets.len() > 1 {
-                        failures.push(format!("{e}; the other copies were not updated from it"));
-                        break;
-                    }
-                    failures.push(e)
-                }
+                Err(HopError::Failed(e)) => failures.push(e),
             }
         }
         self.st().listings.extend(inventories);
-        if failures.is_empty() {
-            Outcome::Passed
-        } else {
-            Outcome::Failed {
+        if !guarded.is_empty() {
+            failures.push(shrink_refusal(
+                &owner,
+                &owner_conn.repo(&owner),
+                &unexplained,
+                step.targets.len() - waiting.len(),
+            ));
+        }
+        if !failures.is_empty() {
+            return Outcome::Failed {
                 exit_code: None,
                 message: format!("replicating {owner}: {}", failures.join("; ")),
                 stderr_tail: vec![],
-            }
+            };
         }
+        if !waiting.is_empty() {
+            return Outcome::Partial {
+                reason: format!(
+                    "{} not updated: {} could not be reached or used (see {} prepare step); the others are up to date",
+                    waiting.iter().map(|t| format!("{t}'s copy")).collect::<Vec<_>>().join(", "),
+                    waiting.join(", "),
+                    if waiting.len() == 1 { "its" } else { "their" },
+                ),
+            };
+        }
+        Outcome::Passed
+    }
+}
+
+/// Why copies keep snapshots their source no longer has. When every copy reached holds
+/// them, the source lost them; when only some do, those copies hold something the source
+/// never had (or lost long ago): name them, so that the source is not blamed for them.
+fn shrink_refusal(
+    owner: &str,
+    owner_repo: &str,
+    unexplained: &BTreeMap<String, Vec<String>>,
+    copies_reached: usize,
+) -> String {
+    let short = |ids: &[String]| {
+        ids.iter()
+            .map(|s| &s[..8.min(s.len())])
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let mut all: Vec<String> = unexplained.values().flatten().cloned().collect();
+    all.sort();
+    all.dedup();
+    let consent = format!("if the loss is intended, run `wbackup run --accept-shrink {owner}`");
+    let in_every_copy = unexplained.len() == copies_reached
+        && all
+            .iter()
+            .all(|id| unexplained.values().all(|v| v.contains(id)));
+    if in_every_copy {
+        format!(
+            "{owner}'s repository lost {} snapshot(s) that wbackup did not forget ({}); its copies keep them (they still received what is new) and nothing was removed from them. Check the source (`restic -r {} snapshots` on {owner}); {consent}",
+            all.len(),
+            short(&all),
+            shell::quote(owner_repo),
+        )
+    } else {
+        let each: Vec<String> = unexplained
+            .iter()
+            .map(|(t, ids)| {
+                format!(
+                    "{t}'s copy holds {} snapshot(s) that {owner}'s repository does not have and wbackup never forgot ({})",
+                    ids.len(),
+                    short(ids)
+                )
+            })
+            .collect();
+        format!(
+            "{}; nothing was removed from {} (they still received what is new), the other copies were updated as usual. If those snapshots do not belong to {owner}, move them out of that copy's snapshots/ folder; {consent}",
+            each.join("; "),
+            if unexplained.len() == 1 { "that copy" } else { "those copies" },
+        )
     }
 }
 

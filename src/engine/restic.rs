@@ -29,7 +29,9 @@ pub fn check_args(repo: &str, read_data_subset: Option<&str>) -> Vec<String> {
 }
 
 pub fn forget_args(repo: &str, retention: &Retention) -> Vec<String> {
-    let mut a = words(&["restic", "-r", repo, "forget", "--prune"]);
+    // --json: restic says which snapshots it removed (the shrink guard's ledger records
+    // exactly those); prune's report stays plain text.
+    let mut a = words(&["restic", "-r", repo, "forget", "--prune", "--json"]);
     a.extend(retention.restic_args());
     a
 }
@@ -87,6 +89,29 @@ pub fn parse_backup_line(line: &str) -> BackupLine {
     }
 }
 
+/// The snapshots `restic forget --json` says it removed, from its one JSON line (an array
+/// of groups, each with `keep` and `remove`); None for any other line.
+pub fn parse_forget_line(line: &str) -> Option<Vec<String>> {
+    #[derive(serde::Deserialize)]
+    struct Group {
+        #[serde(default)]
+        remove: Option<Vec<Snap>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Snap {
+        id: String,
+    }
+    let groups: Vec<Group> = serde_json::from_str(line.trim()).ok()?;
+    Some(
+        groups
+            .into_iter()
+            .flat_map(|g| g.remove.unwrap_or_default())
+            .map(|s| s.id)
+            .filter(|id| id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+            .collect(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,6 +132,25 @@ mod tests {
             BackupLine::Summary(s) if s.starts_with("snapshot 01234567 saved: 2 new")
         ));
         assert_eq!(parse_backup_line("scan finished"), BackupLine::Other);
+    }
+
+    #[test]
+    fn forget_reports_what_it_removed() {
+        let h = |c: char| c.to_string().repeat(64);
+        let line = format!(
+            r#"[{{"tags":null,"host":"a","keep":[{{"id":"{}"}}],"remove":[{{"id":"{}"}},{{"id":"{}"}}]}},{{"host":"b","keep":[],"remove":null}}]"#,
+            h('a'),
+            h('b'),
+            h('c')
+        );
+        assert_eq!(parse_forget_line(&line), Some(vec![h('b'), h('c')]));
+        assert_eq!(parse_forget_line("[]"), Some(vec![]));
+        assert_eq!(parse_forget_line("removing 2 old packs"), None);
+        assert_eq!(
+            parse_forget_line(r#"[{"remove":[{"id":"../../x"}]}]"#),
+            Some(vec![]),
+            "only snapshot ids"
+        );
     }
 
     #[test]
