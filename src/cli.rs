@@ -112,6 +112,21 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         target: Option<String>,
     },
+    /// Prove copies restorable: a restore drill of a sample of files on the node that
+    /// holds each copy, compared with the source, and a rotating read of its data
+    Verify {
+        /// Only the copies held by this node (repeatable)
+        #[arg(long = "node", value_name = "NODE")]
+        nodes: Vec<String>,
+        /// Only the copies of this repository (repeatable)
+        #[arg(long = "repo", value_name = "REPO")]
+        repos: Vec<String>,
+        /// Print the proofs as JSON
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
     /// Write a commented starter configuration (never overwrites)
     Init,
 }
@@ -204,6 +219,34 @@ pub fn main() -> i32 {
             rt.block_on(run(&config, &plan, secret, json))
         }
         Command::Status { json } => rt.block_on(status(&config, json)),
+        Command::Verify {
+            nodes,
+            repos,
+            json,
+            password,
+        } => {
+            let known = |n: &String| config.node(n).is_some();
+            let owners = |r: &String| config.node(r).is_some_and(|n| !n.is_storage());
+            if let Some(bad) = nodes.iter().find(|n| !known(n)) {
+                eprintln!(
+                    "error: --node {bad:?}: no such node in {}",
+                    config.path().display()
+                );
+                return EXIT_USAGE;
+            }
+            if let Some(bad) = repos.iter().find(|r| !owners(r)) {
+                eprintln!("error: --repo {bad:?}: no node of that name backs up (repositories are named after the node they belong to)");
+                return EXIT_USAGE;
+            }
+            let secret = match rt.block_on(read_password(&password, false)) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return EXIT_USAGE;
+                }
+            };
+            rt.block_on(verify(&config, &nodes, &repos, json, secret))
+        }
         Command::Doctor => rt.block_on(doctor(&config)),
         Command::Restore {
             repo,
@@ -454,6 +497,110 @@ async fn run(config: &Config, plan: &Plan, password: SecretString, json: bool) -
         }
     }
     report.status.exit_code()
+}
+
+struct ProofPrinter {
+    json: bool,
+}
+
+impl engine::verify::ProofOutput for ProofPrinter {
+    fn proof(&mut self, proof: &engine::verify::Proof) {
+        if !self.json {
+            println!("{}", proof.message);
+        }
+    }
+    fn line(&mut self, text: &str) {
+        if !self.json {
+            println!("{text}");
+        }
+    }
+}
+
+/// `wbackup verify`: every selected copy drilled on its holder, every result recorded in
+/// the proof ledger.
+async fn verify(
+    config: &Config,
+    nodes: &[String],
+    repos: &[String],
+    json: bool,
+    password: SecretString,
+) -> i32 {
+    let cancel = CancellationToken::new();
+    {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                cancel.cancel();
+            }
+        });
+    }
+    let (conns, dir) = connect_all(config).await;
+    let mut reached = std::collections::HashMap::new();
+    let mut unreachable = std::collections::HashMap::new();
+    for c in &conns {
+        match c {
+            Ok(conn) => {
+                reached.insert(conn.node.name.clone(), conn);
+            }
+            Err((name, u)) => {
+                unreachable.insert(name.clone(), u.to_string());
+            }
+        }
+    }
+    let holders: Vec<String> = config
+        .nodes
+        .iter()
+        .filter(|n| nodes.is_empty() || nodes.contains(&n.name))
+        .map(|n| n.name.clone())
+        .collect();
+    let owners: Vec<String> = config
+        .nodes
+        .iter()
+        .filter(|n| !n.is_storage() && (repos.is_empty() || repos.contains(&n.name)))
+        .map(|n| n.name.clone())
+        .collect();
+    let verifier = engine::verify::Verifier {
+        config,
+        conns: reached,
+        unreachable,
+        password: &password,
+        cancel: &cancel,
+    };
+    let ledger = engine::verify::load_ledger(config);
+    let mut printer = ProofPrinter { json };
+    let mut all = vec![];
+    for r in &owners {
+        let proofs = verifier
+            .repository(r, &holders, &ledger, &mut printer)
+            .await;
+        if let Err(e) = engine::verify::record(config, &proofs) {
+            eprintln!(
+                "error: cannot write the proof ledger {}: {e}",
+                engine::verify::ledger_path(config).display()
+            );
+        }
+        all.extend(proofs);
+        if cancel.is_cancelled() {
+            break;
+        }
+    }
+    drop(verifier);
+    close_all(conns, dir).await;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
+    }
+    if cancel.is_cancelled() {
+        return EXIT_INTERRUPTED;
+    }
+    let proven = all.iter().filter(|p| p.proven).count();
+    if !json {
+        println!("{proven} of {} copies proven", all.len());
+    }
+    if proven == all.len() {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    }
 }
 
 /// Reaches every node of the configuration (the orchestrator locally), all at once: an

@@ -29,6 +29,7 @@ pub struct Config {
     pub retention: Retention,
     pub check: Check,
     pub replication: Replication,
+    pub verify: Verify,
     /// How many steps of one kind a run may run at once, each on its own node (1: one
     /// step at a time, the default).
     pub jobs: usize,
@@ -152,6 +153,77 @@ pub struct Check {
     pub read_data_subset: Option<String>,
 }
 
+/// `[verify]`: how copies are proven restorable (DESIGN §10).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Verify {
+    /// A run ends with verification when the last one is older than this.
+    pub every_days: u32,
+    /// Files restored per drill.
+    pub files: u32,
+    /// Bytes restored per copy and drill, at most.
+    pub max_bytes: ByteSize,
+    /// Every pack of every copy is read within this many verifications.
+    pub read_data_cycle: u32,
+    /// The window warns about a copy unproven, behind or failed for longer than this.
+    pub warn_after_days: u32,
+}
+
+impl Default for Verify {
+    fn default() -> Self {
+        Verify {
+            every_days: 7,
+            files: 20,
+            max_bytes: ByteSize(256 << 20),
+            read_data_cycle: 12,
+            warn_after_days: 14,
+        }
+    }
+}
+
+/// A size written as a number of bytes or with a unit: `"256MiB"`, `"1 GB"`, `4096`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+impl ByteSize {
+    pub fn parse(text: &str) -> Option<ByteSize> {
+        let t = text.trim();
+        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let (n, unit) = t.split_at(split);
+        let n: u64 = n.parse().ok()?;
+        let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 1,
+            "k" | "kb" => 1_000,
+            "kib" => 1 << 10,
+            "m" | "mb" => 1_000_000,
+            "mib" => 1 << 20,
+            "g" | "gb" => 1_000_000_000,
+            "gib" => 1 << 30,
+            _ => return None,
+        };
+        n.checked_mul(mult).map(ByteSize)
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(u64),
+            S(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::N(n) => Ok(ByteSize(n)),
+            Raw::S(s) => ByteSize::parse(&s).ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "{s:?} is not a size; write it like \"256MiB\", \"2GB\" or 4096"
+                ))
+            }),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Replication {
     pub enabled: bool,
@@ -176,6 +248,8 @@ struct RawConfig {
     check: Check,
     #[serde(default)]
     replication: RawReplication,
+    #[serde(default)]
+    verify: Verify,
     #[serde(default)]
     nodes: BTreeMap<Spanned<String>, Spanned<RawNode>>,
 }
@@ -350,6 +424,7 @@ pub fn builtin_default(path: PathBuf) -> Config {
             enabled: false,
             quarantine_days: 14,
         },
+        verify: Verify::default(),
         jobs: 1,
     }
 }
@@ -566,6 +641,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         retention,
         check: raw.check,
         replication,
+        verify: raw.verify,
         jobs,
     })
 }

@@ -17,6 +17,7 @@ pub mod process;
 pub mod replicate;
 pub mod restic;
 pub mod runlock;
+pub mod verify;
 
 use crate::config::Config;
 use crate::logbook::Logbook;

@@ -1,0 +1,760 @@
+//! Verification (DESIGN §10): every copy proven restorable, not trusted.
+//!
+//! A copy is repository R as held by node H, the owner's own included. It is proven by a
+//! restore drill on H itself — a sample of files from the latest snapshot of H's copy,
+//! restored by restic into a scratch folder under `<base_dir>/.wbackup-drill/`, hashed
+//! there and removed — whose hashes equal the owner's live files (when those still have
+//! the size and time the snapshot recorded) or the same files restored from the owner's
+//! own repository; and by reading a rotating share of its data
+//! (`restic check --read-data-subset=k/n`). Nothing here writes into a repository: every
+//! restic command runs with `--no-lock`. Each result is appended to the proof ledger
+//! (`<base_dir>/logs/proofs.jsonl` on the orchestrator), one JSON line per copy.
+
+use crate::config::Config;
+use crate::engine::node::Conn;
+use crate::engine::process::{self, Input, Job};
+use crate::engine::restic;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+const DRILL: &str = include_str!("sh/drill.sh");
+const LIVE: &str = include_str!("sh/live.sh");
+
+/// What one verification found out about one copy.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Proof {
+    pub repo: String,
+    pub holder: String,
+    /// When the drill ran (RFC 3339).
+    pub time: String,
+    pub proven: bool,
+    /// One sentence: what was proven, or what failed and what to do.
+    pub message: String,
+    pub snapshot: Option<String>,
+    pub files: usize,
+    pub bytes: u64,
+    /// Files equal to the owner's live file, and to the owner's own repository's.
+    pub matched_source: usize,
+    pub matched_owner_copy: usize,
+    pub seconds: f64,
+    /// The share of the data read this time, `k/n`.
+    pub read_data: Option<String>,
+    /// Estimated time to restore the whole snapshot from this copy, at the drill's rate.
+    pub restore_estimate_s: Option<f64>,
+}
+
+/// A file of a snapshot, as `restic ls --json` lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnapFile {
+    /// The path inside the snapshot (what `--include` matches).
+    pub path: String,
+    pub size: u64,
+    /// Seconds and nanoseconds since the epoch.
+    pub mtime: (i64, u32),
+}
+
+/// A snapshot's id and the paths it backed up.
+#[derive(Debug, Clone)]
+struct Snapshot {
+    id: String,
+    paths: Vec<String>,
+}
+
+/// The proof ledger on the orchestrator.
+pub fn ledger_path(config: &Config) -> PathBuf {
+    crate::logbook::logs_dir(config).join("proofs.jsonl")
+}
+
+/// Every proof recorded, oldest first. A line that cannot be read (the tail of a write
+/// cut by a power loss) is skipped.
+pub fn load_ledger(config: &Config) -> Vec<Proof> {
+    std::fs::read_to_string(ledger_path(config))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// Appends proofs, one line each, in one write, flushed to disk.
+pub fn record(config: &Config, proofs: &[Proof]) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let path = ledger_path(config);
+    if let Some(dir) = path.parent() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+    }
+    let mut text = String::new();
+    for p in proofs {
+        text.push_str(&serde_json::to_string(p).map_err(std::io::Error::other)?);
+        text.push('\n');
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(&path)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()
+}
+
+/// The share of the data to read next for this copy: one more than last time, modulo n.
+pub fn next_read_data(ledger: &[Proof], repo: &str, holder: &str, n: u32) -> u32 {
+    let n = n.max(1);
+    let last = ledger
+        .iter()
+        .rev()
+        .filter(|p| p.repo == repo && p.holder == holder)
+        .find_map(|p| {
+            let (k, m) = p.read_data.as_deref()?.split_once('/')?;
+            (m.parse::<u32>().ok()? == n).then(|| k.parse::<u32>().ok())?
+        });
+    match last {
+        Some(k) => k % n + 1,
+        None => 1,
+    }
+}
+
+/// What `verify` works with: the nodes reached, and why the others were not.
+pub struct Verifier<'a> {
+    pub config: &'a Config,
+    pub conns: HashMap<String, &'a Conn>,
+    pub unreachable: HashMap<String, String>,
+    pub password: &'a SecretString,
+    pub cancel: &'a CancellationToken,
+}
+
+/// Reports each copy's result as it is known.
+pub trait ProofOutput {
+    fn proof(&mut self, proof: &Proof);
+    fn line(&mut self, text: &str);
+}
+
+impl Verifier<'_> {
+    /// Verifies repository `repo` on each of `holders`; returns one proof per holder.
+    pub async fn repository(
+        &self,
+        repo: &str,
+        holders: &[String],
+        ledger: &[Proof],
+        out: &mut dyn ProofOutput,
+    ) -> Vec<Proof> {
+        let now = chrono::Local::now().to_rfc3339();
+        let fail = |holder: &str, message: String| Proof {
+            repo: repo.to_string(),
+            holder: holder.to_string(),
+            time: now.clone(),
+            proven: false,
+            message,
+            snapshot: None,
+            files: 0,
+            bytes: 0,
+            matched_source: 0,
+            matched_owner_copy: 0,
+            seconds: 0.0,
+            read_data: None,
+            restore_estimate_s: None,
+        };
+        let mut proofs = vec![];
+        // The latest snapshot of each copy reached.
+        let mut latest: BTreeMap<String, Snapshot> = BTreeMap::new();
+        for h in holders {
+            if self.cancel.is_cancelled() {
+                return proofs;
+            }
+            let Some(conn) = self.conns.get(h) else {
+                let why = self
+                    .unreachable
+                    .get(h)
+                    .cloned()
+                    .unwrap_or_else(|| "not reached".into());
+                let p = fail(h, format!("{repo} on {h} was not verified: {h} is {why}; switch it on or check its address, then run `wbackup verify --node {h}`"));
+                out.proof(&p);
+                proofs.push(p);
+                continue;
+            };
+            match self.latest_snapshot(conn, repo).await {
+                Ok(Some(s)) => {
+                    latest.insert(h.clone(), s);
+                }
+                Ok(None) => {
+                    let p = fail(h, format!("{repo} on {h} holds no snapshot to restore (a copy not made yet?); run `wbackup run` first"));
+                    out.proof(&p);
+                    proofs.push(p);
+                }
+                Err(e) => {
+                    let p = fail(h, format!("{repo} on {h} cannot be read: {e}; it may be damaged: run `restic -r {} check` on {h}", crate::shell::quote(&conn.repo(repo))));
+                    out.proof(&p);
+                    proofs.push(p);
+                }
+            }
+        }
+        // One sample per snapshot: copies in sync restore the same files.
+        let mut samples: HashMap<String, (Vec<SnapFile>, u64)> = HashMap::new();
+        // Reference hashes per snapshot and path, and where each came from.
+        let mut references: HashMap<String, HashMap<String, (String, bool)>> = HashMap::new();
+        for (h, snap) in &latest {
+            if self.cancel.is_cancelled() {
+                return proofs;
+            }
+            let conn = self.conns[h];
+            if !samples.contains_key(&snap.id) {
+                match self.list_files(conn, repo, &snap.id).await {
+                    Ok(files) => {
+                        let total = files.iter().map(|f| f.size).sum();
+                        let seed = seed_for(repo, &snap.id);
+                        let sample = sample(
+                            &files,
+                            self.config.verify.files.max(1) as usize,
+                            self.config.verify.max_bytes.0,
+                            seed,
+                        );
+                        samples.insert(snap.id.clone(), (sample, total));
+                    }
+                    Err(e) => {
+                        let p = fail(
+                            h,
+                            format!(
+                                "{repo} on {h}: the snapshot {} cannot be listed: {e}",
+                                short(&snap.id)
+                            ),
+                        );
+                        out.proof(&p);
+                        proofs.push(p);
+                        continue;
+                    }
+                }
+            }
+            let (sample, total) = samples[&snap.id].clone();
+            let started = Instant::now();
+            let restored = match self.drill(conn, repo, &snap.id, &sample).await {
+                Ok(r) => r,
+                Err(e) => {
+                    let p = fail(h, format!("{repo} on {h} FAILED its restore drill: restic could not restore {} file(s) of snapshot {} ({e}). Do not restore from it; run `restic -r {} check --read-data` on {h}", sample.len(), short(&snap.id), crate::shell::quote(&conn.repo(repo))));
+                    out.proof(&p);
+                    proofs.push(p);
+                    continue;
+                }
+            };
+            let seconds = started.elapsed().as_secs_f64();
+            if !references.contains_key(&snap.id) {
+                match self.reference(repo, snap, &sample).await {
+                    Ok(r) => {
+                        references.insert(snap.id.clone(), r);
+                    }
+                    Err(e) => {
+                        let p = fail(
+                            h,
+                            format!("{repo} on {h} was restored but not compared: {e}"),
+                        );
+                        out.proof(&p);
+                        proofs.push(p);
+                        continue;
+                    }
+                }
+            }
+            let reference = &references[&snap.id];
+            let mut bad: Vec<String> = vec![];
+            let (mut source, mut owner_copy) = (0, 0);
+            for f in &sample {
+                match (restored.get(&f.path), reference.get(&f.path)) {
+                    (Some(got), Some((want, live))) if got == want => {
+                        if *live {
+                            source += 1
+                        } else {
+                            owner_copy += 1
+                        }
+                    }
+                    (None, _) => bad.push(format!("{} was not restored", f.path)),
+                    (Some(_), None) => bad.push(format!("{} has nothing to compare with", f.path)),
+                    (Some(_), Some((_, live))) => bad.push(format!(
+                        "{} differs from {}",
+                        f.path,
+                        if *live {
+                            "the source"
+                        } else {
+                            "the owner's copy"
+                        }
+                    )),
+                }
+            }
+            if self.cancel.is_cancelled() {
+                return proofs;
+            }
+            let n = self.config.verify.read_data_cycle.max(1);
+            let k = next_read_data(ledger, repo, h, n);
+            let read = self.read_data(conn, repo, k, n).await;
+            let bytes: u64 = sample.iter().map(|f| f.size).sum();
+            let rate = (seconds > 0.0 && bytes > 0).then(|| bytes as f64 / seconds);
+            let mut p = fail(h, String::new());
+            p.snapshot = Some(snap.id.clone());
+            p.files = sample.len();
+            p.bytes = bytes;
+            p.matched_source = source;
+            p.matched_owner_copy = owner_copy;
+            p.seconds = seconds;
+            p.read_data = Some(format!("{k}/{n}"));
+            p.restore_estimate_s = rate.map(|r| total as f64 / r);
+            p.message = if !bad.is_empty() {
+                format!(
+                    "{repo} on {h} FAILED its restore drill: {}. Do not restore from it; run `restic -r {} check --read-data` on {h}",
+                    bad.join("; "),
+                    crate::shell::quote(&conn.repo(repo))
+                )
+            } else if let Err(e) = read {
+                format!(
+                    "{repo} on {h} FAILED the data read {k}/{n}: {e}. Do not restore from it; run `restic -r {} check --read-data` on {h}",
+                    crate::shell::quote(&conn.repo(repo))
+                )
+            } else {
+                p.proven = true;
+                format!(
+                    "{repo} on {h}: proven — {} file(s), {} restored in {:.1}s{}, {source} equal to the source, {owner_copy} to the owner's copy; data read {k}/{n}",
+                    sample.len(),
+                    crate::engine::replicate::human_bytes(bytes),
+                    seconds,
+                    rate.map(|r| format!(" ({}/s)", crate::engine::replicate::human_bytes(r as u64)))
+                        .unwrap_or_default(),
+                )
+            };
+            out.proof(&p);
+            proofs.push(p);
+        }
+        proofs
+    }
+
+    /// A restic command on `conn` that reads `repo` and writes nothing into it.
+    async fn restic(&self, conn: &Conn, args: Vec<String>) -> Result<Vec<String>, String> {
+        let job = Job::new(args)
+            .stdin(Input::Password(self.password))
+            .timeout(Duration::from_secs(6 * 3600));
+        let (fin, lines) = process::capture(conn.at(), job, self.cancel).await;
+        if !fin.success() {
+            if fin.stderr_tail.iter().any(|l| restic::is_wrong_password(l)) {
+                return Err("restic refused the password".into());
+            }
+            return Err(fin.describe());
+        }
+        Ok(lines
+            .into_iter()
+            .filter(|l| !restic::is_password_notice(l))
+            .collect())
+    }
+
+    fn argv(conn: &Conn, repo: &str, rest: &[&str]) -> Vec<String> {
+        let mut a: Vec<String> = vec![
+            "restic".into(),
+            "-r".into(),
+            conn.repo(repo),
+            "--no-lock".into(),
+        ];
+        a.extend(rest.iter().map(|s| s.to_string()));
+        a
+    }
+
+    async fn latest_snapshot(&self, conn: &Conn, repo: &str) -> Result<Option<Snapshot>, String> {
+        let has_config = conn
+            .script(
+                "[ -e \"$1/config\" ] && echo yes || true",
+                &[&conn.repo(repo)],
+                self.cancel,
+            )
+            .await?;
+        if !has_config.iter().any(|l| l == "yes") {
+            return Ok(None);
+        }
+        let lines = self
+            .restic(conn, Self::argv(conn, repo, &["snapshots", "--json"]))
+            .await?;
+        parse_latest(&lines.concat())
+    }
+
+    async fn list_files(&self, conn: &Conn, repo: &str, id: &str) -> Result<Vec<SnapFile>, String> {
+        let lines = self
+            .restic(conn, Self::argv(conn, repo, &["ls", "--json", id]))
+            .await?;
+        Ok(lines.iter().filter_map(|l| parse_ls_line(l)).collect())
+    }
+
+    /// Restores `sample` of snapshot `id` on `conn`'s copy, hashes it there; the hashes
+    /// by snapshot path.
+    async fn drill(
+        &self,
+        conn: &Conn,
+        repo: &str,
+        id: &str,
+        sample: &[SnapFile],
+    ) -> Result<HashMap<String, String>, String> {
+        if sample.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let mut argv = vec![format!("{}/.wbackup-drill", conn.base())];
+        argv.extend(Self::argv(conn, repo, &["restore", id]));
+        for f in sample {
+            argv.push("--include".into());
+            argv.push(include_pattern(&f.path));
+        }
+        let job = Job::script(DRILL, argv)
+            .stdin(Input::Password(self.password))
+            .timeout(Duration::from_secs(6 * 3600));
+        let (fin, lines) = process::capture(conn.at(), job, self.cancel).await;
+        if !fin.success() {
+            if fin.stderr_tail.iter().any(|l| restic::is_wrong_password(l)) {
+                return Err("restic refused the password".into());
+            }
+            return Err(fin.describe());
+        }
+        Ok(lines.iter().filter_map(|l| parse_sum_line(l)).collect())
+    }
+
+    /// What each sampled file should hash to: the owner's live file when it still has
+    /// the recorded size and time (true), else the same file restored from the owner's
+    /// own repository (false).
+    async fn reference(
+        &self,
+        repo: &str,
+        snap: &Snapshot,
+        sample: &[SnapFile],
+    ) -> Result<HashMap<String, (String, bool)>, String> {
+        let owner = repo;
+        let Some(conn) = self.conns.get(owner) else {
+            return Err(format!(
+                "{owner}, the owner, could not be reached to compare with"
+            ));
+        };
+        let mut out = HashMap::new();
+        let mut args: Vec<String> = vec![];
+        let mut asked: Vec<&SnapFile> = vec![];
+        for f in sample {
+            if let Some(live) = live_path(&snap.paths, &f.path) {
+                args.extend([
+                    live,
+                    f.size.to_string(),
+                    format!("{}.{:09}", f.mtime.0, f.mtime.1),
+                ]);
+                asked.push(f);
+            }
+        }
+        if !asked.is_empty() {
+            let job = Job::script(LIVE, args).timeout(Duration::from_secs(6 * 3600));
+            let (fin, lines) = process::capture(conn.at(), job, self.cancel).await;
+            if !fin.success() {
+                return Err(format!(
+                    "cannot read {owner}'s live files: {}",
+                    fin.describe()
+                ));
+            }
+            for l in lines {
+                let mut w = l.split(' ');
+                if let (Some("same"), Some(i), Some(sha)) = (w.next(), w.next(), w.next()) {
+                    if let Some(f) = i
+                        .parse::<usize>()
+                        .ok()
+                        .and_then(|i| asked.get(i.wrapping_sub(1)))
+                    {
+                        out.insert(f.path.clone(), (sha.to_string(), true));
+                    }
+                }
+            }
+        }
+        let rest: Vec<SnapFile> = sample
+            .iter()
+            .filter(|f| !out.contains_key(&f.path))
+            .cloned()
+            .collect();
+        if !rest.is_empty() {
+            let restored = self.drill(conn, repo, &snap.id, &rest).await.map_err(|e| {
+                format!("restoring from {owner}'s own repository to compare failed: {e}")
+            })?;
+            for (path, sha) in restored {
+                out.entry(path).or_insert((sha, false));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn read_data(&self, conn: &Conn, repo: &str, k: u32, n: u32) -> Result<(), String> {
+        let subset = format!("--read-data-subset={k}/{n}");
+        self.restic(conn, Self::argv(conn, repo, &["check", &subset]))
+            .await
+            .map(|_| ())
+    }
+}
+
+fn short(id: &str) -> &str {
+    &id[..8.min(id.len())]
+}
+
+/// The latest snapshot in `restic snapshots --json` output.
+fn parse_latest(json: &str) -> Result<Option<Snapshot>, String> {
+    #[derive(Deserialize)]
+    struct S {
+        id: String,
+        time: String,
+        #[serde(default)]
+        paths: Vec<String>,
+    }
+    let all: Vec<S> = serde_json::from_str(json.trim())
+        .map_err(|e| format!("restic's snapshot list cannot be read ({e})"))?;
+    Ok(all
+        .into_iter()
+        .filter(|s| s.id.len() == 64 && s.id.bytes().all(|b| b.is_ascii_hexdigit()))
+        .filter_map(|s| {
+            let t = chrono::DateTime::parse_from_rfc3339(&s.time).ok()?;
+            Some((t, s))
+        })
+        .max_by_key(|(t, _)| *t)
+        .map(|(_, s)| Snapshot {
+            id: s.id,
+            paths: s.paths,
+        }))
+}
+
+/// One regular file from `restic ls --json`.
+pub fn parse_ls_line(line: &str) -> Option<SnapFile> {
+    #[derive(Deserialize)]
+    struct N {
+        #[serde(rename = "type")]
+        kind: String,
+        path: String,
+        #[serde(default)]
+        size: u64,
+        mtime: String,
+        struct_type: Option<String>,
+    }
+    let n: N = serde_json::from_str(line).ok()?;
+    if n.kind != "file" || n.struct_type.as_deref().is_some_and(|s| s != "node") {
+        return None;
+    }
+    if !n.path.starts_with('/') || n.path.split('/').any(|c| c == ".." || c == ".") {
+        return None;
+    }
+    let t = chrono::DateTime::parse_from_rfc3339(&n.mtime).ok()?;
+    Some(SnapFile {
+        path: n.path,
+        size: n.size,
+        mtime: (t.timestamp(), t.timestamp_subsec_nanos()),
+    })
+}
+
+/// A line of `sha256sum`: the hash and the path relative to the restore target, with
+/// GNU's escaping of backslashes and newlines undone. The path comes back as the
+/// snapshot names it ("/home/a/x").
+pub fn parse_sum_line(line: &str) -> Option<(String, String)> {
+    let (escaped, line) = match line.strip_prefix('\\') {
+        Some(rest) => (true, rest),
+        None => (false, line),
+    };
+    let (sha, name) = line.split_once("  ")?;
+    if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let name = name.strip_prefix('.')?;
+    let name = if escaped {
+        let mut out = String::new();
+        let mut chars = name.chars();
+        while let Some(c) = chars.next() {
+            if c == '\\' {
+                match chars.next() {
+                    Some('n') => out.push('\n'),
+                    Some('r') => out.push('\r'),
+                    Some('\\') => out.push('\\'),
+                    _ => return None,
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    } else {
+        name.to_string()
+    };
+    Some((name, sha.to_string()))
+}
+
+/// restic's `--include` is a pattern: its special characters are escaped so that it
+/// matches exactly this path.
+pub fn include_pattern(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Where a file of the snapshot lives on its owner. restic keeps the absolute paths it
+/// backed up (newer versions), or only their last component at the root of the
+/// snapshot's tree (0.14–0.16): `/Documents/a` for the backed-up `/home/u/Documents`.
+pub fn live_path(backed_up: &[String], path: &str) -> Option<String> {
+    for p in backed_up {
+        let p = p.trim_end_matches('/');
+        if path == p || path.starts_with(&format!("{p}/")) {
+            return Some(path.to_string());
+        }
+    }
+    for p in backed_up {
+        let p = p.trim_end_matches('/');
+        let (parent, name) = p.rsplit_once('/')?;
+        let top = format!("/{name}");
+        if path == top || path.starts_with(&format!("{top}/")) {
+            return Some(format!("{parent}{path}"));
+        }
+    }
+    None
+}
+
+/// A seed that differs from run to run (so that, over time, every file gets its turn).
+fn seed_for(repo: &str, id: &str) -> u64 {
+    let mut s: u64 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1)
+        ^ u64::from(std::process::id());
+    for b in repo.bytes().chain(id.bytes()) {
+        s = s.rotate_left(5) ^ u64::from(b);
+    }
+    s | 1
+}
+
+/// Up to `n` files, big and small mixed, at most `max_bytes` in all, and at least one
+/// when there is any (the smallest, should every file be bigger than the cap).
+pub fn sample(files: &[SnapFile], n: usize, max_bytes: u64, seed: u64) -> Vec<SnapFile> {
+    let mut state = seed | 1;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut by_size: Vec<&SnapFile> = files.iter().collect();
+    by_size.sort_by(|a, b| a.size.cmp(&b.size).then(a.path.cmp(&b.path)));
+    // Half from the bigger half, half from the smaller: alternate, each pick random.
+    let mid = by_size.len() / 2;
+    let (mut small, mut big): (Vec<&SnapFile>, Vec<&SnapFile>) =
+        (by_size[..mid].to_vec(), by_size[mid..].to_vec());
+    let mut out: Vec<SnapFile> = vec![];
+    let mut bytes = 0u64;
+    let mut turn = 0usize;
+    while out.len() < n && !(small.is_empty() && big.is_empty()) {
+        let pool = if (turn % 2 == 0 && !big.is_empty()) || small.is_empty() {
+            &mut big
+        } else {
+            &mut small
+        };
+        turn += 1;
+        let i = (next() % pool.len() as u64) as usize;
+        let f = pool.swap_remove(i);
+        if bytes + f.size <= max_bytes {
+            bytes += f.size;
+            out.push(f.clone());
+        }
+    }
+    if out.is_empty() {
+        if let Some(f) = by_size.first() {
+            out.push((*f).clone());
+        }
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(path: &str, size: u64) -> SnapFile {
+        SnapFile {
+            path: path.into(),
+            size,
+            mtime: (0, 0),
+        }
+    }
+
+    #[test]
+    fn samples_mix_sizes_within_the_cap() {
+        let files: Vec<SnapFile> = (0..100).map(|i| f(&format!("/d/{i}"), i * 10)).collect();
+        let s = sample(&files, 20, 5_000, 42);
+        assert!(s.len() <= 20 && !s.is_empty());
+        assert!(s.iter().map(|f| f.size).sum::<u64>() <= 5_000);
+        assert!(s.iter().any(|f| f.size >= 500) && s.iter().any(|f| f.size < 500));
+        // Every file bigger than the cap: still one, the smallest.
+        let s = sample(&[f("/a", 10), f("/b", 5)], 20, 1, 7);
+        assert_eq!(s, vec![f("/b", 5)]);
+        assert!(sample(&[], 20, 1, 7).is_empty());
+    }
+
+    #[test]
+    fn live_paths_for_old_and_new_restic() {
+        let paths = vec!["/home/u/Documents".to_string()];
+        assert_eq!(
+            live_path(&paths, "/Documents/a b/x").as_deref(),
+            Some("/home/u/Documents/a b/x")
+        );
+        assert_eq!(
+            live_path(&paths, "/home/u/Documents/x").as_deref(),
+            Some("/home/u/Documents/x")
+        );
+        assert_eq!(live_path(&paths, "/Other/x"), None);
+    }
+
+    #[test]
+    fn sums_and_patterns() {
+        let h = "a".repeat(64);
+        assert_eq!(
+            parse_sum_line(&format!("{h}  ./src/a b")),
+            Some(("/src/a b".into(), h.clone()))
+        );
+        assert_eq!(
+            parse_sum_line(&format!("\\{h}  ./src/n\\nl\\\\x")),
+            Some(("/src/n\nl\\x".into(), h.clone()))
+        );
+        assert_eq!(parse_sum_line("garbage"), None);
+        assert_eq!(include_pattern("/a/x*[1]?.txt"), "/a/x\\*\\[1\\]\\?.txt");
+    }
+
+    #[test]
+    fn ls_lines() {
+        let l = r#"{"name":"y","type":"file","path":"/src2/y","size":6,"mtime":"2026-11-27T09:12:18.787839197Z","struct_type":"node"}"#;
+        let f = parse_ls_line(l).unwrap();
+        assert_eq!(f.path, "/src2/y");
+        assert_eq!(f.size, 6);
+        assert_eq!(f.mtime.1, 787_839_197);
+        assert!(parse_ls_line(&l.replace("\"file\"", "\"dir\"")).is_none());
+        assert!(parse_ls_line(&l.replace("/src2/y", "/src2/../y")).is_none());
+    }
+
+    #[test]
+    fn the_data_read_rotates() {
+        let mut ledger: Vec<Proof> = vec![];
+        let mut seen = vec![];
+        for _ in 0..4 {
+            let k = next_read_data(&ledger, "a", "b", 3);
+            seen.push(k);
+            ledger.push(Proof {
+                repo: "a".into(),
+                holder: "b".into(),
+                time: String::new(),
+                proven: true,
+                message: String::new(),
+                snapshot: None,
+                files: 0,
+                bytes: 0,
+                matched_source: 0,
+                matched_owner_copy: 0,
+                seconds: 0.0,
+                read_data: Some(format!("{k}/3")),
+                restore_estimate_s: None,
+            });
+        }
+        assert_eq!(seen, [1, 2, 3, 1]);
+    }
+}
