@@ -525,6 +525,21 @@ async fn verify(
     json: bool,
     password: SecretString,
 ) -> i32 {
+    // One run or verification at a time: a drill must not race a run's replication.
+    let _lock = match engine::runlock::acquire(&engine::runlock::lock_dir(config)) {
+        Ok(engine::runlock::Acquired::Held(l)) => l,
+        Ok(engine::runlock::Acquired::Busy(who)) => {
+            eprintln!("error: {who} is still in progress on this machine; wait for it to finish (or stop it), then verify again");
+            return EXIT_FAILED;
+        }
+        Err(e) => {
+            eprintln!(
+                "error: cannot take the run lock in {}: {e}",
+                engine::runlock::lock_dir(config).display()
+            );
+            return EXIT_FAILED;
+        }
+    };
     let cancel = CancellationToken::new();
     {
         let cancel = cancel.clone();

@@ -227,16 +227,9 @@ fn a_wrong_password_is_reported_once_and_creates_nothing() {
     assert_eq!(lab.snapshots(&lab.repo("laptop", "laptop")).len(), 1);
 }
 
-#[test]
-fn the_password_never_leaves_the_pipe() {
-    let lab = Lab::new(&["laptop", "home"]);
-    lab.fill(40);
-    let mut child = lab
-        .wbackup_cmd(&["run"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Sample every process's argv and environment while the run goes on.
+/// Samples every process's argv and environment until `child` ends; it must succeed
+/// and the password must appear in none of them.
+fn watch_for_the_password(mut child: std::process::Child, what: &str) {
     let mut samples = 0;
     let mut leaks = vec![];
     while child.try_wait().unwrap().is_none() {
@@ -252,12 +245,32 @@ fn the_password_never_leaves_the_pipe() {
         samples += 1;
     }
     let status = child.wait().unwrap();
-    assert!(status.success());
+    assert!(status.success(), "{what} failed");
     assert!(
         samples > 5,
-        "the run ended before it could be observed ({samples} samples)"
+        "{what} ended before it could be observed ({samples} samples)"
     );
-    assert!(leaks.is_empty(), "password seen in {leaks:?}");
+    assert!(leaks.is_empty(), "password seen during {what} in {leaks:?}");
+}
+
+#[test]
+fn the_password_never_leaves_the_pipe() {
+    let lab = Lab::new(&["laptop", "home"]);
+    lab.fill(40);
+    let run = lab
+        .wbackup_cmd(&["run"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    watch_for_the_password(run, "run");
+    // A verification restores with restic on every node: the same holds.
+    let pw = lab.password_file();
+    let verify = lab
+        .wbackup_cmd(&["verify", "--password-file", pw.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    watch_for_the_password(verify, "verify");
     // No file the run wrote holds it (the password file itself aside).
     let mut stack = vec![lab.path().join("nodes")];
     let mut files = 0;
