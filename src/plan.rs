@@ -177,7 +177,7 @@ impl Plan {
                 vec![on(
                     n,
                     format!(
-                        "{c}  (only if {}/config is missing)",
+                        "{c}  (only if {}/config is missing and no other node holds a copy of it; else the freshest copy that passes restic check is brought back, copied like a replica with its config last)",
                         shell::quote_path_for_user(&repo)
                     ),
                 )],

@@ -1,0 +1,385 @@
+//! A machine that lost its disk comes back with its whole history (issue 15), against
+//! real restic, rsync and sshd: a lost repository is brought back from the freshest copy
+//! instead of being created anew; an interrupted bring-back never leaves a broken
+//! repository.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use support::*;
+
+/// Every file restic wrote (locks aside), relative to the repository.
+fn files(repo: &Path) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    if !repo.exists() {
+        return out;
+    }
+    let mut stack = vec![repo.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            let rel = p.strip_prefix(repo).unwrap().to_string_lossy().into_owned();
+            if rel.starts_with("locks") {
+                continue;
+            }
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.insert(rel);
+            }
+        }
+    }
+    out
+}
+
+/// Bytes of every file restic wrote (locks aside).
+fn size(repo: &Path) -> u64 {
+    files(repo)
+        .iter()
+        .map(|f| fs::metadata(repo.join(f)).unwrap().len())
+        .sum()
+}
+
+/// The repository id, as restic reports it.
+fn repo_id(lab: &Lab, repo: &Path) -> String {
+    let out = lab.restic(repo, &["cat", "config"]);
+    assert!(
+        out.status.success(),
+        "cat config of {}: {}",
+        repo.display(),
+        stderr(&out)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["id"].as_str().unwrap().to_string()
+}
+
+/// Incompressible, unique bytes.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// The newest run summary on the orchestrator.
+fn last_summary(lab: &Lab) -> serde_json::Value {
+    let logs = lab.node("laptop").base.join("logs");
+    let newest: PathBuf = fs::read_dir(&logs)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .max_by_key(|p| fs::metadata(p).unwrap().modified().unwrap())
+        .unwrap();
+    serde_json::from_slice(&fs::read(newest).unwrap()).unwrap()
+}
+
+/// The `--json` events of a run, parsed.
+fn events(o: &std::process::Output) -> Vec<serde_json::Value> {
+    stdout(o)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// The id of the step of `kind` on `node` in a run's events.
+fn step_id(events: &[serde_json::Value], kind: &str, node: &str) -> serde_json::Value {
+    events
+        .iter()
+        .find(|e| e["event"] == "StepStarted" && e["kind"] == kind && e["node"] == node)
+        .unwrap_or_else(|| panic!("no {kind} step on {node}"))["step"]
+        .clone()
+}
+
+/// The texts of the lines a step wrote.
+fn texts(events: &[serde_json::Value], step: &serde_json::Value) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e["event"] == "Line" && e["step"] == *step)
+        .map(|e| e["text"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn a_remote_node_that_lost_its_base_dir_gets_its_whole_history_back() {
+    let lab = Lab::new(&["laptop", "home", "server"]);
+    lab.fill(1);
+    fs::write(lab.node("home").data.join("big.bin"), noise(6 << 20, 1)).unwrap();
+    assert_exit(&lab.run(), 0);
+    fs::write(lab.node("home").data.join("second.txt"), "2").unwrap();
+    assert_exit(&lab.run(), 0);
+    let copy = lab.repo("laptop", "home");
+    let before = lab.snapshots(&copy);
+    assert_eq!(before.len(), 2);
+    let id = repo_id(&lab, &copy);
+    let bytes = size(&copy);
+
+    // home gets a new, empty disk.
+    fs::remove_dir_all(&lab.node("home").base).unwrap();
+    let o = lab.wbackup(&["run", "--json"]);
+    assert_exit(&o, 0);
+    let ev = events(&o);
+    let init = texts(&ev, &step_id(&ev, "init", "home"));
+    let sentence = format!(
+        "home's repository was missing: brought back from laptop's copy (2 snapshots, repository id {}) instead of creating a new one",
+        &id[..10]
+    );
+    assert!(init.contains(&sentence), "{init:#?}");
+    assert!(
+        !init.iter().any(|l| l.contains("created restic repository")),
+        "{init:#?}"
+    );
+
+    // Same repository, every old snapshot and one new, deduplicated against the old data.
+    let own = lab.repo("home", "home");
+    assert_eq!(repo_id(&lab, &own), id);
+    let after = lab.snapshots(&own);
+    assert_eq!(after.len(), 3, "{after:?}");
+    assert_eq!(after[..2], before[..]);
+    let backup = texts(&ev, &step_id(&ev, "backup", "home"));
+    let added: u64 = backup
+        .iter()
+        .find(|l| l.ends_with(" bytes added"))
+        .and_then(|l| l.rsplit("; ").next())
+        .and_then(|t| t.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{backup:#?}"));
+    assert!(
+        added < 1 << 20,
+        "the backup re-added the old data: {added} bytes"
+    );
+    lab.assert_everyone_holds_everything();
+    for holder in ["laptop", "server"] {
+        assert_eq!(files(&lab.repo(holder, "home")), files(&own), "{holder}");
+    }
+
+    // The repository crossed to home once: one hop of every file but config, then one
+    // of config alone, and the bytes that landed are the copy's size.
+    let hops: Vec<&String> = init.iter().filter(|l| l.contains(": copying ")).collect();
+    assert_eq!(hops.len(), 2, "{init:#?}");
+    assert!(
+        hops.iter()
+            .all(|l| l.starts_with("laptop → home: copying ")),
+        "{hops:?}"
+    );
+    assert!(
+        hops[1].contains("copying 1 file(s)") && hops[1].ends_with("(config 1)"),
+        "{hops:?}"
+    );
+    let step = step_id(&ev, "init", "home");
+    let landed = ev
+        .iter()
+        .filter(|e| e["event"] == "Progress" && e["step"] == step)
+        .map(|e| e["done"].as_u64().unwrap())
+        .max()
+        .unwrap();
+    let config = fs::metadata(copy.join("config")).unwrap().len();
+    assert_eq!(landed, bytes - config, "bytes carried to home");
+
+    // The log and the summary say so.
+    let summary = last_summary(&lab);
+    let init = summary["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "init" && s["node"] == "home")
+        .unwrap();
+    assert_eq!(init["result"], "passed");
+    assert_eq!(init["notes"][0], sentence.as_str());
+    let log = fs::read_to_string(summary["log"].as_str().unwrap()).unwrap();
+    assert!(log.contains(&sentence), "{log}");
+}
+
+#[test]
+fn a_copy_held_only_by_another_remote_node_comes_back_through_the_orchestrator() {
+    let lab = Lab::new(&["laptop", "home", "server"]);
+    lab.fill(1);
+    assert_exit(&lab.run(), 0);
+    let source = files(&lab.repo("home", "home"));
+    let id = repo_id(&lab, &lab.repo("home", "home"));
+    // home lost its disk, and laptop's copy of home is gone too: only server has one.
+    fs::remove_dir_all(&lab.node("home").base).unwrap();
+    fs::remove_dir_all(lab.repo("laptop", "home")).unwrap();
+    let o = lab.run();
+    assert_exit(&o, 0);
+    let out = stdout(&o);
+    assert!(
+        out.contains("brought back from server's copy (1 snapshots"),
+        "{out}"
+    );
+    assert!(out.contains("server → laptop: copying"), "{out}");
+    assert!(out.contains("laptop → home: copying"), "{out}");
+    assert_eq!(repo_id(&lab, &lab.repo("home", "home")), id);
+    assert!(files(&lab.repo("home", "home")).is_superset(&source));
+    lab.assert_everyone_holds_everything();
+}
+
+/// Kills the whole orchestrator at moments of bringing home's repository back; after
+/// each, home's place is either not a repository yet (no config, and only files of the
+/// copy) or a complete one; the next run completes with the whole history.
+#[test]
+fn killed_while_bringing_a_repository_back_nothing_broken_is_left_and_the_next_run_completes() {
+    use std::io::BufRead;
+    use std::os::unix::process::CommandExt;
+    let lab = Lab::new(&["laptop", "home"]);
+    lab.fill(1);
+    fs::write(lab.node("home").data.join("big.bin"), noise(8 << 20, 5)).unwrap();
+    assert_exit(&lab.run(), 0);
+    let id = repo_id(&lab, &lab.repo("laptop", "home"));
+    let points: [(&[&str], &str); 7] = [
+        (&["checking the freshest"], "checking the copy"),
+        (&["laptop → home: copying"], "rsync starting"),
+        (&["\"event\":\"Progress\""], "rsync transferring"),
+        (&["laptop → home: data: ", "in place"], "installing index"),
+        (
+            &["laptop → home: index: ", "in place"],
+            "installing snapshots",
+        ),
+        (
+            &["laptop → home: snapshots: ", "in place"],
+            "copying config",
+        ),
+        (&["laptop → home: config: ", "in place"], "after config"),
+    ];
+    for (k, (event, what)) in points.iter().enumerate() {
+        let history: BTreeSet<String> = lab
+            .snapshots(&lab.repo("laptop", "home"))
+            .into_iter()
+            .map(|s| s.0)
+            .collect();
+        let copy = files(&lab.repo("laptop", "home"));
+        fs::remove_dir_all(&lab.node("home").base).unwrap();
+        let mut cmd = lab.wbackup_cmd(&["run", "--json"]);
+        cmd.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null());
+        // A session of its own, so that the kill reaches every process it started.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::setsid();
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().unwrap();
+        let sid = child.id() as i32;
+        let reader = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut in_step = false;
+        let mut killed = false;
+        for line in reader.lines() {
+            let line = line.unwrap();
+            if line.contains("\"event\":\"StepStarted\"") {
+                in_step = line.contains("\"kind\":\"init\"") && line.contains("\"node\":\"home\"");
+            }
+            if in_step && event.iter().all(|e| line.contains(e)) {
+                unsafe {
+                    libc::kill(-sid, libc::SIGKILL);
+                }
+                let _ = std::process::Command::new("pkill")
+                    .args(["-KILL", "-s", &sid.to_string()])
+                    .status();
+                killed = true;
+                break;
+            }
+        }
+        let _ = child.wait();
+        let _ = std::process::Command::new("pkill")
+            .args(["-KILL", "-s", &sid.to_string()])
+            .status();
+        assert!(killed, "kill {k} ({what}): the run never reached {event:?}");
+        let place = lab.repo("home", "home");
+        let held = files(&place);
+        if place.join("config").exists() {
+            lab.check(&place);
+            let snaps: BTreeSet<String> = lab.snapshots(&place).into_iter().map(|s| s.0).collect();
+            assert_eq!(snaps, history, "kill {k} ({what}): a complete copy");
+        } else {
+            let stray: Vec<&String> = held.iter().filter(|f| !copy.contains(*f)).collect();
+            assert!(
+                stray.is_empty(),
+                "kill {k} ({what}): home's unfinished place holds {stray:?}"
+            );
+        }
+        eprintln!(
+            "kill {k} ({what}): {} of {} files in place, config {}",
+            held.len(),
+            copy.len(),
+            place.join("config").exists()
+        );
+        // The next run goes on from there and completes.
+        let o = lab.run();
+        assert_exit(&o, 0);
+        assert_eq!(repo_id(&lab, &place), id, "kill {k} ({what})");
+        let snaps: BTreeSet<String> = lab.snapshots(&place).into_iter().map(|s| s.0).collect();
+        assert!(snaps.is_superset(&history), "kill {k} ({what})");
+        assert_eq!(snaps.len(), history.len() + 1, "kill {k} ({what})");
+    }
+    lab.assert_everyone_holds_everything();
+}
+
+#[test]
+fn copies_of_two_different_repositories_are_never_chosen_between() {
+    let lab = Lab::new(&["laptop", "home", "server"]);
+    lab.fill(1);
+    assert_exit(&lab.run(), 0);
+    let id = repo_id(&lab, &lab.repo("laptop", "home"));
+    // server's copy of home is replaced by another repository.
+    let other = lab.repo("server", "home");
+    fs::remove_dir_all(&other).unwrap();
+    let out = lab.restic(&other, &["init"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let other_id = repo_id(&lab, &other);
+    let held = (files(&lab.repo("laptop", "home")), files(&other));
+    fs::remove_dir_all(&lab.node("home").base).unwrap();
+
+    let o = lab.run();
+    assert_exit(&o, 1);
+    let out = stdout(&o);
+    assert!(
+        out.contains("home's repository is missing and its copies disagree"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("laptop holds repository id {}", &id[..10])),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("server holds repository id {}", &other_id[..10])),
+        "{out}"
+    );
+    assert!(out.contains("nothing was written"), "{out}");
+    assert!(
+        files(&lab.repo("home", "home")).is_empty(),
+        "nothing under home's name"
+    );
+    assert_eq!((files(&lab.repo("laptop", "home")), files(&other)), held);
+}
+
+#[test]
+fn with_no_copy_anywhere_a_new_repository_is_created_as_before() {
+    let lab = Lab::new(&["laptop", "home"]);
+    lab.fill(1);
+    let o = lab.run();
+    assert_exit(&o, 0);
+    assert!(!stdout(&o).contains("brought back"), "{}", stdout(&o));
+    let old = repo_id(&lab, &lab.repo("home", "home"));
+    // home's repository and every copy of it are gone.
+    fs::remove_dir_all(&lab.node("home").base).unwrap();
+    fs::remove_dir_all(lab.repo("laptop", "home")).unwrap();
+    let o = lab.run();
+    assert_exit(&o, 0);
+    let out = stdout(&o);
+    assert!(!out.contains("brought back"), "{out}");
+    assert!(out.contains("created restic repository"), "{out}");
+    let new = repo_id(&lab, &lab.repo("home", "home"));
+    assert_ne!(new, old);
+    assert_eq!(lab.snapshots(&lab.repo("home", "home")).len(), 1);
+    lab.assert_everyone_holds_everything();
+}
