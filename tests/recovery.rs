@@ -1,7 +1,7 @@
 //! A machine that lost its disk comes back with its whole history (issue 15), against
 //! real restic, rsync and sshd: a lost repository is brought back from the freshest copy
-//! instead of being created anew; an interrupted bring-back never leaves a broken
-//! repository.
+//! instead of being created anew; a lost orchestrator gets its configuration and records
+//! back from another node; an interrupted bring-back never leaves a broken repository.
 
 mod support;
 
@@ -221,6 +221,142 @@ fn a_copy_held_only_by_another_remote_node_comes_back_through_the_orchestrator()
     assert_eq!(repo_id(&lab, &lab.repo("home", "home")), id);
     assert!(files(&lab.repo("home", "home")).is_superset(&source));
     lab.assert_everyone_holds_everything();
+}
+
+#[test]
+fn a_lost_orchestrator_comes_back_from_a_node_with_its_history_and_guards() {
+    use std::os::unix::fs::PermissionsExt;
+    let lab = Lab::new(&["laptop", "home", "server"]);
+    lab.write_config(
+        &lab.config_text("")
+            .replace("keep_last = 10", "keep_last = 2"),
+    );
+    // Enough runs that forget removed snapshots: the ledger has entries.
+    for round in 0..3u64 {
+        for n in &lab.nodes {
+            fs::write(n.data.join("changing.bin"), noise(200_000, round + 1)).unwrap();
+        }
+        assert_exit(&lab.run(), 0);
+    }
+    let config_path = lab.path().join("config.toml");
+    let config = fs::read_to_string(&config_path).unwrap();
+    let ledger_dir = lab.node("laptop").base.join("logs/forgotten");
+    let ledger = |repo: &str| -> BTreeSet<String> {
+        fs::read_to_string(ledger_dir.join(repo))
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect()
+    };
+    let ledgers: Vec<BTreeSet<String>> = ["laptop", "home", "server"]
+        .iter()
+        .map(|r| ledger(r))
+        .collect();
+    assert!(ledgers.iter().all(|l| !l.is_empty()), "{ledgers:?}");
+    // Every other node keeps them, privately.
+    for holder in ["home", "server"] {
+        let dir = lab.node(holder).base.join(".wbackup-records");
+        assert_eq!(fs::read_to_string(dir.join("config.toml")).unwrap(), config);
+        assert_eq!(
+            fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        assert_eq!(
+            fs::metadata(dir.join("config.toml"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o600
+        );
+        assert_eq!(
+            fs::read_to_string(dir.join("forgotten/home")).unwrap(),
+            fs::read_to_string(ledger_dir.join("home")).unwrap()
+        );
+    }
+    let laptop_snapshots = lab.snapshots(&lab.repo("home", "laptop"));
+    let laptop_id = repo_id(&lab, &lab.repo("home", "laptop"));
+
+    // The laptop is stolen: a new one has neither base_dir nor configuration.
+    fs::remove_dir_all(&lab.node("laptop").base).unwrap();
+    fs::remove_file(&config_path).unwrap();
+    let ssh_config = lab.path().join("ssh_config");
+    let home_base = lab.node("home").base.to_str().unwrap().to_string();
+    let init = |extra: &[&str]| {
+        let mut args = vec![
+            "init",
+            "--from",
+            "home",
+            "--ssh-config",
+            ssh_config.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        std::process::Command::new(env!("CARGO_BIN_EXE_wbackup"))
+            .arg("--config")
+            .arg(&config_path)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    // Without the node's base_dir the records are not found, and nothing is written.
+    let o = init(&["--base-dir", "/nonexistent/wbackup-records-test"]);
+    assert_exit(&o, 1);
+    assert!(stderr(&o).contains("--base-dir"), "{}", stderr(&o));
+    assert!(!config_path.exists());
+    let o = init(&["--base-dir", &home_base]);
+    assert_exit(&o, 0);
+    assert!(
+        stdout(&o).contains("brought back from home"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(fs::read_to_string(&config_path).unwrap(), config);
+    for (r, before) in ["laptop", "home", "server"].iter().zip(&ledgers) {
+        assert_eq!(&ledger(r), before, "the ledger of {r}");
+    }
+    // Never over an existing configuration.
+    let o = init(&["--base-dir", &home_base]);
+    assert_exit(&o, 1);
+    assert!(stderr(&o).contains("already exists"), "{}", stderr(&o));
+
+    // The first run brings laptop's repository back and goes on with its history.
+    let o = lab.run();
+    assert_exit(&o, 0);
+    let out = stdout(&o);
+    assert!(
+        out.contains("laptop's repository was missing: brought back from home's copy"),
+        "{out}"
+    );
+    assert_eq!(repo_id(&lab, &lab.repo("laptop", "laptop")), laptop_id);
+    let now = lab.snapshots(&lab.repo("laptop", "laptop"));
+    for s in &laptop_snapshots[1..] {
+        assert!(now.contains(s), "{s:?} kept: {now:?}");
+    }
+    lab.assert_everyone_holds_everything();
+    for (r, before) in ["laptop", "home", "server"].iter().zip(&ledgers) {
+        assert!(ledger(r).is_superset(before), "the ledger of {r} kept");
+    }
+
+    // The shrink guard still refuses a snapshot deleted by hand.
+    let snaps = lab.snapshots(&lab.repo("home", "home"));
+    let victim = fs::read_dir(lab.repo("home", "home").join("snapshots"))
+        .unwrap()
+        .flatten()
+        .find(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(&snaps.last().unwrap().0)
+        })
+        .unwrap();
+    fs::remove_file(victim.path()).unwrap();
+    let o = lab.run();
+    assert_exit(&o, 1);
+    let out = stdout(&o);
+    assert!(
+        out.contains("home's repository lost 1 snapshot(s) that wbackup did not forget"),
+        "{out}"
+    );
 }
 
 /// Kills the whole orchestrator at moments of bringing home's repository back; after

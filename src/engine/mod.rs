@@ -14,6 +14,7 @@ pub mod events;
 pub mod ledger;
 pub mod node;
 pub mod process;
+pub mod records;
 pub mod recover;
 pub mod replicate;
 pub mod restic;
@@ -342,6 +343,7 @@ impl Run<'_> {
                 self.forget(step).await
             }
             StepKind::Replicate => self.replicate(step).await,
+            StepKind::Records => self.records(step).await,
         }
     }
 
