@@ -519,3 +519,34 @@ fn with_no_copy_anywhere_a_new_repository_is_created_as_before() {
     assert_eq!(lab.snapshots(&lab.repo("home", "home")).len(), 1);
     lab.assert_everyone_holds_everything();
 }
+
+#[test]
+fn a_wrong_password_brings_nothing_back() {
+    let lab = Lab::new(&["laptop", "home"]);
+    lab.fill(1);
+    assert_exit(&lab.run(), 0);
+    let copy = files(&lab.repo("laptop", "home"));
+    fs::remove_dir_all(&lab.node("home").base).unwrap();
+    fs::write(lab.password_file(), "not the password\n").unwrap();
+    let o = lab.run();
+    fs::write(lab.password_file(), format!("{PASSWORD}\n")).unwrap();
+    assert_exit(&o, 1);
+    let out = stdout(&o);
+    assert!(
+        out.contains(
+            "wrong password: restic refused it for home's repository; nothing was changed"
+        ),
+        "{out}"
+    );
+    assert!(!out.contains("brought back"), "{out}");
+    assert!(
+        files(&lab.repo("home", "home")).is_empty(),
+        "nothing under home's name"
+    );
+    assert_eq!(files(&lab.repo("laptop", "home")), copy);
+    // With the right password the next run brings it back.
+    let o = lab.run();
+    assert_exit(&o, 0);
+    assert!(stdout(&o).contains("home's repository was missing: brought back from laptop's copy"));
+    lab.assert_everyone_holds_everything();
+}
