@@ -197,6 +197,10 @@ impl Run<'_> {
                 return Some(Outcome::Interrupted);
             }
             if fin.success() {
+                self.info(
+                    step,
+                    format!("{}'s copy passed restic check: bringing it back", c.holder),
+                );
                 chosen = Some(c);
                 break;
             }
@@ -406,6 +410,29 @@ mod tests {
             f.files.insert(format!("snapshots/{name}"), (10, *t));
         }
         f
+    }
+
+    #[test]
+    fn a_partial_folder_is_moved_aside_whole() {
+        let d = tempfile::tempdir().unwrap();
+        let repo = d.path().join("base/home/restic");
+        std::fs::create_dir_all(repo.join("keys")).unwrap();
+        std::fs::write(repo.join("keys/k"), "stray").unwrap();
+        let q = d
+            .path()
+            .join("base/.quarantine/home/20261127-090000-partial");
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(MOVE_ASIDE)
+            .arg("sh")
+            .arg(&repo)
+            .arg(&q)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "moved");
+        assert!(!repo.exists());
+        assert_eq!(std::fs::read_to_string(q.join("keys/k")).unwrap(), "stray");
     }
 
     #[test]
