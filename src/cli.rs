@@ -127,8 +127,28 @@ pub enum Command {
         #[command(flatten)]
         password: PasswordArgs,
     },
-    /// Write a commented starter configuration (never overwrites)
-    Init,
+    /// Write a commented starter configuration (never overwrites), or with --from bring
+    /// back the configuration and records a lost orchestrator kept on another node
+    Init {
+        /// An ssh destination of a node that took part in the lost orchestrator's runs
+        /// (`home.example.org`, `alice@192.168.1.10`, an ~/.ssh/config alias)
+        #[arg(long, value_name = "ADDRESS")]
+        from: Option<String>,
+        /// That node's base_dir, when it is not ~/backup
+        #[arg(
+            long,
+            value_name = "DIR",
+            requires = "from",
+            default_value = "~/backup"
+        )]
+        base_dir: String,
+        /// That node's ssh port, when it is not ssh's default
+        #[arg(long, value_name = "PORT", requires = "from")]
+        port: Option<u16>,
+        /// An ssh configuration file, given to ssh as -F
+        #[arg(long, value_name = "FILE", requires = "from")]
+        ssh_config: Option<String>,
+    },
 }
 
 /// Entry point for `main`: parses arguments, runs, returns the exit status.
@@ -153,8 +173,25 @@ pub fn main() -> i32 {
             }
         };
     }
-    if let Some(Command::Init) = cli.command {
-        return init(cli.config.as_deref());
+    if let Some(Command::Init {
+        from,
+        base_dir,
+        port,
+        ssh_config,
+    }) = &cli.command
+    {
+        return match from {
+            None => init(cli.config.as_deref()),
+            Some(address) => init_from(
+                cli.config.as_deref(),
+                engine::records::Source {
+                    address: address.clone(),
+                    base_dir: base_dir.clone(),
+                    port: *port,
+                    ssh_config: ssh_config.clone(),
+                },
+            ),
+        };
     }
     let config = match config::load(cli.config.as_deref()) {
         Ok(c) => c,
@@ -254,7 +291,7 @@ pub fn main() -> i32 {
             snapshot,
             target,
         } => restore(&config, &repo, from, snapshot, target),
-        Command::Gui | Command::Init => unreachable!("handled above"),
+        Command::Gui | Command::Init { .. } => unreachable!("handled above"),
     }
 }
 
@@ -289,6 +326,32 @@ fn init(explicit: Option<&std::path::Path>) -> i32 {
         }
         Err(e) => {
             eprintln!("error: cannot write {}: {e}", path.display());
+            EXIT_FAILED
+        }
+    }
+}
+
+/// `wbackup init --from ADDRESS`: the configuration and records kept on that node.
+fn init_from(explicit: Option<&std::path::Path>, from: engine::records::Source) -> i32 {
+    if from.address.is_empty() || from.address.starts_with('-') {
+        eprintln!(
+            "error: --from {:?} is not an ssh destination (a host name, user@host or an alias)",
+            from.address
+        );
+        return EXIT_USAGE;
+    }
+    let (path, _) = config::locate(explicit);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match rt.block_on(engine::records::fetch(&path, &from)) {
+        Ok(done) => {
+            println!("{done}");
+            EXIT_OK
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
             EXIT_FAILED
         }
     }

@@ -23,6 +23,8 @@ struct Inner {
     titles: Vec<(String, String, String)>,
     /// When each running step started.
     started: std::collections::HashMap<usize, chrono::DateTime<chrono::Local>>,
+    /// Notices of running steps, kept for their summary.
+    notes: std::collections::HashMap<usize, Vec<String>>,
 }
 
 /// The JSON summary of one run.
@@ -53,6 +55,10 @@ pub struct StepSummary {
     pub started: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished: Option<String>,
+    /// What the step did that a person must know even when it passed (a repository
+    /// brought back from another node's copy instead of created).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// The orchestrator's logs folder.
@@ -100,6 +106,7 @@ impl Logbook {
                 summary,
                 titles,
                 started: Default::default(),
+                notes: Default::default(),
             }),
         };
         book.write_summary(&book.inner.lock().expect("fresh lock").summary)?;
@@ -158,7 +165,11 @@ impl Sink for Logbook {
                     Stream::Stdout => " ",
                     Stream::Stderr => "!",
                     Stream::Info => "*",
+                    Stream::Notice => ">",
                 };
+                if *stream == Stream::Notice {
+                    inner.notes.entry(*step).or_default().push(text.clone());
+                }
                 format!("{t} {mark} [{node} {kind}] {text}")
             }
             Event::Progress { .. } => return,
@@ -198,6 +209,7 @@ impl Sink for Logbook {
                         stderr_tail,
                         started,
                         finished,
+                        notes: inner.notes.remove(step).unwrap_or_default(),
                     },
                 );
                 match message {

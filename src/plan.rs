@@ -18,6 +18,9 @@ pub enum StepKind {
     Check,
     Forget,
     Replicate,
+    /// The orchestrator's configuration and records, kept on every other node so that a
+    /// lost orchestrator can be replaced (`wbackup init --from NODE`).
+    Records,
 }
 
 impl fmt::Display for StepKind {
@@ -29,6 +32,7 @@ impl fmt::Display for StepKind {
             StepKind::Check => "check",
             StepKind::Forget => "forget",
             StepKind::Replicate => "replicate",
+            StepKind::Records => "records",
         })
     }
 }
@@ -53,6 +57,7 @@ impl Step {
             StepKind::Replicate => {
                 format!("replicate {} to {}", self.node, self.targets.join(", "))
             }
+            StepKind::Records => format!("keep records on {}", self.targets.join(", ")),
             kind => format!("{kind} {}", self.node),
         }
     }
@@ -177,7 +182,7 @@ impl Plan {
                 vec![on(
                     n,
                     format!(
-                        "{c}  (only if {}/config is missing)",
+                        "{c}  (only if {}/config is missing and no other node holds a copy of it; else the freshest copy that passes restic check is brought back, copied like a replica with its config last)",
                         shell::quote_path_for_user(&repo)
                     ),
                 )],
@@ -245,6 +250,50 @@ impl Plan {
                     commands.push(hop(orch, config.node(t).expect("target is a node")));
                 }
                 push(StepKind::Replicate, &owner.name, targets, commands);
+            }
+        }
+        // Last: the orchestrator's records on every other node of the run.
+        if let Some(orch) = nodes.iter().find(|n| n.is_orchestrator) {
+            let targets: Vec<&Node> = nodes
+                .iter()
+                .copied()
+                .filter(|n| !n.is_orchestrator)
+                .collect();
+            if !targets.is_empty() {
+                let base = orch.base_dir.trim_end_matches('/');
+                let mut commands = vec![];
+                let mut what = vec![];
+                if !config.is_builtin() {
+                    what.push(format!(
+                        "config.toml = {}",
+                        shell::quote(&config.path().to_string_lossy())
+                    ));
+                }
+                what.push(format!(
+                    "forgotten/ = {}",
+                    shell::quote_path_for_user(&format!("{base}/logs/forgotten/"))
+                ));
+                commands.push(format!(
+                    "copy into a private staging folder: {}",
+                    what.join(", ")
+                ));
+                for t in &targets {
+                    commands.push(format!(
+                        "rsync -rtp --chmod=D700,F600 STAGING/ {}:{}/   (each file replaced whole) then flush",
+                        t.name,
+                        shell::quote_path_for_user(&format!(
+                            "{}/{}",
+                            t.base_dir.trim_end_matches('/'),
+                            crate::engine::records::RECORDS_DIR
+                        ))
+                    ));
+                }
+                push(
+                    StepKind::Records,
+                    &orch.name,
+                    targets.iter().map(|t| t.name.clone()).collect(),
+                    commands,
+                );
             }
         }
         Ok(Plan {
@@ -351,6 +400,21 @@ mod tests {
     }
 
     #[test]
+    fn the_orchestrators_records_go_to_every_other_node_last() {
+        let c = topology(5);
+        let plan = Plan::build(&c, &[]).unwrap();
+        let last = plan.steps.last().unwrap();
+        assert_eq!(last.kind, StepKind::Records);
+        assert_eq!(last.node, "laptop");
+        assert_eq!(last.targets, ["home", "server", "nas", "office"]);
+        assert!(last.commands[1].contains("home:~/backup/.wbackup-records/"));
+        assert!(last.commands[3].contains("nas:/srv/backup/.wbackup-records/"));
+        // Limited to some nodes, the records go to those.
+        let plan = Plan::build(&c, &["home".into(), "nas".into()]).unwrap();
+        assert_eq!(plan.steps.last().unwrap().targets, ["home", "nas"]);
+    }
+
+    #[test]
     fn unknown_node_is_a_usage_error() {
         let c = topology(2);
         assert!(matches!(
@@ -363,7 +427,10 @@ mod tests {
     fn single_node_has_no_replication() {
         let c = topology(1);
         let plan = Plan::build(&c, &[]).unwrap();
-        assert!(plan.steps.iter().all(|s| s.kind != StepKind::Replicate));
+        assert!(plan
+            .steps
+            .iter()
+            .all(|s| s.kind != StepKind::Replicate && s.kind != StepKind::Records));
         assert_eq!(plan.steps.len(), 5);
     }
 }

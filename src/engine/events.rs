@@ -12,6 +12,9 @@ pub enum Stream {
     Stderr,
     /// wbackup's own words about the step (what it decided, what it found).
     Info,
+    /// A fact a person must not miss even when the step passed (a repository brought
+    /// back from a copy instead of created): the run's summary keeps it with the step.
+    Notice,
 }
 
 /// How a node is reached in this run.

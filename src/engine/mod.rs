@@ -14,6 +14,8 @@ pub mod events;
 pub mod ledger;
 pub mod node;
 pub mod process;
+pub mod records;
+pub mod recover;
 pub mod replicate;
 pub mod restic;
 pub mod runlock;
@@ -344,6 +346,7 @@ impl Run<'_> {
                 self.forget(step).await
             }
             StepKind::Replicate => self.replicate(step).await,
+            StepKind::Records => self.records(step).await,
         }
     }
 
@@ -479,6 +482,10 @@ true"#;
             return Outcome::Skipped {
                 reason: "the repository exists".into(),
             };
+        }
+        // Copies on other nodes are brought back rather than starting over.
+        if let Some(o) = self.bring_back(step).await {
+            return o;
         }
         // A typo must never initialise a repository with a different password: try it
         // on one that exists first.

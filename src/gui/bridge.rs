@@ -885,7 +885,7 @@ fn stream_name(stream: Stream) -> &'static str {
     match stream {
         Stream::Stdout => "out",
         Stream::Stderr => "err",
-        Stream::Info => "info",
+        Stream::Info | Stream::Notice => "info",
     }
 }
 
