@@ -154,6 +154,14 @@ impl Plan {
                 ));
             }
             commands.push(on(n, "command -v restic rsync".into()));
+            if !n.paths.is_empty() {
+                let mut test = vec!["ls".to_string(), "-d".into(), "--".into()];
+                test.extend(n.paths.iter().cloned());
+                commands.push(on(
+                    n,
+                    format!("{}  (each source path must exist)", display(&test)),
+                ));
+            }
             let mut dirs = vec!["mkdir".to_string(), "-p".into(), "--".into()];
             let base = n.base_dir.trim_end_matches('/');
             if !n.is_storage() {
@@ -164,7 +172,7 @@ impl Plan {
             }
             dirs.push(format!("{base}/.quarantine"));
             dirs.push(format!("{base}/.wbackup-incoming"));
-            commands.push(on(n, display(&dirs)));
+            commands.push(on(n, format!("umask 077 && {}", display(&dirs))));
             push(StepKind::Prepare, &n.name, vec![], commands);
         }
         for n in &owners {
@@ -185,7 +193,13 @@ impl Plan {
         }
         for n in &owners {
             let repo = repo_path(n, &n.name);
-            let c = display(&restic::backup_args(&repo, &n.name, &n.paths, &n.exclude));
+            let c = display(&restic::backup_args(
+                &repo,
+                &n.name,
+                &n.paths,
+                &n.exclude,
+                &n.base_dir,
+            ));
             push(StepKind::Backup, &n.name, vec![], vec![on(n, c)]);
         }
         for n in &owners {
@@ -220,12 +234,16 @@ impl Plan {
                 // The orchestrator's own copy is the relay: it is brought up to date first.
                 targets.sort_by_key(|t| *t != orch.name);
                 let q = |p: &str| shell::quote_path_for_user(p.trim_end_matches('/'));
-                let on = |n: &Node, p: String| {
-                    if n.is_orchestrator {
-                        p
-                    } else {
-                        format!("{}:{p}", n.name)
+                // A remote side as rsync names it, through the node's first address (an
+                // IPv6 literal in brackets); the run uses the first address that answers.
+                let on = |n: &Node, p: String| match n.addresses.first() {
+                    Some(a) if !n.is_orchestrator => {
+                        format!(
+                            "{}{p}",
+                            shell::quote(&crate::engine::node::rsync_spec(a, ""))
+                        )
                     }
+                    _ => p,
                 };
                 let hop = |from: &Node, to: &Node| {
                     let base = to.base_dir.trim_end_matches('/');

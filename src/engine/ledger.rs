@@ -6,12 +6,26 @@
 use crate::config::Config;
 use std::collections::HashSet;
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
+/// The folder of the records, one file per repository.
+pub fn dir(config: &Config) -> PathBuf {
+    crate::logbook::logs_dir(config).join("forgotten")
+}
+
 fn path(config: &Config, repo: &str) -> PathBuf {
-    crate::logbook::logs_dir(config)
-        .join("forgotten")
-        .join(repo)
+    dir(config).join(repo)
+}
+
+/// Makes sure a record can be written (the folder exists, private, and takes a file)
+/// before a run changes anything.
+pub fn writable(config: &Config) -> std::io::Result<()> {
+    let d = dir(config);
+    crate::logbook::private_dir(&d)?;
+    let probe = d.join(format!(".probe-{}", std::process::id()));
+    crate::logbook::private_file(&probe)?;
+    std::fs::remove_file(probe)
 }
 
 pub fn load(config: &Config, repo: &str) -> HashSet<String> {
@@ -25,12 +39,11 @@ pub fn load(config: &Config, repo: &str) -> HashSet<String> {
 
 pub fn record(config: &Config, repo: &str, snapshots: &[String]) -> std::io::Result<()> {
     let p = path(config, repo);
-    if let Some(dir) = p.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
+    crate::logbook::private_dir(&dir(config))?;
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(0o600)
         .open(&p)?;
     for s in snapshots {
         writeln!(f, "{s}")?;

@@ -9,8 +9,18 @@ pub fn init_args(repo: &str) -> Vec<String> {
     words(&["restic", "-r", repo, "init"])
 }
 
-pub fn backup_args(repo: &str, host: &str, paths: &[String], exclude: &[String]) -> Vec<String> {
+/// The node's backup. Its `base_dir` (repositories, copies, logs, the `.wbackup-*`
+/// folders) is always excluded: a backup of `~/` must not hold the backups themselves.
+pub fn backup_args(
+    repo: &str,
+    host: &str,
+    paths: &[String],
+    exclude: &[String],
+    base_dir: &str,
+) -> Vec<String> {
     let mut a = words(&["restic", "-r", repo, "backup", "--json", "--host", host]);
+    a.push("--exclude".into());
+    a.push(glob_escape(base_dir.trim_end_matches('/')));
     for e in exclude {
         a.push("--exclude".into());
         a.push(e.clone());
@@ -37,6 +47,19 @@ pub fn forget_args(repo: &str, retention: &Retention) -> Vec<String> {
 /// A read-only command that proves the password opens `repo`.
 pub fn unlock_probe_args(repo: &str) -> Vec<String> {
     words(&["restic", "-r", repo, "--no-lock", "cat", "config"])
+}
+
+/// `path` as a restic exclude pattern that matches exactly it: the characters its
+/// patterns give a meaning (`*`, `?`, `[`, `\`) are escaped with a backslash.
+pub fn glob_escape(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn words(w: &[&str]) -> Vec<String> {
@@ -74,10 +97,12 @@ pub fn parse_backup_line(line: &str) -> BackupLine {
         },
         Some("summary") => BackupLine::Summary(format!(
             "snapshot {} saved: {} new, {} changed, {} unmodified files; {} bytes added",
+            // Its first 8 characters (not bytes: the line comes from outside, and a
+            // character cut in half would panic), made inert for the log.
             v.get("snapshot_id")
                 .and_then(|s| s.as_str())
-                .map(|s| &s[..s.len().min(8)])
-                .unwrap_or("?"),
+                .map(|s| crate::shell::inert(&s.chars().take(8).collect::<String>()))
+                .unwrap_or_else(|| "?".into()),
             n("files_new"),
             n("files_changed"),
             n("files_unmodified"),
@@ -107,11 +132,23 @@ mod tests {
             BackupLine::Summary(s) if s.starts_with("snapshot 01234567 saved: 2 new")
         ));
         assert_eq!(parse_backup_line("scan finished"), BackupLine::Other);
+        assert!(matches!(
+            parse_backup_line(r#"{"message_type":"summary","snapshot_id":"aéééééééé"}"#),
+            BackupLine::Summary(s) if s.starts_with("snapshot aééééééé saved")
+        ));
     }
 
     #[test]
     fn paths_follow_the_separator() {
-        let a = backup_args("/r", "n", &["-x".into()], &["*.iso".into()]);
+        let a = backup_args("/r", "n", &["-x".into()], &["*.iso".into()], "/b");
         assert_eq!(a[a.len() - 2..], ["--".to_string(), "-x".to_string()]);
+    }
+
+    #[test]
+    fn the_base_dir_is_excluded_literally() {
+        let a = backup_args("/b/n/restic", "n", &["/".into()], &[], "/home/a [1]/*/");
+        let i = a.iter().position(|w| w == "--exclude").unwrap();
+        assert_eq!(a[i + 1], r"/home/a \[1\]/\*");
+        assert_eq!(glob_escape(r"a?b\c"), r"a\?b\\c");
     }
 }

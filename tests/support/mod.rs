@@ -113,6 +113,12 @@ impl Lab {
     }
 
     pub fn start_sshd(&self, name: &str) {
+        self.start_sshd_with(name, "");
+    }
+
+    /// Starts a node's sshd with `extra` lines appended to its configuration (another
+    /// `ListenAddress`, a `SetEnv`, …).
+    pub fn start_sshd_with(&self, name: &str, extra: &str) {
         let d = self.path();
         let n = self.node(name);
         let key = d.join(format!("hostkey_{name}"));
@@ -127,7 +133,7 @@ impl Lab {
         fs::write(
             &conf,
             format!(
-                "Port {port}\nListenAddress 127.0.0.1\nHostKey {key}\nPidFile {pid}\nAuthorizedKeysFile {ak}\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\nLogLevel VERBOSE\nMaxStartups 100\nMaxSessions 100\n",
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {key}\nPidFile {pid}\nAuthorizedKeysFile {ak}\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\nLogLevel VERBOSE\nMaxStartups 100\nMaxSessions 100\n{extra}",
                 port = n.port.unwrap(),
                 key = key.display(),
                 pid = d.join(format!("sshd_{name}.pid")).display(),
