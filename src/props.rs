@@ -79,6 +79,18 @@ proptest! {
     }
 
     #[test]
+    fn a_node_is_accepted_only_with_absolute_paths(
+        paths in proptest::collection::vec("[~/a-z. ]{0,6}", 1..4),
+        base in "[~/a-z.]{1,6}",
+    ) {
+        let text = format!("[nodes.a]\nbase_dir = {base:?}\npaths = {paths:?}\n");
+        let accepted = parse(Path::new("c.toml"), &text);
+        let all_absolute = absolute(&base) && paths.iter().all(|p| p.is_empty() || absolute(p));
+        let any_empty = paths.iter().any(|p| p.is_empty());
+        prop_assert_eq!(accepted.is_ok(), all_absolute && !any_empty, "{}", text);
+    }
+
+    #[test]
     fn restic_json_lines_never_panic(line in any::<String>()) {
         let _ = parse_backup_line(&line);
     }
@@ -116,6 +128,22 @@ proptest! {
             .join(",");
         let line = format!("  {grouped} {pct}%  12.34MB/s    0:00:01 (xfr#1, to-chk=0/2)");
         prop_assert_eq!(parse_progress(&line), Some(n));
+    }
+
+    #[test]
+    fn the_prepare_scripts_output_never_panics_nor_points_outside(
+        lines in proptest::collection::vec(
+            prop_oneof![
+                any::<String>(),
+                "(no-path|snapshot|missing|free) [-0-9a-f./]{0,70}",
+            ],
+            0..12,
+        ),
+        npaths in 0usize..4,
+    ) {
+        let f = crate::engine::prepare::parse(&lines, npaths);
+        prop_assert!(f.missing_paths.iter().all(|i| *i < npaths));
+        prop_assert!(f.snapshots.iter().all(|s| s.len() == 64 && !s.contains('/')));
     }
 
     #[test]

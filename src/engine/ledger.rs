@@ -18,12 +18,16 @@ fn path(config: &Config, repo: &str) -> PathBuf {
     dir(config).join(repo)
 }
 
-/// Makes sure a record can be written (the folder exists, private, and takes a file)
-/// before a run changes anything.
+/// Makes sure a record can be written before a run changes anything: its folder, or the
+/// logs folder it will be created in, takes a file.
 pub fn writable(config: &Config) -> std::io::Result<()> {
     let d = dir(config);
-    crate::logbook::private_dir(&d)?;
-    let probe = d.join(format!(".probe-{}", std::process::id()));
+    let at = if d.exists() {
+        d
+    } else {
+        crate::logbook::logs_dir(config)
+    };
+    let probe = at.join(format!(".probe-{}", std::process::id()));
     crate::logbook::private_file(&probe)?;
     std::fs::remove_file(probe)
 }

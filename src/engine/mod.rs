@@ -13,6 +13,7 @@
 pub mod events;
 pub mod ledger;
 pub mod node;
+pub mod prepare;
 pub mod process;
 pub mod replicate;
 pub mod restic;
@@ -223,9 +224,6 @@ struct State {
     missing_paths: HashMap<String, Vec<String>>,
 }
 
-/// The `prepare` step's script (see its header for arguments and output).
-const PREPARE_SCRIPT: &str = include_str!("prepare.sh");
-
 impl Run<'_> {
     fn st(&self) -> RefMut<'_, State> {
         self.state.borrow_mut()
@@ -431,13 +429,11 @@ impl Run<'_> {
         // Tools, repository, source paths, layout, and the purge of quarantine folders
         // older than quarantine_days: one command.
         let repo = conn.repo(&node.name);
-        let minutes = (u64::from(self.config.replication.quarantine_days) * 24 * 60).to_string();
+        let minutes = u64::from(self.config.replication.quarantine_days) * 24 * 60;
         let paths: Vec<String> = node.paths.iter().map(|p| conn.path(p)).collect();
-        let npaths = paths.len().to_string();
-        let mut args: Vec<&str> = vec![&repo, &minutes, &npaths];
-        args.extend(paths.iter().map(String::as_str));
-        args.extend(dirs.iter().map(String::as_str));
-        let lines = match conn.script(PREPARE_SCRIPT, &args, &self.cancel).await {
+        let args = prepare::args(&repo, minutes, &paths, &dirs);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let lines = match conn.script(prepare::SCRIPT, &args, &self.cancel).await {
             Ok(l) => l,
             Err(e) => {
                 let mut st = self.st();
@@ -447,63 +443,71 @@ impl Run<'_> {
                 return Outcome::failed(format!("cannot prepare {}: {e}", node.name));
             }
         };
+        let facts = prepare::parse(&lines, paths.len());
+        if let Some(kb) = facts.free_kb {
+            self.info(
+                step,
+                format!(
+                    "{}: reached via {} ({:?}); {} MB free under {base}",
+                    node.name,
+                    conn.address(),
+                    conn.route,
+                    kb / 1024
+                ),
+            );
+        }
         let mut st = self.st();
-        // Problems that make the node unusable, and one that only stops its copies.
-        let mut problems = vec![];
-        let mut no_rsync = false;
-        let mut missing_paths = vec![];
-        for l in &lines {
-            if l == "missing rsync" {
-                no_rsync = true;
-            } else if let Some(t) = l.strip_prefix("missing ") {
-                problems.push(format!(
+        if facts.repo_exists {
+            st.repo_exists.insert(node.name.clone());
+            st.snapshots_before
+                .entry(node.name.clone())
+                .or_default()
+                .extend(facts.snapshots.iter().cloned());
+        }
+        // Problems that make the node unusable; a missing rsync only stops its copies.
+        let no_rsync = facts.missing_tools.iter().any(|t| t == "rsync");
+        let mut problems: Vec<String> = facts
+            .missing_tools
+            .iter()
+            .filter(|t| *t != "rsync")
+            .map(|t| {
+                format!(
                     "`{t}` is not installed on {} (install it: apt install {t})",
                     node.name
-                ));
-            } else if l == "repo exists" {
-                st.repo_exists.insert(node.name.clone());
-            } else if let Some(id) = l.strip_prefix("snapshot ") {
-                st.snapshots_before
-                    .entry(node.name.clone())
-                    .or_default()
-                    .insert(id.to_string());
-            } else if let Some(i) = l.strip_prefix("no-path ") {
-                if let Some(p) = i.parse::<usize>().ok().and_then(|i| paths.get(i)) {
-                    missing_paths.push(p.clone());
-                }
-            } else if l == "readonly" {
-                problems.push(format!(
-                    "{}'s disk is read-only: nothing can be written under {base}; remount it read-write and run again (a disk that turned read-only by itself may be failing: check it first)",
-                    node.name
-                ));
-            } else if l == "unwritable" {
-                problems.push(format!(
-                    "{base} on {} is not writable by the backup user; make it theirs (chown) and run again",
-                    node.name
-                ));
-            } else if l == "mkdir failed" {
-                problems.push(format!(
-                    "cannot create the layout under {base} on {}",
-                    node.name
-                ));
-            } else if let Some(kb) = l.strip_prefix("free ") {
-                self.info(
-                    step,
-                    format!(
-                        "{}: reached via {} ({:?}); {} MB free under {base}",
-                        node.name,
-                        conn.address(),
-                        conn.route,
-                        kb.parse::<u64>().unwrap_or(0) / 1024
-                    ),
-                );
-            }
+                )
+            })
+            .collect();
+        match facts.layout {
+            prepare::Layout::Ready => {}
+            prepare::Layout::ReadOnly => problems.push(format!(
+                "{}'s disk is read-only: nothing can be written under {base}; remount it read-write and run again (a disk that turned read-only by itself may be failing: check it first)",
+                node.name
+            )),
+            prepare::Layout::Unwritable => problems.push(format!(
+                "{base} on {} is not writable by the backup user; make it theirs (chown) and run again",
+                node.name
+            )),
+            prepare::Layout::NotCreated => problems.push(format!(
+                "cannot create the layout under {base} on {}",
+                node.name
+            )),
         }
+        let missing_paths: Vec<String> = facts
+            .missing_paths
+            .iter()
+            .map(|&i| paths[i].clone())
+            .collect();
         st.conns.insert(node.name.clone(), Rc::new(conn));
         if !missing_paths.is_empty() {
             st.missing_paths.insert(node.name.clone(), missing_paths);
         }
         if !problems.is_empty() {
+            if no_rsync {
+                problems.push(format!(
+                    "`rsync` is not installed on {} (install it: apt install rsync)",
+                    node.name
+                ));
+            }
             st.unreachable
                 .insert(node.name.clone(), "not usable".into());
             return Outcome::failed(problems.join("; "));
