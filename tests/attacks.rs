@@ -522,3 +522,54 @@ fn a_configuration_that_never_ends_is_refused_before_it_is_read() {
         );
     }
 }
+
+#[test]
+fn sighup_closes_the_window_cleanly_with_130() {
+    let d = tempfile::tempdir().unwrap();
+    let runtime = d.path().join("xdg");
+    fs::create_dir_all(&runtime).unwrap();
+    fs::set_permissions(&runtime, fs::Permissions::from_mode(0o700)).unwrap();
+    let cfg = d.path().join("c.toml");
+    fs::write(
+        &cfg,
+        format!(
+            "[nodes.solo]\nbase_dir = {:?}\npaths = [{:?}]\n",
+            d.path().join("backup").display().to_string(),
+            d.path().display().to_string()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wbackup"))
+        .args(["--config", cfg.to_str().unwrap(), "gui"])
+        .env("HOME", d.path())
+        .env("QT_QPA_PLATFORM", "offscreen")
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the window catches SIGHUP and SIGTERM (its SigCgt mask says so).
+    let status = format!("/proc/{}/status", child.id());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let caught = |bits: u64| {
+        fs::read_to_string(&status)
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("SigCgt:"))
+            .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+            .is_some_and(|m| m & bits == bits)
+    };
+    let hup_and_term = (1 << (libc::SIGHUP - 1)) | (1 << (libc::SIGTERM - 1));
+    while !caught(hup_and_term) {
+        if Instant::now() > deadline || child.try_wait().unwrap().is_some() {
+            let _ = child.kill();
+            panic!("the window never caught SIGHUP and SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: a signal to the child this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
+    let code = child.wait().unwrap().code();
+    assert_eq!(code, Some(130));
+}
