@@ -77,6 +77,26 @@ pub enum PlanError {
     UnknownNode(String, String),
 }
 
+/// The folders wbackup keeps under `node`'s `base_dir` (`~` unexpanded): every
+/// repository and copy it may hold, the quarantine, staging and drill folders, and on
+/// the orchestrator the logs. Its backups exclude them.
+pub fn own_folders(config: &Config, node: &Node) -> Vec<String> {
+    let base = node.base_dir.trim_end_matches('/');
+    let mut out: Vec<String> = config
+        .nodes
+        .iter()
+        .filter(|n| !n.is_storage())
+        .map(|n| repo_path(node, &n.name))
+        .collect();
+    for dir in [".quarantine", ".wbackup-incoming", ".wbackup-drill"] {
+        out.push(format!("{base}/{dir}"));
+    }
+    if node.is_orchestrator {
+        out.push(format!("{base}/logs"));
+    }
+    out
+}
+
 /// The repository of `owner` as stored on `holder`, with `~` unexpanded.
 pub fn repo_path(holder: &Node, owner: &str) -> String {
     format!("{}/{}/restic", holder.base_dir.trim_end_matches('/'), owner)
@@ -198,7 +218,7 @@ impl Plan {
                 &n.name,
                 &n.paths,
                 &n.exclude,
-                &n.base_dir,
+                &own_folders(config, n),
             ));
             push(StepKind::Backup, &n.name, vec![], vec![on(n, c)]);
         }
@@ -375,6 +395,46 @@ mod tests {
             Plan::build(&c, &["nope".into()]),
             Err(PlanError::UnknownNode(..))
         ));
+    }
+
+    #[test]
+    fn backups_exclude_wbackups_folders_not_the_home_that_holds_them() {
+        let c = parse(
+            Path::new("c.toml"),
+            "orchestrator = \"a\"\nbase_dir = \"~\"\n[nodes.a]\npaths = [\"~/\"]\n[nodes.b]\naddresses = [\"b\"]\npaths = [\"/x\"]\n[nodes.s]\naddresses = [\"s\"]\n",
+        )
+        .unwrap();
+        let a = c.node("a").unwrap();
+        assert_eq!(
+            own_folders(&c, a),
+            [
+                "~/a/restic",
+                "~/b/restic",
+                "~/.quarantine",
+                "~/.wbackup-incoming",
+                "~/.wbackup-drill",
+                "~/logs"
+            ]
+        );
+        let b = own_folders(&c, c.node("b").unwrap());
+        assert!(!b.iter().any(|f| f.ends_with("logs")), "{b:?}");
+        let plan = Plan::build(&c, &[]).unwrap();
+        let backup = &plan
+            .steps
+            .iter()
+            .find(|s| s.kind == StepKind::Backup)
+            .unwrap();
+        assert!(
+            backup.commands[0]
+                .contains("--exclude ~/a/restic --exclude ~/b/restic --exclude ~/.quarantine"),
+            "{:?}",
+            backup.commands
+        );
+        assert!(
+            !backup.commands[0].contains("--exclude ~ "),
+            "{:?}",
+            backup.commands
+        );
     }
 
     #[test]

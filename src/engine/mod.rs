@@ -672,7 +672,11 @@ impl Run<'_> {
             StepKind::Init => restic::init_args(&repo),
             StepKind::Backup => {
                 let paths: Vec<String> = node.paths.iter().map(|p| conn.path(p)).collect();
-                restic::backup_args(&repo, &node.name, &paths, &node.exclude, &conn.base())
+                let own: Vec<String> = crate::plan::own_folders(self.config, node)
+                    .iter()
+                    .map(|f| conn.path(f))
+                    .collect();
+                restic::backup_args(&repo, &node.name, &paths, &node.exclude, &own)
             }
             StepKind::Check => {
                 restic::check_args(&repo, self.config.check.read_data_subset.as_deref())

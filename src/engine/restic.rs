@@ -9,18 +9,22 @@ pub fn init_args(repo: &str) -> Vec<String> {
     words(&["restic", "-r", repo, "init"])
 }
 
-/// The node's backup. Its `base_dir` (repositories, copies, logs, the `.wbackup-*`
-/// folders) is always excluded: a backup of `~/` must not hold the backups themselves.
+/// The node's backup. The folders wbackup keeps under its `base_dir` (`own`: the
+/// repositories and copies, logs, the `.quarantine` and `.wbackup-*` folders) are always
+/// excluded, each by its exact path: a backup of `~/` must not hold the backups
+/// themselves, and with `base_dir = "~"` the rest of the home folder is still backed up.
 pub fn backup_args(
     repo: &str,
     host: &str,
     paths: &[String],
     exclude: &[String],
-    base_dir: &str,
+    own: &[String],
 ) -> Vec<String> {
     let mut a = words(&["restic", "-r", repo, "backup", "--json", "--host", host]);
-    a.push("--exclude".into());
-    a.push(glob_escape(base_dir.trim_end_matches('/')));
+    for o in own {
+        a.push("--exclude".into());
+        a.push(glob_escape(o));
+    }
     for e in exclude {
         a.push("--exclude".into());
         a.push(e.clone());
@@ -140,13 +144,19 @@ mod tests {
 
     #[test]
     fn paths_follow_the_separator() {
-        let a = backup_args("/r", "n", &["-x".into()], &["*.iso".into()], "/b");
+        let a = backup_args("/r", "n", &["-x".into()], &["*.iso".into()], &["/b".into()]);
         assert_eq!(a[a.len() - 2..], ["--".to_string(), "-x".to_string()]);
     }
 
     #[test]
-    fn the_base_dir_is_excluded_literally() {
-        let a = backup_args("/b/n/restic", "n", &["/".into()], &[], "/home/a [1]/*/");
+    fn wbackups_own_folders_are_excluded_literally() {
+        let a = backup_args(
+            "/b/n/restic",
+            "n",
+            &["/".into()],
+            &[],
+            &["/home/a [1]/*".into()],
+        );
         let i = a.iter().position(|w| w == "--exclude").unwrap();
         assert_eq!(a[i + 1], r"/home/a \[1\]/\*");
         assert_eq!(glob_escape(r"a?b\c"), r"a\?b\\c");
