@@ -7,6 +7,7 @@ use crate::engine::events::{Event, Outcome, RunStatus, Sink, Stream};
 use crate::engine::node::{self, Conn};
 use crate::engine::process::{self, Job};
 use crate::engine::{self, replicate};
+use crate::password::{self, Wiped};
 use crate::plan::{self, Plan};
 use crate::shell;
 use clap::{Parser, Subcommand};
@@ -153,6 +154,12 @@ pub enum Command {
 
 /// Entry point for `main`: parses arguments, runs, returns the exit status.
 pub fn main() -> i32 {
+    // What wbackup and its processes create (logs, summaries, the run lock, the layout,
+    // copies) is private to the user, like restic's own repository files.
+    // SAFETY: umask only sets this process's file creation mask.
+    unsafe {
+        libc::umask(0o077);
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -246,14 +253,28 @@ pub fn main() -> i32 {
             }
             plan.accept_shrink = accept_shrink;
             let confirm = engine::holds_no_repository(&config);
-            let secret = match rt.block_on(read_password(&password, confirm)) {
+            // A password command is ended with the run (Ctrl-C, SIGTERM, SIGHUP). The
+            // terminal prompt keeps the default actions: Ctrl-C there ends wbackup at
+            // once, before anything started.
+            let cancel = CancellationToken::new();
+            if password.password_command.is_some() {
+                rt.block_on(cancel_on_signals(&cancel));
+            }
+            let secret = match rt.block_on(read_password(&password, confirm, &cancel)) {
                 Ok(s) => s,
                 Err(e) => {
                     eprintln!("error: {e}");
-                    return EXIT_USAGE;
+                    return if cancel.is_cancelled() {
+                        EXIT_INTERRUPTED
+                    } else {
+                        EXIT_USAGE
+                    };
                 }
             };
-            rt.block_on(run(&config, &plan, secret, json))
+            if password.password_command.is_none() {
+                rt.block_on(cancel_on_signals(&cancel));
+            }
+            rt.block_on(run(&config, &plan, secret, json, cancel))
         }
         Command::Status { json } => rt.block_on(status(&config, json)),
         Command::Verify {
@@ -275,14 +296,27 @@ pub fn main() -> i32 {
                 eprintln!("error: --repo {bad:?}: no node of that name backs up (repositories are named after the node they belong to)");
                 return EXIT_USAGE;
             }
-            let secret = match rt.block_on(read_password(&password, false)) {
+            // As for `run`: a password command ends with Ctrl-C, SIGTERM and SIGHUP, the
+            // terminal prompt keeps the default actions.
+            let cancel = CancellationToken::new();
+            if password.password_command.is_some() {
+                rt.block_on(cancel_on_signals(&cancel));
+            }
+            let secret = match rt.block_on(read_password(&password, false, &cancel)) {
                 Ok(s) => s,
                 Err(e) => {
                     eprintln!("error: {e}");
-                    return EXIT_USAGE;
+                    return if cancel.is_cancelled() {
+                        EXIT_INTERRUPTED
+                    } else {
+                        EXIT_USAGE
+                    };
                 }
             };
-            rt.block_on(verify(&config, &nodes, &repos, json, secret))
+            if password.password_command.is_none() {
+                rt.block_on(cancel_on_signals(&cancel));
+            }
+            rt.block_on(verify(&config, &nodes, &repos, json, secret, cancel))
         }
         Command::Doctor => rt.block_on(doctor(&config)),
         Command::Restore {
@@ -357,17 +391,19 @@ fn init_from(explicit: Option<&std::path::Path>, from: engine::records::Source) 
     }
 }
 
+/// How long `--password-command` may run: generous, since it may wait for a person at a
+/// prompt (a pinentry, a security key), yet bounded, so an unattended run never hangs on
+/// it.
+pub const PASSWORD_COMMAND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// Gets the password from the source the user chose, or asks on the terminal: twice
-/// when `confirm` (no repository exists yet to try it on).
-pub async fn read_password(args: &PasswordArgs, confirm: bool) -> Result<SecretString, String> {
-    let first_line = |s: String| -> Result<SecretString, String> {
-        let line = s.lines().next().unwrap_or("").to_string();
-        if line.is_empty() {
-            Err("the password is empty".into())
-        } else {
-            Ok(SecretString::from(line))
-        }
-    };
+/// when `confirm` (no repository exists yet to try it on). `cancel` ends a password
+/// command early (Ctrl-C, SIGTERM, SIGHUP).
+pub async fn read_password(
+    args: &PasswordArgs,
+    confirm: bool,
+    cancel: &CancellationToken,
+) -> Result<SecretString, String> {
     if let Some(file) = &args.password_file {
         use std::os::unix::fs::MetadataExt;
         let meta = std::fs::metadata(file)
@@ -380,41 +416,73 @@ pub async fn read_password(args: &PasswordArgs, confirm: bool) -> Result<SecretS
                 shell::quote(&file.to_string_lossy())
             ));
         }
-        let text = std::fs::read_to_string(file)
-            .map_err(|e| format!("cannot read the password file {}: {e}", file.display()))?;
-        return first_line(text);
+        let bytes = Wiped::new(
+            std::fs::read(file)
+                .map_err(|e| format!("cannot read the password file {}: {e}", file.display()))?,
+        );
+        return password::from_bytes(&bytes, &format!("the file {}", file.display()));
     }
     if let Some(cmd) = &args.password_command {
-        let mut out = String::new();
-        let (fin, lines) = process::capture(
-            process::At::Local,
-            Job::new(vec!["sh".into(), "-c".into(), cmd.clone()]),
-            &CancellationToken::new(),
-        )
-        .await;
-        if !fin.success() {
-            return Err(format!("the password command failed ({})", fin.describe()));
-        }
-        if let Some(l) = lines.into_iter().next() {
-            out = l;
-        }
-        return first_line(out);
+        return password_from_command(cmd, PASSWORD_COMMAND_TIMEOUT, cancel).await;
     }
-    let first = SecretString::from(prompt_password("restic password: ")?);
+    let first = password::from_bytes(&prompt_password("restic password: ")?, "the terminal")?;
     if confirm {
-        let again = SecretString::from(prompt_password(
+        let again = prompt_password(
             "no repository exists yet, this run creates them with it; type it again: ",
-        )?);
+        )?;
         use secrecy::ExposeSecret;
-        if first.expose_secret() != again.expose_secret() {
+        let again = again.strip_suffix(b"\r").unwrap_or(&again);
+        if first.expose_secret().as_bytes() != again {
             return Err("the two passwords differ; nothing was done".into());
         }
     }
     Ok(first)
 }
 
-/// Asks on the controlling terminal with echo off.
-fn prompt_password(prompt: &str) -> Result<String, String> {
+/// Runs `--password-command` (in its own process group, ended on `cancel` or after
+/// `timeout`) and takes the first line it prints, byte for byte.
+async fn password_from_command(
+    cmd: &str,
+    timeout: std::time::Duration,
+    cancel: &CancellationToken,
+) -> Result<SecretString, String> {
+    let mut first: Option<Wiped> = None;
+    let fin = process::run_bytes(
+        process::At::Local,
+        Job::new(vec!["sh".into(), "-c".into(), cmd.to_string()]).timeout(timeout),
+        cancel,
+        |stream, bytes| {
+            let bytes = Wiped::new(bytes);
+            if stream == process::Stream::Stdout && first.is_none() {
+                first = Some(bytes);
+            }
+        },
+    )
+    .await;
+    if fin.cancelled {
+        return Err("interrupted while the password command ran; it was stopped".into());
+    }
+    if fin.timed_out {
+        let limit = match timeout.as_secs() {
+            s if s >= 60 && s % 60 == 0 => format!("{} minutes", s / 60),
+            s => format!("{s} seconds"),
+        };
+        return Err(format!(
+            "the password command did not finish within {limit} and was stopped; it must print the password on its first line and exit"
+        ));
+    }
+    if !fin.success() {
+        return Err(format!("the password command failed ({})", fin.describe()));
+    }
+    password::from_bytes(
+        first.as_deref().map(Vec::as_slice).unwrap_or_default(),
+        "the password command",
+    )
+}
+
+/// Asks on the controlling terminal with echo off; returns the line typed, without its
+/// line end, as bytes (wiped when dropped).
+fn prompt_password(prompt: &str) -> Result<Wiped, String> {
     use std::io::BufRead;
     use std::os::fd::AsRawFd;
     let tty = std::fs::OpenOptions::new()
@@ -435,17 +503,16 @@ fn prompt_password(prompt: &str) -> Result<String, String> {
     let mut w = &tty;
     let _ = write!(w, "{prompt}");
     let _ = w.flush();
-    let mut line = String::new();
-    let r = std::io::BufReader::new(&tty).read_line(&mut line);
+    let mut line = Wiped::new(Vec::new());
+    let r = std::io::BufReader::new(&tty).read_until(b'\n', &mut line);
     if have_termios {
         unsafe { libc::tcsetattr(fd, libc::TCSANOW, &old) };
     }
     r.map_err(|e| format!("cannot read the password: {e}"))?;
-    let pw = line.trim_end_matches(['\n', '\r']).to_string();
-    if pw.is_empty() {
-        return Err("the password is empty".into());
+    while matches!(line.last(), Some(b'\n')) {
+        line.pop();
     }
-    Ok(pw)
+    Ok(line)
 }
 
 /// Prints events for a person at a terminal.
@@ -519,24 +586,38 @@ impl Sink for JsonPrinter {
     }
 }
 
-async fn run(config: &Config, plan: &Plan, password: SecretString, json: bool) -> i32 {
-    let cancel = CancellationToken::new();
-    let c2 = cancel.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("\ninterrupted: stopping the run's processes on every node…");
-            c2.cancel();
-        }
-    });
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    let c3 = cancel.clone();
-    tokio::spawn(async move {
-        if let Some(t) = term.as_mut() {
-            if t.recv().await.is_some() {
-                c3.cancel();
+/// From now on SIGINT (Ctrl-C), SIGTERM and SIGHUP (the terminal closed) cancel the run
+/// instead of killing wbackup: its processes on every node are interrupted, restic removes
+/// its locks, the summary says "interrupted" and the exit status is 130.
+async fn cancel_on_signals(cancel: &CancellationToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+    for (kind, name) in [
+        (SignalKind::interrupt(), "interrupted"),
+        (SignalKind::terminate(), "terminated (SIGTERM)"),
+        (SignalKind::hangup(), "hung up (SIGHUP)"),
+    ] {
+        let Ok(mut s) = signal(kind) else { continue };
+        let c = cancel.clone();
+        tokio::spawn(async move {
+            if s.recv().await.is_some() && !c.is_cancelled() {
+                // stderr may be a terminal that is gone (SIGHUP): never fail on it.
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "\n{name}: stopping the run's processes on every node…"
+                );
+                c.cancel();
             }
-        }
-    });
+        });
+    }
+}
+
+async fn run(
+    config: &Config,
+    plan: &Plan,
+    password: SecretString,
+    json: bool,
+    cancel: CancellationToken,
+) -> i32 {
     let sink: Box<dyn Sink> = if json {
         Box::new(JsonPrinter)
     } else {
@@ -556,7 +637,8 @@ async fn run(config: &Config, plan: &Plan, password: SecretString, json: bool) -
             })
             .collect();
         if !failed.is_empty() {
-            println!("failed steps:\n{}", failed.join("\n"));
+            // stdout may be a terminal that hung up: never panic on it.
+            let _ = writeln!(std::io::stdout(), "failed steps:\n{}", failed.join("\n"));
         }
     }
     report.status.exit_code()
@@ -587,6 +669,7 @@ async fn verify(
     repos: &[String],
     json: bool,
     password: SecretString,
+    cancel: CancellationToken,
 ) -> i32 {
     // One run or verification at a time: a drill must not race a run's replication.
     let _lock = match engine::runlock::acquire(&engine::runlock::lock_dir(config)) {
@@ -603,15 +686,6 @@ async fn verify(
             return EXIT_FAILED;
         }
     };
-    let cancel = CancellationToken::new();
-    {
-        let cancel = cancel.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                cancel.cancel();
-            }
-        });
-    }
     let (conns, dir) = connect_all(config).await;
     let mut reached = std::collections::HashMap::new();
     let mut unreachable = std::collections::HashMap::new();
@@ -704,6 +778,7 @@ async fn connect_all(
                         n.name.clone(),
                         node::Unreachable {
                             tried: vec![("-".into(), "no control directory".into())],
+                            key_changed: None,
                         },
                     ));
                 };
@@ -720,6 +795,7 @@ async fn connect_all(
                 n.name.clone(),
                 node::Unreachable {
                     tried: vec![("-".into(), format!("connecting failed: {e}"))],
+                    key_changed: None,
                 },
             ))
         }));
@@ -858,6 +934,11 @@ async fn doctor(config: &Config) -> i32 {
     for (n, c) in config.nodes.iter().zip(&conns) {
         println!("{} ({})", n.name, n.role());
         let conn = match c {
+            Err((_, u)) if u.key_changed.is_some() => {
+                problems += 1;
+                println!("  PROBLEM: {}", u.reason(&n.name));
+                continue;
+            }
             Err((_, u)) => {
                 problems += 1;
                 println!("  PROBLEM: {u}");
@@ -955,6 +1036,13 @@ fn restore(
             return EXIT_USAGE;
         }
     }
+    if let Some(bad) = target.as_deref().filter(|t| shell::has_control(t)) {
+        eprintln!(
+            "error: --target {:?} holds a control character (a newline, a tab, an escape); choose a directory name without one",
+            bad
+        );
+        return EXIT_USAGE;
+    }
     let snapshot = snapshot.unwrap_or_else(|| "latest".into());
     let target = target.unwrap_or_else(|| {
         format!(
@@ -971,13 +1059,23 @@ fn restore(
         format!(
             "on {} (ssh {})",
             holder.name,
-            holder.addresses.first().map(String::as_str).unwrap_or("")
+            shell::quote(holder.addresses.first().map(String::as_str).unwrap_or(""))
         )
     };
-    println!("# Restore {}'s data from the copy held by {}. Run these {where_}; restic asks for the password.", owner.name, holder.name);
+    // Every line is meant to be pasted into a shell: values in comments are kept on
+    // their line, values in commands are quoted.
+    println!(
+        "# Restore {}'s data from the copy held by {}. Run these {}; restic asks for the password.",
+        owner.name,
+        holder.name,
+        shell::inert(&where_)
+    );
     println!("# 1. list the snapshots:");
     println!("restic -r {r} snapshots");
-    println!("# 2. restore {snapshot} into a new directory ({target} must not exist yet):");
+    println!(
+        "# 2. restore {snapshot} into a new directory ({} must not exist yet):",
+        shell::inert(&t)
+    );
     println!("mkdir -- {t} && restic -r {r} restore {snapshot} --target {t}");
     EXIT_OK
 }
@@ -985,6 +1083,46 @@ fn restore(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_password_command_that_hangs_is_stopped_at_its_timeout() {
+        assert_eq!(
+            PASSWORD_COMMAND_TIMEOUT,
+            std::time::Duration::from_secs(300)
+        );
+        let started = std::time::Instant::now();
+        let e = password_from_command(
+            "sleep 1000",
+            std::time::Duration::from_secs(2),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            e.starts_with("the password command did not finish within 2 seconds"),
+            "{e}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    }
+
+    #[tokio::test]
+    async fn a_password_command_gives_its_first_line_unaltered_or_is_refused() {
+        use secrecy::ExposeSecret;
+        let cancel = CancellationToken::new();
+        let t = PASSWORD_COMMAND_TIMEOUT;
+        let p = password_from_command("printf ' p\\303\\244ss \\nnext\\n'", t, &cancel)
+            .await
+            .unwrap();
+        assert_eq!(p.expose_secret(), " päss ");
+        let e = password_from_command("printf 'caf\\351\\n'", t, &cancel)
+            .await
+            .unwrap_err();
+        assert!(e.contains("not UTF-8"), "{e}");
+        let e = password_from_command("exit 3", t, &cancel)
+            .await
+            .unwrap_err();
+        assert!(e.contains("failed (exit code 3)"), "{e}");
+    }
 
     #[test]
     fn parse_run_flags() {

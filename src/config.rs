@@ -379,10 +379,19 @@ pub fn locate(explicit: Option<&Path>) -> (PathBuf, bool) {
 /// exist; the default location may be empty, and then the built-in default is used.
 pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
     let (path, named) = locate(explicit);
-    match std::fs::read_to_string(&path) {
+    match read_bounded(&path) {
         Ok(text) => parse(&path, &text),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !named => Ok(builtin_default(path)),
-        Err(e) => Err(ConfigError {
+        Err(ReadError::Refused(Refused(message, hint))) => Err(ConfigError {
+            path: path.clone(),
+            at: None,
+            message,
+            line_text: None,
+            hint: Some(hint),
+        }),
+        Err(ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound && !named => {
+            Ok(builtin_default(path))
+        }
+        Err(ReadError::Io(e)) => Err(ConfigError {
             path: path.clone(),
             at: None,
             message: format!("cannot read the configuration: {e}"),
@@ -397,6 +406,67 @@ pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
             }),
         }),
     }
+}
+
+/// The largest configuration file wbackup reads: a real one is a few kilobytes.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// Why a configuration file was not read at all.
+struct Refused(String, String);
+
+/// Reads the configuration, refusing before reading it all anything that is not a
+/// regular file of at most `MAX_CONFIG_BYTES` (`--config /dev/zero` must not fill the
+/// memory) and any text that is not UTF-8.
+fn read_bounded(path: &Path) -> Result<String, ReadError> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    // Non-blocking: opening a named pipe must not wait for a writer.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(ReadError::Io)?;
+    let meta = file.metadata().map_err(ReadError::Io)?;
+    if !meta.is_file() {
+        return Err(ReadError::Refused(Refused(
+            "the configuration is not a regular file".into(),
+            "point --config (or $WBACKUP_CONFIG) at a TOML file".into(),
+        )));
+    }
+    let too_big = || {
+        ReadError::Refused(Refused(
+            format!(
+                "the configuration is larger than {} KiB",
+                MAX_CONFIG_BYTES / 1024
+            ),
+            "a configuration is a few kilobytes of TOML: check that this is the right file".into(),
+        ))
+    };
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(too_big());
+    }
+    // The size may change after the check: read no more than the limit allows.
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(ReadError::Io)?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(too_big());
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        ReadError::Refused(Refused(
+            format!(
+                "the configuration is not UTF-8 text (invalid byte at offset {})",
+                e.utf8_error().valid_up_to()
+            ),
+            "save the file as UTF-8".into(),
+        ))
+    })
+}
+
+enum ReadError {
+    Io(std::io::Error),
+    Refused(Refused),
 }
 
 /// One local node named after this host, backing up `~/Documents` into `~/backup`.
@@ -606,6 +676,16 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
                 find_span(text, bad).or(Some(span.clone())),
                 format!("node {name:?} has an empty path"),
                 Some("remove the empty string from `paths`".into()),
+            ));
+        }
+        if let Some(bad) = raw_node.paths.iter().find(|p| !absolute(p)) {
+            return Err(loc.error(
+                find_span(text, bad).or(Some(span.clone())),
+                format!("node {name:?} has a relative path {bad:?}"),
+                Some(format!(
+                    "write it from the root (\"/{p}\") or from the home directory (\"~/{p}\"): a relative path would mean a different folder depending on where wbackup starts",
+                    p = bad.trim_start_matches("./")
+                )),
             ));
         }
         if let Some(bad) = raw_node.base_dir.as_deref().filter(|b| !absolute(b)) {
@@ -915,6 +995,52 @@ paths = ["/x"]
         let e = err("base_dir = \"./b\"\n[nodes.a]\n");
         assert_eq!(e.at.unwrap().0, 1, "{e}");
         assert!(parse(Path::new("x"), "base_dir = \"~\"\n[nodes.a]\n").is_ok());
+    }
+
+    #[test]
+    fn relative_paths_are_refused_with_their_place() {
+        let e = err("[nodes.a]\npaths = [\"/x\", \"Documents\"]\n");
+        assert_eq!(e.at, Some((2, 16)), "{e}");
+        assert!(e.message.contains("relative path \"Documents\""), "{e}");
+        assert!(e.hint.unwrap().contains("\"~/Documents\""));
+        let e = err("[nodes.a]\npaths = [\"./src\"]\n");
+        assert!(e.message.contains("relative path \"./src\""), "{e}");
+        let e = err("[nodes.a]\npaths = [\"~alice/x\"]\n");
+        assert!(e.message.contains("relative path"), "{e}");
+        for good in ["/", "~", "~/", "~/Documents", "/srv/my www"] {
+            let text = format!("[nodes.a]\npaths = [{good:?}]\n");
+            assert!(parse(Path::new("x"), &text).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn a_configuration_that_is_not_a_small_regular_file_is_refused_before_it_is_read() {
+        let d = tempfile::tempdir().unwrap();
+        for (path, says) in [
+            (PathBuf::from("/dev/zero"), "not a regular file"),
+            (d.path().to_path_buf(), "not a regular file"),
+        ] {
+            let e = load(Some(&path)).unwrap_err();
+            assert!(e.message.contains(says), "{e}");
+        }
+        let fifo = d.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo on a path this test owns.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let e = load(Some(&fifo)).unwrap_err();
+        assert!(e.message.contains("not a regular file"), "{e}");
+        let big = d.path().join("big.toml");
+        let mut text = "[nodes.a]\n".to_string();
+        text.push_str(&"# padding\n".repeat(MAX_CONFIG_BYTES as usize / 10 + 1));
+        std::fs::write(&big, &text).unwrap();
+        let e = load(Some(&big)).unwrap_err();
+        assert!(e.message.contains("larger than 1024 KiB"), "{e}");
+        let e = load(Some(&d.path().join("missing.toml"))).unwrap_err();
+        assert!(e.message.contains("cannot read"), "{e}");
+        let bytes = d.path().join("latin1.toml");
+        std::fs::write(&bytes, b"[nodes.a]\npaths = [\"/caf\xe9\"]\n").unwrap();
+        let e = load(Some(&bytes)).unwrap_err();
+        assert!(e.message.contains("not UTF-8"), "{e}");
     }
 
     #[test]

@@ -7,5 +7,8 @@ pub mod config;
 pub mod engine;
 pub mod gui;
 pub mod logbook;
+pub mod password;
 pub mod plan;
+#[cfg(test)]
+mod props;
 pub mod shell;

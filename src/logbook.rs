@@ -61,6 +61,27 @@ pub struct StepSummary {
     pub notes: Vec<String>,
 }
 
+/// Creates `dir` and its missing parents readable by the user only (0700); what wbackup
+/// writes there is nobody else's business.
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+/// Creates (or truncates) `path` readable by the user only (0600).
+pub fn private_file(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+}
+
 /// The orchestrator's logs folder.
 pub fn logs_dir(config: &Config) -> PathBuf {
     config.local_base_dir().join("logs")
@@ -69,7 +90,7 @@ pub fn logs_dir(config: &Config) -> PathBuf {
 impl Logbook {
     pub fn open(config: &Config, plan: &Plan) -> std::io::Result<Logbook> {
         let dir = logs_dir(config);
-        std::fs::create_dir_all(&dir)?;
+        private_dir(&dir)?;
         let now = chrono::Local::now();
         let stem = now.format("run-%Y%m%d-%H%M%S").to_string();
         let mut n = 0;
@@ -85,7 +106,7 @@ impl Logbook {
             }
             n += 1;
         };
-        let log = BufWriter::new(File::create(&log_path)?);
+        let log = BufWriter::new(private_file(&log_path)?);
         let summary = Summary {
             started: now.to_rfc3339(),
             finished: None,
@@ -122,7 +143,7 @@ impl Logbook {
 
     fn write_summary(&self, summary: &Summary) -> std::io::Result<()> {
         let tmp = self.summary_path.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(summary)?)?;
+        private_file(&tmp)?.write_all(&serde_json::to_vec_pretty(summary)?)?;
         std::fs::rename(&tmp, &self.summary_path)
     }
 }

@@ -82,6 +82,26 @@ pub enum PlanError {
     UnknownNode(String, String),
 }
 
+/// The folders wbackup keeps under `node`'s `base_dir` (`~` unexpanded): every
+/// repository and copy it may hold, the quarantine, staging and drill folders, and on
+/// the orchestrator the logs. Its backups exclude them.
+pub fn own_folders(config: &Config, node: &Node) -> Vec<String> {
+    let base = node.base_dir.trim_end_matches('/');
+    let mut out: Vec<String> = config
+        .nodes
+        .iter()
+        .filter(|n| !n.is_storage())
+        .map(|n| repo_path(node, &n.name))
+        .collect();
+    for dir in [".quarantine", ".wbackup-incoming", ".wbackup-drill"] {
+        out.push(format!("{base}/{dir}"));
+    }
+    if node.is_orchestrator {
+        out.push(format!("{base}/logs"));
+    }
+    out
+}
+
 /// The repository of `owner` as stored on `holder`, with `~` unexpanded.
 pub fn repo_path(holder: &Node, owner: &str) -> String {
     format!("{}/{}/restic", holder.base_dir.trim_end_matches('/'), owner)
@@ -159,6 +179,14 @@ impl Plan {
                 ));
             }
             commands.push(on(n, "command -v restic rsync".into()));
+            if !n.paths.is_empty() {
+                let mut test = vec!["ls".to_string(), "-d".into(), "--".into()];
+                test.extend(n.paths.iter().cloned());
+                commands.push(on(
+                    n,
+                    format!("{}  (each source path must exist)", display(&test)),
+                ));
+            }
             let mut dirs = vec!["mkdir".to_string(), "-p".into(), "--".into()];
             let base = n.base_dir.trim_end_matches('/');
             if !n.is_storage() {
@@ -169,7 +197,7 @@ impl Plan {
             }
             dirs.push(format!("{base}/.quarantine"));
             dirs.push(format!("{base}/.wbackup-incoming"));
-            commands.push(on(n, display(&dirs)));
+            commands.push(on(n, format!("umask 077 && {}", display(&dirs))));
             push(StepKind::Prepare, &n.name, vec![], commands);
         }
         for n in &owners {
@@ -190,7 +218,13 @@ impl Plan {
         }
         for n in &owners {
             let repo = repo_path(n, &n.name);
-            let c = display(&restic::backup_args(&repo, &n.name, &n.paths, &n.exclude));
+            let c = display(&restic::backup_args(
+                &repo,
+                &n.name,
+                &n.paths,
+                &n.exclude,
+                &own_folders(config, n),
+            ));
             push(StepKind::Backup, &n.name, vec![], vec![on(n, c)]);
         }
         for n in &owners {
@@ -225,17 +259,21 @@ impl Plan {
                 // The orchestrator's own copy is the relay: it is brought up to date first.
                 targets.sort_by_key(|t| *t != orch.name);
                 let q = |p: &str| shell::quote_path_for_user(p.trim_end_matches('/'));
-                let on = |n: &Node, p: String| {
-                    if n.is_orchestrator {
-                        p
-                    } else {
-                        format!("{}:{p}", n.name)
+                // A remote side as rsync names it, through the node's first address (an
+                // IPv6 literal in brackets); the run uses the first address that answers.
+                let on = |n: &Node, p: String| match n.addresses.first() {
+                    Some(a) if !n.is_orchestrator => {
+                        format!(
+                            "{}{p}",
+                            shell::quote(&crate::engine::node::rsync_spec(a, ""))
+                        )
                     }
+                    _ => p,
                 };
                 let hop = |from: &Node, to: &Node| {
                     let base = to.base_dir.trim_end_matches('/');
                     format!(
-                        "rsync -tpI -s --files-from=- {}/ {}/   (only files the copy lacks) then verify sha256 = name and move into {} phase by phase (keys config data index snapshots); files the source no longer has go to {} (snapshots index data)",
+                        "rsync -tpIL -s --files-from=- {}/ {}/   (only files the copy lacks) then verify sha256 = name and move into {} phase by phase (keys config data index snapshots); files the source no longer has go to {} (snapshots index data)",
                         on(from, q(&repo_path(from, &owner.name))),
                         on(to, q(&format!("{base}/.wbackup-incoming/{}", owner.name))),
                         q(&repo_path(to, &owner.name)),
@@ -421,6 +459,46 @@ mod tests {
             Plan::build(&c, &["nope".into()]),
             Err(PlanError::UnknownNode(..))
         ));
+    }
+
+    #[test]
+    fn backups_exclude_wbackups_folders_not_the_home_that_holds_them() {
+        let c = parse(
+            Path::new("c.toml"),
+            "orchestrator = \"a\"\nbase_dir = \"~\"\n[nodes.a]\npaths = [\"~/\"]\n[nodes.b]\naddresses = [\"b\"]\npaths = [\"/x\"]\n[nodes.s]\naddresses = [\"s\"]\n",
+        )
+        .unwrap();
+        let a = c.node("a").unwrap();
+        assert_eq!(
+            own_folders(&c, a),
+            [
+                "~/a/restic",
+                "~/b/restic",
+                "~/.quarantine",
+                "~/.wbackup-incoming",
+                "~/.wbackup-drill",
+                "~/logs"
+            ]
+        );
+        let b = own_folders(&c, c.node("b").unwrap());
+        assert!(!b.iter().any(|f| f.ends_with("logs")), "{b:?}");
+        let plan = Plan::build(&c, &[]).unwrap();
+        let backup = &plan
+            .steps
+            .iter()
+            .find(|s| s.kind == StepKind::Backup)
+            .unwrap();
+        assert!(
+            backup.commands[0]
+                .contains("--exclude ~/a/restic --exclude ~/b/restic --exclude ~/.quarantine"),
+            "{:?}",
+            backup.commands
+        );
+        assert!(
+            !backup.commands[0].contains("--exclude ~ "),
+            "{:?}",
+            backup.commands
+        );
     }
 
     #[test]

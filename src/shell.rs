@@ -34,6 +34,26 @@ pub fn quote_path_for_user(path: &str) -> String {
     }
 }
 
+/// `text` with every control character (newline, carriage return, escape, …) written as
+/// a visible escape such as `\n`: for text printed where a control character would end
+/// a comment or rewrite the terminal (a `# …` line meant to be pasted, a log line).
+pub fn inert(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// Whether `text` holds a control character (a newline, a tab, an escape, …).
+pub fn has_control(text: &str) -> bool {
+    text.chars().any(char::is_control)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,6 +89,13 @@ mod tests {
         ];
         assert_eq!(roundtrip(&words), words);
         assert!(!std::path::Path::new("/tmp/wbackup-pwned").exists());
+    }
+
+    #[test]
+    fn inert_text_keeps_one_line() {
+        assert_eq!(inert("a\nb\r\u{1b}[2Jc\td"), "a\\nb\\r\\u{1b}[2Jc\\td");
+        assert_eq!(inert("plain 'text' é"), "plain 'text' é");
+        assert!(has_control("x\ny") && has_control("\u{85}") && !has_control("a b"));
     }
 
     #[test]

@@ -13,6 +13,7 @@
 pub mod events;
 pub mod ledger;
 pub mod node;
+pub mod prepare;
 pub mod process;
 pub mod records;
 pub mod recover;
@@ -67,15 +68,31 @@ pub async fn execute(
     cancel: CancellationToken,
     sink: Box<dyn Sink>,
 ) -> Report {
-    // Before anything else: a second run at once is refused by its first step.
+    // Before anything else: a second run at once is refused by its first step, and so is
+    // a run that could not be recorded (no lock, no log, no ledger of what forget removed:
+    // a forget whose record is lost would stop replication until --accept-shrink).
     let lock = runlock::acquire(&runlock::lock_dir(config));
     let logbook = Logbook::open(config, plan);
+    let unrecordable = match (&lock, &logbook, ledger::writable(config)) {
+        (Err(e), _, _) => Some(format!(
+            "cannot take the run lock in {}: {e}",
+            runlock::lock_dir(config).display()
+        )),
+        (_, Err(e), _) => Some(format!(
+            "cannot write the run log in {}: {e}",
+            crate::logbook::logs_dir(config).display()
+        )),
+        (_, _, Err(e)) => Some(format!(
+            "cannot write {}: {e}",
+            ledger::dir(config).display()
+        )),
+        _ => None,
+    };
     let log_path = logbook.as_ref().ok().map(|l| l.log_path().to_path_buf());
     let summary_path = logbook
         .as_ref()
         .ok()
         .map(|l| l.summary_path().to_path_buf());
-    let log_error = logbook.as_ref().err().map(|e| e.to_string());
     let mut sinks: Vec<Box<dyn Sink>> = vec![];
     if let Ok(l) = logbook {
         sinks.push(Box::new(l));
@@ -99,31 +116,22 @@ pub async fn execute(
     let _lock = match lock {
         Ok(runlock::Acquired::Held(l)) => Some(l),
         Ok(runlock::Acquired::Busy(who)) => {
-            run.st().busy = Some(format!(
-                "{who} is still in progress on this machine; wait for it to finish (or stop it), then run again"
+            run.st().refused = Some((
+                format!("{who} is still in progress on this machine; wait for it to finish (or stop it), then run again"),
+                "not run: another run is in progress".into(),
             ));
             None
         }
-        Err(e) => {
-            sink.emit(Event::Line {
-                step: 0,
-                node: config.orchestrator.clone(),
-                stream: Stream::Stderr,
-                text: format!(
-                    "cannot take the run lock in {}: {e}",
-                    runlock::lock_dir(config).display()
-                ),
-            });
-            None
-        }
+        Err(_) => None,
     };
-    if let Some(e) = log_error {
-        sink.emit(Event::Line {
-            step: 0,
-            node: config.orchestrator.clone(),
-            stream: Stream::Stderr,
-            text: format!("cannot write the run log: {e}"),
-        });
+    if let Some(why) = unrecordable {
+        run.st().refused = Some((
+            format!(
+                "{why}; nothing was run, since a run that cannot be recorded could lose track of what it removed: make {} writable (a disk mounted read-only, full, or not yours?) and run again",
+                config.local_base_dir().display()
+            ),
+            "not run: the run cannot be recorded on this machine".into(),
+        ));
     }
 
     let mut outcomes = Vec::new();
@@ -208,10 +216,17 @@ struct State {
     listed_after_forget: HashSet<String>,
     /// Set when the run cannot go on (the password was refused).
     fatal: Option<String>,
-    /// Another run holds the run lock: the first step fails with this, the rest are
-    /// not run.
-    busy: Option<String>,
+    /// The run must not go on (another run holds the run lock, or nothing could be
+    /// recorded): the first step fails with the first text, the rest are skipped with
+    /// the second.
+    refused: Option<(String, String)>,
     control_dir: Option<std::path::PathBuf>,
+    /// Nodes without rsync: they run their own steps, but no copy goes to or from them
+    /// (they are also in `unreachable`, which replication reads).
+    no_rsync: HashSet<String>,
+    /// Source paths `prepare` did not find, per node (expanded): the node's backup step
+    /// fails naming them.
+    missing_paths: HashMap<String, Vec<String>>,
 }
 
 impl Run<'_> {
@@ -308,13 +323,19 @@ impl Run<'_> {
     }
 
     async fn step(&self, step: &Step) -> Outcome {
-        let busy = self.st().busy.take();
-        if let Some(why) = busy {
-            self.st().fatal = Some("not run: another run is in progress".into());
+        let refused = self.st().refused.take();
+        if let Some((why, rest)) = refused {
+            self.st().fatal = Some(rest);
             return Outcome::failed(why);
         }
         if step.kind != StepKind::Prepare && step.kind != StepKind::Replicate {
-            let unreachable = self.st().unreachable.get(&step.node).cloned();
+            let unreachable = {
+                let st = self.st();
+                st.unreachable
+                    .get(&step.node)
+                    .filter(|_| !st.no_rsync.contains(&step.node))
+                    .cloned()
+            };
             if let Some(why) = unreachable {
                 return Outcome::Skipped {
                     reason: format!("{} is {why}", step.node),
@@ -324,7 +345,7 @@ impl Run<'_> {
         match step.kind {
             StepKind::Prepare => self.prepare(step).await,
             StepKind::Init => self.init(step).await,
-            StepKind::Backup => self.restic_step(step).await,
+            StepKind::Backup => self.backup(step).await,
             StepKind::Check => {
                 if !self.st().repo_exists.contains(&step.node) {
                     return Outcome::Skipped {
@@ -378,7 +399,7 @@ impl Run<'_> {
             match node::connect(self.config, &node, &dir).await {
                 Ok(c) => c,
                 Err(u) => {
-                    let msg = format!("{} is {u}", node.name);
+                    let msg = u.reason(&node.name);
                     self.st()
                         .unreachable
                         .insert(node.name.clone(), u.to_string());
@@ -411,20 +432,14 @@ impl Run<'_> {
         if node.is_orchestrator {
             dirs.push(format!("{base}/logs"));
         }
-        // Tools, repository, layout, and the purge of quarantine folders older than
-        // quarantine_days: one command.
-        let script = r#"repo=$1; minutes=$2; shift 2
-for t in restic rsync; do command -v "$t" >/dev/null 2>&1 || echo "missing $t"; done
-[ -f "$repo/config" ] && echo "repo exists" && find "$repo/snapshots" -type f -printf 'snapshot %f\n' 2>/dev/null
-mkdir -p -- "$@" || echo "mkdir failed"
-df -Pk -- "$1" 2>/dev/null | awk 'NR==2 {print "free " $4}'
-find "$1" -mindepth 2 -maxdepth 2 -type d -mmin +"$minutes" -exec rm -rf -- {} + 2>/dev/null
-true"#;
+        // Tools, repository, source paths, layout, and the purge of quarantine folders
+        // older than quarantine_days: one command.
         let repo = conn.repo(&node.name);
-        let minutes = (u64::from(self.config.replication.quarantine_days) * 24 * 60).to_string();
-        let mut args: Vec<&str> = vec![&repo, &minutes];
-        args.extend(dirs.iter().map(String::as_str));
-        let lines = match conn.script(script, &args, &self.cancel).await {
+        let minutes = u64::from(self.config.replication.quarantine_days) * 24 * 60;
+        let paths: Vec<String> = node.paths.iter().map(|p| conn.path(p)).collect();
+        let args = prepare::args(&repo, minutes, &paths, &dirs);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let lines = match conn.script(prepare::SCRIPT, &args, &self.cancel).await {
             Ok(l) => l,
             Err(e) => {
                 let mut st = self.st();
@@ -434,47 +449,89 @@ true"#;
                 return Outcome::failed(format!("cannot prepare {}: {e}", node.name));
             }
         };
+        let facts = prepare::parse(&lines, paths.len());
+        if let Some(kb) = facts.free_kb {
+            self.info(
+                step,
+                format!(
+                    "{}: reached via {} ({:?}); {} MB free under {base}",
+                    node.name,
+                    conn.address(),
+                    conn.route,
+                    kb / 1024
+                ),
+            );
+        }
         let mut st = self.st();
-        let mut problems = vec![];
-        for l in &lines {
-            if let Some(t) = l.strip_prefix("missing ") {
-                problems.push(format!(
+        if facts.repo_exists {
+            st.repo_exists.insert(node.name.clone());
+            st.snapshots_before
+                .entry(node.name.clone())
+                .or_default()
+                .extend(facts.snapshots.iter().cloned());
+        }
+        // Problems that make the node unusable; a missing rsync only stops its copies.
+        let no_rsync = facts.missing_tools.iter().any(|t| t == "rsync");
+        let mut problems: Vec<String> = facts
+            .missing_tools
+            .iter()
+            .filter(|t| *t != "rsync")
+            .map(|t| {
+                format!(
                     "`{t}` is not installed on {} (install it: apt install {t})",
                     node.name
-                ));
-            } else if l == "repo exists" {
-                st.repo_exists.insert(node.name.clone());
-            } else if let Some(id) = l.strip_prefix("snapshot ") {
-                st.snapshots_before
-                    .entry(node.name.clone())
-                    .or_default()
-                    .insert(id.to_string());
-            } else if l == "mkdir failed" {
+                )
+            })
+            .collect();
+        match facts.layout {
+            prepare::Layout::Ready => {}
+            prepare::Layout::ReadOnly => problems.push(format!(
+                "{}'s disk is read-only: nothing can be written under {base}; remount it read-write and run again (a disk that turned read-only by itself may be failing: check it first)",
+                node.name
+            )),
+            prepare::Layout::Unwritable => problems.push(format!(
+                "{base} on {} is not writable by the backup user; make it theirs (chown) and run again",
+                node.name
+            )),
+            prepare::Layout::NotCreated => problems.push(format!(
+                "cannot create the layout under {base} on {}",
+                node.name
+            )),
+        }
+        let missing_paths: Vec<String> = facts
+            .missing_paths
+            .iter()
+            .map(|&i| paths[i].clone())
+            .collect();
+        st.conns.insert(node.name.clone(), Rc::new(conn));
+        if !missing_paths.is_empty() {
+            st.missing_paths.insert(node.name.clone(), missing_paths);
+        }
+        if !problems.is_empty() {
+            if no_rsync {
                 problems.push(format!(
-                    "cannot create the layout under {base} on {}",
+                    "`rsync` is not installed on {} (install it: apt install rsync)",
                     node.name
                 ));
-            } else if let Some(kb) = l.strip_prefix("free ") {
-                self.info(
-                    step,
-                    format!(
-                        "{}: reached via {} ({:?}); {} MB free under {base}",
-                        node.name,
-                        conn.address(),
-                        conn.route,
-                        kb.parse::<u64>().unwrap_or(0) / 1024
-                    ),
-                );
             }
-        }
-        st.conns.insert(node.name.clone(), Rc::new(conn));
-        if problems.is_empty() {
-            Outcome::Passed
-        } else {
             st.unreachable
                 .insert(node.name.clone(), "not usable".into());
-            Outcome::failed(problems.join("; "))
+            return Outcome::failed(problems.join("; "));
         }
+        if no_rsync {
+            // Backups need only restic: the node keeps its own steps; copies to and from
+            // it wait until rsync is there.
+            st.no_rsync.insert(node.name.clone());
+            st.unreachable.insert(
+                node.name.clone(),
+                "missing rsync (install it: apt install rsync)".into(),
+            );
+            return Outcome::failed(format!(
+                "`rsync` is not installed on {0} (install it: apt install rsync); {0} still backs up, but no copy goes to or from it",
+                node.name
+            ));
+        }
+        Outcome::Passed
     }
 
     async fn init(&self, step: &Step) -> Outcome {
@@ -527,6 +584,51 @@ true"#;
         o
     }
 
+    /// The node's backup; a source path that does not exist fails it, naming the path
+    /// (restic 0.14 only warns and saves a snapshot without it).
+    async fn backup(&self, step: &Step) -> Outcome {
+        let o = self.restic_step(step).await;
+        let missing = self.st().missing_paths.get(&step.node).cloned();
+        match (missing, &o) {
+            (Some(paths), Outcome::Passed | Outcome::Failed { .. }) => {
+                let quoted: Vec<String> = paths.iter().map(|p| shell::quote(p)).collect();
+                // restic exits 3 when it saved a snapshot without some files.
+                let saved = if o.is_ok()
+                    || matches!(
+                        o,
+                        Outcome::Failed {
+                            exit_code: Some(3),
+                            ..
+                        }
+                    ) {
+                    "the other paths were backed up"
+                } else {
+                    "nothing was backed up"
+                };
+                Outcome::Failed {
+                    exit_code: match &o {
+                        Outcome::Failed { exit_code, .. } => *exit_code,
+                        _ => None,
+                    },
+                    message: format!(
+                        "{} of {}'s source paths {} not exist: {} ({saved}); create {}, or fix `paths` in [nodes.{}]",
+                        paths.len(),
+                        step.node,
+                        if paths.len() == 1 { "does" } else { "do" },
+                        shell::inert(&quoted.join(", ")),
+                        if paths.len() == 1 { "it" } else { "them" },
+                        step.node
+                    ),
+                    stderr_tail: match o {
+                        Outcome::Failed { stderr_tail, .. } => stderr_tail,
+                        _ => vec![],
+                    },
+                }
+            }
+            _ => o,
+        }
+    }
+
     fn restic_failure(&self, step: &Step, fin: &process::Finished, what: &str) -> Outcome {
         if fin.stderr_tail.iter().any(|l| restic::is_wrong_password(l)) {
             let msg = format!(
@@ -537,6 +639,21 @@ true"#;
             return Outcome::Failed {
                 exit_code: fin.code,
                 message: msg,
+                stderr_tail: fin.stderr_tail.clone(),
+            };
+        }
+        if let Some(line) = fin
+            .stderr_tail
+            .iter()
+            .find(|l| l.to_lowercase().contains("read-only file system"))
+        {
+            return Outcome::Failed {
+                exit_code: fin.code,
+                message: format!(
+                    "{}'s disk is read-only: {what} cannot write ({}); remount it read-write and run again (a disk that turned read-only by itself may be failing: check it first)",
+                    step.node,
+                    line.trim()
+                ),
                 stderr_tail: fin.stderr_tail.clone(),
             };
         }
@@ -565,7 +682,11 @@ true"#;
             StepKind::Init => restic::init_args(&repo),
             StepKind::Backup => {
                 let paths: Vec<String> = node.paths.iter().map(|p| conn.path(p)).collect();
-                restic::backup_args(&repo, &node.name, &paths, &node.exclude)
+                let own: Vec<String> = crate::plan::own_folders(self.config, node)
+                    .iter()
+                    .map(|f| conn.path(f))
+                    .collect();
+                restic::backup_args(&repo, &node.name, &paths, &node.exclude, &own)
             }
             StepKind::Check => {
                 restic::check_args(&repo, self.config.check.read_data_subset.as_deref())
@@ -772,6 +893,11 @@ true"#;
                 reason: format!("{owner} is not reachable"),
             };
         };
+        if self.st().no_rsync.contains(&owner) {
+            return Outcome::Skipped {
+                reason: format!("{owner} has no rsync (see its prepare step): its copies keep their last state until it is installed"),
+            };
+        }
         // The source's listing: the one its forget step just took, or a new one. (Its
         // locks say whether another restic is busy there. A lock taken after the listing
         // is harmless: only listed files are copied, in order, and a prune that removes

@@ -69,7 +69,7 @@ impl Conn {
     /// `path` as rsync names it from the orchestrator.
     pub fn rsync_spec(&self, path: &str) -> String {
         match &self.remote {
-            Some(r) => format!("{}:{path}", r.address),
+            Some(r) => rsync_spec(&r.address, path),
             None => path.to_string(),
         }
     }
@@ -105,10 +105,72 @@ impl Conn {
     }
 }
 
+/// `path` on the host at `address`, as rsync's command line names it: an IPv6 literal
+/// goes in brackets (`[::1]:/path`), since `::1:/path` would be read as host `:` and
+/// rsync's daemon syntax.
+pub fn rsync_spec(address: &str, path: &str) -> String {
+    let (user, host) = match address.rsplit_once('@') {
+        Some((u, h)) => (format!("{u}@"), h),
+        None => (String::new(), address),
+    };
+    if host.contains(':') && !host.starts_with('[') {
+        format!("{user}[{host}]:{path}")
+    } else {
+        format!("{user}{host}:{path}")
+    }
+}
+
 /// Why a node could not be reached: each address tried, with what went wrong.
 #[derive(Debug, Clone)]
 pub struct Unreachable {
     pub tried: Vec<(String, String)>,
+    /// Set when an address answered with another host key than the one known for it:
+    /// the command that forgets the old key, quoted, ready to paste.
+    pub key_changed: Option<String>,
+}
+
+impl Unreachable {
+    /// The step's one-line reason: what to do about a changed host key, or each
+    /// address tried.
+    pub fn reason(&self, node: &str) -> String {
+        match &self.key_changed {
+            Some(cmd) => format!(
+                "{node}'s host key changed — if you reinstalled it, remove the old key with `{cmd}` and run again; if you did not, someone may be in the way: do not connect"
+            ),
+            None => format!("{node} is {self}"),
+        }
+    }
+}
+
+/// What ssh's complaint about a changed host key says to run, rebuilt with every word
+/// quoted (`ssh-keygen -f FILE -R HOST`); `fallback_host` when ssh did not say.
+fn forget_key_command(ssh_stderr: &str, fallback_host: &str) -> String {
+    /// The word after `flag` in `line`, unquoted ('…' or "…") as ssh wrote it.
+    fn arg_after(line: &str, flag: &str) -> Option<String> {
+        let rest = line.split_once(flag)?.1.trim_start();
+        let mut chars = rest.chars();
+        let word: String = match chars.next()? {
+            q @ ('\'' | '"') => chars.take_while(|c| *c != q).collect(),
+            c => std::iter::once(c)
+                .chain(chars.take_while(|c| !c.is_whitespace()))
+                .collect(),
+        };
+        (!word.is_empty()).then_some(word)
+    }
+    let line = ssh_stderr
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("ssh-keygen ") && l.contains(" -R "));
+    let file = line.and_then(|l| arg_after(l, " -f "));
+    let host = line
+        .and_then(|l| arg_after(l, " -R "))
+        .unwrap_or_else(|| fallback_host.to_string());
+    let mut words = vec!["ssh-keygen".to_string()];
+    if let Some(f) = file {
+        words.extend(["-f".into(), f]);
+    }
+    words.extend(["-R".into(), host]);
+    shell::inert(&shell::join(&words))
 }
 
 impl std::fmt::Display for Unreachable {
@@ -211,6 +273,10 @@ pub async fn connect(
         let mut client = ssh;
         client.extend(["-o".into(), "ControlMaster=no".into()]);
         let limit = Duration::from_secs(u64::from(config.ssh.connect_timeout_s.max(1)) * 2 + 10);
+        let known_as = match node.port {
+            Some(p) => format!("[{address}]:{p}"),
+            None => address.clone(),
+        };
         match start_master(&master_argv, limit).await {
             Ok((child, home)) => {
                 return Ok(Conn {
@@ -226,13 +292,33 @@ pub async fn connect(
                     master: Some(child),
                 })
             }
-            Err(why) => tried.push((address.clone(), why)),
+            Err(Refusal::KeyChanged(stderr)) => {
+                let cmd = forget_key_command(&stderr, &known_as);
+                tried.push((address.clone(), "its host key changed".into()));
+                // Never try the next address: the same machine may answer there with
+                // the same new key, and the person must decide first.
+                return Err(Unreachable {
+                    tried,
+                    key_changed: Some(cmd),
+                });
+            }
+            Err(Refusal::Other(why)) => tried.push((address.clone(), why)),
         }
     }
-    Err(Unreachable { tried })
+    Err(Unreachable {
+        tried,
+        key_changed: None,
+    })
 }
 
-async fn start_master(argv: &[String], limit: Duration) -> Result<(Child, String), String> {
+/// Why ssh did not connect.
+enum Refusal {
+    /// The host answered with another key than the one known: ssh's full complaint.
+    KeyChanged(String),
+    Other(String),
+}
+
+async fn start_master(argv: &[String], limit: Duration) -> Result<(Child, String), Refusal> {
     let mut child = Command::new(&argv[0])
         .args(&argv[1..])
         .stdin(Stdio::piped())
@@ -243,7 +329,7 @@ async fn start_master(argv: &[String], limit: Duration) -> Result<(Child, String
         .process_group(0)
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| format!("cannot start ssh: {e}"))?;
+        .map_err(|e| Refusal::Other(format!("cannot start ssh: {e}")))?;
     let stdout = child.stdout.take().expect("piped");
     let mut lines = BufReader::new(stdout).lines();
     let handshake = async {
@@ -266,17 +352,23 @@ async fn start_master(argv: &[String], limit: Duration) -> Result<(Child, String
                     tokio::time::timeout(Duration::from_secs(2), e.read_to_string(&mut err)).await;
             }
             let _ = child.kill().await;
+            if err.contains("REMOTE HOST IDENTIFICATION HAS CHANGED") {
+                return Err(Refusal::KeyChanged(err));
+            }
             let reason = err
                 .lines()
                 .rev()
                 .find(|l| !l.trim().is_empty())
                 .map(|l| l.trim().to_string())
                 .unwrap_or_else(|| "ssh ended without answering".into());
-            Err(reason)
+            Err(Refusal::Other(reason))
         }
         Err(_) => {
             let _ = child.kill().await;
-            Err(format!("no answer within {}s", limit.as_secs()))
+            Err(Refusal::Other(format!(
+                "no answer within {}s",
+                limit.as_secs()
+            )))
         }
     }
 }
@@ -300,6 +392,44 @@ pub fn control_dir() -> std::io::Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_literals_are_bracketed_for_rsync() {
+        assert_eq!(rsync_spec("::1", "/b/x/"), "[::1]:/b/x/");
+        assert_eq!(rsync_spec("fe80::1%eth0", "/p"), "[fe80::1%eth0]:/p");
+        assert_eq!(
+            rsync_spec("alice@2001:db8::5", "/p"),
+            "alice@[2001:db8::5]:/p"
+        );
+        assert_eq!(rsync_spec("[::1]", "/p"), "[::1]:/p");
+        assert_eq!(rsync_spec("192.168.1.10", "/p"), "192.168.1.10:/p");
+        assert_eq!(rsync_spec("home", "/my dir"), "home:/my dir");
+    }
+
+    #[test]
+    fn a_changed_host_key_is_told_with_the_command_that_forgets_it() {
+        let ssh = "@@@@@\r\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\nOffending ED25519 key in /tmp/my lab/known_hosts:2\n  remove with:\n  ssh-keygen -f \"/tmp/my lab/known_hosts\" -R \"[127.0.0.1]:2222\"\nHost key verification failed.\n";
+        assert_eq!(
+            forget_key_command(ssh, "x"),
+            "ssh-keygen -f '/tmp/my lab/known_hosts' -R '[127.0.0.1]:2222'"
+        );
+        let ssh = "  ssh-keygen -f '/root/.ssh/known_hosts' -R 'home'\n";
+        assert_eq!(
+            forget_key_command(ssh, "x"),
+            "ssh-keygen -f /root/.ssh/known_hosts -R home"
+        );
+        assert_eq!(
+            forget_key_command("Host key verification failed.", "[h;rm x]:22"),
+            "ssh-keygen -R '[h;rm x]:22'"
+        );
+        let u = Unreachable {
+            tried: vec![],
+            key_changed: Some("ssh-keygen -R home".into()),
+        };
+        assert!(u
+            .reason("home")
+            .starts_with("home's host key changed — if you reinstalled it, remove the old key with `ssh-keygen -R home`"));
+    }
 
     #[test]
     fn routes() {

@@ -150,23 +150,40 @@ impl Finished {
 
 const TAIL: usize = 20;
 
-/// Runs `job` at `at`, giving each output line to `on_line` as it arrives.
+/// Runs `job` at `at`, giving each output line to `on_line` as it arrives (as text: a
+/// byte that is not UTF-8 shows as U+FFFD).
 pub async fn run(
     at: At<'_>,
     job: Job<'_>,
     cancel: &CancellationToken,
     mut on_line: impl FnMut(Stream, String),
 ) -> Finished {
+    run_bytes(at, job, cancel, |stream, bytes| {
+        on_line(stream, String::from_utf8_lossy(&bytes).into_owned())
+    })
+    .await
+}
+
+/// `run`, giving each line as the bytes the process wrote (without its line end), for
+/// output that must arrive unaltered.
+pub async fn run_bytes(
+    at: At<'_>,
+    job: Job<'_>,
+    cancel: &CancellationToken,
+    mut on_line: impl FnMut(Stream, Vec<u8>),
+) -> Finished {
     let is_restic = job.argv.first().map(|p| p == "restic").unwrap_or(false);
     let argv = match at {
         At::Local => job.argv.clone(),
         At::Remote(r) => {
             // `sh -c` gives POSIX semantics whatever the login shell is, and reports the
-            // pid so that a cancelled restic can be interrupted on its node.
+            // pid so that a cancelled restic can be interrupted on its node. What the
+            // process creates there is private to the user (umask 077), as on the
+            // orchestrator.
             let mut words: Vec<String> = vec![
                 "sh".into(),
                 "-c".into(),
-                "echo wbackup-pid $$; exec \"$@\"".into(),
+                "umask 077; echo wbackup-pid $$; exec \"$@\"".into(),
                 "sh".into(),
             ];
             if is_restic {
@@ -223,7 +240,7 @@ pub async fn run(
         }
     }
 
-    let (tx, mut rx) = mpsc::channel::<(Stream, String)>(256);
+    let (tx, mut rx) = mpsc::channel::<(Stream, Vec<u8>)>(256);
     let out = child.stdout.take().expect("piped");
     let err = child.stderr.take().expect("piped");
     tokio::spawn(read_lines(
@@ -247,13 +264,13 @@ pub async fn run(
         };
         tokio::select! {
             line = rx.recv() => match line {
-                Some((Stream::Stdout, text)) if matches!(at, At::Remote(_)) && remote_pid.is_none() && text.starts_with("wbackup-pid ") => {
-                    remote_pid = text["wbackup-pid ".len()..].trim().parse().ok();
+                Some((Stream::Stdout, text)) if matches!(at, At::Remote(_)) && remote_pid.is_none() && text.starts_with(b"wbackup-pid ") => {
+                    remote_pid = String::from_utf8_lossy(&text["wbackup-pid ".len()..]).trim().parse().ok();
                 }
                 Some((stream, text)) => {
                     if stream == Stream::Stderr {
                         if tail.len() == TAIL { tail.pop_front(); }
-                        tail.push_back(text.clone());
+                        tail.push_back(String::from_utf8_lossy(&text).into_owned());
                     }
                     on_line(stream, text);
                 }
@@ -279,7 +296,7 @@ pub async fn run(
             if tail.len() == TAIL {
                 tail.pop_front();
             }
-            tail.push_back(text.clone());
+            tail.push_back(String::from_utf8_lossy(&text).into_owned());
         }
         on_line(stream, text);
     }
@@ -335,7 +352,7 @@ async fn read_lines<R: tokio::io::AsyncRead + Unpin>(
     reader: R,
     stream: Stream,
     carriage_returns: bool,
-    tx: mpsc::Sender<(Stream, String)>,
+    tx: mpsc::Sender<(Stream, Vec<u8>)>,
 ) {
     let mut reader = BufReader::new(reader);
     let mut buf = Vec::new();
@@ -352,8 +369,7 @@ async fn read_lines<R: tokio::io::AsyncRead + Unpin>(
                 while matches!(buf.last(), Some(b'\n' | b'\r')) {
                     buf.pop();
                 }
-                let text = String::from_utf8_lossy(&buf).into_owned();
-                if tx.send((stream, text)).await.is_err() {
+                if tx.send((stream, std::mem::take(&mut buf))).await.is_err() {
                     break;
                 }
             }

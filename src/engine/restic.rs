@@ -9,8 +9,22 @@ pub fn init_args(repo: &str) -> Vec<String> {
     words(&["restic", "-r", repo, "init"])
 }
 
-pub fn backup_args(repo: &str, host: &str, paths: &[String], exclude: &[String]) -> Vec<String> {
+/// The node's backup. The folders wbackup keeps under its `base_dir` (`own`: the
+/// repositories and copies, logs, the `.quarantine` and `.wbackup-*` folders) are always
+/// excluded, each by its exact path: a backup of `~/` must not hold the backups
+/// themselves, and with `base_dir = "~"` the rest of the home folder is still backed up.
+pub fn backup_args(
+    repo: &str,
+    host: &str,
+    paths: &[String],
+    exclude: &[String],
+    own: &[String],
+) -> Vec<String> {
     let mut a = words(&["restic", "-r", repo, "backup", "--json", "--host", host]);
+    for o in own {
+        a.push("--exclude".into());
+        a.push(glob_escape(o));
+    }
     for e in exclude {
         a.push("--exclude".into());
         a.push(e.clone());
@@ -39,6 +53,19 @@ pub fn forget_args(repo: &str, retention: &Retention) -> Vec<String> {
 /// A read-only command that proves the password opens `repo`.
 pub fn unlock_probe_args(repo: &str) -> Vec<String> {
     words(&["restic", "-r", repo, "--no-lock", "cat", "config"])
+}
+
+/// `path` as a restic exclude pattern that matches exactly it: the characters its
+/// patterns give a meaning (`*`, `?`, `[`, `\`) are escaped with a backslash.
+pub fn glob_escape(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for c in path.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn words(w: &[&str]) -> Vec<String> {
@@ -76,10 +103,12 @@ pub fn parse_backup_line(line: &str) -> BackupLine {
         },
         Some("summary") => BackupLine::Summary(format!(
             "snapshot {} saved: {} new, {} changed, {} unmodified files; {} bytes added",
+            // Its first 8 characters (not bytes: the line comes from outside, and a
+            // character cut in half would panic), made inert for the log.
             v.get("snapshot_id")
                 .and_then(|s| s.as_str())
-                .map(|s| &s[..s.len().min(8)])
-                .unwrap_or("?"),
+                .map(|s| crate::shell::inert(&s.chars().take(8).collect::<String>()))
+                .unwrap_or_else(|| "?".into()),
             n("files_new"),
             n("files_changed"),
             n("files_unmodified"),
@@ -132,6 +161,10 @@ mod tests {
             BackupLine::Summary(s) if s.starts_with("snapshot 01234567 saved: 2 new")
         ));
         assert_eq!(parse_backup_line("scan finished"), BackupLine::Other);
+        assert!(matches!(
+            parse_backup_line(r#"{"message_type":"summary","snapshot_id":"aéééééééé"}"#),
+            BackupLine::Summary(s) if s.starts_with("snapshot aééééééé saved")
+        ));
     }
 
     #[test]
@@ -155,7 +188,21 @@ mod tests {
 
     #[test]
     fn paths_follow_the_separator() {
-        let a = backup_args("/r", "n", &["-x".into()], &["*.iso".into()]);
+        let a = backup_args("/r", "n", &["-x".into()], &["*.iso".into()], &["/b".into()]);
         assert_eq!(a[a.len() - 2..], ["--".to_string(), "-x".to_string()]);
+    }
+
+    #[test]
+    fn wbackups_own_folders_are_excluded_literally() {
+        let a = backup_args(
+            "/b/n/restic",
+            "n",
+            &["/".into()],
+            &[],
+            &["/home/a [1]/*".into()],
+        );
+        let i = a.iter().position(|w| w == "--exclude").unwrap();
+        assert_eq!(a[i + 1], r"/home/a \[1\]/\*");
+        assert_eq!(glob_escape(r"a?b\c"), r"a\?b\\c");
     }
 }

@@ -11,6 +11,7 @@ use crate::config::Config;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// Held for the whole run; dropping it releases the lock.
@@ -31,12 +32,13 @@ pub fn lock_dir(config: &Config) -> PathBuf {
 
 /// Takes the lock in `dir`, or says which run holds it.
 pub fn acquire(dir: &Path) -> std::io::Result<Acquired> {
-    std::fs::create_dir_all(dir)?;
+    crate::logbook::private_dir(dir)?;
     let mut file = OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
+        .mode(0o600)
         .open(dir.join("run.lock"))?;
     // SAFETY: flock on a descriptor this function owns; no memory is shared.
     if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {

@@ -548,13 +548,20 @@ impl qobject::Backend {
                 .set_status_text(QString::from("No valid configuration: nothing to run"));
             return false;
         };
-        // The only copy of the password outside the field: moved into the run's thread.
-        let password = SecretString::from(String::from(password));
-        if secrecy::ExposeSecret::expose_secret(&password).is_empty() {
+        if password.is_empty() {
             self.as_mut()
                 .set_status_text(QString::from("Type the restic password first"));
             return false;
         }
+        // The only copy of the password outside the field: moved into the run's thread.
+        // The same rule as every other source: text, taken unaltered.
+        let password = match crate::password::from_utf16(password.as_slice(), "the window") {
+            Ok(p) => p,
+            Err(e) => {
+                self.as_mut().set_status_text(QString::from(&e));
+                return false;
+            }
+        };
         if self.rust().confirm_password && password_differs(&password, again) {
             self.as_mut().set_status_text(QString::from(
                 "The two passwords differ: no repository exists yet, so type the same password twice",

@@ -48,10 +48,55 @@ pub fn run_window(config: Option<&std::path::Path>) -> anyhow::Result<i32> {
     if let Some(engine) = engine.as_mut() {
         engine.load(&QUrl::from(MAIN_QML));
     }
+    let signalled = quit_on_signals();
     let code = app
         .as_mut()
         .map(|app| app.exec())
         .ok_or_else(|| anyhow::anyhow!("cannot create the Qt application"))?;
     bridge::stop_runs_and_wait();
+    if signalled.load(std::sync::atomic::Ordering::SeqCst) {
+        return Ok(crate::cli::EXIT_INTERRUPTED);
+    }
     Ok(code)
+}
+
+/// SIGINT, SIGTERM and SIGHUP close the window as its close button does: a run in
+/// progress is stopped on every node and recorded as interrupted, and wbackup exits 130.
+/// The returned flag tells that a signal did it.
+fn quit_on_signals() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let signalled = std::sync::Arc::new(AtomicBool::new(false));
+    let flag = signalled.clone();
+    let watcher = std::thread::Builder::new()
+        .name("wbackup-signals".into())
+        .spawn(move || {
+            use tokio::signal::unix::{signal, SignalKind};
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
+                    signal(SignalKind::interrupt()),
+                    signal(SignalKind::terminate()),
+                    signal(SignalKind::hangup()),
+                ) else {
+                    return;
+                };
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                    _ = hup.recv() => {}
+                }
+                flag.store(true, Ordering::SeqCst);
+                // Qt 6 posts the quit to the event loop's thread.
+                native::quit_application();
+            });
+        });
+    if watcher.is_err() {
+        tracing::warn!("cannot watch for signals: SIGTERM or SIGHUP would end the window at once");
+    }
+    signalled
 }

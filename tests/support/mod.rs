@@ -116,8 +116,8 @@ impl Lab {
         self.start_sshd_with(name, "");
     }
 
-    /// Starts a node's sshd with more configuration lines (a `ForceCommand` that makes
-    /// it a hostile node, say).
+    /// Starts a node's sshd with `extra` lines appended to its configuration (another
+    /// `ListenAddress`, a `SetEnv`, a `ForceCommand` that makes it a hostile node, …).
     pub fn start_sshd_with(&self, name: &str, extra: &str) {
         let d = self.path();
         let n = self.node(name);

@@ -1,0 +1,172 @@
+//! The `prepare` step's script (`prepare.sh`) and what it reports. One command per node
+//! tells which tools it lacks, whether its repository exists and which snapshots it
+//! holds, which source paths are missing, and whether its layout could be created and
+//! written; its output comes from another machine, so it is parsed into `Facts`, which
+//! hold only what the script can say (anything else is ignored).
+
+/// The script; its header documents its arguments and output.
+pub const SCRIPT: &str = include_str!("prepare.sh");
+
+/// The script's arguments: the node's repository, the quarantine age in minutes, its
+/// source paths (expanded), then the layout folders, the quarantine folder first.
+pub fn args(repo: &str, minutes: u64, paths: &[String], dirs: &[String]) -> Vec<String> {
+    let mut a = vec![
+        repo.to_string(),
+        minutes.to_string(),
+        paths.len().to_string(),
+    ];
+    a.extend(paths.iter().cloned());
+    a.extend(dirs.iter().cloned());
+    a
+}
+
+/// Whether the layout could be created and written.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    #[default]
+    Ready,
+    /// The file system is mounted read-only.
+    ReadOnly,
+    /// It exists but the user may not write there.
+    Unwritable,
+    /// `mkdir` failed for another reason.
+    NotCreated,
+}
+
+/// What a node's `prepare` found.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Facts {
+    /// Tools not found (`restic`, `rsync`).
+    pub missing_tools: Vec<String>,
+    pub repo_exists: bool,
+    /// The repository's snapshot ids (64 hex digits each; other names are not restic's).
+    pub snapshots: Vec<String>,
+    /// Indexes into the source paths given of those that do not exist.
+    pub missing_paths: Vec<usize>,
+    pub layout: Layout,
+    pub free_kb: Option<u64>,
+}
+
+fn is_id(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// Reads the script's output for a node given `npaths` source paths.
+pub fn parse(lines: &[String], npaths: usize) -> Facts {
+    let mut f = Facts::default();
+    for l in lines {
+        if let Some(t) = l.strip_prefix("missing ") {
+            if matches!(t, "restic" | "rsync") {
+                f.missing_tools.push(t.to_string());
+            }
+        } else if l == "repo exists" {
+            f.repo_exists = true;
+        } else if let Some(id) = l.strip_prefix("snapshot ").filter(|id| is_id(id)) {
+            f.snapshots.push(id.to_string());
+        } else if let Some(i) = l.strip_prefix("no-path ") {
+            if let Some(i) = i.parse::<usize>().ok().filter(|i| *i < npaths) {
+                f.missing_paths.push(i);
+            }
+        } else if l == "readonly" {
+            f.layout = Layout::ReadOnly;
+        } else if l == "unwritable" {
+            f.layout = Layout::Unwritable;
+        } else if l == "mkdir failed" {
+            f.layout = Layout::NotCreated;
+        } else if let Some(kb) = l.strip_prefix("free ") {
+            f.free_kb = kb.parse().ok();
+        }
+    }
+    f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+    use std::process::Command;
+
+    /// The script through a real `sh`, as the engine runs it.
+    fn run(args: &[String]) -> Vec<String> {
+        let out = Command::new("sh")
+            .args(["-c", SCRIPT, "sh"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+
+    #[test]
+    fn a_first_prepare_creates_a_private_layout_and_names_missing_paths() {
+        let d = tempfile::tempdir().unwrap();
+        let p = |s: &str| d.path().join(s).to_string_lossy().into_owned();
+        std::fs::create_dir_all(p("data")).unwrap();
+        let paths = vec![p("data"), p("gone it's\nhere"), p("data")];
+        let dirs = vec![p("b/.quarantine"), p("b/.wbackup-incoming"), p("b/n")];
+        let lines = run(&args(&p("b/n/restic"), 60, &paths, &dirs));
+        let facts = parse(&lines, paths.len());
+        assert_eq!(facts.missing_paths, [1], "{lines:?}");
+        assert!(!facts.repo_exists);
+        assert_eq!(facts.layout, Layout::Ready, "{lines:?}");
+        assert!(facts.free_kb.is_some(), "{lines:?}");
+        for dir in ["b", "b/.quarantine", "b/.wbackup-incoming", "b/n"] {
+            let mode = std::fs::metadata(p(dir)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o700, "{dir}");
+        }
+        assert_eq!(
+            std::fs::read_dir(p("b/.quarantine")).unwrap().count(),
+            0,
+            "the write probe is removed"
+        );
+    }
+
+    #[test]
+    fn an_existing_repository_and_its_snapshots_are_reported() {
+        let d = tempfile::tempdir().unwrap();
+        let repo = d.path().join("b/n/restic");
+        let id = "ab".repeat(32);
+        std::fs::create_dir_all(repo.join("snapshots")).unwrap();
+        std::fs::write(repo.join("config"), "x").unwrap();
+        std::fs::write(repo.join("snapshots").join(&id), "x").unwrap();
+        std::fs::write(repo.join("snapshots/not-an-id"), "x").unwrap();
+        let q = d
+            .path()
+            .join("b/.quarantine")
+            .to_string_lossy()
+            .into_owned();
+        let lines = run(&args(&repo.to_string_lossy(), 60, &[], &[q]));
+        let facts = parse(&lines, 0);
+        assert!(facts.repo_exists);
+        assert_eq!(facts.snapshots, [id]);
+    }
+
+    #[test]
+    fn output_that_is_not_the_scripts_is_ignored() {
+        let lines: Vec<String> = [
+            "no-path 7",
+            "no-path -1",
+            "missing bash",
+            "snapshot ../../etc",
+            "free lots",
+            "readonly",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let f = parse(&lines, 2);
+        assert!(f.missing_paths.is_empty() && f.missing_tools.is_empty());
+        assert!(f.snapshots.is_empty() && f.free_kb.is_none());
+        assert_eq!(f.layout, Layout::ReadOnly);
+    }
+}
