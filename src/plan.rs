@@ -83,8 +83,8 @@ pub enum PlanError {
 }
 
 /// The folders wbackup keeps under `node`'s `base_dir` (`~` unexpanded): every
-/// repository and copy it may hold, the quarantine, staging and drill folders, and on
-/// the orchestrator the logs. Its backups exclude them.
+/// repository and copy it may hold, the quarantine, staging, drill and records folders,
+/// and on the orchestrator the logs. Its backups exclude them.
 pub fn own_folders(config: &Config, node: &Node) -> Vec<String> {
     let base = node.base_dir.trim_end_matches('/');
     let mut out: Vec<String> = config
@@ -93,7 +93,12 @@ pub fn own_folders(config: &Config, node: &Node) -> Vec<String> {
         .filter(|n| !n.is_storage())
         .map(|n| repo_path(node, &n.name))
         .collect();
-    for dir in [".quarantine", ".wbackup-incoming", ".wbackup-drill"] {
+    for dir in [
+        ".quarantine",
+        ".wbackup-incoming",
+        ".wbackup-drill",
+        ".wbackup-records",
+    ] {
         out.push(format!("{base}/{dir}"));
     }
     if node.is_orchestrator {
@@ -477,6 +482,7 @@ mod tests {
                 "~/.quarantine",
                 "~/.wbackup-incoming",
                 "~/.wbackup-drill",
+                "~/.wbackup-records",
                 "~/logs"
             ]
         );
