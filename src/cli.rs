@@ -253,27 +253,10 @@ pub fn main() -> i32 {
             }
             plan.accept_shrink = accept_shrink;
             let confirm = engine::holds_no_repository(&config);
-            // A password command is ended with the run (Ctrl-C, SIGTERM, SIGHUP). The
-            // terminal prompt keeps the default actions: Ctrl-C there ends wbackup at
-            // once, before anything started.
-            let cancel = CancellationToken::new();
-            if password.password_command.is_some() {
-                rt.block_on(cancel_on_signals(&cancel));
-            }
-            let secret = match rt.block_on(read_password(&password, confirm, &cancel)) {
-                Ok(s) => s,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return if cancel.is_cancelled() {
-                        EXIT_INTERRUPTED
-                    } else {
-                        EXIT_USAGE
-                    };
-                }
+            let (secret, cancel) = match password_and_signals(&rt, &password, confirm) {
+                Ok(p) => p,
+                Err(code) => return code,
             };
-            if password.password_command.is_none() {
-                rt.block_on(cancel_on_signals(&cancel));
-            }
             rt.block_on(run(&config, &plan, secret, json, cancel))
         }
         Command::Status { json } => rt.block_on(status(&config, json)),
@@ -296,26 +279,10 @@ pub fn main() -> i32 {
                 eprintln!("error: --repo {bad:?}: no node of that name backs up (repositories are named after the node they belong to)");
                 return EXIT_USAGE;
             }
-            // As for `run`: a password command ends with Ctrl-C, SIGTERM and SIGHUP, the
-            // terminal prompt keeps the default actions.
-            let cancel = CancellationToken::new();
-            if password.password_command.is_some() {
-                rt.block_on(cancel_on_signals(&cancel));
-            }
-            let secret = match rt.block_on(read_password(&password, false, &cancel)) {
-                Ok(s) => s,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return if cancel.is_cancelled() {
-                        EXIT_INTERRUPTED
-                    } else {
-                        EXIT_USAGE
-                    };
-                }
+            let (secret, cancel) = match password_and_signals(&rt, &password, false) {
+                Ok(p) => p,
+                Err(code) => return code,
             };
-            if password.password_command.is_none() {
-                rt.block_on(cancel_on_signals(&cancel));
-            }
             rt.block_on(verify(&config, &nodes, &repos, json, secret, cancel))
         }
         Command::Doctor => rt.block_on(doctor(&config)),
@@ -589,6 +556,35 @@ impl Sink for JsonPrinter {
 /// From now on SIGINT (Ctrl-C), SIGTERM and SIGHUP (the terminal closed) cancel the run
 /// instead of killing wbackup: its processes on every node are interrupted, restic removes
 /// its locks, the summary says "interrupted" and the exit status is 130.
+/// The password for a command that runs restic, and the token that Ctrl-C, SIGTERM and
+/// SIGHUP set from then on. A password command is ended by them too; the terminal prompt
+/// keeps the default actions (Ctrl-C there ends wbackup at once, before anything started).
+/// On failure, the exit status.
+fn password_and_signals(
+    rt: &tokio::runtime::Runtime,
+    password: &PasswordArgs,
+    confirm: bool,
+) -> Result<(SecretString, CancellationToken), i32> {
+    let cancel = CancellationToken::new();
+    if password.password_command.is_some() {
+        rt.block_on(cancel_on_signals(&cancel));
+    }
+    let secret = rt
+        .block_on(read_password(password, confirm, &cancel))
+        .map_err(|e| {
+            eprintln!("error: {e}");
+            if cancel.is_cancelled() {
+                EXIT_INTERRUPTED
+            } else {
+                EXIT_USAGE
+            }
+        })?;
+    if password.password_command.is_none() {
+        rt.block_on(cancel_on_signals(&cancel));
+    }
+    Ok((secret, cancel))
+}
+
 async fn cancel_on_signals(cancel: &CancellationToken) {
     use tokio::signal::unix::{signal, SignalKind};
     for (kind, name) in [

@@ -9,27 +9,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
-use support::{assert_exit, stdout, Lab};
-
-/// Every file under `repo`, links followed (as restic follows them), relative paths.
-fn files(repo: &Path) -> BTreeSet<String> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeSet<String>) {
-        for e in fs::read_dir(dir).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                walk(root, &p, out);
-            } else {
-                let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-                if !rel.starts_with("locks/") {
-                    out.insert(rel);
-                }
-            }
-        }
-    }
-    let mut out = BTreeSet::new();
-    walk(repo, repo, &mut out);
-    out
-}
+use support::{assert_exit, files, stdout, Lab};
 
 /// Files under a node's quarantine whose path has `part` in it.
 fn quarantined(lab: &Lab, node: &str, part: &str) -> Vec<PathBuf> {

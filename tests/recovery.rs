@@ -10,30 +10,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use support::*;
 
-/// Every file restic wrote (locks aside), relative to the repository.
-fn files(repo: &Path) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    if !repo.exists() {
-        return out;
-    }
-    let mut stack = vec![repo.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            let rel = p.strip_prefix(repo).unwrap().to_string_lossy().into_owned();
-            if rel.starts_with("locks") {
-                continue;
-            }
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.insert(rel);
-            }
-        }
-    }
-    out
-}
-
 /// Bytes of every file restic wrote (locks aside).
 fn size(repo: &Path) -> u64 {
     files(repo)
@@ -364,8 +340,6 @@ fn a_lost_orchestrator_comes_back_from_a_node_with_its_history_and_guards() {
 /// copy) or a complete one; the next run completes with the whole history.
 #[test]
 fn killed_while_bringing_a_repository_back_nothing_broken_is_left_and_the_next_run_completes() {
-    use std::io::BufRead;
-    use std::os::unix::process::CommandExt;
     let lab = Lab::new(&["laptop", "home"]);
     lab.fill(1);
     fs::write(lab.node("home").data.join("big.bin"), noise(8 << 20, 5)).unwrap();
@@ -394,41 +368,7 @@ fn killed_while_bringing_a_repository_back_nothing_broken_is_left_and_the_next_r
             .collect();
         let copy = files(&lab.repo("laptop", "home"));
         fs::remove_dir_all(&lab.node("home").base).unwrap();
-        let mut cmd = lab.wbackup_cmd(&["run", "--json"]);
-        cmd.stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null());
-        // A session of its own, so that the kill reaches every process it started.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::setsid();
-                Ok(())
-            });
-        }
-        let mut child = cmd.spawn().unwrap();
-        let sid = child.id() as i32;
-        let reader = std::io::BufReader::new(child.stdout.take().unwrap());
-        let mut in_step = false;
-        let mut killed = false;
-        for line in reader.lines() {
-            let line = line.unwrap();
-            if line.contains("\"event\":\"StepStarted\"") {
-                in_step = line.contains("\"kind\":\"init\"") && line.contains("\"node\":\"home\"");
-            }
-            if in_step && event.iter().all(|e| line.contains(e)) {
-                unsafe {
-                    libc::kill(-sid, libc::SIGKILL);
-                }
-                let _ = std::process::Command::new("pkill")
-                    .args(["-KILL", "-s", &sid.to_string()])
-                    .status();
-                killed = true;
-                break;
-            }
-        }
-        let _ = child.wait();
-        let _ = std::process::Command::new("pkill")
-            .args(["-KILL", "-s", &sid.to_string()])
-            .status();
+        let killed = lab.run_killed_at("init", "home", event).is_some();
         assert!(killed, "kill {k} ({what}): the run never reached {event:?}");
         let place = lab.repo("home", "home");
         let held = files(&place);

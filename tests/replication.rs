@@ -8,30 +8,6 @@ use std::fs;
 use std::path::Path;
 use support::*;
 
-/// Every file restic wrote (locks aside), relative to the repository.
-fn files(repo: &Path) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    if !repo.exists() {
-        return out;
-    }
-    let mut stack = vec![repo.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            let rel = p.strip_prefix(repo).unwrap().to_string_lossy().into_owned();
-            if rel.starts_with("locks") {
-                continue;
-            }
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.insert(rel);
-            }
-        }
-    }
-    out
-}
-
 fn count_files(dir: &Path) -> usize {
     if !dir.exists() {
         return 0;
@@ -324,8 +300,6 @@ fn kill_points() -> Vec<KillPoint> {
 /// completes every copy.
 #[test]
 fn killed_at_any_moment_of_replication_every_replica_stays_sound() {
-    use std::io::BufRead;
-    use std::os::unix::process::CommandExt;
     let lab = Lab::new(&["laptop", "home"]);
     lab.write_config(
         &lab.config_text("")
@@ -355,43 +329,7 @@ fn killed_at_any_moment_of_replication_every_replica_stays_sound() {
         if point.fresh && replica.exists() {
             fs::remove_dir_all(&replica).unwrap();
         }
-        let mut cmd = lab.wbackup_cmd(&["run", "--json"]);
-        cmd.stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null());
-        // A session of its own, so that the kill reaches every process it started.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::setsid();
-                Ok(())
-            });
-        }
-        let mut child = cmd.spawn().unwrap();
-        let sid = child.id() as i32;
-        let reader = std::io::BufReader::new(child.stdout.take().unwrap());
-        let mut in_step = false;
-        let mut killed_at = None;
-        for line in reader.lines() {
-            let line = line.unwrap();
-            if line.contains("\"event\":\"StepStarted\"") {
-                in_step = line.contains("\"kind\":\"replicate\"")
-                    && line.contains(&format!("\"node\":\"{}\"", point.owner));
-            }
-            if in_step && point.event.iter().all(|e| line.contains(e)) {
-                unsafe {
-                    libc::kill(-sid, libc::SIGKILL);
-                }
-                // Processes that left the group (their own process groups) die too.
-                let _ = std::process::Command::new("pkill")
-                    .args(["-KILL", "-s", &sid.to_string()])
-                    .status();
-                killed_at = Some(line.chars().take(200).collect::<String>());
-                break;
-            }
-        }
-        let _ = child.wait();
-        let _ = std::process::Command::new("pkill")
-            .args(["-KILL", "-s", &sid.to_string()])
-            .status();
+        let killed_at = lab.run_killed_at("replicate", point.owner, point.event);
         let killed_at = killed_at.unwrap_or_else(|| {
             panic!(
                 "kill {k} ({} in {}'s replication): the run never reached {:?}",
@@ -480,14 +418,13 @@ fn noise(len: usize, seed: u64) -> Vec<u8> {
 
 /// Reads a run's `--json` events until `stop` says so; returns the process to wait for.
 fn run_json_until(lab: &Lab, mut stop: impl FnMut(&str) -> bool) -> std::process::Child {
-    use std::io::BufRead;
     let mut child = lab
         .wbackup_cmd(&["run", "--json"])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let reader = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut lines = reader.lines();
+    let mut lines = std::io::BufRead::lines(reader);
     for line in lines.by_ref() {
         if stop(&line.unwrap()) {
             break;

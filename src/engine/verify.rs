@@ -331,16 +331,7 @@ impl Verifier<'_> {
 
     /// A restic command on `conn` that reads `repo` and writes nothing into it.
     async fn restic(&self, conn: &Conn, args: Vec<String>) -> Result<Vec<String>, String> {
-        let job = Job::new(args)
-            .stdin(Input::Password(self.password))
-            .timeout(Duration::from_secs(6 * 3600));
-        let (fin, lines) = process::capture(conn.at(), job, self.cancel).await;
-        if !fin.success() {
-            if fin.stderr_tail.iter().any(|l| restic::is_wrong_password(l)) {
-                return Err("restic refused the password".into());
-            }
-            return Err(fin.describe());
-        }
+        let lines = self.with_password(conn, Job::new(args)).await?;
         Ok(lines
             .into_iter()
             .filter(|l| !restic::is_password_notice(l))
@@ -398,9 +389,15 @@ impl Verifier<'_> {
         argv.extend(Self::argv(conn, repo, &["restore", id]));
         for f in sample {
             argv.push("--include".into());
-            argv.push(include_pattern(&f.path));
+            argv.push(restic::glob_escape(&f.path));
         }
-        let job = Job::script(DRILL, argv)
+        let lines = self.with_password(conn, Job::script(DRILL, argv)).await?;
+        Ok(lines.iter().filter_map(|l| parse_sum_line(l)).collect())
+    }
+
+    /// Runs a job that gives restic the password on its stdin; its output lines.
+    async fn with_password(&self, conn: &Conn, job: Job<'_>) -> Result<Vec<String>, String> {
+        let job = job
             .stdin(Input::Password(self.password))
             .timeout(Duration::from_secs(6 * 3600));
         let (fin, lines) = process::capture(conn.at(), job, self.cancel).await;
@@ -410,7 +407,7 @@ impl Verifier<'_> {
             }
             return Err(fin.describe());
         }
-        Ok(lines.iter().filter_map(|l| parse_sum_line(l)).collect())
+        Ok(lines)
     }
 
     /// What each sampled file should hash to: the owner's live file when it still has
@@ -578,19 +575,6 @@ pub fn parse_sum_line(line: &str) -> Option<(String, String)> {
     Some((name, sha.to_string()))
 }
 
-/// restic's `--include` is a pattern: its special characters are escaped so that it
-/// matches exactly this path.
-pub fn include_pattern(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    for c in path.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// Where a file of the snapshot lives on its owner. restic keeps the absolute paths it
 /// backed up (newer versions), or only their last component at the root of the
 /// snapshot's tree (0.14–0.16): `/Documents/a` for the backed-up `/home/u/Documents`.
@@ -718,7 +702,10 @@ mod tests {
             Some(("/src/n\nl\\x".into(), h.clone()))
         );
         assert_eq!(parse_sum_line("garbage"), None);
-        assert_eq!(include_pattern("/a/x*[1]?.txt"), "/a/x\\*\\[1\\]\\?.txt");
+        assert_eq!(
+            restic::glob_escape("/a/x*[1]?.txt"),
+            "/a/x\\*\\[1\\]\\?.txt"
+        );
     }
 
     #[test]

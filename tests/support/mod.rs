@@ -361,6 +361,85 @@ impl Drop for Lab {
     }
 }
 
+impl Lab {
+    /// Runs `wbackup run --json` in a session of its own and kills the whole session
+    /// (wbackup, ssh, rsync, the commands it started on nodes through them: a power cut)
+    /// at the first event of the step of `kind` on `node` whose line holds every one of
+    /// `event`. Returns that line (cut to 200 characters), or None when the run never
+    /// got there.
+    pub fn run_killed_at(&self, kind: &str, node: &str, event: &[&str]) -> Option<String> {
+        use std::io::BufRead;
+        use std::os::unix::process::CommandExt;
+        let mut cmd = self.wbackup_cmd(&["run", "--json"]);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::null());
+        // SAFETY: setsid in the child before exec touches no memory of the parent.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::setsid();
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().unwrap();
+        let sid = child.id() as i32;
+        let kill_session = || {
+            // Processes that left the group (their own process groups) die too.
+            let _ = Command::new("pkill")
+                .args(["-KILL", "-s", &sid.to_string()])
+                .status();
+        };
+        let reader = std::io::BufReader::new(child.stdout.take().unwrap());
+        let (started_kind, started_node) = (
+            format!("\"kind\":\"{kind}\""),
+            format!("\"node\":\"{node}\""),
+        );
+        let mut in_step = false;
+        let mut killed_at = None;
+        for line in reader.lines() {
+            let line = line.unwrap();
+            if line.contains("\"event\":\"StepStarted\"") {
+                in_step = line.contains(&started_kind) && line.contains(&started_node);
+            }
+            if in_step && event.iter().all(|e| line.contains(e)) {
+                // SAFETY: a signal to a process group this test started.
+                unsafe {
+                    libc::kill(-sid, libc::SIGKILL);
+                }
+                kill_session();
+                killed_at = Some(line.chars().take(200).collect::<String>());
+                break;
+            }
+        }
+        let _ = child.wait();
+        kill_session();
+        killed_at
+    }
+}
+
+/// Every file restic wrote (locks aside), relative to the repository; links are
+/// followed, as restic follows them.
+pub fn files(repo: &Path) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    if !repo.exists() {
+        return out;
+    }
+    let mut stack = vec![repo.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            let rel = p.strip_prefix(repo).unwrap().to_string_lossy().into_owned();
+            if rel.starts_with("locks") {
+                continue;
+            }
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.insert(rel);
+            }
+        }
+    }
+    out
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
