@@ -316,6 +316,10 @@ impl Plan {
                     "forgotten/ = {}",
                     shell::quote_path_for_user(&format!("{base}/logs/forgotten/"))
                 ));
+                what.push(format!(
+                    "proofs.jsonl = {}",
+                    shell::quote_path_for_user(&format!("{base}/logs/proofs.jsonl"))
+                ));
                 commands.push(format!(
                     "copy into a private staging folder: {}",
                     what.join(", ")

@@ -214,6 +214,20 @@ fn a_lost_orchestrator_comes_back_from_a_node_with_its_history_and_guards() {
         }
         assert_exit(&lab.run(), 0);
     }
+    // A verification, then a run: the proof ledger travels with the records too.
+    let pw = lab.password_file();
+    let o = lab.wbackup(&[
+        "verify",
+        "--repo",
+        "server",
+        "--password-file",
+        pw.to_str().unwrap(),
+    ]);
+    assert_exit(&o, 0);
+    assert_exit(&lab.run(), 0);
+    let proofs_path = lab.node("laptop").base.join("logs/proofs.jsonl");
+    let proofs = fs::read_to_string(&proofs_path).unwrap();
+    assert_eq!(proofs.lines().count(), 3, "{proofs}");
     let config_path = lab.path().join("config.toml");
     let config = fs::read_to_string(&config_path).unwrap();
     let ledger_dir = lab.node("laptop").base.join("logs/forgotten");
@@ -291,6 +305,8 @@ fn a_lost_orchestrator_comes_back_from_a_node_with_its_history_and_guards() {
     for (r, before) in ["laptop", "home", "server"].iter().zip(&ledgers) {
         assert_eq!(&ledger(r), before, "the ledger of {r}");
     }
+    assert_eq!(fs::read_to_string(&proofs_path).unwrap(), proofs);
+    assert!(stdout(&o).contains("3 proof(s)"), "{}", stdout(&o));
     // Never over an existing configuration.
     let o = init(&["--base-dir", &home_base]);
     assert_exit(&o, 1);

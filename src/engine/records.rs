@@ -30,11 +30,14 @@ pub const RECORDS_DIR: &str = ".wbackup-records";
 pub const CONFIG_NAME: &str = "config.toml";
 /// The ledger's folder there (one file per repository, as in `logs/forgotten`).
 pub const LEDGER_DIR: &str = "forgotten";
+/// The proof ledger's name there (as in `logs/`).
+pub const PROOFS_NAME: &str = "proofs.jsonl";
 
 /// Limits for what `init --from` accepts from a node.
 const MAX_CONFIG_BYTES: u64 = 1 << 20;
 const MAX_LEDGER_BYTES: u64 = 16 << 20;
 const MAX_LEDGERS: usize = 1000;
+const MAX_PROOFS_BYTES: u64 = 64 << 20;
 
 /// Flushes the records folder and makes it private again (a user may have loosened it).
 const SEAL: &str = r#"d=$1
@@ -179,6 +182,14 @@ impl Run<'_> {
                 if ledgers.len() == 1 { "y" } else { "ies" }
             ));
         }
+        // The proof ledger: which copies were proven restorable, and when.
+        let proofs = crate::engine::verify::ledger_path(self.config);
+        if let Ok(bytes) = std::fs::read(&proofs) {
+            if let Err(e) = write_whole(&staging.0.join(PROOFS_NAME), &bytes) {
+                return Outcome::failed(format!("cannot stage the proof ledger: {e}"));
+            }
+            what.push("the proof ledger".to_string());
+        }
         if what.is_empty() {
             return Outcome::Skipped {
                 reason: "no records to keep yet".into(),
@@ -256,6 +267,7 @@ pub struct Source {
 #[derive(Debug, Default, PartialEq)]
 struct Listing {
     config: bool,
+    proofs: bool,
     ledgers: Vec<String>,
     ignored: Vec<String>,
 }
@@ -280,6 +292,13 @@ fn parse_listing(lines: &[String]) -> Result<Option<Listing>, String> {
                 ));
             }
             l.config = true;
+        } else if path == PROOFS_NAME {
+            if size > MAX_PROOFS_BYTES {
+                return Err(format!(
+                    "its {PROOFS_NAME} is {size} bytes, more than a proof ledger can be; nothing was written"
+                ));
+            }
+            l.proofs = true;
         } else if let Some(name) = path
             .strip_prefix(&format!("{LEDGER_DIR}/"))
             .filter(|n| config::valid_node_name(n))
@@ -389,13 +408,16 @@ async fn fetch_over(conn: &Conn, config_path: &Path, from: &Source) -> Result<St
     let staging = Private::new(&std::env::temp_dir(), "wbackup-records")
         .map_err(|e| format!("cannot create a private folder: {e}"))?;
     let mut names = vec![CONFIG_NAME.to_string()];
+    if listing.proofs {
+        names.push(PROOFS_NAME.to_string());
+    }
     names.extend(listing.ledgers.iter().map(|l| format!("{LEDGER_DIR}/{l}")));
     let mut argv: Vec<String> = [
         "rsync",
         "-t",
         "--files-from=-",
         "--no-motd",
-        "--max-size=16m",
+        "--max-size=64m",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -455,7 +477,22 @@ async fn fetch_over(conn: &Conn, config_path: &Path, from: &Source) -> Result<St
         ledgers.push((name.clone(), ids));
     }
 
-    // Everything checked: the ledger first (merged with what is there), the
+    // The proof ledger: only lines that read as proofs of this configuration's copies
+    // (a torn last line is dropped).
+    let proofs: Vec<String> = if listing.proofs {
+        String::from_utf8_lossy(&read(PROOFS_NAME, MAX_PROOFS_BYTES)?)
+            .lines()
+            .filter(|l| {
+                serde_json::from_str::<crate::engine::verify::Proof>(l)
+                    .is_ok_and(|p| saved.node(&p.repo).is_some() && saved.node(&p.holder).is_some())
+            })
+            .map(String::from)
+            .collect()
+    } else {
+        vec![]
+    };
+
+    // Everything checked: the ledgers first (merged with what is there), the
     // configuration last, so that a failure leaves no configuration and can be rerun.
     let local = crate::logbook::logs_dir(&saved).join("forgotten");
     std::fs::create_dir_all(&local)
@@ -470,6 +507,19 @@ async fn fetch_over(conn: &Conn, config_path: &Path, from: &Source) -> Result<St
             .collect();
         all.extend(ids.iter().cloned());
         let body: String = all.iter().map(|id| format!("{id}\n")).collect();
+        write_whole(&path, body.as_bytes())
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    if !proofs.is_empty() {
+        // Proofs already here stay; the node's come first, as the older history.
+        let path = crate::engine::verify::ledger_path(&saved);
+        let here = std::fs::read_to_string(&path).unwrap_or_default();
+        let mut body: String = proofs
+            .iter()
+            .filter(|l| !here.lines().any(|h| h == l.as_str()))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        body.push_str(&here);
         write_whole(&path, body.as_bytes())
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
@@ -501,6 +551,12 @@ async fn fetch_over(conn: &Conn, config_path: &Path, from: &Source) -> Result<St
         if ledgers.len() == 1 { "y" } else { "ies" },
         local.display()
     );
+    if !proofs.is_empty() {
+        out.push_str(&format!(
+            "\nand {} proof(s) of restorable copies (wbackup verify).",
+            proofs.len()
+        ));
+    }
     if !listing.ignored.is_empty() {
         out.push_str(&format!(
             "\nignored there (not written by wbackup): {}",
@@ -530,10 +586,12 @@ mod tests {
             "file forgotten/../etc 10",
             "file forgotten/Home 10",
             "file notes.txt 5",
+            "file proofs.jsonl 5000",
         ]))
         .unwrap()
         .unwrap();
         assert!(l.config);
+        assert!(l.proofs);
         assert_eq!(l.ledgers, ["home"]);
         assert_eq!(
             l.ignored,
@@ -543,6 +601,9 @@ mod tests {
         assert!(parse_listing(&lines(&["file config.toml 99999999"]))
             .unwrap_err()
             .contains("more than a configuration"));
+        assert!(parse_listing(&lines(&["file proofs.jsonl 999999999"]))
+            .unwrap_err()
+            .contains("more than a proof ledger"));
     }
 
     #[test]
