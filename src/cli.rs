@@ -650,11 +650,6 @@ impl engine::verify::ProofOutput for ProofPrinter {
             println!("{}", proof.message);
         }
     }
-    fn line(&mut self, text: &str) {
-        if !self.json {
-            println!("{text}");
-        }
-    }
 }
 
 /// `wbackup verify`: every selected copy drilled on its holder, every result recorded in

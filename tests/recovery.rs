@@ -31,21 +31,6 @@ fn repo_id(lab: &Lab, repo: &Path) -> String {
     v["id"].as_str().unwrap().to_string()
 }
 
-/// Incompressible, unique bytes.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
 /// The newest run summary on the orchestrator.
 fn last_summary(lab: &Lab) -> serde_json::Value {
     let logs = lab.node("laptop").base.join("logs");

@@ -401,21 +401,6 @@ fn killed_at_any_moment_of_replication_every_replica_stays_sound() {
     lab.assert_everyone_holds_everything();
 }
 
-/// Incompressible, unique bytes (restic deduplicates, so every call differs by `seed`).
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
 /// Reads a run's `--json` events until `stop` says so; returns the process to wait for.
 fn run_json_until(lab: &Lab, mut stop: impl FnMut(&str) -> bool) -> std::process::Child {
     let mut child = lab

@@ -133,7 +133,6 @@ pub struct Verifier<'a> {
 /// Reports each copy's result as it is known.
 pub trait ProofOutput {
     fn proof(&mut self, proof: &Proof);
-    fn line(&mut self, text: &str);
 }
 
 impl Verifier<'_> {

@@ -440,6 +440,21 @@ pub fn files(repo: &Path) -> std::collections::BTreeSet<String> {
     out
 }
 
+/// Incompressible, unique bytes (restic deduplicates, so every call differs by `seed`).
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
