@@ -510,7 +510,7 @@ impl Sink for Printer {
                 Stream::Stderr => writeln!(out, "  [{node}] ! {text}"),
                 _ => writeln!(out, "  [{node}] {text}"),
             },
-            Event::StepFinished { step, outcome } => {
+            Event::StepFinished { step, outcome, .. } => {
                 let title = self.titles.get(step).cloned().unwrap_or_default();
                 match outcome {
                     Outcome::Passed => writeln!(out, "    ok: {title}"),

@@ -3,7 +3,8 @@
 //! person with `less`). The logbook is one more consumer of the engine's events.
 
 use crate::config::Config;
-use crate::engine::events::{Event, Outcome, RunStatus, Sink, Stream};
+use crate::engine::events::{Event, Outcome, Sink, Stream};
+use crate::engine::runview::RunView;
 use crate::plan::Plan;
 use serde::{Deserialize, Serialize};
 use std::fs::File;
@@ -20,11 +21,8 @@ pub struct Logbook {
 struct Inner {
     log: BufWriter<File>,
     summary: Summary,
-    titles: Vec<(String, String, String)>,
-    /// When each running step started.
-    started: std::collections::HashMap<usize, chrono::DateTime<chrono::Local>>,
-    /// Notices of running steps, kept for their summary.
-    notes: std::collections::HashMap<usize, Vec<String>>,
+    /// The run as the engine's events tell it (steps, their times and notices).
+    view: RunView,
 }
 
 /// The JSON summary of one run.
@@ -114,20 +112,13 @@ impl Logbook {
             log: log_path.clone(),
             steps: vec![],
         };
-        let titles = plan
-            .steps
-            .iter()
-            .map(|s| (s.node.clone(), s.kind.to_string(), s.title()))
-            .collect();
         let book = Logbook {
             log_path,
             summary_path,
             inner: Mutex::new(Inner {
                 log,
                 summary,
-                titles,
-                started: Default::default(),
-                notes: Default::default(),
+                view: RunView::of_plan(plan),
             }),
         };
         book.write_summary(&book.inner.lock().expect("fresh lock").summary)?;
@@ -158,6 +149,7 @@ impl Sink for Logbook {
             return;
         };
         let inner = &mut *inner;
+        inner.view.apply(&event);
         let t = stamp();
         let line = match &event {
             Event::RunStarted { run_id, steps, .. } => {
@@ -172,7 +164,6 @@ impl Sink for Logbook {
                 format!("{t} [{node}] unreachable; tried {}", tried.join(", "))
             }
             Event::StepStarted { step, title, .. } => {
-                inner.started.insert(*step, chrono::Local::now());
                 format!("{t} == step {}: {title}", step + 1)
             }
             Event::Line {
@@ -181,73 +172,40 @@ impl Sink for Logbook {
                 stream,
                 text,
             } => {
-                let kind = inner.titles.get(*step).map(|x| x.1.as_str()).unwrap_or("");
+                let kind = inner.view.step(*step).map(|s| s.kind.to_string());
                 let mark = match stream {
                     Stream::Stdout => " ",
                     Stream::Stderr => "!",
                     Stream::Info => "*",
                     Stream::Notice => ">",
                 };
-                if *stream == Stream::Notice {
-                    inner.notes.entry(*step).or_default().push(text.clone());
-                }
-                format!("{t} {mark} [{node} {kind}] {text}")
+                format!("{t} {mark} [{node} {}] {text}", kind.unwrap_or_default())
             }
             Event::Progress { .. } => return,
-            Event::StepFinished { step, outcome } => {
-                let (node, kind, title) = inner.titles.get(*step).cloned().unwrap_or_default();
-                let (exit_code, message, stderr_tail) = match outcome {
-                    Outcome::Failed {
-                        exit_code,
-                        message,
-                        stderr_tail,
-                    } => (*exit_code, Some(message.clone()), stderr_tail.clone()),
-                    Outcome::Skipped { reason } | Outcome::Partial { reason } => {
-                        (None, Some(reason.clone()), vec![])
-                    }
-                    _ => (None, None, vec![]),
+            Event::StepFinished { step, outcome, .. } => {
+                let summary = step_summary(&inner.view, *step);
+                let line = match &summary.message {
+                    Some(m) => format!(
+                        "{t} == step {} {}: {}: {m}",
+                        step + 1,
+                        outcome.label(),
+                        summary.title
+                    ),
+                    None => format!(
+                        "{t} == step {} {}: {}",
+                        step + 1,
+                        outcome.label(),
+                        summary.title
+                    ),
                 };
-                let millis = chrono::SecondsFormat::Millis;
-                let started = inner
-                    .started
-                    .remove(step)
-                    .map(|s| s.to_rfc3339_opts(millis, false));
-                let finished = started
-                    .as_ref()
-                    .map(|_| chrono::Local::now().to_rfc3339_opts(millis, false));
                 // In plan order, also when steps finish side by side (`jobs`).
                 let at = inner.summary.steps.partition_point(|s| s.step < *step);
-                inner.summary.steps.insert(
-                    at,
-                    StepSummary {
-                        step: *step,
-                        node,
-                        kind,
-                        title: title.clone(),
-                        result: outcome.label().into(),
-                        exit_code,
-                        message: message.clone(),
-                        stderr_tail,
-                        started,
-                        finished,
-                        notes: inner.notes.remove(step).unwrap_or_default(),
-                    },
-                );
-                match message {
-                    Some(m) => {
-                        format!("{t} == step {} {}: {title}: {m}", step + 1, outcome.label())
-                    }
-                    None => format!("{t} == step {} {}: {title}", step + 1, outcome.label()),
-                }
+                inner.summary.steps.insert(at, summary);
+                line
             }
             Event::RunFinished { status, .. } => {
                 inner.summary.finished = Some(chrono::Local::now().to_rfc3339());
-                inner.summary.status = match status {
-                    RunStatus::Passed => "passed",
-                    RunStatus::Failed => "failed",
-                    RunStatus::Interrupted => "interrupted",
-                }
-                .into();
+                inner.summary.status = status.label().into();
                 format!("{t} run finished: {}", inner.summary.status)
             }
         };
@@ -259,6 +217,36 @@ impl Sink for Logbook {
             let _ = inner.log.flush();
             let _ = self.write_summary(&inner.summary);
         }
+    }
+}
+
+/// A finished step as the run's summary keeps it.
+fn step_summary(view: &RunView, id: usize) -> StepSummary {
+    let s = view.step(id).expect("the view knows every finished step");
+    let (exit_code, message, stderr_tail) = match view.outcome(id) {
+        Some(Outcome::Failed {
+            exit_code,
+            message,
+            stderr_tail,
+        }) => (*exit_code, Some(message.clone()), stderr_tail.clone()),
+        Some(Outcome::Skipped { reason } | Outcome::Partial { reason }) => {
+            (None, Some(reason.clone()), vec![])
+        }
+        _ => (None, None, vec![]),
+    };
+    let millis = chrono::SecondsFormat::Millis;
+    StepSummary {
+        step: id,
+        node: s.node.clone(),
+        kind: s.kind.to_string(),
+        title: s.title.clone(),
+        result: view.outcome(id).map(Outcome::label).unwrap_or("").into(),
+        exit_code,
+        message,
+        stderr_tail,
+        started: s.started.map(|t| t.to_rfc3339_opts(millis, false)),
+        finished: s.finished.map(|t| t.to_rfc3339_opts(millis, false)),
+        notes: s.notes.clone(),
     }
 }
 

@@ -82,6 +82,15 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
+    /// The word a summary and the history use.
+    pub fn label(self) -> &'static str {
+        match self {
+            RunStatus::Passed => "passed",
+            RunStatus::Failed => "failed",
+            RunStatus::Interrupted => "interrupted",
+        }
+    }
+
     /// The process exit status for a run that ended this way (DESIGN §4).
     pub fn exit_code(self) -> i32 {
         match self {
@@ -127,8 +136,13 @@ pub enum Event {
         done: u64,
         total: u64,
     },
+    /// A step ended; it names its node, kind and title again, so that a consumer needs no
+    /// table of its own to say which step it was.
     StepFinished {
         step: usize,
+        node: String,
+        kind: StepKind,
+        title: String,
         outcome: Outcome,
     },
     RunFinished {

@@ -20,6 +20,7 @@ pub mod recover;
 pub mod replicate;
 pub mod restic;
 pub mod runlock;
+pub mod runview;
 pub mod verify;
 
 use crate::config::Config;
@@ -300,6 +301,9 @@ impl Run<'_> {
         };
         self.sink.emit(Event::StepFinished {
             step: step.id,
+            node: step.node.clone(),
+            kind: step.kind,
+            title: step.title(),
             outcome: outcome.clone(),
         });
         outcome

@@ -206,6 +206,9 @@ pub fn run_events(config: &Config, plan: &Plan, script: &Script) -> Vec<Event> {
         }
         ev.push(Event::StepFinished {
             step: step.id,
+            node: step.node.clone(),
+            kind: step.kind,
+            title: step.title(),
             outcome,
         });
     }

@@ -289,7 +289,7 @@ impl RunState {
                 };
                 true
             }
-            Event::StepFinished { step, outcome } => {
+            Event::StepFinished { step, outcome, .. } => {
                 self.steps_done += 1;
                 let host = self.host_of_step(*step);
                 if let Outcome::Failed {
@@ -446,11 +446,17 @@ mod tests {
         assert_eq!(s.hosts[0].progress, 0.25);
         s.apply(&Event::StepFinished {
             step: 0,
+            node: "laptop".into(),
+            kind: StepKind::Backup,
+            title: "backup laptop".into(),
             outcome: Outcome::Passed,
         });
         s.apply(&started(1, "home"));
         s.apply(&Event::StepFinished {
             step: 1,
+            node: "home".into(),
+            kind: StepKind::Backup,
+            title: "backup home".into(),
             outcome: Outcome::Failed {
                 exit_code: Some(3),
                 message: "restic failed".into(),
