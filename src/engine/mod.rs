@@ -25,6 +25,7 @@ pub mod verify;
 
 use crate::config::Config;
 use crate::logbook::Logbook;
+use crate::plan::action::{self, Action};
 use crate::plan::{Plan, Step, StepKind};
 use crate::shell;
 use events::{Event, Fanout, Outcome, RunStatus, Sink, Stream};
@@ -376,11 +377,20 @@ impl Run<'_> {
     }
 
     async fn prepare(&self, step: &Step) -> Outcome {
-        let node = self
+        let Action::Prepare {
+            addresses,
+            args,
+            paths: npaths,
+        } = &step.action
+        else {
+            unreachable!("a prepare step prepares")
+        };
+        let mut node = self
             .config
             .node(&step.node)
             .expect("plan nodes exist")
             .clone();
+        node.addresses = addresses.clone();
         let conn = if node.is_orchestrator {
             Conn::local(&node)
         } else {
@@ -425,23 +435,10 @@ impl Run<'_> {
             route: conn.route,
         });
         let base = conn.base();
-        // `.quarantine` first: the script purges its old folders.
-        let mut dirs = vec![
-            format!("{base}/.quarantine"),
-            format!("{base}/.wbackup-incoming"),
-        ];
-        if !node.is_storage() {
-            dirs.push(format!("{base}/{}", node.name));
-        }
-        if node.is_orchestrator {
-            dirs.push(format!("{base}/logs"));
-        }
         // Tools, repository, source paths, layout, and the purge of quarantine folders
         // older than quarantine_days: one command.
-        let repo = conn.repo(&node.name);
-        let minutes = u64::from(self.config.replication.quarantine_days) * 24 * 60;
-        let paths: Vec<String> = node.paths.iter().map(|p| conn.path(p)).collect();
-        let args = prepare::args(&repo, minutes, &paths, &dirs);
+        let args = action::expand(args, &conn.home);
+        let paths: Vec<String> = args[3..3 + npaths].to_vec();
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let lines = match conn.script(prepare::SCRIPT, &args, &self.cancel).await {
             Ok(l) => l,
@@ -680,24 +677,10 @@ impl Run<'_> {
                 reason: "no repository (init did not run)".into(),
             };
         }
-        let node = &conn.node;
-        let repo = conn.repo(&node.name);
-        let argv = match step.kind {
-            StepKind::Init => restic::init_args(&repo),
-            StepKind::Backup => {
-                let paths: Vec<String> = node.paths.iter().map(|p| conn.path(p)).collect();
-                let own: Vec<String> = crate::plan::own_folders(self.config, node)
-                    .iter()
-                    .map(|f| conn.path(f))
-                    .collect();
-                restic::backup_args(&repo, &node.name, &paths, &node.exclude, &own)
-            }
-            StepKind::Check => {
-                restic::check_args(&repo, self.config.check.read_data_subset.as_deref())
-            }
-            StepKind::Forget => restic::forget_args(&repo, &self.config.retention),
-            _ => unreachable!("not a restic step"),
+        let Action::Restic(words) = &step.action else {
+            unreachable!("a restic step runs restic")
         };
+        let argv = action::expand(words, &conn.home);
         let sink = self.sink;
         let id = step.id;
         let name = step.node.clone();
@@ -891,7 +874,6 @@ impl Run<'_> {
                 reason: format!("{owner}'s repository did not pass its check in this run; replicas keep their last good state"),
             };
         }
-        let orch = self.config.orchestrator.clone();
         let Some(owner_conn) = self.conn(&owner) else {
             return Outcome::Skipped {
                 reason: format!("{owner} is not reachable"),
@@ -1033,24 +1015,24 @@ impl Run<'_> {
         };
         let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S").to_string();
 
-        // Relay: the orchestrator's copy is fed from the owner, every other copy from the
-        // orchestrator's once it is up to date. Every hop brings its target to the
-        // owner's file set.
-        let mut relay_ready = false;
-        for t in &step.targets {
+        // The plan's hops, in order: the relay's copy (the orchestrator's) is fed from
+        // the owner, every other copy from the relay's once it is up to date. Every hop
+        // brings its target to the owner's file set.
+        let Action::Replicate(hops) = &step.action else {
+            unreachable!("a replicate step has hops")
+        };
+        // Copies that may feed others: the owner's, and those brought up to date here.
+        let mut fed: HashSet<&str> = HashSet::from([owner.as_str()]);
+        for h in hops {
             if self.cancel.is_cancelled() {
                 return Outcome::Interrupted;
             }
+            let (t, from) = (&h.to, &h.from);
             let Some(inv) = inventories.get_mut(t) else {
                 continue;
             };
             let dst_files = inv.repos.entry(owner.clone()).or_default();
-            let from = if owner == orch || *t == orch {
-                owner.clone()
-            } else {
-                orch.clone()
-            };
-            if from != owner && !relay_ready {
+            if !fed.contains(from.as_str()) {
                 failures.push(format!(
                     "{t}'s copy was not updated: the relay's copy on {from} is not up to date"
                 ));
@@ -1063,7 +1045,7 @@ impl Run<'_> {
             } else {
                 replicate::extras(&src_files, dst_files)
             };
-            let (Some(src), Some(dst)) = (self.conn(&from), self.conn(t)) else {
+            let (Some(src), Some(dst)) = (self.conn(from), self.conn(t)) else {
                 failures.push(format!("{t}: {from} or {t} is not reachable"));
                 continue;
             };
@@ -1079,13 +1061,11 @@ impl Run<'_> {
             match replicate::hop(hop, &self.cancel, &mut out, done).await {
                 Ok(d) => {
                     done = d;
-                    if *t == orch {
-                        relay_ready = true;
-                    }
+                    fed.insert(t);
                 }
                 Err(HopError::Cancelled) => return Outcome::Interrupted,
                 Err(HopError::Foreign) => {
-                    let src_id = self.repo_id(&from, &owner).await;
+                    let src_id = self.repo_id(from, &owner).await;
                     let dst_id = self.repo_id(t, &owner).await;
                     failures.push(format!(
                         "{t} holds a different repository under {owner}'s name (repository id {dst_id} there, {src_id} at the source); it was not touched: move {} aside and rerun",

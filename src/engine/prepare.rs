@@ -4,21 +4,9 @@
 //! written; its output comes from another machine, so it is parsed into `Facts`, which
 //! hold only what the script can say (anything else is ignored).
 
-/// The script; its header documents its arguments and output.
-pub const SCRIPT: &str = include_str!("prepare.sh");
-
-/// The script's arguments: the node's repository, the quarantine age in minutes, its
-/// source paths (expanded), then the layout folders, the quarantine folder first.
-pub fn args(repo: &str, minutes: u64, paths: &[String], dirs: &[String]) -> Vec<String> {
-    let mut a = vec![
-        repo.to_string(),
-        minutes.to_string(),
-        paths.len().to_string(),
-    ];
-    a.extend(paths.iter().cloned());
-    a.extend(dirs.iter().cloned());
-    a
-}
+/// The script; its header documents its arguments (the plan's prepare action builds
+/// them, `plan::prepare_action`) and its output.
+pub const SCRIPT: &str = include_str!("sh/prepare.sh");
 
 /// Whether the layout could be created and written.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -107,14 +95,27 @@ mod tests {
             .collect()
     }
 
+    /// The arguments the plan gives the script for node `n` (the orchestrator) with this
+    /// `base_dir` and these source paths: what a run passes.
+    fn plan_args(base: &str, paths: &[String]) -> Vec<String> {
+        use crate::plan::action::{self, Action};
+        let text =
+            format!("orchestrator = \"n\"\nbase_dir = {base:?}\n[nodes.n]\npaths = {paths:?}\n");
+        let c = crate::config::parse(std::path::Path::new("c.toml"), &text).unwrap();
+        let plan = crate::plan::Plan::build(&c, &[]).unwrap();
+        let Action::Prepare { args, .. } = &plan.steps[0].action else {
+            panic!("the first step prepares")
+        };
+        action::expand(args, "/nonexistent-home")
+    }
+
     #[test]
     fn a_first_prepare_creates_a_private_layout_and_names_missing_paths() {
         let d = tempfile::tempdir().unwrap();
         let p = |s: &str| d.path().join(s).to_string_lossy().into_owned();
         std::fs::create_dir_all(p("data")).unwrap();
         let paths = vec![p("data"), p("gone it's\nhere"), p("data")];
-        let dirs = vec![p("b/.quarantine"), p("b/.wbackup-incoming"), p("b/n")];
-        let lines = run(&args(&p("b/n/restic"), 60, &paths, &dirs));
+        let lines = run(&plan_args(&p("b"), &paths));
         let facts = parse(&lines, paths.len());
         assert_eq!(facts.missing_paths, [1], "{lines:?}");
         assert!(!facts.repo_exists);
@@ -140,12 +141,7 @@ mod tests {
         std::fs::write(repo.join("config"), "x").unwrap();
         std::fs::write(repo.join("snapshots").join(&id), "x").unwrap();
         std::fs::write(repo.join("snapshots/not-an-id"), "x").unwrap();
-        let q = d
-            .path()
-            .join("b/.quarantine")
-            .to_string_lossy()
-            .into_owned();
-        let lines = run(&args(&repo.to_string_lossy(), 60, &[], &[q]));
+        let lines = run(&plan_args(&d.path().join("b").to_string_lossy(), &[]));
         let facts = parse(&lines, 0);
         assert!(facts.repo_exists);
         assert_eq!(facts.snapshots, [id]);

@@ -310,6 +310,55 @@ pub enum HopError {
     Cancelled,
 }
 
+/// Where a hop stages what it carries to a node whose `base_dir` is `base`.
+pub fn stage_path(base: &str, repo: &str) -> String {
+    format!("{base}/.wbackup-incoming/{repo}")
+}
+
+/// The quarantine of `repo`'s copy on a node whose `base_dir` is `base` (one folder per
+/// hop under it, named by the hop's time).
+pub fn quarantine_path(base: &str, repo: &str) -> String {
+    format!("{base}/.quarantine/{repo}")
+}
+
+/// The transfer of a hop, run on the orchestrator: the names come on stdin. `shell` is
+/// rsync's `-e` when a side is remote.
+pub fn transfer_argv(src: String, dst: String, shell: Option<String>) -> Vec<String> {
+    // -I: a file left in staging by an interrupted hop is never trusted for its size
+    // and time (after a power cut it may hold anything); rsync compares its content
+    // with the source's and sends only what differs. Staging is empty otherwise.
+    // -L: a file the source reaches through a link (a data/ moved to a bigger disk and
+    // linked back) is sent as the file it points to, as restic reads it.
+    let mut argv: Vec<String> = [
+        "rsync",
+        "-tpIL",
+        "-s",
+        "--files-from=-",
+        "--info=progress2",
+        "--no-motd",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    if let Some(sh) = shell {
+        argv.push("-e".into());
+        argv.push(sh);
+    }
+    argv.push(src);
+    argv.push(dst);
+    argv
+}
+
+/// The install script's arguments (its header in `sh/install.sh` says what each is);
+/// the phase order is handed in from `PHASES`, defined once.
+pub fn install_args(stage: &str, repo: &str, config_sha: &str, quarantine: &str) -> Vec<String> {
+    [stage, repo, config_sha, quarantine]
+        .into_iter()
+        .chain(PHASES)
+        .map(String::from)
+        .collect()
+}
+
 /// Bytes a hop will carry.
 pub fn missing(src: &RepoFiles, dst: &RepoFiles) -> Vec<(String, u64)> {
     src.content()
@@ -352,7 +401,7 @@ pub async fn hop(
     let src_repo = hop.src.repo(hop.repo);
     let dst_repo = hop.dst.repo(hop.repo);
     // `prepare` made `.wbackup-incoming`; INSTALL empties this hop's folder in it.
-    let stage = format!("{}/.wbackup-incoming/{}", hop.dst.base(), hop.repo);
+    let stage = stage_path(&hop.dst.base(), hop.repo);
     let mut list: Vec<u8> = vec![];
     let bytes: u64 = todo.iter().map(|(_, s)| s).sum();
 
@@ -385,25 +434,15 @@ pub async fn hop(
         // -I: a file left in staging by an interrupted hop is never trusted for its size
         // and time (after a power cut it may hold anything); rsync compares its content
         // with the source's and sends only what differs. Staging is empty otherwise.
-        let mut argv: Vec<String> = [
-            "rsync",
-            // -L: a file the source reaches through a link (a data/ moved to a bigger
-            // disk and linked back) is sent as the file it points to, as restic reads it.
-            "-tpIL",
-            "-s",
-            "--files-from=-",
-            "--info=progress2",
-            "--no-motd",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        if let Some(r) = hop.src.remote.as_ref().or(hop.dst.remote.as_ref()) {
-            argv.push("-e".into());
-            argv.push(r.rsync_shell());
-        }
-        argv.push(format!("{}/", hop.src.rsync_spec(&src_repo)));
-        argv.push(format!("{}/", hop.dst.rsync_spec(&stage)));
+        let argv = transfer_argv(
+            format!("{}/", hop.src.rsync_spec(&src_repo)),
+            format!("{}/", hop.dst.rsync_spec(&stage)),
+            hop.src
+                .remote
+                .as_ref()
+                .or(hop.dst.remote.as_ref())
+                .map(|r| r.rsync_shell()),
+        );
         let fin = process::run(
             At::Local,
             Job::new(argv)
@@ -455,17 +494,18 @@ pub async fn hop(
             .flat_map(|g| format!("- {g}\n").into_bytes()),
     );
 
-    let quarantine = format!("{}/.quarantine/{}/{}", hop.dst.base(), hop.repo, hop.stamp);
+    let quarantine = format!(
+        "{}/{}",
+        quarantine_path(&hop.dst.base(), hop.repo),
+        hop.stamp
+    );
     let mut corrupt: Vec<String> = vec![];
     let mut landed = done;
     let fin = process::run(
         hop.dst.at(),
         Job::script(
             INSTALL,
-            [&stage, &dst_repo, &src_sha, &quarantine]
-                .into_iter()
-                .map(String::as_str)
-                .chain(PHASES),
+            install_args(&stage, &dst_repo, &src_sha, &quarantine),
         )
             .stdin(Input::Bytes(list))
             .timeout(Duration::from_secs(3600)),

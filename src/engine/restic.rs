@@ -1,12 +1,14 @@
 //! restic's command lines and the parts of its output wbackup reads.
 //!
-//! The same builders give `wbackup plan` its text and the engine its argv. The password is
+//! The plan's restic steps are built here (as typed words: paths are expanded on their
+//! node); `wbackup plan` renders them and the engine runs them. The password is
 //! never among the arguments: restic reads it from stdin.
 
 use crate::config::Retention;
+use crate::plan::action::Word;
 
-pub fn init_args(repo: &str) -> Vec<String> {
-    words(&["restic", "-r", repo, "init"])
+pub fn init_args(repo: &str) -> Vec<Word> {
+    with_repo(repo, &["init"])
 }
 
 /// The node's backup. The folders wbackup keeps under its `base_dir` (`own`: the
@@ -19,34 +21,41 @@ pub fn backup_args(
     paths: &[String],
     exclude: &[String],
     own: &[String],
-) -> Vec<String> {
-    let mut a = words(&["restic", "-r", repo, "backup", "--json", "--host", host]);
+) -> Vec<Word> {
+    let mut a = with_repo(repo, &["backup", "--json", "--host", host]);
     for o in own {
-        a.push("--exclude".into());
-        a.push(glob_escape(o));
+        a.push(Word::lit("--exclude"));
+        a.push(Word::ExactPattern(o.clone()));
     }
     for e in exclude {
-        a.push("--exclude".into());
-        a.push(e.clone());
+        a.push(Word::lit("--exclude"));
+        a.push(Word::lit(e));
     }
-    a.push("--".into());
-    a.extend(paths.iter().cloned());
+    a.push(Word::lit("--"));
+    a.extend(paths.iter().map(Word::path));
     a
 }
 
-pub fn check_args(repo: &str, read_data_subset: Option<&str>) -> Vec<String> {
-    let mut a = words(&["restic", "-r", repo, "check"]);
+pub fn check_args(repo: &str, read_data_subset: Option<&str>) -> Vec<Word> {
+    let mut a = with_repo(repo, &["check"]);
     if let Some(s) = read_data_subset {
-        a.push(format!("--read-data-subset={s}"));
+        a.push(Word::lit(format!("--read-data-subset={s}")));
     }
     a
 }
 
-pub fn forget_args(repo: &str, retention: &Retention) -> Vec<String> {
+pub fn forget_args(repo: &str, retention: &Retention) -> Vec<Word> {
     // --json: restic says which snapshots it removed (the shrink guard's ledger records
     // exactly those); prune's report stays plain text.
-    let mut a = words(&["restic", "-r", repo, "forget", "--prune", "--json"]);
-    a.extend(retention.restic_args());
+    let mut a = with_repo(repo, &["forget", "--prune", "--json"]);
+    a.extend(retention.restic_args().into_iter().map(Word::Lit));
+    a
+}
+
+/// `restic -r REPO` and then `rest`.
+fn with_repo(repo: &str, rest: &[&str]) -> Vec<Word> {
+    let mut a = vec![Word::lit("restic"), Word::lit("-r"), Word::path(repo)];
+    a.extend(rest.iter().map(|w| Word::lit(*w)));
     a
 }
 
@@ -189,6 +198,7 @@ mod tests {
     #[test]
     fn paths_follow_the_separator() {
         let a = backup_args("/r", "n", &["-x".into()], &["*.iso".into()], &["/b".into()]);
+        let a = crate::plan::action::expand(&a, "/h");
         assert_eq!(a[a.len() - 2..], ["--".to_string(), "-x".to_string()]);
     }
 
@@ -199,10 +209,11 @@ mod tests {
             "n",
             &["/".into()],
             &[],
-            &["/home/a [1]/*".into()],
+            &["~/a [1]/*".into()],
         );
+        let a = crate::plan::action::expand(&a, "/home/x*");
         let i = a.iter().position(|w| w == "--exclude").unwrap();
-        assert_eq!(a[i + 1], r"/home/a \[1\]/\*");
+        assert_eq!(a[i + 1], r"/home/x\*/a \[1\]/\*", "expanded, then escaped");
         assert_eq!(glob_escape(r"a?b\c"), r"a\?b\\c");
     }
 }

@@ -4,9 +4,12 @@
 //! what a person reviewed is what runs. No I/O happens here: paths keep their `~`, which
 //! each node expands for itself at run time.
 
+pub mod action;
+
 use crate::config::{Config, Node, Role};
-use crate::engine::restic;
+use crate::engine::{replicate, restic};
 use crate::shell;
+use action::{Action, Hop, Word};
 use std::fmt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -45,10 +48,10 @@ pub struct Step {
     pub node: String,
     /// For `replicate`: the nodes whose copy is brought up to date, in order. The
     /// orchestrator, when it is not the owner, comes first: it relays to the others.
+    /// For `records`: the nodes that keep the orchestrator's records.
     pub targets: Vec<String>,
-    /// What will run, as a person could type it on that node (restic asks for the
-    /// password itself there; wbackup gives it on stdin).
-    pub commands: Vec<String>,
+    /// What runs.
+    pub action: Action,
 }
 
 impl Step {
@@ -61,6 +64,151 @@ impl Step {
             kind => format!("{kind} {}", self.node),
         }
     }
+
+    /// What the step runs, as a person could type it on each node (restic asks for the
+    /// password itself there; wbackup gives it on stdin).
+    pub fn commands(&self, config: &Config) -> Vec<String> {
+        let node = |name: &str| config.node(name).expect("plan nodes are configured");
+        match &self.action {
+            Action::Prepare {
+                addresses, args, ..
+            } => {
+                let n = node(&self.node);
+                let mut out = vec![];
+                if !addresses.is_empty() {
+                    let quoted: Vec<String> = addresses.iter().map(|a| shell::quote(a)).collect();
+                    out.push(format!(
+                        "ssh {}  (first address that answers; one connection for the whole run)",
+                        quoted.join(" | ")
+                    ));
+                }
+                out.push(on(
+                    n,
+                    format!(
+                        "sh -c \"$(prepare.sh)\" -- {}  (tools, repository and snapshots, source paths, layout; quarantine folders older than {} days purged)",
+                        action::display(args),
+                        config.replication.quarantine_days
+                    ),
+                ));
+                out
+            }
+            Action::Restic(words) => {
+                let c = action::display(words);
+                let c = match self.kind {
+                    StepKind::Init => {
+                        let repo = repo_path(node(&self.node), &self.node);
+                        format!(
+                            "{c}  (only if {}/config is missing and no other node holds a copy of it; else the freshest copy that passes restic check is brought back, copied like a replica with its config last)",
+                            shell::quote_path_for_user(&repo)
+                        )
+                    }
+                    StepKind::Forget => format!("{c}  (only after check passed)"),
+                    _ => c,
+                };
+                vec![on(node(&self.node), c)]
+            }
+            Action::Replicate(hops) => hops
+                .iter()
+                .flat_map(|h| hop_commands(&self.node, node(&h.from), node(&h.to)))
+                .collect(),
+            Action::Records => records_commands(config, node(&self.node), &self.targets),
+        }
+    }
+}
+
+/// A hop's two commands: the transfer, run on the orchestrator, and the install on the
+/// target. Built by the same functions the engine runs.
+fn hop_commands(repo: &str, from: &Node, to: &Node) -> Vec<String> {
+    let base = to.base_dir.trim_end_matches('/');
+    // A remote side as rsync names it, through the node's first address (an IPv6
+    // literal in brackets); the run uses the first address that answers.
+    let spec = |n: &Node, p: String| match n.addresses.first() {
+        Some(a) if !n.is_orchestrator => format!(
+            "{}{}",
+            shell::quote(&crate::engine::node::rsync_spec(a, "")),
+            shell::quote_path_for_user(&p)
+        ),
+        _ => shell::quote_path_for_user(&p),
+    };
+    let stage = replicate::stage_path(base, repo);
+    let remote = !from.is_orchestrator || !to.is_orchestrator;
+    let transfer = replicate::transfer_argv(
+        spec(from, format!("{}/", repo_path(from, repo))),
+        spec(to, format!("{stage}/")),
+        remote.then(|| "ssh".to_string()),
+    );
+    let last_two = transfer.len() - 2;
+    // The two specs are quoted above, piece by piece.
+    let transfer: Vec<String> = transfer
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            if i >= last_two {
+                w.clone()
+            } else {
+                shell::quote(w)
+            }
+        })
+        .collect();
+    let install = replicate::install_args(
+        &stage,
+        &repo_path(to, repo),
+        "CONFIG_SHA256",
+        &format!("{}/TIME", replicate::quarantine_path(base, repo)),
+    );
+    vec![
+        format!(
+            "{}   (over the run's ssh connection; the names the copy lacks on stdin, in phase order)",
+            transfer.join(" ")
+        ),
+        on(
+            to,
+            format!(
+                "sh -c \"$(install.sh)\" -- {}   (names on stdin: `+ NAME` checked sha256 = name and installed, phase by phase; `- NAME` the source no longer has, moved to quarantine)",
+                install
+                    .iter()
+                    .map(|w| shell::quote_path_for_user(w))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+        ),
+    ]
+}
+
+fn records_commands(config: &Config, orch: &Node, targets: &[String]) -> Vec<String> {
+    let base = orch.base_dir.trim_end_matches('/');
+    let mut what = vec![];
+    if !config.is_builtin() {
+        what.push(format!(
+            "config.toml = {}",
+            shell::quote(&config.path().to_string_lossy())
+        ));
+    }
+    what.push(format!(
+        "forgotten/ = {}",
+        shell::quote_path_for_user(&format!("{base}/logs/forgotten/"))
+    ));
+    what.push(format!(
+        "proofs.jsonl = {}",
+        shell::quote_path_for_user(&format!("{base}/logs/proofs.jsonl"))
+    ));
+    let mut commands = vec![format!(
+        "copy into a private staging folder: {}",
+        what.join(", ")
+    )];
+    for t in targets {
+        let t = config.node(t).expect("record targets are nodes");
+        commands.push(format!(
+            "rsync -rtp --chmod=D700,F600 STAGING/ {}:{}/   (each file replaced whole) then flush",
+            t.name,
+            shell::quote_path_for_user(&format!(
+                "{}/{}",
+                t.base_dir.trim_end_matches('/'),
+                crate::engine::records::RECORDS_DIR
+            ))
+        ));
+    }
+    commands
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,10 +224,25 @@ pub struct Plan {
     pub jobs: usize,
 }
 
+/// What a person may ask of a plan beyond the configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Only these nodes (all when empty).
+    pub only: Vec<String>,
+    /// `--jobs`, instead of the configuration's `jobs`.
+    pub jobs: Option<usize>,
+    /// `--accept-shrink REPO`: repositories whose lost snapshots may leave their copies.
+    pub accept_shrink: Vec<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
     #[error("unknown node {0:?} in --node; configured nodes: {1}")]
     UnknownNode(String, String),
+    #[error(
+        "--accept-shrink {0}: this run replicates no repository of that name (replicated: {1})"
+    )]
+    NotReplicated(String, String),
 }
 
 /// The folders wbackup keeps under `node`'s `base_dir` (`~` unexpanded): every
@@ -112,14 +275,6 @@ pub fn repo_path(holder: &Node, owner: &str) -> String {
     format!("{}/{}/restic", holder.base_dir.trim_end_matches('/'), owner)
 }
 
-fn display(words: &[String]) -> String {
-    words
-        .iter()
-        .map(|w| shell::quote_path_for_user(w))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 fn on(node: &Node, command: String) -> String {
     if node.is_orchestrator {
         command
@@ -128,9 +283,71 @@ fn on(node: &Node, command: String) -> String {
     }
 }
 
+/// The prepare script's arguments for `n` (DIR... with the quarantine first: the script
+/// purges its old folders).
+fn prepare_action(config: &Config, n: &Node) -> Action {
+    let base = n.base_dir.trim_end_matches('/');
+    let mut dirs = vec![
+        format!("{base}/.quarantine"),
+        format!("{base}/.wbackup-incoming"),
+    ];
+    if !n.is_storage() {
+        dirs.push(format!("{base}/{}", n.name));
+    }
+    if n.is_orchestrator {
+        dirs.push(format!("{base}/logs"));
+    }
+    let minutes = u64::from(config.replication.quarantine_days) * 24 * 60;
+    let mut args = vec![
+        Word::path(repo_path(n, &n.name)),
+        Word::lit(minutes.to_string()),
+        Word::lit(n.paths.len().to_string()),
+    ];
+    args.extend(n.paths.iter().map(Word::path));
+    args.extend(dirs.into_iter().map(Word::Path));
+    Action::Prepare {
+        addresses: if n.is_orchestrator {
+            vec![]
+        } else {
+            n.addresses.clone()
+        },
+        args,
+        paths: n.paths.len(),
+    }
+}
+
+/// The hops that bring every copy of `owner`'s repository on `targets` up to date: the
+/// orchestrator's copy from the owner, every other copy from the orchestrator's (or from
+/// the owner, when the owner is the orchestrator).
+fn hops(owner: &str, orch: &str, targets: &[String]) -> Vec<Hop> {
+    targets
+        .iter()
+        .map(|t| Hop {
+            from: if owner == orch || t == orch {
+                owner.to_string()
+            } else {
+                orch.to_string()
+            },
+            to: t.clone(),
+        })
+        .collect()
+}
+
 impl Plan {
     /// Builds the plan for the nodes in `only` (all when empty).
     pub fn build(config: &Config, only: &[String]) -> Result<Plan, PlanError> {
+        Plan::build_with(
+            config,
+            &Options {
+                only: only.to_vec(),
+                ..Options::default()
+            },
+        )
+    }
+
+    /// Builds the plan with a person's options.
+    pub fn build_with(config: &Config, options: &Options) -> Result<Plan, PlanError> {
+        let only = &options.only;
         for name in only {
             if config.node(name).is_none() {
                 let known: Vec<&str> = config.nodes.iter().map(|n| n.name.as_str()).collect();
@@ -160,96 +377,51 @@ impl Plan {
         }
 
         let mut steps = Vec::new();
-        let mut push = |kind, node: &str, targets: Vec<String>, commands: Vec<String>| {
+        let mut push = |kind, node: &str, targets: Vec<String>, action: Action| {
             steps.push(Step {
                 id: steps.len(),
                 kind,
                 node: node.to_string(),
                 targets,
-                commands,
+                action,
             })
         };
 
         for n in &nodes {
-            let mut commands = vec![];
-            if !n.is_orchestrator {
-                let addresses = n
-                    .addresses
-                    .iter()
-                    .map(|a| shell::quote(a))
-                    .collect::<Vec<_>>();
-                commands.push(format!(
-                    "ssh {}  (first address that answers; one connection for the whole run)",
-                    addresses.join(" | ")
-                ));
-            }
-            commands.push(on(n, "command -v restic rsync".into()));
-            if !n.paths.is_empty() {
-                let mut test = vec!["ls".to_string(), "-d".into(), "--".into()];
-                test.extend(n.paths.iter().cloned());
-                commands.push(on(
-                    n,
-                    format!("{}  (each source path must exist)", display(&test)),
-                ));
-            }
-            let mut dirs = vec!["mkdir".to_string(), "-p".into(), "--".into()];
-            let base = n.base_dir.trim_end_matches('/');
-            if !n.is_storage() {
-                dirs.push(format!("{base}/{}", n.name));
-            }
-            if n.is_orchestrator {
-                dirs.push(format!("{base}/logs"));
-            }
-            dirs.push(format!("{base}/.quarantine"));
-            dirs.push(format!("{base}/.wbackup-incoming"));
-            commands.push(on(n, format!("umask 077 && {}", display(&dirs))));
-            push(StepKind::Prepare, &n.name, vec![], commands);
-        }
-        for n in &owners {
-            let repo = repo_path(n, &n.name);
-            let c = display(&restic::init_args(&repo));
             push(
-                StepKind::Init,
+                StepKind::Prepare,
                 &n.name,
                 vec![],
-                vec![on(
-                    n,
-                    format!(
-                        "{c}  (only if {}/config is missing and no other node holds a copy of it; else the freshest copy that passes restic check is brought back, copied like a replica with its config last)",
-                        shell::quote_path_for_user(&repo)
-                    ),
-                )],
+                prepare_action(config, n),
             );
         }
         for n in &owners {
             let repo = repo_path(n, &n.name);
-            let c = display(&restic::backup_args(
+            let words = restic::init_args(&repo);
+            push(StepKind::Init, &n.name, vec![], Action::Restic(words));
+        }
+        for n in &owners {
+            let repo = repo_path(n, &n.name);
+            let words = restic::backup_args(
                 &repo,
                 &n.name,
                 &n.paths,
                 &n.exclude,
                 &own_folders(config, n),
-            ));
-            push(StepKind::Backup, &n.name, vec![], vec![on(n, c)]);
-        }
-        for n in &owners {
-            let repo = repo_path(n, &n.name);
-            let c = display(&restic::check_args(
-                &repo,
-                config.check.read_data_subset.as_deref(),
-            ));
-            push(StepKind::Check, &n.name, vec![], vec![on(n, c)]);
-        }
-        for n in &owners {
-            let repo = repo_path(n, &n.name);
-            let c = display(&restic::forget_args(&repo, &config.retention));
-            push(
-                StepKind::Forget,
-                &n.name,
-                vec![],
-                vec![on(n, format!("{c}  (only after check passed)"))],
             );
+            push(StepKind::Backup, &n.name, vec![], Action::Restic(words));
         }
+        for n in &owners {
+            let repo = repo_path(n, &n.name);
+            let words = restic::check_args(&repo, config.check.read_data_subset.as_deref());
+            push(StepKind::Check, &n.name, vec![], Action::Restic(words));
+        }
+        for n in &owners {
+            let repo = repo_path(n, &n.name);
+            let words = restic::forget_args(&repo, &config.retention);
+            push(StepKind::Forget, &n.name, vec![], Action::Restic(words));
+        }
+        let mut replicated = vec![];
         if replicate {
             let orch = config.orchestrator();
             for owner in &owners {
@@ -263,91 +435,39 @@ impl Plan {
                 }
                 // The orchestrator's own copy is the relay: it is brought up to date first.
                 targets.sort_by_key(|t| *t != orch.name);
-                let q = |p: &str| shell::quote_path_for_user(p.trim_end_matches('/'));
-                // A remote side as rsync names it, through the node's first address (an
-                // IPv6 literal in brackets); the run uses the first address that answers.
-                let on = |n: &Node, p: String| match n.addresses.first() {
-                    Some(a) if !n.is_orchestrator => {
-                        format!(
-                            "{}{p}",
-                            shell::quote(&crate::engine::node::rsync_spec(a, ""))
-                        )
-                    }
-                    _ => p,
-                };
-                let hop = |from: &Node, to: &Node| {
-                    let base = to.base_dir.trim_end_matches('/');
-                    format!(
-                        "rsync -tpIL -s --files-from=- {}/ {}/   (only files the copy lacks) then verify sha256 = name and move into {} phase by phase (keys config data index snapshots); files the source no longer has go to {} (snapshots index data)",
-                        on(from, q(&repo_path(from, &owner.name))),
-                        on(to, q(&format!("{base}/.wbackup-incoming/{}", owner.name))),
-                        q(&repo_path(to, &owner.name)),
-                        q(&format!("{base}/.quarantine/{}", owner.name)),
-                    )
-                };
-                let mut commands = Vec::new();
-                if owner.name != orch.name {
-                    commands.push(hop(owner, orch));
-                }
-                for t in targets.iter().filter(|t| **t != orch.name) {
-                    commands.push(hop(orch, config.node(t).expect("target is a node")));
-                }
-                push(StepKind::Replicate, &owner.name, targets, commands);
+                let action = Action::Replicate(hops(&owner.name, &orch.name, &targets));
+                replicated.push(owner.name.clone());
+                push(StepKind::Replicate, &owner.name, targets, action);
             }
         }
         // Last: the orchestrator's records on every other node of the run.
         if let Some(orch) = nodes.iter().find(|n| n.is_orchestrator) {
-            let targets: Vec<&Node> = nodes
+            let targets: Vec<String> = nodes
                 .iter()
-                .copied()
                 .filter(|n| !n.is_orchestrator)
+                .map(|n| n.name.clone())
                 .collect();
             if !targets.is_empty() {
-                let base = orch.base_dir.trim_end_matches('/');
-                let mut commands = vec![];
-                let mut what = vec![];
-                if !config.is_builtin() {
-                    what.push(format!(
-                        "config.toml = {}",
-                        shell::quote(&config.path().to_string_lossy())
-                    ));
-                }
-                what.push(format!(
-                    "forgotten/ = {}",
-                    shell::quote_path_for_user(&format!("{base}/logs/forgotten/"))
-                ));
-                what.push(format!(
-                    "proofs.jsonl = {}",
-                    shell::quote_path_for_user(&format!("{base}/logs/proofs.jsonl"))
-                ));
-                commands.push(format!(
-                    "copy into a private staging folder: {}",
-                    what.join(", ")
-                ));
-                for t in &targets {
-                    commands.push(format!(
-                        "rsync -rtp --chmod=D700,F600 STAGING/ {}:{}/   (each file replaced whole) then flush",
-                        t.name,
-                        shell::quote_path_for_user(&format!(
-                            "{}/{}",
-                            t.base_dir.trim_end_matches('/'),
-                            crate::engine::records::RECORDS_DIR
-                        ))
-                    ));
-                }
-                push(
-                    StepKind::Records,
-                    &orch.name,
-                    targets.iter().map(|t| t.name.clone()).collect(),
-                    commands,
-                );
+                push(StepKind::Records, &orch.name, targets, Action::Records);
             }
+        }
+        if let Some(bad) = options
+            .accept_shrink
+            .iter()
+            .find(|r| !replicated.contains(r))
+        {
+            let known = if replicated.is_empty() {
+                "none".to_string()
+            } else {
+                replicated.join(", ")
+            };
+            return Err(PlanError::NotReplicated(bad.clone(), known));
         }
         Ok(Plan {
             nodes: nodes.iter().map(|n| n.name.clone()).collect(),
             steps,
-            accept_shrink: vec![],
-            jobs: config.jobs,
+            accept_shrink: options.accept_shrink.clone(),
+            jobs: options.jobs.unwrap_or(config.jobs).max(1),
         })
     }
 
@@ -378,7 +498,7 @@ impl Plan {
         }
         for step in &self.steps {
             out.push_str(&format!("{:>3}. {}\n", step.id + 1, step.title()));
-            for c in &step.commands {
+            for c in step.commands(config) {
                 out.push_str(&format!("       {c}\n"));
             }
         }
@@ -454,8 +574,9 @@ mod tests {
         assert_eq!(last.kind, StepKind::Records);
         assert_eq!(last.node, "laptop");
         assert_eq!(last.targets, ["home", "server", "nas", "office"]);
-        assert!(last.commands[1].contains("home:~/backup/.wbackup-records/"));
-        assert!(last.commands[3].contains("nas:/srv/backup/.wbackup-records/"));
+        let commands = last.commands(&c);
+        assert!(commands[1].contains("home:~/backup/.wbackup-records/"));
+        assert!(commands[3].contains("nas:/srv/backup/.wbackup-records/"));
         // Limited to some nodes, the records go to those.
         let plan = Plan::build(&c, &["home".into(), "nas".into()]).unwrap();
         assert_eq!(plan.steps.last().unwrap().targets, ["home", "nas"]);
@@ -498,17 +619,13 @@ mod tests {
             .iter()
             .find(|s| s.kind == StepKind::Backup)
             .unwrap();
+        let commands = backup.commands(&c);
         assert!(
-            backup.commands[0]
+            commands[0]
                 .contains("--exclude ~/a/restic --exclude ~/b/restic --exclude ~/.quarantine"),
-            "{:?}",
-            backup.commands
+            "{commands:?}"
         );
-        assert!(
-            !backup.commands[0].contains("--exclude ~ "),
-            "{:?}",
-            backup.commands
-        );
+        assert!(!commands[0].contains("--exclude ~ "), "{commands:?}");
     }
 
     #[test]

@@ -1,0 +1,94 @@
+//! What each step of a plan runs, as typed values: the engine executes these and
+//! `wbackup plan` renders these, so the review a person reads and the run cannot differ.
+//!
+//! Paths keep their `~` until the node that runs the command is reached: a word says
+//! whether it is a path (expanded there) or passed as it is.
+
+use crate::config::expand_home;
+use crate::engine::restic;
+use crate::shell;
+
+/// One word of a command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Word {
+    /// Passed as it is.
+    Lit(String),
+    /// A path on the node that runs the command: `~` is expanded there.
+    Path(String),
+    /// A path given to restic as an exclude pattern that matches exactly it: expanded,
+    /// then its pattern characters escaped.
+    ExactPattern(String),
+}
+
+impl Word {
+    pub fn lit(s: impl Into<String>) -> Word {
+        Word::Lit(s.into())
+    }
+    pub fn path(s: impl Into<String>) -> Word {
+        Word::Path(s.into())
+    }
+
+    /// The word as the node with home folder `home` runs it.
+    pub fn expand(&self, home: &str) -> String {
+        match self {
+            Word::Lit(s) => s.clone(),
+            Word::Path(p) => expand_home(p, home),
+            Word::ExactPattern(p) => restic::glob_escape(&expand_home(p, home)),
+        }
+    }
+
+    /// The word as a person could type it on that node (`~` left for their shell).
+    pub fn display(&self) -> String {
+        match self {
+            Word::Lit(s) => shell::quote(s),
+            Word::Path(p) => shell::quote_path_for_user(p),
+            Word::ExactPattern(p) => shell::quote_path_for_user(&restic::glob_escape(p)),
+        }
+    }
+}
+
+/// A command's words as a node with home folder `home` runs them.
+pub fn expand(words: &[Word], home: &str) -> Vec<String> {
+    words.iter().map(|w| w.expand(home)).collect()
+}
+
+/// A command's words as a person could type them.
+pub fn display(words: &[Word]) -> String {
+    words
+        .iter()
+        .map(Word::display)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// What a step runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Reach the node (through its addresses in order; none for the orchestrator), then
+    /// run the prepare script (`engine/sh/prepare.sh`) with these arguments.
+    Prepare {
+        addresses: Vec<String>,
+        args: Vec<Word>,
+        /// How many source paths the arguments carry (the script reports missing ones
+        /// by index).
+        paths: usize,
+    },
+    /// One restic command on the node's own repository; the password goes on stdin.
+    Restic(Vec<Word>),
+    /// One repository's copies brought up to date, hop by hop, in order.
+    Replicate(Vec<Hop>),
+    /// The orchestrator's records (configuration, forgotten ledger, proofs) sent to the
+    /// step's targets.
+    Records,
+}
+
+/// One copy of a repository brought up to date from another node's copy: the files it
+/// lacks carried by rsync into its staging folder, then checked and installed on it phase
+/// by phase by the install script, which also moves to quarantine what the source no
+/// longer has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hop {
+    /// The node whose copy is read: the owner, or the orchestrator relaying it.
+    pub from: String,
+    pub to: String,
+}
