@@ -6,7 +6,7 @@ use crate::config::{self, Config};
 use crate::engine::events::{Event, Outcome, RunStatus, Sink, Stream};
 use crate::engine::node::{self, Conn};
 use crate::engine::process::{self, Job};
-use crate::engine::{self, replicate};
+use crate::engine::{self, replication};
 use crate::password::{self, Wiped};
 use crate::plan::{self, Plan};
 use crate::shell;
@@ -844,7 +844,7 @@ async fn status(config: &Config, json: bool) -> i32 {
             Err((_, u)) => st.error = Some(u.to_string()),
             Ok(conn) => {
                 st.address = Some(conn.address().to_string());
-                match replicate::inventory(conn, &repos, &cancel).await {
+                match replication::inventory(conn, &repos, &cancel).await {
                     Err(e) => st.error = Some(e),
                     Ok(inv) => {
                         for r in &repos {

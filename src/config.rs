@@ -532,6 +532,122 @@ pub fn valid_node_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
 }
 
+/// The orchestrator's name: as configured (it must be a node), or the only node.
+fn orchestrator_of(
+    loc: &Located,
+    raw: &RawConfig,
+    names: &[(String, std::ops::Range<usize>)],
+) -> Result<String, ConfigError> {
+    Ok(match (&raw.orchestrator, raw.nodes.len()) {
+        (Some(o), _) => {
+            if !raw.nodes.keys().any(|k| k.get_ref() == o.get_ref()) {
+                let known: Vec<&str> = names.iter().map(|(n, _)| n.as_str()).collect();
+                return Err(loc.error(
+                    Some(o.span()),
+                    format!("unknown orchestrator {:?}", o.get_ref()),
+                    Some(format!(
+                        "set `orchestrator` to one of the configured nodes: {}",
+                        known.join(", ")
+                    )),
+                ));
+            }
+            o.get_ref().clone()
+        }
+        (None, 1) => names[0].0.clone(),
+        (None, _) => {
+            return Err(loc.error(
+                None,
+                "`orchestrator` is required with 2 or more nodes",
+                Some(
+                    "add `orchestrator = \"NAME\"` at the top, naming the node wbackup runs on"
+                        .into(),
+                ),
+            ))
+        }
+    })
+}
+
+/// One `[nodes.NAME]` table, checked.
+fn node_of(
+    loc: &Located,
+    name: String,
+    span: std::ops::Range<usize>,
+    raw_node: RawNode,
+    is_orchestrator: bool,
+    default_base: &str,
+) -> Result<Node, ConfigError> {
+    let text = loc.text;
+    if !is_orchestrator && raw_node.addresses.is_empty() {
+        return Err(loc.error(
+            Some(span.clone()),
+            format!("node {name:?} has no addresses"),
+            Some(format!(
+                "add `addresses = [\"host-or-ip\"]` to [nodes.{name}] (LAN address first), or make it the orchestrator"
+            )),
+        ));
+    }
+    if let Some(bad) = raw_node
+        .addresses
+        .iter()
+        .find(|a| a.is_empty() || a.starts_with('-'))
+    {
+        return Err(loc.error(
+            find_span(text, bad).or(Some(span.clone())),
+            format!("node {name:?} has an invalid address {bad:?}"),
+            Some("an address is a host name, an IP address or an ~/.ssh/config alias".into()),
+        ));
+    }
+    if let Some(bad) = raw_node.paths.iter().find(|p| p.is_empty()) {
+        return Err(loc.error(
+            find_span(text, bad).or(Some(span.clone())),
+            format!("node {name:?} has an empty path"),
+            Some("remove the empty string from `paths`".into()),
+        ));
+    }
+    if let Some(bad) = raw_node.paths.iter().find(|p| !absolute(p)) {
+        return Err(loc.error(
+            find_span(text, bad).or(Some(span.clone())),
+            format!("node {name:?} has a relative path {bad:?}"),
+            Some(format!(
+                "write it from the root (\"/{p}\") or from the home directory (\"~/{p}\"): a relative path would mean a different folder depending on where wbackup starts",
+                p = bad.trim_start_matches("./")
+            )),
+        ));
+    }
+    if let Some(bad) = raw_node.base_dir.as_deref().filter(|b| !absolute(b)) {
+        return Err(relative_base(loc, bad));
+    }
+    Ok(Node {
+        base_dir: raw_node
+            .base_dir
+            .unwrap_or_else(|| default_base.to_string()),
+        name,
+        addresses: raw_node.addresses,
+        user: raw_node.user,
+        port: raw_node.port,
+        paths: raw_node.paths,
+        exclude: raw_node.exclude,
+        is_orchestrator,
+    })
+}
+
+/// Paths are used on several machines: a relative one would mean a different place on
+/// each (the current directory here, the login directory over ssh).
+fn absolute(p: &str) -> bool {
+    p.starts_with('/') || p == "~" || p.starts_with("~/")
+}
+
+fn relative_base(loc: &Located, p: &str) -> ConfigError {
+    loc.error(
+        find_span(loc.text, p),
+        format!("base_dir {p:?} is not an absolute path"),
+        Some(
+            "write it from the root (\"/srv/backup\") or from the home directory (\"~/backup\")"
+                .into(),
+        ),
+    )
+}
+
 /// Parses and validates a configuration file's text.
 pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     let loc = Located { path, text };
@@ -563,33 +679,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         names.push((key.get_ref().clone(), key.span()));
     }
 
-    let orchestrator = match (&raw.orchestrator, raw.nodes.len()) {
-        (Some(o), _) => {
-            if !raw.nodes.keys().any(|k| k.get_ref() == o.get_ref()) {
-                let known: Vec<&str> = names.iter().map(|(n, _)| n.as_str()).collect();
-                return Err(loc.error(
-                    Some(o.span()),
-                    format!("unknown orchestrator {:?}", o.get_ref()),
-                    Some(format!(
-                        "set `orchestrator` to one of the configured nodes: {}",
-                        known.join(", ")
-                    )),
-                ));
-            }
-            o.get_ref().clone()
-        }
-        (None, 1) => names[0].0.clone(),
-        (None, _) => {
-            return Err(loc.error(
-                None,
-                "`orchestrator` is required with 2 or more nodes",
-                Some(
-                    "add `orchestrator = \"NAME\"` at the top, naming the node wbackup runs on"
-                        .into(),
-                ),
-            ))
-        }
-    };
+    let orchestrator = orchestrator_of(&loc, &raw, &names)?;
 
     let retention = match raw.retention {
         None => Retention::standard(),
@@ -631,79 +721,24 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         }
     }
 
-    // Paths are used on several machines: a relative one would mean a different place on
-    // each (the current directory here, the login directory over ssh).
-    let absolute = |p: &str| p.starts_with('/') || p == "~" || p.starts_with("~/");
-    let relative_base = |p: &str| {
-        loc.error(
-            find_span(text, p),
-            format!("base_dir {p:?} is not an absolute path"),
-            Some("write it from the root (\"/srv/backup\") or from the home directory (\"~/backup\")".into()),
-        )
-    };
     let default_base = raw.base_dir.clone().unwrap_or_else(|| "~/backup".into());
     if !absolute(&default_base) {
-        return Err(relative_base(&default_base));
+        return Err(relative_base(&loc, &default_base));
     }
     let mut nodes: Vec<(usize, Node)> = Vec::new();
     for (key, value) in raw.nodes {
         let span = value.span();
-        let raw_node = value.into_inner();
         let name = key.into_inner();
         let is_orchestrator = name == orchestrator;
-        if !is_orchestrator && raw_node.addresses.is_empty() {
-            return Err(loc.error(
-                Some(span.clone()),
-                format!("node {name:?} has no addresses"),
-                Some(format!(
-                    "add `addresses = [\"host-or-ip\"]` to [nodes.{name}] (LAN address first), or make it the orchestrator"
-                )),
-            ));
-        }
-        if let Some(bad) = raw_node
-            .addresses
-            .iter()
-            .find(|a| a.is_empty() || a.starts_with('-'))
-        {
-            return Err(loc.error(
-                find_span(text, bad).or(Some(span.clone())),
-                format!("node {name:?} has an invalid address {bad:?}"),
-                Some("an address is a host name, an IP address or an ~/.ssh/config alias".into()),
-            ));
-        }
-        if let Some(bad) = raw_node.paths.iter().find(|p| p.is_empty()) {
-            return Err(loc.error(
-                find_span(text, bad).or(Some(span.clone())),
-                format!("node {name:?} has an empty path"),
-                Some("remove the empty string from `paths`".into()),
-            ));
-        }
-        if let Some(bad) = raw_node.paths.iter().find(|p| !absolute(p)) {
-            return Err(loc.error(
-                find_span(text, bad).or(Some(span.clone())),
-                format!("node {name:?} has a relative path {bad:?}"),
-                Some(format!(
-                    "write it from the root (\"/{p}\") or from the home directory (\"~/{p}\"): a relative path would mean a different folder depending on where wbackup starts",
-                    p = bad.trim_start_matches("./")
-                )),
-            ));
-        }
-        if let Some(bad) = raw_node.base_dir.as_deref().filter(|b| !absolute(b)) {
-            return Err(relative_base(bad));
-        }
-        nodes.push((
-            span.start,
-            Node {
-                base_dir: raw_node.base_dir.unwrap_or_else(|| default_base.clone()),
-                name,
-                addresses: raw_node.addresses,
-                user: raw_node.user,
-                port: raw_node.port,
-                paths: raw_node.paths,
-                exclude: raw_node.exclude,
-                is_orchestrator,
-            },
-        ));
+        let node = node_of(
+            &loc,
+            name,
+            span.clone(),
+            value.into_inner(),
+            is_orchestrator,
+            &default_base,
+        )?;
+        nodes.push((span.start, node));
     }
     nodes.sort_by_key(|(start, n)| (!n.is_orchestrator, *start));
     let nodes: Vec<Node> = nodes.into_iter().map(|(_, n)| n).collect();

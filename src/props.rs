@@ -4,7 +4,7 @@
 //! exactly its source's first line). Replication's own parsers are tested beside them.
 
 use crate::config::parse;
-use crate::engine::replicate::parse_progress;
+use crate::engine::replication::transfer::parse_progress;
 use crate::engine::restic::{parse_backup_line, BackupLine};
 use crate::password;
 use proptest::prelude::*;

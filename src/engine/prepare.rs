@@ -35,6 +35,32 @@ pub struct Facts {
     pub free_kb: Option<u64>,
 }
 
+impl Facts {
+    /// What makes the node unusable for this run, one sentence each with its fix (a
+    /// missing rsync is not among them: it only stops the node's copies).
+    pub fn problems(&self, node: &str, base: &str) -> Vec<String> {
+        let mut problems: Vec<String> = self
+            .missing_tools
+            .iter()
+            .filter(|t| *t != "rsync")
+            .map(|t| format!("`{t}` is not installed on {node} (install it: apt install {t})"))
+            .collect();
+        match self.layout {
+            Layout::Ready => {}
+            Layout::ReadOnly => problems.push(format!(
+                "{node}'s disk is read-only: nothing can be written under {base}; remount it read-write and run again (a disk that turned read-only by itself may be failing: check it first)"
+            )),
+            Layout::Unwritable => problems.push(format!(
+                "{base} on {node} is not writable by the backup user; make it theirs (chown) and run again"
+            )),
+            Layout::NotCreated => {
+                problems.push(format!("cannot create the layout under {base} on {node}"))
+            }
+        }
+        problems
+    }
+}
+
 fn is_id(s: &str) -> bool {
     s.len() == 64
         && s.bytes()

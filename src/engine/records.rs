@@ -15,7 +15,7 @@
 use super::events::Outcome;
 use super::node::{self, Conn};
 use super::process::{self, At, Input, Job};
-use super::Run;
+use super::run::Run;
 use crate::config::{self, Config, Node};
 use crate::plan::Step;
 use crate::shell;
@@ -200,7 +200,7 @@ impl Run<'_> {
             if self.cancel.is_cancelled() {
                 return Outcome::Interrupted;
             }
-            let unreachable = self.st().unreachable.get(t).cloned();
+            let unreachable = self.st().unusable.get(t).cloned();
             if let Some(why) = unreachable {
                 self.info(
                     step,
@@ -381,6 +381,104 @@ pub async fn fetch(config_path: &Path, from: &Source) -> Result<String, String> 
     result
 }
 
+/// Copies `names` (relative to `dir` on `conn`) into `staging`: regular files only, each
+/// at most 64 MiB.
+async fn download(
+    conn: &Conn,
+    dir: &str,
+    names: &[String],
+    staging: &Path,
+    cancel: &CancellationToken,
+) -> Result<(), String> {
+    let mut argv: Vec<String> = [
+        "rsync",
+        "-t",
+        "--files-from=-",
+        "--no-motd",
+        "--max-size=64m",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    if let Some(r) = &conn.remote {
+        argv.push("-e".into());
+        argv.push(r.rsync_shell());
+    }
+    argv.push(format!("{}/", conn.rsync_spec(dir)));
+    argv.push(format!("{}/", staging.display()));
+    let list: Vec<u8> = names
+        .iter()
+        .flat_map(|n| format!("{n}\n").into_bytes())
+        .collect();
+    let (fin, _) =
+        process::capture(At::Local, Job::new(argv).stdin(Input::Bytes(list)), cancel).await;
+    if fin.success() {
+        Ok(())
+    } else {
+        Err(fin.describe())
+    }
+}
+/// Writes the forgotten-snapshot ledgers (merged with those already here) and the
+/// proofs (before those already here) of the configuration `saved`; returns the
+/// ledgers' folder.
+fn write_ledgers(
+    saved: &Config,
+    ledgers: &[(String, BTreeSet<String>)],
+    proofs: &[String],
+) -> Result<PathBuf, String> {
+    let local = crate::logbook::logs_dir(saved).join("forgotten");
+    std::fs::create_dir_all(&local)
+        .map_err(|e| format!("cannot create {}: {e}", local.display()))?;
+    for (name, ids) in ledgers {
+        let path = local.join(name);
+        let mut all: BTreeSet<String> = std::fs::read_to_string(&path)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.is_empty())
+            .collect();
+        all.extend(ids.iter().cloned());
+        let body: String = all.iter().map(|id| format!("{id}\n")).collect();
+        write_whole(&path, body.as_bytes())
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    if !proofs.is_empty() {
+        // Proofs already here stay; the node's come first, as the older history.
+        let path = crate::engine::verify::ledger_path(saved);
+        let here = std::fs::read_to_string(&path).unwrap_or_default();
+        let mut body: String = proofs
+            .iter()
+            .filter(|l| !here.lines().any(|h| h == l.as_str()))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        body.push_str(&here);
+        write_whole(&path, body.as_bytes())
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok(local)
+}
+
+/// Writes the configuration `text` at `config_path`, which must not exist: never over a
+/// file that appeared meanwhile.
+fn write_config(tmp_parent: &Path, text: &str, config_path: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(tmp_parent)
+        .map_err(|e| format!("cannot create {}: {e}", tmp_parent.display()))?;
+    let tmp = tmp_parent.join(format!(".config.toml.tmp-{}", std::process::id()));
+    write_whole(&tmp, text.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    // A hard link never replaces an existing file: the check above, made atomic.
+    let linked = std::fs::hard_link(&tmp, config_path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(format!(
+            "{} appeared meanwhile; it was left as it is",
+            config_path.display()
+        )),
+        Err(e) => Err(format!("cannot write {}: {e}", config_path.display())),
+    }
+}
+
 async fn fetch_over(conn: &Conn, config_path: &Path, from: &Source) -> Result<String, String> {
     let cancel = CancellationToken::new();
     let dir = format!("{}/{RECORDS_DIR}", conn.base());
@@ -412,35 +510,9 @@ async fn fetch_over(conn: &Conn, config_path: &Path, from: &Source) -> Result<St
         names.push(PROOFS_NAME.to_string());
     }
     names.extend(listing.ledgers.iter().map(|l| format!("{LEDGER_DIR}/{l}")));
-    let mut argv: Vec<String> = [
-        "rsync",
-        "-t",
-        "--files-from=-",
-        "--no-motd",
-        "--max-size=64m",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    if let Some(r) = &conn.remote {
-        argv.push("-e".into());
-        argv.push(r.rsync_shell());
-    }
-    argv.push(format!("{}/", conn.rsync_spec(&dir)));
-    argv.push(format!("{}/", staging.0.display()));
-    let list: Vec<u8> = names
-        .iter()
-        .flat_map(|n| format!("{n}\n").into_bytes())
-        .collect();
-    let (fin, _) =
-        process::capture(At::Local, Job::new(argv).stdin(Input::Bytes(list)), &cancel).await;
-    if !fin.success() {
-        return Err(format!(
-            "copying the records from {} failed: {}",
-            from.address,
-            fin.describe()
-        ));
-    }
+    download(conn, &dir, &names, &staging.0, &cancel)
+        .await
+        .map_err(|e| format!("copying the records from {} failed: {e}", from.address))?;
     let read = |rel: &str, max: u64| -> Result<Vec<u8>, String> {
         let p = staging.0.join(rel);
         let meta =
@@ -494,53 +566,8 @@ async fn fetch_over(conn: &Conn, config_path: &Path, from: &Source) -> Result<St
 
     // Everything checked: the ledgers first (merged with what is there), the
     // configuration last, so that a failure leaves no configuration and can be rerun.
-    let local = crate::logbook::logs_dir(&saved).join("forgotten");
-    std::fs::create_dir_all(&local)
-        .map_err(|e| format!("cannot create {}: {e}", local.display()))?;
-    for (name, ids) in &ledgers {
-        let path = local.join(name);
-        let mut all: BTreeSet<String> = std::fs::read_to_string(&path)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| l.trim().to_string())
-            .filter(|l| !l.is_empty())
-            .collect();
-        all.extend(ids.iter().cloned());
-        let body: String = all.iter().map(|id| format!("{id}\n")).collect();
-        write_whole(&path, body.as_bytes())
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    }
-    if !proofs.is_empty() {
-        // Proofs already here stay; the node's come first, as the older history.
-        let path = crate::engine::verify::ledger_path(&saved);
-        let here = std::fs::read_to_string(&path).unwrap_or_default();
-        let mut body: String = proofs
-            .iter()
-            .filter(|l| !here.lines().any(|h| h == l.as_str()))
-            .map(|l| format!("{l}\n"))
-            .collect();
-        body.push_str(&here);
-        write_whole(&path, body.as_bytes())
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    }
-    std::fs::create_dir_all(&tmp_parent)
-        .map_err(|e| format!("cannot create {}: {e}", tmp_parent.display()))?;
-    let tmp = tmp_parent.join(format!(".config.toml.tmp-{}", std::process::id()));
-    write_whole(&tmp, text.as_bytes())
-        .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-    // A hard link never replaces an existing file: the check above, made atomic.
-    let linked = std::fs::hard_link(&tmp, config_path);
-    let _ = std::fs::remove_file(&tmp);
-    match linked {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            return Err(format!(
-                "{} appeared meanwhile; it was left as it is",
-                config_path.display()
-            ))
-        }
-        Err(e) => return Err(format!("cannot write {}: {e}", config_path.display())),
-    }
+    let local = write_ledgers(&saved, &ledgers, &proofs)?;
+    write_config(&tmp_parent, &text, config_path)?;
     let mut out = format!(
         "brought back from {}: the configuration ({}; orchestrator {}, nodes {}) and the forgotten-snapshot ledger of {} repositor{} (into {}).",
         from.address,

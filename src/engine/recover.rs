@@ -18,14 +18,28 @@
 use super::events::{Event, Outcome, Stream};
 use super::node::Conn;
 use super::process::{self, Input, Job};
-use super::replicate::{self, Hop, HopError, RepoFiles};
-use super::{Run, StepOutput};
+use super::replication::StepOutput;
+use super::replication::{self, Hop, HopError, RepoFiles};
+use super::run::Run;
 use crate::plan::Step;
 use crate::shell;
 use std::collections::{BTreeMap, HashSet};
 use std::rc::Rc;
 
 /// A copy of the lost repository held by another node.
+/// What the reachable nodes hold of a repository that is missing at its owner.
+struct Survey {
+    /// What the owner's own place holds (a partial bring-back, or nothing).
+    own: RepoFiles,
+    /// Sound copies with a config.
+    copies: Vec<Copy>,
+    /// Copies whose listing cannot be trusted: never a source, but proof that the
+    /// repository existed, so never a reason to create a new one either.
+    unsound: Vec<String>,
+    /// Nodes of the run that could not be asked.
+    unreachable: Vec<String>,
+}
+
 struct Copy {
     holder: String,
     conn: Rc<Conn>,
@@ -71,56 +85,16 @@ impl Run<'_> {
     pub(super) async fn bring_back(&self, step: &Step) -> Option<Outcome> {
         let owner = step.node.clone();
         let orch = self.config.orchestrator.clone();
-        // What every reachable node holds of the owner's repository (the owner itself
-        // included: its place may hold a partial bring-back).
-        let holders: Vec<(String, Rc<Conn>)> = {
-            let st = self.st();
-            self.plan
-                .nodes
-                .iter()
-                .filter(|n| !st.unreachable.contains_key(*n))
-                .filter_map(|n| Some((n.clone(), st.conns.get(n)?.clone())))
-                .collect()
+        let survey = match self.survey(step).await {
+            Ok(s) => s,
+            Err(o) => return Some(o),
         };
-        let unreachable: Vec<String> = {
-            let st = self.st();
-            self.plan
-                .nodes
-                .iter()
-                .filter(|n| st.unreachable.contains_key(*n))
-                .cloned()
-                .collect()
-        };
-        let mut own = RepoFiles::default();
-        let mut copies: Vec<Copy> = vec![];
-        // Copies whose listing cannot be trusted: never a source, but proof that the
-        // repository existed, so never a reason to create a new one either.
-        let mut unsound: Vec<String> = vec![];
-        for (holder, conn) in holders {
-            let inv =
-                match replicate::inventory(&conn, std::slice::from_ref(&owner), &self.cancel).await
-                {
-                    Ok(inv) => inv,
-                    Err(_) if self.cancel.is_cancelled() => return Some(Outcome::Interrupted),
-                    Err(e) => {
-                        return Some(Outcome::failed(format!(
-                        "{e}; it may hold a copy of {owner}'s repository, so no new one was created: rerun when {holder} can be listed"
-                    )))
-                    }
-                };
-            let files = inv.repos.get(&owner).cloned().unwrap_or_default();
-            if holder == owner {
-                own = files;
-            } else if let Some(why) = &files.unsound {
-                unsound.push(format!("{holder}'s copy ({why})"));
-            } else if files.config_sha.is_some() {
-                copies.push(Copy {
-                    holder,
-                    conn,
-                    files,
-                });
-            }
-        }
+        let Survey {
+            own,
+            mut copies,
+            unsound,
+            unreachable,
+        } = survey;
         if copies.is_empty() && !unsound.is_empty() {
             return Some(Outcome::failed(format!(
                 "{owner}'s repository is missing, and the copies of it cannot be listed soundly: {}; nothing was created. Fix those copies, then run again",
@@ -134,73 +108,11 @@ impl Run<'_> {
             );
         }
         if copies.is_empty() {
-            // A node that could not be asked may hold the only copy. When this repository
-            // has a history (an earlier run backed it up, or its forgotten-snapshot ledger
-            // exists), creating a new one now would fork it: wait for that node instead.
-            // A new node, or a first run, creates.
-            let has_history = !unreachable.is_empty()
-                && (crate::logbook::logs_dir(self.config)
-                    .join("forgotten")
-                    .join(&owner)
-                    .exists()
-                    || crate::logbook::history(self.config).iter().any(|run| {
-                        run.steps
-                            .iter()
-                            .any(|s| s.node == owner && s.kind == "backup" && s.result == "passed")
-                    }));
-            if !unreachable.is_empty() && has_history {
-                return Some(Outcome::failed(format!(
-                    "{owner}'s repository is missing, and {} could not be asked whether {} a copy of it; nothing was created. Run again when {} can be reached (or, if {} never held {owner}'s repository, leave {} out with `wbackup run --node`)",
-                    unreachable.join(", "),
-                    if unreachable.len() == 1 { "it holds" } else { "they hold" },
-                    if unreachable.len() == 1 { "it" } else { "they" },
-                    if unreachable.len() == 1 { "it" } else { "they" },
-                    if unreachable.len() == 1 { "it" } else { "them" },
-                )));
-            }
-            if !unreachable.is_empty() {
-                self.info(
-                    step,
-                    format!(
-                        "no reachable node holds a copy of {owner}'s repository ({} could not be asked)",
-                        unreachable.join(", ")
-                    ),
-                );
-            }
-            return None;
+            return self.without_copies(step, &unreachable);
         }
-
-        // Copies of two different repositories: the user chooses.
-        let mut by_config: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for c in &copies {
-            by_config
-                .entry(c.files.config_sha.clone().expect("copies have a config"))
-                .or_default()
-                .push(c.holder.clone());
+        if let Some(o) = self.disagreement(&owner, &copies).await {
+            return Some(o);
         }
-        if by_config.len() > 1 {
-            let mut groups = vec![];
-            let mut paths = vec![];
-            for holders in by_config.values() {
-                let id = self.repo_id(&holders[0], &owner).await;
-                groups.push(format!(
-                    "{} hold{} repository id {id}",
-                    holders.join(" and "),
-                    if holders.len() == 1 { "s" } else { "" }
-                ));
-                for h in holders {
-                    if let Some(c) = copies.iter().find(|c| c.holder == *h) {
-                        paths.push(format!("{}'s {}", h, shell::quote(&c.conn.repo(&owner))));
-                    }
-                }
-            }
-            return Some(Outcome::failed(format!(
-                "{owner}'s repository is missing and its copies disagree: {}; nothing was written. Decide which repository is {owner}'s history (`restic -r PATH snapshots` on each node shows it), move the other copies aside (copies: {}), then run again",
-                groups.join(", "),
-                paths.join(", ")
-            )));
-        }
-
         freshest_first(&mut copies, &orch);
         let described: Vec<String> = copies
             .iter()
@@ -213,62 +125,9 @@ impl Run<'_> {
                 described.join(", ")
             ),
         );
-
-        // The freshest copy restic accepts. Its check also proves the password: a
-        // refused password ends the run before anything is written.
-        let mut refused = vec![];
-        let mut chosen = None;
-        for c in copies {
-            let repo = c.conn.repo(&owner);
-            self.info(
-                step,
-                format!("restic check of {}'s copy ({})", c.holder, repo),
-            );
-            let argv: Vec<String> = ["restic", "-r", &repo, "--no-lock", "check"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
-            let (fin, _) = process::capture(
-                c.conn.at(),
-                Job::new(argv).stdin(Input::Password(self.password)),
-                &self.cancel,
-            )
-            .await;
-            if fin.cancelled {
-                return Some(Outcome::Interrupted);
-            }
-            if fin.success() {
-                self.info(
-                    step,
-                    format!("{}'s copy passed restic check: bringing it back", c.holder),
-                );
-                chosen = Some(c);
-                break;
-            }
-            if fin
-                .stderr_tail
-                .iter()
-                .any(|l| crate::engine::restic::is_wrong_password(l))
-            {
-                return Some(self.restic_failure(step, &fin, "cannot open the copies"));
-            }
-            self.sink.emit(Event::Line {
-                step: step.id,
-                node: owner.clone(),
-                stream: Stream::Stderr,
-                text: format!(
-                    "{}'s copy of {owner} failed restic check: {}",
-                    c.holder,
-                    fin.describe()
-                ),
-            });
-            refused.push(format!("{}: {}", c.holder, fin.describe()));
-        }
-        let Some(chosen) = chosen else {
-            return Some(Outcome::failed(format!(
-                "{owner}'s repository is missing and no copy of it passed restic check ({}); nothing was written. Run `restic check` on each copy to see what is wrong",
-                refused.join("; ")
-            )));
+        let chosen = match self.choose(step, copies).await {
+            Ok(c) => c,
+            Err(o) => return Some(o),
         };
         self.st().password_verified = true;
         let id = self.repo_id(&chosen.holder, &owner).await;
@@ -310,6 +169,238 @@ impl Run<'_> {
         Some(Outcome::Passed)
     }
 
+    /// What every reachable node holds of the owner's repository (the owner itself
+    /// included: its place may hold a partial bring-back).
+    async fn survey(&self, step: &Step) -> Result<Survey, Outcome> {
+        let owner = step.node.clone();
+        let (holders, unreachable) = {
+            let st = self.st();
+            let holders: Vec<(String, Rc<Conn>)> = self
+                .plan
+                .nodes
+                .iter()
+                .filter(|n| !st.unusable.contains_key(*n))
+                .filter_map(|n| Some((n.clone(), st.conns.get(n)?.clone())))
+                .collect();
+            let unreachable: Vec<String> = self
+                .plan
+                .nodes
+                .iter()
+                .filter(|n| st.unusable.contains_key(*n))
+                .cloned()
+                .collect();
+            (holders, unreachable)
+        };
+        let mut own = RepoFiles::default();
+        let mut copies: Vec<Copy> = vec![];
+        // Copies whose listing cannot be trusted: never a source, but proof that the
+        // repository existed, so never a reason to create a new one either.
+        let mut unsound: Vec<String> = vec![];
+        for (holder, conn) in holders {
+            let inv =
+                match replication::inventory(&conn, std::slice::from_ref(&owner), &self.cancel).await
+                {
+                    Ok(inv) => inv,
+                    Err(_) if self.cancel.is_cancelled() => return Err(Outcome::Interrupted),
+                    Err(e) => {
+                        return Err(Outcome::failed(format!(
+                        "{e}; it may hold a copy of {owner}'s repository, so no new one was created: rerun when {holder} can be listed"
+                    )))
+                    }
+                };
+            let files = inv.repos.get(&owner).cloned().unwrap_or_default();
+            if holder == owner {
+                own = files;
+            } else if let Some(why) = &files.unsound {
+                unsound.push(format!("{holder}'s copy ({why})"));
+            } else if files.config_sha.is_some() {
+                copies.push(Copy {
+                    holder,
+                    conn,
+                    files,
+                });
+            }
+        }
+        Ok(Survey {
+            own,
+            copies,
+            unsound,
+            unreachable,
+        })
+    }
+
+    /// No reachable node holds a copy: None (create a new repository) unless a node that
+    /// could not be asked may hold the only one.
+    fn without_copies(&self, step: &Step, unreachable: &[String]) -> Option<Outcome> {
+        let owner = &step.node;
+        // A node that could not be asked may hold the only copy. When this repository
+        // has a history (an earlier run backed it up, or its forgotten-snapshot ledger
+        // exists), creating a new one now would fork it: wait for that node instead.
+        // A new node, or a first run, creates.
+        let has_history = !unreachable.is_empty()
+            && (crate::logbook::logs_dir(self.config)
+                .join("forgotten")
+                .join(owner)
+                .exists()
+                || crate::logbook::history(self.config).iter().any(|run| {
+                    run.steps
+                        .iter()
+                        .any(|s| s.node == *owner && s.kind == "backup" && s.result == "passed")
+                }));
+        if !unreachable.is_empty() && has_history {
+            return Some(Outcome::failed(format!(
+                "{owner}'s repository is missing, and {} could not be asked whether {} a copy of it; nothing was created. Run again when {} can be reached (or, if {} never held {owner}'s repository, leave {} out with `wbackup run --node`)",
+                unreachable.join(", "),
+                if unreachable.len() == 1 { "it holds" } else { "they hold" },
+                if unreachable.len() == 1 { "it" } else { "they" },
+                if unreachable.len() == 1 { "it" } else { "they" },
+                if unreachable.len() == 1 { "it" } else { "them" },
+            )));
+        }
+        if !unreachable.is_empty() {
+            self.info(
+                step,
+                format!(
+                    "no reachable node holds a copy of {owner}'s repository ({} could not be asked)",
+                    unreachable.join(", ")
+                ),
+            );
+        }
+        None
+    }
+
+    /// Copies of two different repositories: the user chooses.
+    async fn disagreement(&self, owner: &str, copies: &[Copy]) -> Option<Outcome> {
+        let mut by_config: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for c in copies {
+            by_config
+                .entry(c.files.config_sha.clone().expect("copies have a config"))
+                .or_default()
+                .push(c.holder.clone());
+        }
+        if by_config.len() > 1 {
+            let mut groups = vec![];
+            let mut paths = vec![];
+            for holders in by_config.values() {
+                let id = self.repo_id(&holders[0], owner).await;
+                groups.push(format!(
+                    "{} hold{} repository id {id}",
+                    holders.join(" and "),
+                    if holders.len() == 1 { "s" } else { "" }
+                ));
+                for h in holders {
+                    if let Some(c) = copies.iter().find(|c| c.holder == *h) {
+                        paths.push(format!("{}'s {}", h, shell::quote(&c.conn.repo(owner))));
+                    }
+                }
+            }
+            return Some(Outcome::failed(format!(
+                "{owner}'s repository is missing and its copies disagree: {}; nothing was written. Decide which repository is {owner}'s history (`restic -r PATH snapshots` on each node shows it), move the other copies aside (copies: {}), then run again",
+                groups.join(", "),
+                paths.join(", ")
+            )));
+        }
+
+        None
+    }
+
+    /// The freshest copy restic accepts. Its check also proves the password: a refused
+    /// password ends the run before anything is written.
+    async fn choose(&self, step: &Step, copies: Vec<Copy>) -> Result<Copy, Outcome> {
+        let owner = &step.node;
+        let mut refused = vec![];
+        let mut chosen = None;
+        for c in copies {
+            let repo = c.conn.repo(owner);
+            self.info(
+                step,
+                format!("restic check of {}'s copy ({})", c.holder, repo),
+            );
+            let argv: Vec<String> = ["restic", "-r", &repo, "--no-lock", "check"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            let (fin, _) = process::capture(
+                c.conn.at(),
+                Job::new(argv).stdin(Input::Password(self.password)),
+                &self.cancel,
+            )
+            .await;
+            if fin.cancelled {
+                return Err(Outcome::Interrupted);
+            }
+            if fin.success() {
+                self.info(
+                    step,
+                    format!("{}'s copy passed restic check: bringing it back", c.holder),
+                );
+                chosen = Some(c);
+                break;
+            }
+            if fin
+                .stderr_tail
+                .iter()
+                .any(|l| crate::engine::restic::is_wrong_password(l))
+            {
+                return Err(self.restic_failure(step, &fin, "cannot open the copies"));
+            }
+            self.sink.emit(Event::Line {
+                step: step.id,
+                node: owner.clone(),
+                stream: Stream::Stderr,
+                text: format!(
+                    "{}'s copy of {owner} failed restic check: {}",
+                    c.holder,
+                    fin.describe()
+                ),
+            });
+            refused.push(format!("{}: {}", c.holder, fin.describe()));
+        }
+        chosen.ok_or_else(|| {
+            Outcome::failed(format!(
+                "{owner}'s repository is missing and no copy of it passed restic check ({}); nothing was written. Run `restic check` on each copy to see what is wrong",
+                refused.join("; ")
+            ))
+        })
+    }
+
+    /// The owner's place as the bring-back starts from it: a partial folder holding
+    /// files the chosen copy lacks (not a bring-back of this copy) is moved aside whole,
+    /// into the quarantine.
+    async fn clear_place(
+        &self,
+        step: &Step,
+        dst: &Conn,
+        chosen: &Copy,
+        own: RepoFiles,
+        stamp: &str,
+    ) -> Result<RepoFiles, Outcome> {
+        let owner = &step.node;
+        let strays = replication::extras(&chosen.files, &own);
+        if strays.is_empty() {
+            return Ok(own);
+        }
+        let repo = dst.repo(owner);
+        let q = format!("{}/.quarantine/{owner}/{stamp}-partial", dst.base());
+        dst.script(MOVE_ASIDE, &[repo.as_str(), q.as_str()], &self.cancel)
+            .await
+            .map_err(|e| {
+                Outcome::failed(format!(
+                    "cannot move the partial folder {} aside {e}",
+                    shell::quote(&repo)
+                ))
+            })?;
+        self.info(
+            step,
+            format!(
+                "{owner}'s place held {} file(s) of something else, without a config: moved to {}",
+                strays.len(),
+                q
+            ),
+        );
+        Ok(RepoFiles::default())
+    }
+
     /// Carries `chosen` into the owner's place: through the orchestrator's copy when
     /// neither end is the orchestrator; every file but `config` first, `config` last.
     async fn carry(&self, step: &Step, chosen: &Copy, own: RepoFiles) -> Result<(), Outcome> {
@@ -319,36 +410,12 @@ impl Run<'_> {
             .conn(owner)
             .ok_or_else(|| Outcome::failed(format!("{owner} is not reachable")))?;
         let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S").to_string();
-        let mut own = own;
-        // A partial folder holding files the copy lacks (not a bring-back of this copy):
-        // moved aside whole, into the quarantine.
-        let strays = replicate::extras(&chosen.files, &own);
-        if !strays.is_empty() {
-            let repo = dst.repo(owner);
-            let q = format!("{}/.quarantine/{owner}/{stamp}-partial", dst.base());
-            dst.script(MOVE_ASIDE, &[repo.as_str(), q.as_str()], &self.cancel)
-                .await
-                .map_err(|e| {
-                    Outcome::failed(format!(
-                        "cannot move the partial folder {} aside {e}",
-                        shell::quote(&repo)
-                    ))
-                })?;
-            self.info(
-                step,
-                format!(
-                    "{owner}'s place held {} file(s) of something else, without a config: moved to {}",
-                    strays.len(),
-                    q
-                ),
-            );
-            own = RepoFiles::default();
-        }
+        let own = self.clear_place(step, &dst, chosen, own, &stamp).await?;
         let mut out = StepOutput {
             sink: self.sink,
             step: step.id,
             node: owner.clone(),
-            total: replicate::missing(&chosen.files, &own)
+            total: replication::missing(&chosen.files, &own)
                 .iter()
                 .map(|(_, s)| s)
                 .sum(),
@@ -374,7 +441,7 @@ impl Run<'_> {
                 .conn(&orch)
                 .ok_or_else(|| Outcome::failed("the orchestrator is not prepared"))?;
             let mut relay_files =
-                replicate::inventory(&relay, std::slice::from_ref(owner), &self.cancel)
+                replication::inventory(&relay, std::slice::from_ref(owner), &self.cancel)
                     .await
                     .map_err(Outcome::failed)?
                     .repos
@@ -385,7 +452,7 @@ impl Run<'_> {
                     "the orchestrator's copy of {owner}, which the bring-back goes through, cannot be listed soundly: {why}; nothing was installed under {owner}'s name"
                 )));
             }
-            out.total += replicate::missing(&chosen.files, &relay_files)
+            out.total += replication::missing(&chosen.files, &relay_files)
                 .iter()
                 .map(|(_, s)| s)
                 .sum::<u64>();
@@ -405,7 +472,7 @@ impl Run<'_> {
                 gone: &[],
                 stamp: &stamp,
             };
-            done = replicate::hop(hop, &self.cancel, &mut out, done)
+            done = replication::hop(hop, &self.cancel, &mut out, done)
                 .await
                 .map_err(hop_error)?;
             relay
@@ -422,7 +489,7 @@ impl Run<'_> {
             gone: &[],
             stamp: &stamp,
         };
-        done = replicate::hop(hop, &self.cancel, &mut out, done)
+        done = replication::hop(hop, &self.cancel, &mut out, done)
             .await
             .map_err(hop_error)?;
         // Then config: from here on the place is a repository, complete.
@@ -436,7 +503,7 @@ impl Run<'_> {
             gone: &[],
             stamp: &stamp,
         };
-        replicate::hop(hop, &self.cancel, &mut out, done)
+        replication::hop(hop, &self.cancel, &mut out, done)
             .await
             .map_err(hop_error)?;
         Ok(())

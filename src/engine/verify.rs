@@ -130,6 +130,89 @@ pub struct Verifier<'a> {
     pub cancel: &'a CancellationToken,
 }
 
+/// The proofs of one repository's copies as they are made, each reported at once.
+struct Tally<'o> {
+    repo: String,
+    now: String,
+    out: &'o mut dyn ProofOutput,
+    proofs: Vec<Proof>,
+}
+
+impl Tally<'_> {
+    /// A proof of `holder`'s copy that proves nothing yet.
+    fn blank(&self, holder: &str) -> Proof {
+        Proof {
+            repo: self.repo.clone(),
+            holder: holder.to_string(),
+            time: self.now.clone(),
+            proven: false,
+            message: String::new(),
+            snapshot: None,
+            files: 0,
+            bytes: 0,
+            matched_source: 0,
+            matched_owner_copy: 0,
+            seconds: 0.0,
+            read_data: None,
+            restore_estimate_s: None,
+        }
+    }
+
+    fn fail(&mut self, holder: &str, message: String) {
+        let mut p = self.blank(holder);
+        p.message = message;
+        self.push(p);
+    }
+
+    fn push(&mut self, p: Proof) {
+        self.out.proof(&p);
+        self.proofs.push(p);
+    }
+}
+
+/// What the drills of one repository share: a sample and a reference per snapshot.
+#[derive(Default)]
+struct Seen {
+    /// The files drilled and the snapshot's total size, per snapshot.
+    samples: HashMap<String, (Vec<SnapFile>, u64)>,
+    /// Reference hashes per snapshot and path, and whether each is the live source's.
+    references: HashMap<String, HashMap<String, (String, bool)>>,
+}
+
+/// Each sampled file restored on the copy against its reference: what is wrong, and how
+/// many matched the live source and the owner's copy.
+fn compare(
+    sample: &[SnapFile],
+    restored: &HashMap<String, String>,
+    reference: &HashMap<String, (String, bool)>,
+) -> (Vec<String>, usize, usize) {
+    let mut bad: Vec<String> = vec![];
+    let (mut source, mut owner_copy) = (0, 0);
+    for f in sample {
+        match (restored.get(&f.path), reference.get(&f.path)) {
+            (Some(got), Some((want, live))) if got == want => {
+                if *live {
+                    source += 1
+                } else {
+                    owner_copy += 1
+                }
+            }
+            (None, _) => bad.push(format!("{} was not restored", f.path)),
+            (Some(_), None) => bad.push(format!("{} has nothing to compare with", f.path)),
+            (Some(_), Some((_, live))) => bad.push(format!(
+                "{} differs from {}",
+                f.path,
+                if *live {
+                    "the source"
+                } else {
+                    "the owner's copy"
+                }
+            )),
+        }
+    }
+    (bad, source, owner_copy)
+}
+
 /// Reports each copy's result as it is known.
 pub trait ProofOutput {
     fn proof(&mut self, proof: &Proof);
@@ -144,28 +227,39 @@ impl Verifier<'_> {
         ledger: &[Proof],
         out: &mut dyn ProofOutput,
     ) -> Vec<Proof> {
-        let now = chrono::Local::now().to_rfc3339();
-        let fail = |holder: &str, message: String| Proof {
+        let mut t = Tally {
             repo: repo.to_string(),
-            holder: holder.to_string(),
-            time: now.clone(),
-            proven: false,
-            message,
-            snapshot: None,
-            files: 0,
-            bytes: 0,
-            matched_source: 0,
-            matched_owner_copy: 0,
-            seconds: 0.0,
-            read_data: None,
-            restore_estimate_s: None,
+            now: chrono::Local::now().to_rfc3339(),
+            out,
+            proofs: vec![],
         };
-        let mut proofs = vec![];
-        // The latest snapshot of each copy reached.
-        let mut latest: BTreeMap<String, Snapshot> = BTreeMap::new();
+        let latest = self.latest_snapshots(repo, holders, &mut t).await;
+        let mut seen = Seen::default();
+        for (h, snap) in &latest {
+            if self.cancel.is_cancelled() {
+                break;
+            }
+            match self.prove(repo, h, snap, ledger, &mut seen, &t).await {
+                Ok(Some(p)) => t.push(p),
+                Ok(None) => break,
+                Err(message) => t.fail(h, message),
+            }
+        }
+        t.proofs
+    }
+
+    /// The latest snapshot of each copy reached; a copy that has none, cannot be read or
+    /// cannot be reached gets its failed proof here.
+    async fn latest_snapshots(
+        &self,
+        repo: &str,
+        holders: &[String],
+        t: &mut Tally<'_>,
+    ) -> BTreeMap<String, Snapshot> {
+        let mut latest = BTreeMap::new();
         for h in holders {
             if self.cancel.is_cancelled() {
-                return proofs;
+                break;
             }
             let Some(conn) = self.conns.get(h) else {
                 let why = self
@@ -173,159 +267,111 @@ impl Verifier<'_> {
                     .get(h)
                     .cloned()
                     .unwrap_or_else(|| "not reached".into());
-                let p = fail(h, format!("{repo} on {h} was not verified: {h} is {why}; switch it on or check its address, then run `wbackup verify --node {h}`"));
-                out.proof(&p);
-                proofs.push(p);
+                t.fail(h, format!("{repo} on {h} was not verified: {h} is {why}; switch it on or check its address, then run `wbackup verify --node {h}`"));
                 continue;
             };
             match self.latest_snapshot(conn, repo).await {
                 Ok(Some(s)) => {
                     latest.insert(h.clone(), s);
                 }
-                Ok(None) => {
-                    let p = fail(h, format!("{repo} on {h} holds no snapshot to restore (a copy not made yet?); run `wbackup run` first"));
-                    out.proof(&p);
-                    proofs.push(p);
-                }
-                Err(e) => {
-                    let p = fail(h, format!("{repo} on {h} cannot be read: {e}; it may be damaged: run `restic -r {} check` on {h}", crate::shell::quote(&conn.repo(repo))));
-                    out.proof(&p);
-                    proofs.push(p);
-                }
+                Ok(None) => t.fail(h, format!("{repo} on {h} holds no snapshot to restore (a copy not made yet?); run `wbackup run` first")),
+                Err(e) => t.fail(h, format!("{repo} on {h} cannot be read: {e}; it may be damaged: run `restic -r {} check` on {h}", crate::shell::quote(&conn.repo(repo)))),
             }
         }
+        latest
+    }
+
+    /// One copy's drill and data read: its proof, None when the run was cancelled, or
+    /// why it could not be proven.
+    async fn prove(
+        &self,
+        repo: &str,
+        h: &str,
+        snap: &Snapshot,
+        ledger: &[Proof],
+        seen: &mut Seen,
+        t: &Tally<'_>,
+    ) -> Result<Option<Proof>, String> {
+        let conn = self.conns[h];
+        let damaged = |what: String| {
+            format!(
+                "{repo} on {h} FAILED {what}. Do not restore from it; run `restic -r {} check --read-data` on {h}",
+                crate::shell::quote(&conn.repo(repo))
+            )
+        };
         // One sample per snapshot: copies in sync restore the same files.
-        let mut samples: HashMap<String, (Vec<SnapFile>, u64)> = HashMap::new();
-        // Reference hashes per snapshot and path, and where each came from.
-        let mut references: HashMap<String, HashMap<String, (String, bool)>> = HashMap::new();
-        for (h, snap) in &latest {
-            if self.cancel.is_cancelled() {
-                return proofs;
-            }
-            let conn = self.conns[h];
-            if !samples.contains_key(&snap.id) {
-                match self.list_files(conn, repo, &snap.id).await {
-                    Ok(files) => {
-                        let total = files.iter().map(|f| f.size).sum();
-                        let seed = seed_for(repo, &snap.id);
-                        let sample = sample(
-                            &files,
-                            self.config.verify.files.max(1) as usize,
-                            self.config.verify.max_bytes.0,
-                            seed,
-                        );
-                        samples.insert(snap.id.clone(), (sample, total));
-                    }
-                    Err(e) => {
-                        let p = fail(
-                            h,
-                            format!(
-                                "{repo} on {h}: the snapshot {} cannot be listed: {e}",
-                                short(&snap.id)
-                            ),
-                        );
-                        out.proof(&p);
-                        proofs.push(p);
-                        continue;
-                    }
-                }
-            }
-            let (sample, total) = samples[&snap.id].clone();
-            let started = Instant::now();
-            let restored = match self.drill(conn, repo, &snap.id, &sample).await {
-                Ok(r) => r,
-                Err(e) => {
-                    let p = fail(h, format!("{repo} on {h} FAILED its restore drill: restic could not restore {} file(s) of snapshot {} ({e}). Do not restore from it; run `restic -r {} check --read-data` on {h}", sample.len(), short(&snap.id), crate::shell::quote(&conn.repo(repo))));
-                    out.proof(&p);
-                    proofs.push(p);
-                    continue;
-                }
-            };
-            let seconds = started.elapsed().as_secs_f64();
-            if !references.contains_key(&snap.id) {
-                match self.reference(repo, snap, &sample).await {
-                    Ok(r) => {
-                        references.insert(snap.id.clone(), r);
-                    }
-                    Err(e) => {
-                        let p = fail(
-                            h,
-                            format!("{repo} on {h} was restored but not compared: {e}"),
-                        );
-                        out.proof(&p);
-                        proofs.push(p);
-                        continue;
-                    }
-                }
-            }
-            let reference = &references[&snap.id];
-            let mut bad: Vec<String> = vec![];
-            let (mut source, mut owner_copy) = (0, 0);
-            for f in &sample {
-                match (restored.get(&f.path), reference.get(&f.path)) {
-                    (Some(got), Some((want, live))) if got == want => {
-                        if *live {
-                            source += 1
-                        } else {
-                            owner_copy += 1
-                        }
-                    }
-                    (None, _) => bad.push(format!("{} was not restored", f.path)),
-                    (Some(_), None) => bad.push(format!("{} has nothing to compare with", f.path)),
-                    (Some(_), Some((_, live))) => bad.push(format!(
-                        "{} differs from {}",
-                        f.path,
-                        if *live {
-                            "the source"
-                        } else {
-                            "the owner's copy"
-                        }
-                    )),
-                }
-            }
-            if self.cancel.is_cancelled() {
-                return proofs;
-            }
-            let n = self.config.verify.read_data_cycle.max(1);
-            let k = next_read_data(ledger, repo, h, n);
-            let read = self.read_data(conn, repo, k, n).await;
-            let bytes: u64 = sample.iter().map(|f| f.size).sum();
-            let rate = (seconds > 0.0 && bytes > 0).then(|| bytes as f64 / seconds);
-            let mut p = fail(h, String::new());
-            p.snapshot = Some(snap.id.clone());
-            p.files = sample.len();
-            p.bytes = bytes;
-            p.matched_source = source;
-            p.matched_owner_copy = owner_copy;
-            p.seconds = seconds;
-            p.read_data = Some(format!("{k}/{n}"));
-            p.restore_estimate_s = rate.map(|r| total as f64 / r);
-            p.message = if !bad.is_empty() {
+        if !seen.samples.contains_key(&snap.id) {
+            let files = self.list_files(conn, repo, &snap.id).await.map_err(|e| {
                 format!(
-                    "{repo} on {h} FAILED its restore drill: {}. Do not restore from it; run `restic -r {} check --read-data` on {h}",
-                    bad.join("; "),
-                    crate::shell::quote(&conn.repo(repo))
+                    "{repo} on {h}: the snapshot {} cannot be listed: {e}",
+                    short(&snap.id)
                 )
-            } else if let Err(e) = read {
-                format!(
-                    "{repo} on {h} FAILED the data read {k}/{n}: {e}. Do not restore from it; run `restic -r {} check --read-data` on {h}",
-                    crate::shell::quote(&conn.repo(repo))
-                )
-            } else {
-                p.proven = true;
-                format!(
-                    "{repo} on {h}: proven — {} file(s), {} restored in {:.1}s{}, {source} equal to the source, {owner_copy} to the owner's copy; data read {k}/{n}",
-                    sample.len(),
-                    crate::engine::replicate::human_bytes(bytes),
-                    seconds,
-                    rate.map(|r| format!(" ({}/s)", crate::engine::replicate::human_bytes(r as u64)))
-                        .unwrap_or_default(),
-                )
-            };
-            out.proof(&p);
-            proofs.push(p);
+            })?;
+            let total = files.iter().map(|f| f.size).sum();
+            let seed = seed_for(repo, &snap.id);
+            let verify = &self.config.verify;
+            let picked = sample(
+                &files,
+                verify.files.max(1) as usize,
+                verify.max_bytes.0,
+                seed,
+            );
+            seen.samples.insert(snap.id.clone(), (picked, total));
         }
-        proofs
+        let (sample, total) = seen.samples[&snap.id].clone();
+        let started = Instant::now();
+        let restored = self
+            .drill(conn, repo, &snap.id, &sample)
+            .await
+            .map_err(|e| {
+                damaged(format!(
+                    "its restore drill: restic could not restore {} file(s) of snapshot {} ({e})",
+                    sample.len(),
+                    short(&snap.id)
+                ))
+            })?;
+        let seconds = started.elapsed().as_secs_f64();
+        if !seen.references.contains_key(&snap.id) {
+            let r = self
+                .reference(repo, snap, &sample)
+                .await
+                .map_err(|e| format!("{repo} on {h} was restored but not compared: {e}"))?;
+            seen.references.insert(snap.id.clone(), r);
+        }
+        let (bad, source, owner_copy) = compare(&sample, &restored, &seen.references[&snap.id]);
+        if self.cancel.is_cancelled() {
+            return Ok(None);
+        }
+        let n = self.config.verify.read_data_cycle.max(1);
+        let k = next_read_data(ledger, repo, h, n);
+        let read = self.read_data(conn, repo, k, n).await;
+        let bytes: u64 = sample.iter().map(|f| f.size).sum();
+        let rate = (seconds > 0.0 && bytes > 0).then(|| bytes as f64 / seconds);
+        let mut p = t.blank(h);
+        p.snapshot = Some(snap.id.clone());
+        p.files = sample.len();
+        p.bytes = bytes;
+        p.matched_source = source;
+        p.matched_owner_copy = owner_copy;
+        p.seconds = seconds;
+        p.read_data = Some(format!("{k}/{n}"));
+        p.restore_estimate_s = rate.map(|r| total as f64 / r);
+        p.message = if !bad.is_empty() {
+            damaged(format!("its restore drill: {}", bad.join("; ")))
+        } else if let Err(e) = read {
+            damaged(format!("the data read {k}/{n}: {e}"))
+        } else {
+            p.proven = true;
+            let human = crate::engine::replication::human_bytes;
+            format!(
+                "{repo} on {h}: proven — {} file(s), {} restored in {seconds:.1}s{}, {source} equal to the source, {owner_copy} to the owner's copy; data read {k}/{n}",
+                sample.len(),
+                human(bytes),
+                rate.map(|r| format!(" ({}/s)", human(r as u64)))
+                    .unwrap_or_default(),
+            )
+        };
+        Ok(Some(p))
     }
 
     /// A restic command on `conn` that reads `repo` and writes nothing into it.

@@ -7,7 +7,7 @@
 pub mod action;
 
 use crate::config::{Config, Node, Role};
-use crate::engine::{replicate, restic};
+use crate::engine::{replication, restic};
 use crate::shell;
 use action::{Action, Hop, Word};
 use std::fmt;
@@ -130,9 +130,9 @@ fn hop_commands(repo: &str, from: &Node, to: &Node) -> Vec<String> {
         ),
         _ => shell::quote_path_for_user(&p),
     };
-    let stage = replicate::stage_path(base, repo);
+    let stage = replication::stage_path(base, repo);
     let remote = !from.is_orchestrator || !to.is_orchestrator;
-    let transfer = replicate::transfer_argv(
+    let transfer = replication::transfer_argv(
         spec(from, format!("{}/", repo_path(from, repo))),
         spec(to, format!("{stage}/")),
         remote.then(|| "ssh".to_string()),
@@ -150,11 +150,11 @@ fn hop_commands(repo: &str, from: &Node, to: &Node) -> Vec<String> {
             }
         })
         .collect();
-    let install = replicate::install_args(
+    let install = replication::install_args(
         &stage,
         &repo_path(to, repo),
         "CONFIG_SHA256",
-        &format!("{}/TIME", replicate::quarantine_path(base, repo)),
+        &format!("{}/TIME", replication::quarantine_path(base, repo)),
     );
     vec![
         format!(
@@ -316,6 +316,24 @@ fn prepare_action(config: &Config, n: &Node) -> Action {
     }
 }
 
+/// The restic command of step `kind` on `n`'s own repository.
+fn restic_action(config: &Config, n: &Node, kind: StepKind) -> Action {
+    let repo = repo_path(n, &n.name);
+    Action::Restic(match kind {
+        StepKind::Init => restic::init_args(&repo),
+        StepKind::Backup => restic::backup_args(
+            &repo,
+            &n.name,
+            &n.paths,
+            &n.exclude,
+            &own_folders(config, n),
+        ),
+        StepKind::Check => restic::check_args(&repo, config.check.read_data_subset.as_deref()),
+        StepKind::Forget => restic::forget_args(&repo, &config.retention),
+        _ => unreachable!("{kind} is not a restic step"),
+    })
+}
+
 /// The hops that bring every copy of `owner`'s repository on `targets` up to date: the
 /// orchestrator's copy from the owner, every other copy from the orchestrator's (or from
 /// the owner, when the owner is the orchestrator).
@@ -395,31 +413,15 @@ impl Plan {
                 prepare_action(config, n),
             );
         }
-        for n in &owners {
-            let repo = repo_path(n, &n.name);
-            let words = restic::init_args(&repo);
-            push(StepKind::Init, &n.name, vec![], Action::Restic(words));
-        }
-        for n in &owners {
-            let repo = repo_path(n, &n.name);
-            let words = restic::backup_args(
-                &repo,
-                &n.name,
-                &n.paths,
-                &n.exclude,
-                &own_folders(config, n),
-            );
-            push(StepKind::Backup, &n.name, vec![], Action::Restic(words));
-        }
-        for n in &owners {
-            let repo = repo_path(n, &n.name);
-            let words = restic::check_args(&repo, config.check.read_data_subset.as_deref());
-            push(StepKind::Check, &n.name, vec![], Action::Restic(words));
-        }
-        for n in &owners {
-            let repo = repo_path(n, &n.name);
-            let words = restic::forget_args(&repo, &config.retention);
-            push(StepKind::Forget, &n.name, vec![], Action::Restic(words));
+        for kind in [
+            StepKind::Init,
+            StepKind::Backup,
+            StepKind::Check,
+            StepKind::Forget,
+        ] {
+            for n in &owners {
+                push(kind, &n.name, vec![], restic_action(config, n, kind));
+            }
         }
         let mut replicated = vec![];
         if replicate {

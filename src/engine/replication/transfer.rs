@@ -1,0 +1,491 @@
+//! One hop: a copy brought up to date from another. rsync carries the files the copy
+//! lacks into its staging folder (`transfer_argv`, run on the orchestrator), then the
+//! install script (`sh/install.sh`, run on the target) checks each against its name,
+//! moves them in phase by phase and sends what the source no longer has to quarantine.
+
+use super::{missing, phase_of, RepoFiles, PHASES};
+use crate::engine::node::Conn;
+use crate::engine::process::{self, At, Input, Job, Stream};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Installs a hop's staged files, phase by phase, then its deletion pass.
+const INSTALL: &str = include_str!("../sh/install.sh");
+
+/// One hop: `src`'s copy of a repository into `dst`'s.
+pub struct Hop<'a> {
+    pub repo: &'a str,
+    pub src: &'a Conn,
+    pub dst: &'a Conn,
+    pub src_files: &'a RepoFiles,
+    pub dst_files: &'a mut RepoFiles,
+    /// Files the replica holds that the source no longer has (see `extras`): the
+    /// deletion pass moves them into `<base>/.quarantine/<repo>/<stamp>/`.
+    pub gone: &'a [String],
+    pub stamp: &'a str,
+}
+
+/// Reports for the step's log.
+pub trait HopOutput {
+    fn line(&mut self, stream: Stream, text: String);
+    fn progress(&mut self, done: u64);
+}
+
+#[derive(Debug)]
+pub enum HopError {
+    /// The replica holds another repository: nothing was touched.
+    Foreign,
+    Failed(String),
+    Cancelled,
+}
+
+/// Where a hop stages what it carries to a node whose `base_dir` is `base`.
+pub fn stage_path(base: &str, repo: &str) -> String {
+    format!("{base}/.wbackup-incoming/{repo}")
+}
+
+/// The quarantine of `repo`'s copy on a node whose `base_dir` is `base` (one folder per
+/// hop under it, named by the hop's time).
+pub fn quarantine_path(base: &str, repo: &str) -> String {
+    format!("{base}/.quarantine/{repo}")
+}
+
+/// The transfer of a hop, run on the orchestrator: the names come on stdin. `shell` is
+/// rsync's `-e` when a side is remote.
+pub fn transfer_argv(src: String, dst: String, shell: Option<String>) -> Vec<String> {
+    // -I: a file left in staging by an interrupted hop is never trusted for its size
+    // and time (after a power cut it may hold anything); rsync compares its content
+    // with the source's and sends only what differs. Staging is empty otherwise.
+    // -L: a file the source reaches through a link (a data/ moved to a bigger disk and
+    // linked back) is sent as the file it points to, as restic reads it.
+    let mut argv: Vec<String> = [
+        "rsync",
+        "-tpIL",
+        "-s",
+        "--files-from=-",
+        "--info=progress2",
+        "--no-motd",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    if let Some(sh) = shell {
+        argv.push("-e".into());
+        argv.push(sh);
+    }
+    argv.push(src);
+    argv.push(dst);
+    argv
+}
+
+/// The install script's arguments (its header in `sh/install.sh` says what each is);
+/// the phase order is handed in from `PHASES`, defined once.
+pub fn install_args(stage: &str, repo: &str, config_sha: &str, quarantine: &str) -> Vec<String> {
+    [stage, repo, config_sha, quarantine]
+        .into_iter()
+        .chain(PHASES)
+        .map(String::from)
+        .collect()
+}
+
+/// Brings `hop.dst` up to date with `hop.src`: the additive pass (one rsync of the missing
+/// files into the replica's staging folder, then `INSTALL`), then the deletion pass.
+/// Two commands in all, whatever the number of files.
+pub async fn hop(
+    hop: Hop<'_>,
+    cancel: &CancellationToken,
+    out: &mut dyn HopOutput,
+    done: u64,
+) -> Result<u64, HopError> {
+    let src_sha = hop.src_files.config_sha.clone().ok_or_else(|| {
+        HopError::Failed(format!(
+            "{}'s copy on {} has no config",
+            hop.repo, hop.src.node.name
+        ))
+    })?;
+    if let Some(dst_sha) = &hop.dst_files.config_sha {
+        if *dst_sha != src_sha {
+            return Err(HopError::Foreign);
+        }
+    }
+    let mut todo = missing(hop.src_files, hop.dst_files);
+    todo.sort_by_key(|(p, _)| PHASES.iter().position(|ph| Some(*ph) == phase_of(p)));
+    let need_config = hop.dst_files.config_sha.is_none();
+    if todo.is_empty() && !need_config && hop.gone.is_empty() {
+        out.line(
+            Stream::Info,
+            format!("{} on {}: up to date", hop.repo, hop.dst.node.name),
+        );
+        return Ok(done);
+    }
+    // `prepare` made `.wbackup-incoming`; INSTALL empties this hop's folder in it.
+    let stage = stage_path(&hop.dst.base(), hop.repo);
+    let mut list: Vec<u8> = vec![];
+    if need_config || !todo.is_empty() {
+        let names: Vec<&str> = need_config
+            .then_some("config")
+            .into_iter()
+            .chain(todo.iter().map(|(p, _)| p.as_str()))
+            .collect();
+        send(&hop, &stage, &names, &todo, cancel, out, done).await?;
+        list = names
+            .iter()
+            .flat_map(|n| format!("+ {n}\n").into_bytes())
+            .collect();
+    }
+    list.extend(
+        hop.gone
+            .iter()
+            .flat_map(|g| format!("- {g}\n").into_bytes()),
+    );
+    install(hop, &stage, &src_sha, list, &todo, cancel, out, done).await
+}
+
+/// The transfer: `names` (config first when the copy has none, then `todo` in phase
+/// order) into `stage` on the target.
+async fn send(
+    hop: &Hop<'_>,
+    stage: &str,
+    names: &[&str],
+    todo: &[(String, u64)],
+    cancel: &CancellationToken,
+    out: &mut dyn HopOutput,
+    done: u64,
+) -> Result<(), HopError> {
+    let (src_name, dst_name) = (&hop.src.node.name, &hop.dst.node.name);
+    let bytes: u64 = todo.iter().map(|(_, s)| s).sum();
+    let need_config = names.first() == Some(&"config");
+    let counts: Vec<String> = PHASES
+        .iter()
+        .filter_map(|ph| {
+            let n = if *ph == "config" {
+                usize::from(need_config)
+            } else {
+                todo.iter().filter(|(p, _)| phase_of(p) == Some(ph)).count()
+            };
+            (n > 0).then(|| format!("{ph} {n}"))
+        })
+        .collect();
+    out.line(
+        Stream::Info,
+        format!(
+            "{src_name} → {dst_name}: copying {} file(s), {} ({})",
+            names.len(),
+            human_bytes(bytes),
+            counts.join(", ")
+        ),
+    );
+    let argv = transfer_argv(
+        format!("{}/", hop.src.rsync_spec(&hop.src.repo(hop.repo))),
+        format!("{}/", hop.dst.rsync_spec(stage)),
+        hop.src
+            .remote
+            .as_ref()
+            .or(hop.dst.remote.as_ref())
+            .map(|r| r.rsync_shell()),
+    );
+    let fin = process::run(
+        At::Local,
+        Job::new(argv)
+            .stdin(Input::Bytes(lines_of(names)))
+            .carriage_returns(),
+        cancel,
+        |stream, text| match parse_progress(&text) {
+            Some(n) if stream == Stream::Stdout => out.progress(done + n),
+            _ if text.trim().is_empty() => {}
+            _ => out.line(stream, text),
+        },
+    )
+    .await;
+    if fin.cancelled {
+        return Err(HopError::Cancelled);
+    }
+    if fin.success() {
+        return Ok(());
+    }
+    let why = if fin.code == Some(24) {
+        "files vanished at the source while copying (a prune ran there?); retry later".to_string()
+    } else {
+        fin.describe()
+    };
+    // After a lost connection what arrived stays staged: the next run's rsync finds it
+    // and sends only the rest (checked on arrival like everything else). After anything
+    // else, a full disk above all, nothing of it is kept. (Best effort: the target may be
+    // the thing that failed.)
+    let disk_full = fin
+        .stderr_tail
+        .iter()
+        .any(|l| l.contains("No space left") || l.contains("quota exceeded"));
+    let connection_lost = matches!(fin.code, Some(10 | 12 | 30 | 35 | 255));
+    if disk_full || !connection_lost {
+        let _ = hop.dst.script("rm -rf -- \"$1\"", &[stage], cancel).await;
+    }
+    Err(HopError::Failed(format!(
+        "copying {} to {dst_name} failed: {why}",
+        hop.repo
+    )))
+}
+
+/// The install on the target: `list` (`+ NAME` staged files, `- NAME` files the source no
+/// longer has) checked, moved in phase by phase, then the deletion pass. The copy's
+/// listing (`hop.dst_files`) follows what the script reports done.
+#[allow(clippy::too_many_arguments)]
+async fn install(
+    hop: Hop<'_>,
+    stage: &str,
+    src_sha: &str,
+    list: Vec<u8>,
+    todo: &[(String, u64)],
+    cancel: &CancellationToken,
+    out: &mut dyn HopOutput,
+    done: u64,
+) -> Result<u64, HopError> {
+    let dst_name = &hop.dst.node.name;
+    let src_name = &hop.src.node.name;
+    let quarantine = format!(
+        "{}/{}",
+        quarantine_path(&hop.dst.base(), hop.repo),
+        hop.stamp
+    );
+    let dst_repo = hop.dst.repo(hop.repo);
+    let mut corrupt: Vec<String> = vec![];
+    let mut landed = done;
+    let fin = process::run(
+        hop.dst.at(),
+        Job::script(INSTALL, install_args(stage, &dst_repo, src_sha, &quarantine))
+            .stdin(Input::Bytes(list))
+            .timeout(Duration::from_secs(3600)),
+        cancel,
+        |stream, text| {
+            let mut w = text.split(' ');
+            match (w.next(), w.next(), w.next()) {
+                (Some("in-place"), Some(phase), Some(n)) => {
+                    if phase == "config" {
+                        hop.dst_files.config_sha = Some(src_sha.to_string());
+                    }
+                    let here = todo
+                        .iter()
+                        .filter(|(p, _)| phase_of(p) == Some(phase) && !corrupt.contains(p));
+                    for (p, size) in here {
+                        hop.dst_files.files.insert(p.clone(), (*size, 0.0));
+                        landed += size;
+                    }
+                    out.line(
+                        Stream::Info,
+                        format!("{src_name} → {dst_name}: {phase}: {n} file(s) in place"),
+                    );
+                }
+                (Some("quarantined"), Some(phase), Some(n)) => {
+                    for g in hop.gone.iter().filter(|g| g.starts_with(&format!("{phase}/"))) {
+                        hop.dst_files.files.remove(g);
+                    }
+                    out.line(
+                        Stream::Info,
+                        format!(
+                            "{} on {dst_name}: {phase}: {n} file(s) the source removed moved to quarantine",
+                            hop.repo
+                        ),
+                    );
+                }
+                (Some("corrupt"), Some(path), _) => {
+                    corrupt.push(path.to_string());
+                    out.line(
+                        Stream::Stderr,
+                        format!(
+                            "{} on {dst_name}: {path} arrived corrupt (content does not match its name; not kept)",
+                            hop.repo
+                        ),
+                    );
+                }
+                _ if !text.trim().is_empty() => out.line(stream, text),
+                _ => {}
+            }
+        },
+    )
+    .await;
+    out.progress(landed);
+    if fin.cancelled {
+        return Err(HopError::Cancelled);
+    }
+    if !corrupt.is_empty() {
+        return Err(HopError::Failed(format!(
+            "{} file(s) of {} arrived corrupt on {dst_name} (the source copy may be damaged: run `restic check --read-data` on it)",
+            corrupt.len(),
+            hop.repo
+        )));
+    }
+    if !fin.success() {
+        return Err(HopError::Failed(format!(
+            "installing {} on {dst_name} failed: {}",
+            hop.repo,
+            fin.describe()
+        )));
+    }
+    Ok(done + todo.iter().map(|(_, s)| s).sum::<u64>())
+}
+
+/// "12.3 MB", for log lines.
+pub fn human_bytes(n: u64) -> String {
+    match n {
+        n if n >= 1 << 30 => format!("{:.1} GB", n as f64 / f64::from(1u32 << 30)),
+        n if n >= 1 << 20 => format!("{:.1} MB", n as f64 / f64::from(1u32 << 20)),
+        n if n >= 1 << 10 => format!("{:.1} kB", n as f64 / 1024.0),
+        n => format!("{n} B"),
+    }
+}
+
+/// rsync's `--info=progress2` line: the first field is the bytes moved so far.
+pub fn parse_progress(line: &str) -> Option<u64> {
+    let t = line.trim();
+    if !t.contains('%') {
+        return None;
+    }
+    let first = t.split_whitespace().next()?;
+    first.replace(',', "").parse().ok()
+}
+
+/// Names, one per line, as a file list on stdin.
+fn lines_of<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for n in names {
+        out.extend_from_slice(n.as_ref().as_bytes());
+        out.push(b'\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::put;
+    use super::*;
+
+    /// Runs INSTALL through a real `sh`, as on a node.
+    fn commit(
+        stage: &std::path::Path,
+        repo: &std::path::Path,
+        q: &std::path::Path,
+        list: &[String],
+    ) -> (Option<i32>, Vec<String>) {
+        use std::io::Write;
+        let mut child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(INSTALL)
+            .arg("sh")
+            .args([stage, repo])
+            .arg("want")
+            .arg(q)
+            .args(PHASES)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        for l in list {
+            writeln!(stdin, "{l}").unwrap();
+        }
+        drop(stdin);
+        let out = child.wait_with_output().unwrap();
+        let lines = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect();
+        (out.status.code(), lines)
+    }
+
+    #[test]
+    fn commit_installs_in_order_then_quarantines() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (stage, repo, q) = (
+            tmp.path().join("in g"),
+            tmp.path().join("re'po"),
+            tmp.path().join("q $x"),
+        );
+        let old: Vec<String> = ["snapshots", "index", "data"]
+            .iter()
+            .map(|f| put(&repo, f, f.as_bytes()))
+            .collect();
+        let new: Vec<String> = ["keys", "data", "index", "snapshots"]
+            .iter()
+            .map(|f| put(&stage, f, format!("new {f}").as_bytes()))
+            .collect();
+        // A leftover of an interrupted hop, not in this hop's list.
+        let stray = put(&stage, "snapshots", b"stray");
+        let mut list: Vec<String> = new.iter().map(|n| format!("+ {n}")).collect();
+        list.extend(old.iter().map(|o| format!("- {o}")));
+        let (code, lines) = commit(&stage, &repo, &q, &list);
+        assert_eq!(code, Some(0), "{lines:?}");
+        assert_eq!(
+            lines,
+            [
+                "in-place keys 1",
+                "in-place data 1",
+                "in-place index 1",
+                "in-place snapshots 1",
+                "quarantined snapshots 1",
+                "quarantined index 1",
+                "quarantined data 1"
+            ]
+        );
+        for n in &new {
+            assert!(repo.join(n).is_file(), "{n} installed");
+        }
+        for o in &old {
+            assert!(
+                !repo.join(o).exists() && q.join(o).is_file(),
+                "{o} quarantined"
+            );
+        }
+        assert!(!repo.join(&stray).exists(), "leftovers are never moved in");
+        assert!(!stage.exists(), "staging emptied");
+    }
+
+    #[test]
+    fn commit_stops_at_a_corrupt_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (stage, repo, q) = (
+            tmp.path().join("stage"),
+            tmp.path().join("repo"),
+            tmp.path().join("q"),
+        );
+        let old = put(&repo, "snapshots", b"old");
+        let good = put(&stage, "data", b"good");
+        let bad = put(&stage, "data", b"will be damaged");
+        std::fs::write(stage.join(&bad), b"damaged").unwrap();
+        let index = put(&stage, "index", b"index");
+        let list = [
+            format!("+ {good}"),
+            format!("+ {bad}"),
+            format!("+ {index}"),
+            format!("- {old}"),
+        ];
+        let (code, lines) = commit(&stage, &repo, &q, &list);
+        assert_eq!(code, Some(4), "{lines:?}");
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with(&format!("corrupt {bad} "))),
+            "{lines:?}"
+        );
+        assert!(lines.contains(&"in-place data 1".to_string()), "{lines:?}");
+        assert!(repo.join(&good).is_file());
+        assert!(
+            !repo.join(&bad).exists() && !stage.join(&bad).exists(),
+            "not kept under its name"
+        );
+        assert!(
+            !repo.join(&index).exists(),
+            "nothing after the damaged phase"
+        );
+        assert!(repo.join(&old).exists(), "no deletion pass after a failure");
+    }
+
+    #[test]
+    fn progress_lines() {
+        assert_eq!(
+            parse_progress("      1,234,567  45%   10.00MB/s    0:00:01 (xfr#3, to-chk=0/10)"),
+            Some(1234567)
+        );
+        assert_eq!(parse_progress("sending incremental file list"), None);
+    }
+}

@@ -1,0 +1,439 @@
+//! The steps that run on one node: `prepare` (reach it, learn what it has, make its
+//! layout), and the restic steps on its own repository (`init`, `backup`, `check`,
+//! `forget`), each executing the action the plan gave it.
+
+use super::events::{Event, Outcome, Stream};
+use super::node::{self, Conn};
+use super::process::{self, Input, Job};
+use super::replication::{self, ledger};
+use super::run::{Halt, Run, Unusable};
+use super::{prepare, restic};
+use crate::plan::action::{self, Action};
+use crate::plan::{Step, StepKind};
+use crate::shell;
+use std::collections::HashSet;
+use std::rc::Rc;
+use std::time::Duration;
+
+impl Run<'_> {
+    /// The node's connection for this run: the orchestrator's own, or the first of its
+    /// addresses that answers.
+    async fn reach(&self, step: &Step, node: &crate::config::Node) -> Result<Conn, Outcome> {
+        if node.is_orchestrator {
+            return Ok(Conn::local(node));
+        }
+        let dir = self.control_dir().map_err(|e| {
+            Outcome::failed(format!(
+                "cannot create a directory for ssh control sockets: {e}"
+            ))
+        })?;
+        self.info(
+            step,
+            format!(
+                "connecting to {} ({})",
+                node.name,
+                node.addresses.join(", ")
+            ),
+        );
+        node::connect(self.config, node, &dir).await.map_err(|u| {
+            self.st()
+                .unusable
+                .insert(node.name.clone(), Unusable::Unreachable(u.to_string()));
+            self.sink.emit(Event::NodeUnreachable {
+                node: node.name.clone(),
+                tried: node.addresses.clone(),
+            });
+            Outcome::Failed {
+                exit_code: None,
+                message: u.reason(&node.name),
+                stderr_tail: u.tried.iter().map(|(a, w)| format!("{a}: {w}")).collect(),
+            }
+        })
+    }
+
+    pub(crate) async fn prepare(&self, step: &Step) -> Outcome {
+        let Action::Prepare {
+            addresses,
+            args,
+            paths: npaths,
+        } = &step.action
+        else {
+            unreachable!("a prepare step prepares")
+        };
+        let mut node = self
+            .config
+            .node(&step.node)
+            .expect("plan nodes exist")
+            .clone();
+        node.addresses = addresses.clone();
+        let conn = match self.reach(step, &node).await {
+            Ok(c) => c,
+            Err(o) => return o,
+        };
+        self.sink.emit(Event::NodeReached {
+            node: node.name.clone(),
+            address: conn.address().to_string(),
+            route: conn.route,
+        });
+        let base = conn.base();
+        // Tools, repository, source paths, layout, and the purge of quarantine folders
+        // older than quarantine_days: one command.
+        let args = action::expand(args, &conn.home);
+        let paths: Vec<String> = args[3..3 + npaths].to_vec();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let lines = match conn.script(prepare::SCRIPT, &args, &self.cancel).await {
+            Ok(l) => l,
+            Err(e) => {
+                let mut st = self.st();
+                st.conns.insert(node.name.clone(), Rc::new(conn));
+                st.unusable.insert(node.name.clone(), Unusable::Failed);
+                return Outcome::failed(format!("cannot prepare {}: {e}", node.name));
+            }
+        };
+        let facts = prepare::parse(&lines, paths.len());
+        if let Some(kb) = facts.free_kb {
+            self.info(
+                step,
+                format!(
+                    "{}: reached via {} ({:?}); {} MB free under {base}",
+                    node.name,
+                    conn.address(),
+                    conn.route,
+                    kb / 1024
+                ),
+            );
+        }
+        let mut st = self.st();
+        if facts.repo_exists {
+            st.repo_exists.insert(node.name.clone());
+            st.snapshots_before
+                .entry(node.name.clone())
+                .or_default()
+                .extend(facts.snapshots.iter().cloned());
+        }
+        // Problems that make the node unusable; a missing rsync only stops its copies.
+        let no_rsync = facts.missing_tools.iter().any(|t| t == "rsync");
+        let mut problems = facts.problems(&node.name, &base);
+        let missing_paths: Vec<String> = facts
+            .missing_paths
+            .iter()
+            .map(|&i| paths[i].clone())
+            .collect();
+        st.conns.insert(node.name.clone(), Rc::new(conn));
+        if !missing_paths.is_empty() {
+            st.missing_paths.insert(node.name.clone(), missing_paths);
+        }
+        if !problems.is_empty() {
+            if no_rsync {
+                problems.push(format!(
+                    "`rsync` is not installed on {} (install it: apt install rsync)",
+                    node.name
+                ));
+            }
+            st.unusable.insert(node.name.clone(), Unusable::Failed);
+            return Outcome::failed(problems.join("; "));
+        }
+        if no_rsync {
+            // Backups need only restic: the node keeps its own steps; copies to and from
+            // it wait until rsync is there.
+            st.unusable.insert(node.name.clone(), Unusable::NoRsync);
+            return Outcome::failed(format!(
+                "`rsync` is not installed on {0} (install it: apt install rsync); {0} still backs up, but no copy goes to or from it",
+                node.name
+            ));
+        }
+        Outcome::Passed
+    }
+
+    pub(crate) async fn init(&self, step: &Step) -> Outcome {
+        if self.st().repo_exists.contains(&step.node) {
+            return Outcome::Skipped {
+                reason: "the repository exists".into(),
+            };
+        }
+        // Copies on other nodes are brought back rather than starting over.
+        if let Some(o) = self.bring_back(step).await {
+            return o;
+        }
+        // A typo must never initialise a repository with a different password: try it
+        // on one that exists first.
+        let probe = {
+            let st = self.st();
+            if st.password_verified {
+                None
+            } else {
+                self.plan
+                    .nodes
+                    .iter()
+                    .filter(|n| st.repo_exists.contains(*n))
+                    .find_map(|n| Some((n.clone(), st.conns.get(n)?.clone())))
+            }
+        };
+        if let Some((other, conn)) = probe {
+            let argv = restic::unlock_probe_args(&conn.repo(&other));
+            self.info(
+                step,
+                format!("trying the password on {other}'s repository before creating a new one"),
+            );
+            let (fin, _) = process::capture(
+                conn.at(),
+                Job::new(argv)
+                    .stdin(Input::Password(self.password))
+                    .timeout(Duration::from_secs(600)),
+                &self.cancel,
+            )
+            .await;
+            if !fin.success() {
+                return self.restic_failure(step, &fin, "cannot verify the password");
+            }
+            self.st().password_verified = true;
+        }
+        let o = self.restic_step(step).await;
+        if o == Outcome::Passed {
+            self.st().repo_exists.insert(step.node.clone());
+        }
+        o
+    }
+
+    /// The node's backup; a source path that does not exist fails it, naming the path
+    /// (restic 0.14 only warns and saves a snapshot without it).
+    pub(crate) async fn backup(&self, step: &Step) -> Outcome {
+        let o = self.restic_step(step).await;
+        let missing = self.st().missing_paths.get(&step.node).cloned();
+        match (missing, &o) {
+            (Some(paths), Outcome::Passed | Outcome::Failed { .. }) => {
+                let quoted: Vec<String> = paths.iter().map(|p| shell::quote(p)).collect();
+                // restic exits 3 when it saved a snapshot without some files.
+                let saved = if o.is_ok()
+                    || matches!(
+                        o,
+                        Outcome::Failed {
+                            exit_code: Some(3),
+                            ..
+                        }
+                    ) {
+                    "the other paths were backed up"
+                } else {
+                    "nothing was backed up"
+                };
+                Outcome::Failed {
+                    exit_code: match &o {
+                        Outcome::Failed { exit_code, .. } => *exit_code,
+                        _ => None,
+                    },
+                    message: format!(
+                        "{} of {}'s source paths {} not exist: {} ({saved}); create {}, or fix `paths` in [nodes.{}]",
+                        paths.len(),
+                        step.node,
+                        if paths.len() == 1 { "does" } else { "do" },
+                        shell::inert(&quoted.join(", ")),
+                        if paths.len() == 1 { "it" } else { "them" },
+                        step.node
+                    ),
+                    stderr_tail: match o {
+                        Outcome::Failed { stderr_tail, .. } => stderr_tail,
+                        _ => vec![],
+                    },
+                }
+            }
+            _ => o,
+        }
+    }
+
+    pub(crate) fn restic_failure(
+        &self,
+        step: &Step,
+        fin: &process::Finished,
+        what: &str,
+    ) -> Outcome {
+        if fin.stderr_tail.iter().any(|l| restic::is_wrong_password(l)) {
+            let msg = format!(
+                "wrong password: restic refused it for {}'s repository; nothing was changed",
+                step.node
+            );
+            self.st().fatal = Some(Halt::PasswordRefused);
+            return Outcome::Failed {
+                exit_code: fin.code,
+                message: msg,
+                stderr_tail: fin.stderr_tail.clone(),
+            };
+        }
+        if let Some(line) = fin
+            .stderr_tail
+            .iter()
+            .find(|l| l.to_lowercase().contains("read-only file system"))
+        {
+            return Outcome::Failed {
+                exit_code: fin.code,
+                message: format!(
+                    "{}'s disk is read-only: {what} cannot write ({}); remount it read-write and run again (a disk that turned read-only by itself may be failing: check it first)",
+                    step.node,
+                    line.trim()
+                ),
+                stderr_tail: fin.stderr_tail.clone(),
+            };
+        }
+        Outcome::Failed {
+            exit_code: fin.code,
+            message: format!("{what} on {}: {}", step.node, fin.describe()),
+            stderr_tail: fin.stderr_tail.clone(),
+        }
+    }
+
+    /// init, backup, check, forget: one restic command on the node's own repository.
+    pub(crate) async fn restic_step(&self, step: &Step) -> Outcome {
+        let Some(conn) = self.conn(&step.node) else {
+            return Outcome::Skipped {
+                reason: "not prepared".into(),
+            };
+        };
+        if step.kind == StepKind::Backup && !self.st().repo_exists.contains(&step.node) {
+            return Outcome::Skipped {
+                reason: "no repository (init did not run)".into(),
+            };
+        }
+        let Action::Restic(words) = &step.action else {
+            unreachable!("a restic step runs restic")
+        };
+        let argv = action::expand(words, &conn.home);
+        let sink = self.sink;
+        let id = step.id;
+        let name = step.node.clone();
+        let fin = process::run(
+            conn.at(),
+            Job::new(argv).stdin(Input::Password(self.password)),
+            &self.cancel,
+            |stream, text| {
+                if stream == Stream::Stdout && restic::is_password_notice(&text) {
+                    return;
+                }
+                if step.kind == StepKind::Forget && stream == Stream::Stdout {
+                    if let Some(ids) = restic::parse_forget_line(&text) {
+                        self.st()
+                            .forget_removed
+                            .entry(name.clone())
+                            .or_default()
+                            .extend(ids);
+                        return;
+                    }
+                }
+                if step.kind == StepKind::Backup && stream == Stream::Stdout {
+                    match restic::parse_backup_line(&text) {
+                        restic::BackupLine::Status { done, total } => {
+                            sink.emit(Event::Progress {
+                                step: id,
+                                done,
+                                total,
+                            });
+                            return;
+                        }
+                        restic::BackupLine::Summary(s) => {
+                            sink.emit(Event::Line {
+                                step: id,
+                                node: name.clone(),
+                                stream: Stream::Info,
+                                text: s,
+                            });
+                            return;
+                        }
+                        restic::BackupLine::Other => {}
+                    }
+                }
+                sink.emit(Event::Line {
+                    step: id,
+                    node: name.clone(),
+                    stream,
+                    text,
+                });
+            },
+        )
+        .await;
+        if fin.success() {
+            self.st().password_verified = true;
+            return Outcome::Passed;
+        }
+        if fin.cancelled {
+            return Outcome::Interrupted;
+        }
+        // restic exits 3 when a backup could not read some files but saved a snapshot.
+        if step.kind == StepKind::Backup && fin.code == Some(3) {
+            return Outcome::Failed {
+                exit_code: fin.code,
+                message: format!(
+                    "backup of {} saved a snapshot, but some source files could not be read",
+                    step.node
+                ),
+                stderr_tail: fin.stderr_tail.clone(),
+            };
+        }
+        let what = format!("restic {}", step.kind);
+        self.restic_failure(step, &fin, &what)
+    }
+
+    /// `forget --prune`, recording which snapshots it removed so that replication can
+    /// tell them from snapshots the source lost some other way. Only snapshots restic
+    /// itself reported removing, and that a complete listing taken afterwards no longer
+    /// shows, are recorded: a live snapshot in that record would never be guarded again.
+    pub(crate) async fn forget(&self, step: &Step) -> Outcome {
+        self.st().forget_removed.remove(&step.node);
+        let o = self.restic_step(step).await;
+        if o != Outcome::Passed {
+            return o;
+        }
+        self.st().listings.remove(&step.node);
+        if let Err(e) = self.listing(&step.node).await {
+            return Outcome::failed(e);
+        }
+        let mut st = self.st();
+        let own = st.listings[&step.node]
+            .repos
+            .get(&step.node)
+            .cloned()
+            .unwrap_or_default();
+        st.listed_after_forget.insert(step.node.clone());
+        let before = st.snapshots_before.remove(&step.node).unwrap_or_default();
+        let reported = st.forget_removed.remove(&step.node);
+        drop(st);
+        if let Err(why) = own.as_source() {
+            return Outcome::failed(format!(
+                "after forget, {}'s repository cannot be listed as a whole: {why}; nothing was recorded and its copies will not be touched",
+                step.node
+            ));
+        }
+        let after: HashSet<&str> = own.snapshots().into_iter().collect();
+        let mut removed: Vec<String> = match reported {
+            Some(ids) => ids,
+            None => {
+                self.info(
+                    step,
+                    "restic did not report which snapshots it removed; using the listings before and after",
+                );
+                before.into_iter().collect()
+            }
+        };
+        removed.retain(|id| {
+            !after.contains(id.as_str())
+                && replication::phase_of(&format!("snapshots/{id}")) == Some("snapshots")
+        });
+        removed.sort();
+        removed.dedup();
+        if !removed.is_empty() {
+            if let Err(e) = ledger::record(self.config, &step.node, &removed) {
+                return Outcome::failed(format!("cannot record the forgotten snapshots: {e}"));
+            }
+            self.info(
+                step,
+                format!(
+                    "forgot {} snapshot(s): {}",
+                    removed.len(),
+                    removed
+                        .iter()
+                        .map(|s| &s[..8])
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
+            );
+        }
+        Outcome::Passed
+    }
+}
