@@ -46,16 +46,30 @@ pub struct Selection {
     /// in the configuration, else 1); replication steps always run one at a time
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=config::MAX_JOBS as i64))]
     pub jobs: Option<u16>,
+    /// End with the verification of every copy, due or not (see [verify] every_days)
+    #[arg(long, conflicts_with = "no_verify")]
+    pub verify: bool,
+    /// Do not end with verification, even when it is due
+    #[arg(long)]
+    pub no_verify: bool,
 }
 
 impl Selection {
-    /// The plan for these nodes, `--jobs` overriding the configuration's `jobs`.
-    fn plan(&self, config: &Config) -> Result<Plan, plan::PlanError> {
-        let mut plan = Plan::build(config, &self.nodes)?;
-        if let Some(j) = self.jobs {
-            plan.jobs = j.into();
-        }
-        Ok(plan)
+    /// The plan for these nodes, `--jobs` overriding the configuration's `jobs`, ending
+    /// with verification when it is due or asked for.
+    fn plan(&self, config: &Config, accept_shrink: &[String]) -> Result<Plan, plan::PlanError> {
+        let options = plan::Options {
+            only: self.nodes.clone(),
+            jobs: self.jobs.map(usize::from),
+            accept_shrink: accept_shrink.to_vec(),
+            verify: false,
+        };
+        let forced = match (self.verify, self.no_verify) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        };
+        engine::verify::plan_for(config, options, forced)
     }
 }
 
@@ -219,7 +233,7 @@ pub fn main() -> i32 {
         .build()
         .expect("tokio runtime");
     match cli.command.expect("handled above") {
-        Command::Plan { select } => match select.plan(&config) {
+        Command::Plan { select } => match select.plan(&config, &[]) {
             Ok(p) => {
                 print!("{}", p.render(&config));
                 EXIT_OK
@@ -235,23 +249,13 @@ pub fn main() -> i32 {
             accept_shrink,
             password,
         } => {
-            let mut plan = match select.plan(&config) {
+            let plan = match select.plan(&config, &accept_shrink) {
                 Ok(p) => p,
                 Err(e) => {
                     eprintln!("error: {e}");
                     return EXIT_USAGE;
                 }
             };
-            let replicated = |r: &String| {
-                plan.steps
-                    .iter()
-                    .any(|s| s.kind == plan::StepKind::Replicate && s.node == *r)
-            };
-            if let Some(bad) = accept_shrink.iter().find(|r| !replicated(r)) {
-                eprintln!("error: --accept-shrink {bad:?}: no repository of that name is replicated in this run");
-                return EXIT_USAGE;
-            }
-            plan.accept_shrink = accept_shrink;
             let confirm = engine::holds_no_repository(&config);
             let (secret, cancel) = match password_and_signals(&rt, &password, confirm) {
                 Ok(p) => p,

@@ -34,6 +34,27 @@ fn verify(lab: &Lab, extra: &[&str]) -> std::process::Output {
     lab.wbackup(&args)
 }
 
+/// Flips bytes inside every data pack of `repo` (a copy's files are read-only); returns
+/// how many packs.
+fn rot(repo: &Path) -> usize {
+    let mut flipped = 0;
+    for sub in fs::read_dir(repo.join("data")).unwrap().flatten() {
+        for pack in fs::read_dir(sub.path()).unwrap().flatten() {
+            let mut bytes = fs::read(pack.path()).unwrap();
+            for b in bytes.iter_mut().take(64) {
+                *b ^= 0xff;
+            }
+            let mut perm = fs::metadata(pack.path()).unwrap().permissions();
+            #[allow(clippy::permissions_set_readonly_false)]
+            perm.set_readonly(false);
+            fs::set_permissions(pack.path(), perm).unwrap();
+            fs::write(pack.path(), bytes).unwrap();
+            flipped += 1;
+        }
+    }
+    flipped
+}
+
 fn proofs(o: &std::process::Output) -> Vec<serde_json::Value> {
     serde_json::from_slice::<serde_json::Value>(&o.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", stdout(o)))
@@ -107,23 +128,7 @@ fn rot_in_one_copy_is_named_and_a_changed_source_is_not_a_failure() {
         fs::write(e.unwrap().path(), "changed since the backup").unwrap();
     }
     // Bytes flipped inside every data pack of server's copy of laptop.
-    let data = lab.repo("server", "laptop").join("data");
-    let mut flipped = 0;
-    for sub in fs::read_dir(&data).unwrap().flatten() {
-        for pack in fs::read_dir(sub.path()).unwrap().flatten() {
-            let mut bytes = fs::read(pack.path()).unwrap();
-            for b in bytes.iter_mut().take(64) {
-                *b ^= 0xff;
-            }
-            let mut perm = fs::metadata(pack.path()).unwrap().permissions();
-            #[allow(clippy::permissions_set_readonly_false)]
-            perm.set_readonly(false);
-            fs::set_permissions(pack.path(), perm).unwrap();
-            fs::write(pack.path(), bytes).unwrap();
-            flipped += 1;
-        }
-    }
-    assert!(flipped > 0);
+    assert!(rot(&lab.repo("server", "laptop")) > 0);
     let o = verify(&lab, &["--json"]);
     assert_exit(&o, 1);
     let all = proofs(&o);
@@ -150,4 +155,102 @@ fn rot_in_one_copy_is_named_and_a_changed_source_is_not_a_failure() {
     let out = stdout(&o);
     assert!(out.contains("laptop on server FAILED"), "{out}");
     assert!(out.contains("2 of 3 copies proven"), "{out}");
+}
+
+/// The steps of a run's JSON summary, as (kind, node, result).
+fn summary_steps(o: &std::process::Output) -> Vec<(String, String, String)> {
+    let text = stdout(o);
+    let path = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|e| e["event"] == "RunFinished")
+        .and_then(|e| e["summary_path"].as_str().map(PathBuf::from))
+        .unwrap_or_else(|| panic!("no summary: {text}"));
+    let s: serde_json::Value = serde_json::from_slice(&fs::read(path).unwrap()).unwrap();
+    s["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|st| {
+            let f = |k: &str| st[k].as_str().unwrap_or_default().to_string();
+            (f("kind"), f("node"), f("result"))
+        })
+        .collect()
+}
+
+fn verify_steps(steps: &[(String, String, String)]) -> Vec<&(String, String, String)> {
+    steps.iter().filter(|s| s.0 == "verify").collect()
+}
+
+#[test]
+fn a_run_ends_with_verification_when_it_is_due_and_the_plan_says_so() {
+    let lab = Lab::new(&NODES);
+    lab.fill(2);
+    let ledger = lab.path().join("laptop/backup/logs/proofs.jsonl");
+    let as_configured = |args: &[&str]| lab.wbackup_as_configured(args).output().unwrap();
+
+    // Never proven: due. The plan shows one verify step per repository, before the records.
+    let plan = stdout(&as_configured(&["plan"]));
+    for r in NODES {
+        assert!(
+            plan.contains(&format!("verify {r}'s copies on laptop, home, server")),
+            "{plan}"
+        );
+    }
+    assert!(
+        plan.find("verify laptop's").unwrap() < plan.find("keep records on").unwrap(),
+        "{plan}"
+    );
+    assert!(
+        !stdout(&as_configured(&["plan", "--no-verify"])).contains("verify "),
+        "--no-verify leaves it out"
+    );
+
+    let o = as_configured(&["run", "--json"]);
+    assert_exit(&o, 0);
+    let steps = summary_steps(&o);
+    let verified = verify_steps(&steps);
+    assert_eq!(verified.len(), 3, "{steps:#?}");
+    assert!(verified.iter().all(|s| s.2 == "passed"), "{steps:#?}");
+    let recorded = fs::read_to_string(&ledger).unwrap();
+    let proofs: Vec<serde_json::Value> = recorded
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(proofs.len(), 9, "{recorded}");
+    assert!(proofs.iter().all(|p| p["proven"] == true), "{recorded}");
+    // The records step ran after the proofs: every other node keeps them.
+    for n in ["home", "server"] {
+        let kept = lab
+            .path()
+            .join(n)
+            .join("backup/.wbackup-records/proofs.jsonl");
+        assert_eq!(fs::read_to_string(&kept).unwrap(), recorded, "{n}");
+    }
+
+    // Proven a moment ago: not due, and the plan says nothing of it.
+    assert!(!stdout(&as_configured(&["plan"])).contains("verify "));
+    let o = as_configured(&["run", "--json"]);
+    assert_exit(&o, 0);
+    assert!(verify_steps(&summary_steps(&o)).is_empty());
+
+    // --verify forces it.
+    let o = as_configured(&["run", "--json", "--verify"]);
+    assert_exit(&o, 0);
+    assert_eq!(verify_steps(&summary_steps(&o)).len(), 3);
+    assert_eq!(fs::read_to_string(&ledger).unwrap().lines().count(), 18);
+
+    // A copy whose last proof failed is due again at once (here: rot in home's copy of
+    // server's repository); the run fails naming it, and the proof is recorded.
+    assert!(rot(&lab.repo("home", "server")) > 0);
+    let o = as_configured(&["run", "--json", "--verify"]);
+    assert_exit(&o, 1);
+    let steps = summary_steps(&o);
+    let failed: Vec<_> = verify_steps(&steps)
+        .into_iter()
+        .filter(|s| s.2 == "failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{steps:#?}");
+    assert_eq!(failed[0].1, "server", "{steps:#?}");
+    assert!(stdout(&as_configured(&["plan"])).contains("verify server's copies"));
 }

@@ -218,7 +218,11 @@ impl Run<'_> {
             self.st().fatal = Some(rest);
             return Outcome::failed(why);
         }
-        if step.kind != StepKind::Prepare && step.kind != StepKind::Replicate {
+        // A replicate or verify step concerns every node holding a copy, not its owner alone.
+        if !matches!(
+            step.kind,
+            StepKind::Prepare | StepKind::Replicate | StepKind::Verify
+        ) {
             let unreachable = self
                 .st()
                 .unusable
@@ -257,6 +261,7 @@ impl Run<'_> {
             }
             StepKind::Replicate => self.replicate(step).await,
             StepKind::Records => self.records(step).await,
+            StepKind::Verify => self.verify(step).await,
         }
     }
 

@@ -10,15 +10,19 @@
 //! restic command runs with `--no-lock`. Each result is appended to the proof ledger
 //! (`<base_dir>/logs/proofs.jsonl` on the orchestrator), one JSON line per copy.
 
+use super::events::{Event, Outcome, Sink, Stream};
+use super::run::Run;
 use crate::config::Config;
 use crate::engine::node::Conn;
 use crate::engine::process::{self, Input, Job};
 use crate::engine::restic;
+use crate::plan::Step;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -121,6 +125,56 @@ pub fn next_read_data(ledger: &[Proof], repo: &str, holder: &str, n: u32) -> u32
     }
 }
 
+/// Whether a run should end with verification: some copy of `repos` on `holders` has no
+/// successful proof younger than `[verify] every_days` (0: every run). A copy whose last
+/// proof failed is due at once, so that it is proven again as soon as it was healed.
+pub fn due(
+    config: &Config,
+    ledger: &[Proof],
+    repos: &[String],
+    holders: &[String],
+    now: chrono::DateTime<chrono::Local>,
+) -> bool {
+    let max_age = chrono::Duration::days(i64::from(config.verify.every_days));
+    repos.iter().any(|r| {
+        holders.iter().any(|h| {
+            let last = ledger.iter().rev().find(|p| p.repo == *r && p.holder == *h);
+            match last {
+                Some(p) if p.proven => chrono::DateTime::parse_from_rfc3339(&p.time)
+                    .map(|t| now.signed_duration_since(t) >= max_age)
+                    .unwrap_or(true),
+                _ => true,
+            }
+        })
+    })
+}
+
+/// The plan for `options`, ending with verification when `forced` says so (`--verify`,
+/// `--no-verify`) or, without either, when it is due (`due`).
+pub fn plan_for(
+    config: &Config,
+    mut options: crate::plan::Options,
+    forced: Option<bool>,
+) -> Result<crate::plan::Plan, crate::plan::PlanError> {
+    options.verify = false;
+    let plan = crate::plan::Plan::build_with(config, &options)?;
+    let owners: Vec<String> = plan
+        .steps
+        .iter()
+        .filter(|s| s.kind == crate::plan::StepKind::Backup)
+        .map(|s| s.node.clone())
+        .collect();
+    options.verify = forced.unwrap_or_else(|| {
+        let ledger = load_ledger(config);
+        due(config, &ledger, &owners, &plan.nodes, chrono::Local::now())
+    });
+    if options.verify {
+        crate::plan::Plan::build_with(config, &options)
+    } else {
+        Ok(plan)
+    }
+}
+
 /// What `verify` works with: the nodes reached, and why the others were not.
 pub struct Verifier<'a> {
     pub config: &'a Config,
@@ -216,6 +270,86 @@ fn compare(
 /// Reports each copy's result as it is known.
 pub trait ProofOutput {
     fn proof(&mut self, proof: &Proof);
+}
+
+/// A run's verify step reports each proof as a line of its log.
+struct StepProofs<'a> {
+    sink: &'a dyn Sink,
+    step: usize,
+    node: String,
+}
+
+impl ProofOutput for StepProofs<'_> {
+    fn proof(&mut self, proof: &Proof) {
+        self.sink.emit(Event::Line {
+            step: self.step,
+            node: self.node.clone(),
+            stream: if proof.proven {
+                Stream::Info
+            } else {
+                Stream::Stderr
+            },
+            text: proof.message.clone(),
+        });
+    }
+}
+
+impl Run<'_> {
+    /// A run's verify step: every copy of the step's repository on its targets proven,
+    /// the proofs added to the ledger. Fails naming each copy that could not be proven.
+    pub(crate) async fn verify(&self, step: &Step) -> Outcome {
+        let repo = &step.node;
+        let (conns, unreachable) = {
+            let st = self.st();
+            let conns: Vec<Rc<Conn>> = step
+                .targets
+                .iter()
+                .filter(|h| !st.unusable.contains_key(*h))
+                .filter_map(|h| st.conns.get(h).cloned())
+                .collect();
+            let unreachable: HashMap<String, String> = step
+                .targets
+                .iter()
+                .filter_map(|h| Some((h.clone(), st.unusable.get(h)?.to_string())))
+                .collect();
+            (conns, unreachable)
+        };
+        let verifier = Verifier {
+            config: self.config,
+            conns: conns.iter().map(|c| (c.node.name.clone(), &**c)).collect(),
+            unreachable,
+            password: self.password,
+            cancel: &self.cancel,
+        };
+        let ledger = load_ledger(self.config);
+        let mut out = StepProofs {
+            sink: self.sink,
+            step: step.id,
+            node: repo.clone(),
+        };
+        let proofs = verifier
+            .repository(repo, &step.targets, &ledger, &mut out)
+            .await;
+        if let Err(e) = record(self.config, &proofs) {
+            return Outcome::failed(format!(
+                "cannot write the proof ledger {}: {e}",
+                ledger_path(self.config).display()
+            ));
+        }
+        if self.cancel.is_cancelled() {
+            return Outcome::Interrupted;
+        }
+        let failed: Vec<&str> = proofs
+            .iter()
+            .filter(|p| !p.proven)
+            .map(|p| p.message.as_str())
+            .collect();
+        if failed.is_empty() {
+            Outcome::Passed
+        } else {
+            Outcome::failed(failed.join("; "))
+        }
+    }
 }
 
 impl Verifier<'_> {
@@ -788,5 +922,48 @@ mod tests {
             });
         }
         assert_eq!(seen, [1, 2, 3, 1]);
+    }
+
+    #[test]
+    fn verification_is_due_when_a_copy_has_no_recent_success() {
+        let c = crate::config::parse(
+            std::path::Path::new("c.toml"),
+            "orchestrator = \"a\"\n[verify]\nevery_days = 7\n[nodes.a]\npaths = [\"/x\"]\n[nodes.b]\naddresses = [\"b\"]\n",
+        )
+        .unwrap();
+        let now = chrono::Local::now();
+        let proof = |holder: &str, days: i64, proven: bool| Proof {
+            repo: "a".into(),
+            holder: holder.into(),
+            time: (now - chrono::Duration::days(days)).to_rfc3339(),
+            proven,
+            message: String::new(),
+            snapshot: None,
+            files: 0,
+            bytes: 0,
+            matched_source: 0,
+            matched_owner_copy: 0,
+            seconds: 0.0,
+            read_data: None,
+            restore_estimate_s: None,
+        };
+        let (repos, holders) = (["a".to_string()], ["a".to_string(), "b".to_string()]);
+        assert!(due(&c, &[], &repos, &holders, now), "never proven");
+        let fresh = [proof("a", 1, true), proof("b", 6, true)];
+        assert!(!due(&c, &fresh, &repos, &holders, now));
+        let old = [proof("a", 1, true), proof("b", 8, true)];
+        assert!(
+            due(&c, &old, &repos, &holders, now),
+            "b's proof is 8 days old"
+        );
+        let failed = [
+            proof("a", 1, true),
+            proof("b", 3, true),
+            proof("b", 1, false),
+        ];
+        assert!(
+            due(&c, &failed, &repos, &holders, now),
+            "b failed last time"
+        );
     }
 }

@@ -80,6 +80,9 @@ pub enum Action {
     /// The orchestrator's records (configuration, forgotten ledger, proofs) sent to the
     /// step's targets.
     Records,
+    /// The step's repository proven restorable on each of its targets, the owner's own
+    /// copy included (`engine::verify`).
+    Verify,
 }
 
 /// One copy of a repository brought up to date from another node's copy: the files it

@@ -21,6 +21,9 @@ pub enum StepKind {
     Check,
     Forget,
     Replicate,
+    /// Every copy of one repository proven restorable: a restore drill on each node that
+    /// holds it, and a rotating share of its data read (`[verify]`, when due).
+    Verify,
     /// The orchestrator's configuration and records, kept on every other node so that a
     /// lost orchestrator can be replaced (`wbackup init --from NODE`).
     Records,
@@ -35,6 +38,7 @@ impl fmt::Display for StepKind {
             StepKind::Check => "check",
             StepKind::Forget => "forget",
             StepKind::Replicate => "replicate",
+            StepKind::Verify => "verify",
             StepKind::Records => "records",
         })
     }
@@ -61,6 +65,11 @@ impl Step {
                 format!("replicate {} to {}", self.node, self.targets.join(", "))
             }
             StepKind::Records => format!("keep records on {}", self.targets.join(", ")),
+            StepKind::Verify => format!(
+                "verify {}'s copies on {}",
+                self.node,
+                self.targets.join(", ")
+            ),
             kind => format!("{kind} {}", self.node),
         }
     }
@@ -112,6 +121,11 @@ impl Step {
                 .flat_map(|h| hop_commands(&self.node, node(&h.from), node(&h.to)))
                 .collect(),
             Action::Records => records_commands(config, node(&self.node), &self.targets),
+            Action::Verify => self
+                .targets
+                .iter()
+                .flat_map(|h| verify_commands(config, &self.node, node(h)))
+                .collect(),
         }
     }
 }
@@ -175,6 +189,34 @@ fn hop_commands(repo: &str, from: &Node, to: &Node) -> Vec<String> {
     ]
 }
 
+/// A copy's proof: a restore drill on the node that holds it, then a share of its data
+/// read. The files and the share are chosen at run time (`engine::verify`).
+fn verify_commands(config: &Config, repo: &str, holder: &Node) -> Vec<String> {
+    let v = &config.verify;
+    let path = shell::quote_path_for_user(&repo_path(holder, repo));
+    let drill = shell::quote_path_for_user(&format!(
+        "{}/.wbackup-drill",
+        holder.base_dir.trim_end_matches('/')
+    ));
+    vec![
+        on(
+            holder,
+            format!(
+                "sh -c \"$(drill.sh)\" -- {drill} restic -r {path} --no-lock restore LATEST --include FILE...   (up to {} files, at most {}, restored into a scratch folder there, hashed with sha256sum, compared with the owner's live files or its own repository; the folder removed)",
+                v.files,
+                replication::human_bytes(v.max_bytes.0)
+            ),
+        ),
+        on(
+            holder,
+            format!(
+                "restic -r {path} --no-lock check --read-data-subset=K/{}   (K moves on by one each time: every pack read within {} verifications)",
+                v.read_data_cycle, v.read_data_cycle
+            ),
+        ),
+    ]
+}
+
 fn records_commands(config: &Config, orch: &Node, targets: &[String]) -> Vec<String> {
     let base = orch.base_dir.trim_end_matches('/');
     let mut what = vec![];
@@ -233,6 +275,8 @@ pub struct Options {
     pub jobs: Option<usize>,
     /// `--accept-shrink REPO`: repositories whose lost snapshots may leave their copies.
     pub accept_shrink: Vec<String>,
+    /// End with the verification of every copy (`[verify]`; when due, or `--verify`).
+    pub verify: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -440,6 +484,18 @@ impl Plan {
                 let action = Action::Replicate(hops(&owner.name, &orch.name, &targets));
                 replicated.push(owner.name.clone());
                 push(StepKind::Replicate, &owner.name, targets, action);
+            }
+        }
+        // Every copy proven, before the records carry the proofs.
+        if options.verify {
+            let holders: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
+            for owner in &owners {
+                push(
+                    StepKind::Verify,
+                    &owner.name,
+                    holders.clone(),
+                    Action::Verify,
+                );
             }
         }
         // Last: the orchestrator's records on every other node of the run.
