@@ -546,3 +546,55 @@ pub async fn capture(
     .await;
     (fin, lines)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_running_process_gives_its_lines_and_its_complaint() {
+        let argv: Vec<String> = ["sh", "-c", "echo first; echo 'bad news' >&2; exit 3"]
+            .map(String::from)
+            .to_vec();
+        let mut p = Running::start(&argv).unwrap();
+        assert_eq!(p.next_line().await.as_deref(), Some("first"));
+        assert_eq!(p.next_line().await, None);
+        assert_eq!(p.kill(Duration::from_secs(2)).await, ["bad news"]);
+    }
+
+    #[tokio::test]
+    async fn a_running_process_ends_when_its_input_closes_or_is_killed() {
+        let argv: Vec<String> = ["sh", "-c", "echo ready; exec cat >/dev/null"]
+            .map(String::from)
+            .to_vec();
+        let mut p = Running::start(&argv).unwrap();
+        assert_eq!(p.next_line().await.as_deref(), Some("ready"));
+        let started = std::time::Instant::now();
+        p.close(Duration::from_secs(20)).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "cat saw end of input"
+        );
+        let argv: Vec<String> = ["sh", "-c", "trap '' HUP; sleep 1000"]
+            .map(String::from)
+            .to_vec();
+        let p = Running::start(&argv).unwrap();
+        let started = std::time::Instant::now();
+        p.close(Duration::from_millis(200)).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "killed after its grace"
+        );
+    }
+
+    #[test]
+    fn a_missing_program_is_told_apart() {
+        let e = Running::start(&["wbackup-no-such-program".to_string()])
+            .err()
+            .unwrap();
+        assert!(e.is_missing());
+        assert!(e
+            .to_string()
+            .starts_with("cannot start wbackup-no-such-program: "));
+    }
+}
