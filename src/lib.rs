@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod error;
 pub mod gui;
 pub mod logbook;
 pub mod password;

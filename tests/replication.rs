@@ -6,6 +6,7 @@ mod support;
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
+use std::time::Instant;
 use support::*;
 
 fn count_files(dir: &Path) -> usize {
@@ -401,8 +402,15 @@ fn killed_at_any_moment_of_replication_every_replica_stays_sound() {
     lab.assert_everyone_holds_everything();
 }
 
-/// Reads a run's `--json` events until `stop` says so; returns the process to wait for.
-fn run_json_until(lab: &Lab, mut stop: impl FnMut(&str) -> bool) -> std::process::Child {
+/// Reads a run's `--json` events until `stop` says so; returns the process to wait for,
+/// and the events after that one, each with the moment it was read.
+fn run_json_until(
+    lab: &Lab,
+    mut stop: impl FnMut(&str) -> bool,
+) -> (
+    std::process::Child,
+    std::thread::JoinHandle<Vec<(Instant, String)>>,
+) {
     let mut child = lab
         .wbackup_cmd(&["run", "--json"])
         .stdout(std::process::Stdio::piped())
@@ -416,8 +424,13 @@ fn run_json_until(lab: &Lab, mut stop: impl FnMut(&str) -> bool) -> std::process
         }
     }
     // Keep draining so the run never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    child
+    let rest = std::thread::spawn(move || {
+        lines
+            .map_while(Result::ok)
+            .map(|l| (Instant::now(), l))
+            .collect()
+    });
+    (child, rest)
 }
 
 #[test]
@@ -518,7 +531,7 @@ fn a_target_vanishing_mid_transfer_keeps_a_sound_copy() {
         .trim()
         .parse()
         .unwrap();
-    let mut child = run_json_until(&lab, |l| {
+    let (mut child, _) = run_json_until(&lab, |l| {
         l.contains("laptop → server: copying") && l.contains("\"node\":\"home\"")
     });
     let _ = std::process::Command::new("pkill")
@@ -550,15 +563,49 @@ fn a_backup_running_on_the_source_during_replication_does_not_spoil_copies() {
     }
     fs::write(lab.node("home").data.join("new.bin"), noise(6 << 20, 7)).unwrap();
     // As soon as home's replication starts, another backup writes into home's repository.
-    let mut child = run_json_until(&lab, |l| {
-        l.contains("\"event\":\"StepStarted\"") && l.contains("replicate home")
+    let mut step = None;
+    let (mut child, rest) = run_json_until(&lab, |l| {
+        let started = l.contains("\"event\":\"StepStarted\"") && l.contains("replicate home");
+        if started {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            step = v["step"].as_u64();
+        }
+        started
     });
+    let step = step.expect("the replication step's number");
+    let other_started = Instant::now();
     let other = lab.restic(
         &lab.repo("home", "home"),
         &["backup", "--host", "home", extra.to_str().unwrap()],
     );
     assert!(other.status.success(), "{}", stderr(&other));
-    let _ = child.wait().unwrap();
+    let status = child.wait().unwrap();
+    let events = rest.join().unwrap();
+    // The other backup really ran while home's replication did: it started before the
+    // replication step finished.
+    let (replication_finished, finished) = events
+        .iter()
+        .find(|(_, l)| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["event"] == "StepFinished" && v["step"].as_u64() == Some(step)
+        })
+        .expect("home's replication step finished");
+    assert!(
+        other_started < *replication_finished,
+        "the other backup started only after home's replication had finished: nothing overlapped ({finished})"
+    );
+    // A source written to during its replication is no failure: the copy holds what was
+    // listed (or waits while the other backup's lock is fresh).
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "{}",
+        events
+            .iter()
+            .map(|(_, l)| l.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     // Whatever the run managed, laptop's copy is sound and holds only home's snapshots.
     let copy = lab.repo("laptop", "home");
     lab.check(&copy);

@@ -93,11 +93,7 @@ impl RunStatus {
 
     /// The process exit status for a run that ended this way (DESIGN §4).
     pub fn exit_code(self) -> i32 {
-        match self {
-            RunStatus::Passed => 0,
-            RunStatus::Failed => 1,
-            RunStatus::Interrupted => 130,
-        }
+        crate::error::Exit::from(self).code()
     }
 }
 

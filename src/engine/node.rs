@@ -8,14 +8,11 @@
 
 use crate::config::{expand_home, Config, Node};
 use crate::engine::events::Route;
-use crate::engine::process::{self, At, Job, Remote};
+use crate::engine::process::{self, At, Job, Remote, Running};
 use crate::shell;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
-use tokio::process::{Child, Command};
 
 /// A node as this run reaches it.
 pub struct Conn {
@@ -24,7 +21,7 @@ pub struct Conn {
     pub route: Route,
     /// The node's home directory, for `~`.
     pub home: String,
-    master: Option<Child>,
+    master: Option<Running>,
 }
 
 impl Conn {
@@ -93,14 +90,8 @@ impl Conn {
 
     /// Closes the shared connection: the remote `cat` sees end of input and exits.
     pub async fn close(mut self) {
-        if let Some(mut m) = self.master.take() {
-            drop(m.stdin.take());
-            if tokio::time::timeout(Duration::from_secs(5), m.wait())
-                .await
-                .is_err()
-            {
-                let _ = m.kill().await;
-            }
+        if let Some(m) = self.master.take() {
+            m.close(Duration::from_secs(5)).await;
         }
     }
 }
@@ -129,7 +120,17 @@ pub struct Unreachable {
     pub key_changed: Option<String>,
 }
 
+impl std::error::Error for Unreachable {}
+
 impl Unreachable {
+    /// No address could be tried at all, for `why`.
+    pub fn before_trying(why: String) -> Unreachable {
+        Unreachable {
+            tried: vec![("-".into(), why)],
+            key_changed: None,
+        }
+    }
+
     /// The step's one-line reason: what to do about a changed host key, or each
     /// address tried.
     pub fn reason(&self, node: &str) -> String {
@@ -318,23 +319,13 @@ enum Refusal {
     Other(String),
 }
 
-async fn start_master(argv: &[String], limit: Duration) -> Result<(Child, String), Refusal> {
-    let mut child = Command::new(&argv[0])
-        .args(&argv[1..])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        // Its own process group: Ctrl-C must not cut the connection before the run has
-        // interrupted the remote restic processes through it.
-        .process_group(0)
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| Refusal::Other(format!("cannot start ssh: {e}")))?;
-    let stdout = child.stdout.take().expect("piped");
-    let mut lines = BufReader::new(stdout).lines();
+/// Starts the master connection through the process wrapper and waits for the node to
+/// say it is ready (and where its home is), for at most `limit`.
+async fn start_master(argv: &[String], limit: Duration) -> Result<(Running, String), Refusal> {
+    let mut master = Running::start(argv).map_err(|e| Refusal::Other(e.to_string()))?;
     let handshake = async {
         let mut home = None;
-        while let Ok(Some(line)) = lines.next_line().await {
+        while let Some(line) = master.next_line().await {
             if let Some(h) = line.strip_prefix("home ") {
                 home = Some(h.to_string());
             } else if line == "wbackup-ready" {
@@ -344,14 +335,9 @@ async fn start_master(argv: &[String], limit: Duration) -> Result<(Child, String
         None
     };
     match tokio::time::timeout(limit, handshake).await {
-        Ok(Some(home)) if !home.is_empty() => Ok((child, home)),
+        Ok(Some(home)) if !home.is_empty() => Ok((master, home)),
         Ok(_) => {
-            let mut err = String::new();
-            if let Some(mut e) = child.stderr.take() {
-                let _ =
-                    tokio::time::timeout(Duration::from_secs(2), e.read_to_string(&mut err)).await;
-            }
-            let _ = child.kill().await;
+            let err = master.kill(Duration::from_secs(2)).await.join("\n");
             if err.contains("REMOTE HOST IDENTIFICATION HAS CHANGED") {
                 return Err(Refusal::KeyChanged(err));
             }
@@ -364,11 +350,74 @@ async fn start_master(argv: &[String], limit: Duration) -> Result<(Child, String
             Err(Refusal::Other(reason))
         }
         Err(_) => {
-            let _ = child.kill().await;
+            master.kill(Duration::ZERO).await;
             Err(Refusal::Other(format!(
                 "no answer within {}s",
                 limit.as_secs()
             )))
+        }
+    }
+}
+
+/// Every node of a configuration, reached at once for one command (`status`, `doctor`,
+/// `verify`): the orchestrator locally, the others through `connect`, all sharing one
+/// private folder of control sockets that `close` removes. An unreachable node costs its
+/// connect timeouts once, not once per node after it.
+pub struct Connections {
+    /// One per node of the configuration, in its order: its name, and its connection or
+    /// why there is none.
+    pub nodes: Vec<(String, Result<Conn, Unreachable>)>,
+    control_dir: Option<PathBuf>,
+}
+
+impl Connections {
+    pub async fn open(config: &Config) -> Connections {
+        let dir = control_dir();
+        let control = dir.as_ref().ok().cloned();
+        let attempts: Vec<_> = config
+            .nodes
+            .iter()
+            .map(|n| {
+                let (config, n) = (config.clone(), n.clone());
+                let dir = dir
+                    .as_ref()
+                    .map(Clone::clone)
+                    .map_err(|e| format!("cannot create a directory for ssh control sockets: {e}"));
+                tokio::spawn(async move {
+                    if n.is_orchestrator {
+                        return Ok(Conn::local(&n));
+                    }
+                    match dir {
+                        Ok(d) => connect(&config, &n, &d).await,
+                        Err(why) => Err(Unreachable::before_trying(why)),
+                    }
+                })
+            })
+            .collect();
+        let mut nodes = Vec::new();
+        for (n, attempt) in config.nodes.iter().zip(attempts) {
+            let conn = attempt.await.unwrap_or_else(|e| {
+                Err(Unreachable::before_trying(format!(
+                    "connecting failed: {e}"
+                )))
+            });
+            nodes.push((n.name.clone(), conn));
+        }
+        Connections {
+            nodes,
+            control_dir: control,
+        }
+    }
+
+    /// Closes every connection and removes the control sockets' folder.
+    pub async fn close(self) {
+        for (_, c) in self.nodes {
+            if let Ok(c) = c {
+                c.close().await;
+            }
+        }
+        if let Some(d) = self.control_dir {
+            let _ = std::fs::remove_dir_all(d);
         }
     }
 }

@@ -198,24 +198,11 @@ pub async fn run_bytes(
         }
     };
 
-    let mut cmd = Command::new(&argv[0]);
-    cmd.args(&argv[1..])
-        .stdin(match job.stdin {
-            Input::Null => Stdio::null(),
-            _ => Stdio::piped(),
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
-    for v in RESTIC_PASSWORD_VARS {
-        cmd.env_remove(v);
-    }
-    let mut child = match cmd.spawn() {
+    let mut child = match spawn(&argv, !matches!(job.stdin, Input::Null)) {
         Ok(c) => c,
         Err(e) => {
             return Finished {
-                spawn_error: Some(format!("cannot start {}: {e}", argv[0])),
+                spawn_error: Some(e.to_string()),
                 ..Default::default()
             }
         }
@@ -240,21 +227,12 @@ pub async fn run_bytes(
         }
     }
 
-    let (tx, mut rx) = mpsc::channel::<(Stream, Vec<u8>)>(256);
-    let out = child.stdout.take().expect("piped");
-    let err = child.stderr.take().expect("piped");
-    tokio::spawn(read_lines(
-        out,
-        Stream::Stdout,
-        job.carriage_returns,
-        tx.clone(),
-    ));
-    tokio::spawn(read_lines(err, Stream::Stderr, false, tx));
+    let mut rx = read_output(&mut child, job.carriage_returns);
 
     let mut fin = Finished::default();
     let mut remote_pid: Option<u32> = None;
     let deadline = job.timeout.map(|t| tokio::time::Instant::now() + t);
-    let mut tail: std::collections::VecDeque<String> = Default::default();
+    let mut tail = Tail::new(TAIL);
     loop {
         let sleep = async {
             match deadline {
@@ -269,8 +247,7 @@ pub async fn run_bytes(
                 }
                 Some((stream, text)) => {
                     if stream == Stream::Stderr {
-                        if tail.len() == TAIL { tail.pop_front(); }
-                        tail.push_back(String::from_utf8_lossy(&text).into_owned());
+                        tail.push(&text);
                     }
                     on_line(stream, text);
                 }
@@ -293,17 +270,172 @@ pub async fn run_bytes(
         tokio::time::timeout(Duration::from_millis(200), rx.recv()).await
     {
         if stream == Stream::Stderr {
-            if tail.len() == TAIL {
-                tail.pop_front();
-            }
-            tail.push_back(String::from_utf8_lossy(&text).into_owned());
+            tail.push(&text);
         }
         on_line(stream, text);
     }
     let status = child.wait().await.ok();
     fin.code = status.and_then(|s| s.code());
-    fin.stderr_tail = tail.into_iter().collect();
+    fin.stderr_tail = tail.lines.into_iter().collect();
     fin
+}
+
+/// Why a program could not be started at all.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start {program}: {source}")]
+pub struct SpawnError {
+    pub program: String,
+    #[source]
+    pub source: std::io::Error,
+}
+
+impl SpawnError {
+    /// Is the program missing (not installed, or not on the PATH)?
+    pub fn is_missing(&self) -> bool {
+        self.source.kind() == std::io::ErrorKind::NotFound
+    }
+}
+
+/// Starts `argv` locally the one way: its own process group (Ctrl-C reaches wbackup,
+/// which then ends its processes in order), killed when dropped, stdout and stderr
+/// piped, no restic password variable inherited.
+fn spawn(argv: &[String], piped_stdin: bool) -> Result<tokio::process::Child, SpawnError> {
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..])
+        .stdin(if piped_stdin {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    for v in RESTIC_PASSWORD_VARS {
+        cmd.env_remove(v);
+    }
+    cmd.spawn().map_err(|source| SpawnError {
+        program: argv[0].clone(),
+        source,
+    })
+}
+
+/// Reads the child's stdout and stderr concurrently, line by line, into one channel.
+fn read_output(
+    child: &mut tokio::process::Child,
+    carriage_returns: bool,
+) -> mpsc::Receiver<(Stream, Vec<u8>)> {
+    let (tx, rx) = mpsc::channel::<(Stream, Vec<u8>)>(256);
+    let out = child.stdout.take().expect("piped");
+    let err = child.stderr.take().expect("piped");
+    tokio::spawn(read_lines(
+        out,
+        Stream::Stdout,
+        carriage_returns,
+        tx.clone(),
+    ));
+    tokio::spawn(read_lines(err, Stream::Stderr, false, tx));
+    rx
+}
+
+/// The last lines a process wrote on stderr, as text.
+struct Tail {
+    lines: std::collections::VecDeque<String>,
+    max: usize,
+}
+
+impl Tail {
+    fn new(max: usize) -> Tail {
+        Tail {
+            lines: Default::default(),
+            max,
+        }
+    }
+    fn push(&mut self, bytes: &[u8]) {
+        if self.lines.len() == self.max {
+            self.lines.pop_front();
+        }
+        self.lines
+            .push_back(String::from_utf8_lossy(bytes).into_owned());
+    }
+}
+
+/// A process that keeps running while wbackup talks to it, for as long as wbackup
+/// needs it (the ssh master connection of a node): started like every other process
+/// (`spawn`), its stdin held open, its stdout read line by line, its stderr kept.
+pub struct Running {
+    child: tokio::process::Child,
+    stdin: Option<tokio::process::ChildStdin>,
+    output: mpsc::Receiver<(Stream, Vec<u8>)>,
+    stderr: Tail,
+}
+
+/// How many of a long-running process's stderr lines are kept: enough for ssh's whole
+/// complaint about a changed host key.
+const RUNNING_TAIL: usize = 200;
+
+impl Running {
+    /// Starts `argv` locally, its stdin a pipe that stays open until `close`.
+    pub fn start(argv: &[String]) -> Result<Running, SpawnError> {
+        let mut child = spawn(argv, true)?;
+        let stdin = child.stdin.take();
+        let output = read_output(&mut child, false);
+        Ok(Running {
+            child,
+            stdin,
+            output,
+            stderr: Tail::new(RUNNING_TAIL),
+        })
+    }
+
+    /// The next line it prints on stdout (stderr lines meanwhile are kept); None once
+    /// its output ended.
+    pub async fn next_line(&mut self) -> Option<String> {
+        while let Some((stream, text)) = self.output.recv().await {
+            match stream {
+                Stream::Stderr => self.stderr.push(&text),
+                _ => return Some(String::from_utf8_lossy(&text).into_owned()),
+            }
+        }
+        None
+    }
+
+    /// Ends it at once (its whole process group) and returns what it said on stderr,
+    /// reading what is still coming for up to `wait`.
+    pub async fn kill(mut self, wait: Duration) -> Vec<String> {
+        let deadline = tokio::time::Instant::now() + wait;
+        while let Ok(Some((stream, text))) =
+            tokio::time::timeout_at(deadline, self.output.recv()).await
+        {
+            if stream == Stream::Stderr {
+                self.stderr.push(&text);
+            }
+        }
+        self.kill_group().await;
+        self.stderr.lines.into_iter().collect()
+    }
+
+    /// Closes its stdin (the way it is asked to end) and waits up to `grace` for it to
+    /// exit, then kills it.
+    pub async fn close(mut self, grace: Duration) {
+        drop(self.stdin.take());
+        if tokio::time::timeout(grace, self.child.wait())
+            .await
+            .is_err()
+        {
+            self.kill_group().await;
+        }
+    }
+
+    async fn kill_group(&mut self) {
+        if let Some(pid) = self.child.id() {
+            // SAFETY: plain syscall on the child's own process group.
+            unsafe {
+                libc::kill(-(pid as i32), libc::SIGKILL);
+            }
+        }
+        let _ = self.child.kill().await;
+    }
 }
 
 /// Ends a running process: SIGINT to the real worker (restic cleans up its lock), then,
@@ -413,4 +545,56 @@ pub async fn capture(
     })
     .await;
     (fin, lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_running_process_gives_its_lines_and_its_complaint() {
+        let argv: Vec<String> = ["sh", "-c", "echo first; echo 'bad news' >&2; exit 3"]
+            .map(String::from)
+            .to_vec();
+        let mut p = Running::start(&argv).unwrap();
+        assert_eq!(p.next_line().await.as_deref(), Some("first"));
+        assert_eq!(p.next_line().await, None);
+        assert_eq!(p.kill(Duration::from_secs(2)).await, ["bad news"]);
+    }
+
+    #[tokio::test]
+    async fn a_running_process_ends_when_its_input_closes_or_is_killed() {
+        let argv: Vec<String> = ["sh", "-c", "echo ready; exec cat >/dev/null"]
+            .map(String::from)
+            .to_vec();
+        let mut p = Running::start(&argv).unwrap();
+        assert_eq!(p.next_line().await.as_deref(), Some("ready"));
+        let started = std::time::Instant::now();
+        p.close(Duration::from_secs(20)).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "cat saw end of input"
+        );
+        let argv: Vec<String> = ["sh", "-c", "trap '' HUP; sleep 1000"]
+            .map(String::from)
+            .to_vec();
+        let p = Running::start(&argv).unwrap();
+        let started = std::time::Instant::now();
+        p.close(Duration::from_millis(200)).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "killed after its grace"
+        );
+    }
+
+    #[test]
+    fn a_missing_program_is_told_apart() {
+        let e = Running::start(&["wbackup-no-such-program".to_string()])
+            .err()
+            .unwrap();
+        assert!(e.is_missing());
+        assert!(e
+            .to_string()
+            .starts_with("cannot start wbackup-no-such-program: "));
+    }
 }

@@ -1,0 +1,325 @@
+//! The commands that look and change nothing: `status` (what each node holds),
+//! `doctor` (what to fix on each node) and `restore` (the restic commands to run by
+//! hand). They reach nodes the way a run does (`engine::node`).
+
+use crate::config::Config;
+use crate::engine::node;
+use crate::engine::replication;
+use crate::error::{self, Error, Exit};
+use crate::plan;
+use crate::shell;
+use tokio_util::sync::CancellationToken;
+
+#[derive(serde::Serialize)]
+struct NodeStatus {
+    node: String,
+    role: String,
+    reachable: bool,
+    address: Option<String>,
+    error: Option<String>,
+    repositories: Vec<RepoStatus>,
+}
+
+#[derive(serde::Serialize)]
+struct RepoStatus {
+    repository: String,
+    snapshots: usize,
+    latest_snapshot: Option<String>,
+    latest_time: Option<String>,
+}
+
+/// `wbackup status`: per node, how it is reached and the repositories it holds.
+pub(super) async fn status(config: &Config, json: bool) -> error::Result {
+    let cancel = CancellationToken::new();
+    let repos: Vec<String> = config
+        .nodes
+        .iter()
+        .filter(|n| !n.is_storage())
+        .map(|n| n.name.clone())
+        .collect();
+    let conns = node::Connections::open(config).await;
+    let mut all = Vec::new();
+    for (n, (_, c)) in config.nodes.iter().zip(&conns.nodes) {
+        let mut st = NodeStatus {
+            node: n.name.clone(),
+            role: n.role().to_string(),
+            reachable: c.is_ok(),
+            address: None,
+            error: None,
+            repositories: vec![],
+        };
+        match c {
+            Err(u) => st.error = Some(u.to_string()),
+            Ok(conn) => {
+                st.address = Some(conn.address().to_string());
+                match replication::inventory(conn, &repos, &cancel).await {
+                    Err(e) => st.error = Some(e),
+                    Ok(inv) => {
+                        for r in &repos {
+                            let Some(files) = inv.repos.get(r) else {
+                                continue;
+                            };
+                            if let Some(why) = &files.unsound {
+                                let e = format!("its copy of {r} cannot be listed soundly: {why}");
+                                st.error = Some(match st.error.take() {
+                                    Some(prev) => format!("{prev}; {e}"),
+                                    None => e,
+                                });
+                            }
+                            st.repositories.extend(repo_status(r, files));
+                        }
+                    }
+                }
+            }
+        }
+        all.push(st);
+    }
+    conns.close().await;
+    let ok = all.iter().all(|s| s.error.is_none());
+    if json {
+        println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
+    } else {
+        print_status(&all);
+    }
+    Ok(if ok { Exit::Ok } else { Exit::Failed })
+}
+
+/// What `status` says of one node's copy of `repo`: None when it holds none.
+fn repo_status(repo: &str, files: &replication::RepoFiles) -> Option<RepoStatus> {
+    files.config_sha.as_ref()?;
+    let latest = files
+        .files
+        .iter()
+        .filter(|(p, _)| p.starts_with("snapshots/"))
+        .max_by(|a, b| a.1 .1.total_cmp(&b.1 .1));
+    Some(RepoStatus {
+        repository: repo.to_string(),
+        snapshots: files.snapshots().len(),
+        latest_snapshot: latest.map(|(p, _)| short_id(&p["snapshots/".len()..]).to_string()),
+        latest_time: latest.and_then(|(_, (_, t))| {
+            chrono::DateTime::from_timestamp(*t as i64, 0).map(|d| {
+                d.with_timezone(&chrono::Local)
+                    .format("%Y-%m-%d %H:%M")
+                    .to_string()
+            })
+        }),
+    })
+}
+
+/// A snapshot's id as restic shortens it (8 characters), or the whole name when it is
+/// shorter: a stray file under `snapshots/` may have any name.
+fn short_id(name: &str) -> &str {
+    name.get(..8).unwrap_or(name)
+}
+
+fn print_status(all: &[NodeStatus]) {
+    for s in all {
+        match (&s.address, &s.error) {
+            (_, Some(e)) => println!("{} ({}): {e}", s.node, s.role),
+            (Some(a), None) => println!("{} ({}): reached via {a}", s.node, s.role),
+            _ => {}
+        }
+        if s.reachable && s.repositories.is_empty() && s.error.is_none() {
+            println!("  no repositories yet");
+        }
+        for r in &s.repositories {
+            match (&r.latest_snapshot, &r.latest_time) {
+                (Some(id), Some(t)) => println!(
+                    "  {:<12} {} snapshots, latest {id} at {t}",
+                    r.repository, r.snapshots
+                ),
+                _ => println!("  {:<12} no snapshots", r.repository),
+            }
+        }
+    }
+}
+
+/// `wbackup doctor`: per node, its address, tools and free space, and what to fix.
+pub(super) async fn doctor(config: &Config) -> error::Result {
+    let cancel = CancellationToken::new();
+    let conns = node::Connections::open(config).await;
+    let mut problems = 0;
+    for (n, (_, c)) in config.nodes.iter().zip(&conns.nodes) {
+        println!("{} ({})", n.name, n.role());
+        let conn = match c {
+            Err(u) if u.key_changed.is_some() => {
+                problems += 1;
+                println!("  PROBLEM: {}", u.reason(&n.name));
+                continue;
+            }
+            Err(u) => {
+                problems += 1;
+                println!("  PROBLEM: {u}");
+                println!("  fix: check that `ssh {}` logs in without a prompt (ssh-copy-id, host key accepted once, sshd running)", shell::quote(n.addresses.first().map(String::as_str).unwrap_or("")));
+                continue;
+            }
+            Ok(c) => c,
+        };
+        println!("  address: {} ({:?})", conn.address(), conn.route);
+        match conn.script(DOCTOR, &[&conn.base()], &cancel).await {
+            Err(e) => {
+                problems += 1;
+                println!("  PROBLEM: {e}");
+            }
+            Ok(lines) => problems += report_node(conn, &lines),
+        }
+    }
+    conns.close().await;
+    if problems == 0 {
+        println!("no problems found");
+        Ok(Exit::Ok)
+    } else {
+        println!("{problems} problem(s) found");
+        Ok(Exit::Failed)
+    }
+}
+
+/// What `doctor` asks each node: tool versions (or `missing`), free space at the base
+/// folder (or the nearest folder above it that exists), whether the base is writable.
+const DOCTOR: &str = r#"base=$1
+restic version 2>/dev/null | head -n 1 | sed 's/^/restic: /' || true
+command -v restic >/dev/null || echo "restic: missing"
+rsync --version 2>/dev/null | head -n 1 | sed 's/^/rsync: /'
+command -v rsync >/dev/null || echo "rsync: missing"
+d=$base; while [ ! -d "$d" ]; do d=$(dirname "$d"); done
+df -Pk -- "$d" | awk 'NR==2 {print "free: " $4}'
+if [ -d "$base" ] && [ ! -w "$base" ]; then echo "unwritable"; fi"#;
+
+/// Prints what `DOCTOR` found on `conn`'s node; returns the number of problems.
+fn report_node(conn: &node::Conn, lines: &[String]) -> usize {
+    let mut problems = 0;
+    for l in lines {
+        if let Some(kb) = l.strip_prefix("free: ") {
+            let mb = kb.parse::<u64>().unwrap_or(0) / 1024;
+            println!("  free space at {}: {mb} MB", conn.base());
+            if mb < 1024 {
+                problems += 1;
+                println!("  PROBLEM: less than 1 GB free at {}", conn.base());
+            }
+        } else if let Some(tool) = l.strip_suffix(": missing") {
+            problems += 1;
+            let missing = Error::ToolMissing { tool: tool.into() };
+            println!("  PROBLEM: {missing}");
+        } else if l == "unwritable" {
+            problems += 1;
+            println!(
+                "  PROBLEM: {} is not writable; fix: chown it to the backup user",
+                conn.base()
+            );
+        } else {
+            println!("  {l}");
+        }
+    }
+    problems
+}
+
+/// `wbackup restore`: the restic commands that restore a repository from a node's copy,
+/// printed for a person to run (never run here).
+pub(super) fn restore(
+    config: &Config,
+    repo: &str,
+    from: Option<String>,
+    snapshot: Option<String>,
+    target: Option<String>,
+) -> error::Result {
+    let Some(owner) = config.node(repo).filter(|n| !n.is_storage()) else {
+        let repos: Vec<&str> = config
+            .nodes
+            .iter()
+            .filter(|n| !n.is_storage())
+            .map(|n| n.name.as_str())
+            .collect();
+        return Err(Error::Usage(format!(
+            "no repository {repo:?}; repositories: {}",
+            repos.join(", ")
+        )));
+    };
+    let from = from.unwrap_or_else(|| config.orchestrator.clone());
+    let Some(holder) = config.node(&from) else {
+        let names: Vec<&str> = config.nodes.iter().map(|n| n.name.as_str()).collect();
+        return Err(Error::Usage(format!(
+            "unknown node {from:?} in --from; nodes: {}",
+            names.join(", ")
+        )));
+    };
+    if let Some(s) = &snapshot {
+        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_hexdigit()) && s != "latest" {
+            return Err(Error::Usage(format!(
+                "{s:?} is not a snapshot id (hex digits, as `restic snapshots` shows them)"
+            )));
+        }
+    }
+    if let Some(bad) = target.as_deref().filter(|t| shell::has_control(t)) {
+        return Err(Error::Usage(format!(
+            "--target {:?} holds a control character (a newline, a tab, an escape); choose a directory name without one",
+            bad
+        )));
+    }
+    let snapshot = snapshot.unwrap_or_else(|| "latest".into());
+    let target = target.unwrap_or_else(|| {
+        format!(
+            "~/restore-{}-{}",
+            owner.name,
+            chrono::Local::now().format("%Y%m%d")
+        )
+    });
+    let r = shell::quote_path_for_user(&plan::repo_path(holder, &owner.name));
+    let t = shell::quote_path_for_user(&target);
+    let where_ = if holder.is_orchestrator {
+        "on this machine".to_string()
+    } else {
+        format!(
+            "on {} (ssh {})",
+            holder.name,
+            shell::quote(holder.addresses.first().map(String::as_str).unwrap_or(""))
+        )
+    };
+    // Every line is meant to be pasted into a shell: values in comments are kept on
+    // their line, values in commands are quoted.
+    println!(
+        "# Restore {}'s data from the copy held by {}. Run these {}; restic asks for the password.",
+        owner.name,
+        holder.name,
+        shell::inert(&where_)
+    );
+    println!("# 1. list the snapshots:");
+    println!("restic -r {r} snapshots");
+    println!(
+        "# 2. restore {snapshot} into a new directory ({} must not exist yet):",
+        shell::inert(&t)
+    );
+    println!("mkdir -- {t} && restic -r {r} restore {snapshot} --target {t}");
+    Ok(Exit::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stray_file_with_a_short_name_among_the_snapshots_is_reported_not_a_panic() {
+        let mut files = replication::RepoFiles {
+            config_sha: Some("c".repeat(64)),
+            ..Default::default()
+        };
+        files.files.insert("snapshots/ab".into(), (10, 2.0));
+        files.files.insert(
+            format!("snapshots/{}", "0123456789".repeat(6) + "abcd"),
+            (10, 1.0),
+        );
+        let st = repo_status("home", &files).expect("a repository");
+        assert_eq!(st.latest_snapshot.as_deref(), Some("ab"));
+        files.files.insert("snapshots/é".into(), (10, 3.0));
+        let st = repo_status("home", &files).expect("a repository");
+        assert_eq!(st.latest_snapshot.as_deref(), Some("é"));
+        files.files.insert("snapshots/0123456é".into(), (10, 4.0));
+        let st = repo_status("home", &files).expect("a repository");
+        assert_eq!(st.latest_snapshot.as_deref(), Some("0123456é"));
+    }
+
+    #[test]
+    fn a_snapshot_id_is_shortened_as_restic_does() {
+        let id = "0123456789".repeat(6) + "abcd";
+        assert_eq!(short_id(&id), "01234567");
+    }
+}
