@@ -213,11 +213,7 @@ pub fn main() -> i32 {
             config.path().display()
         );
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let rt = crate::runtime::engine().expect("tokio runtime");
     match cli.command.expect("handled above") {
         Command::Plan { select } => match select.plan(&config) {
             Ok(p) => {
@@ -298,26 +294,7 @@ pub fn main() -> i32 {
 
 fn init(explicit: Option<&std::path::Path>) -> i32 {
     let (path, _) = config::locate(explicit);
-    if path.exists() {
-        eprintln!(
-            "error: {} already exists; nothing was written (edit it, or remove it first)",
-            path.display()
-        );
-        return EXIT_FAILED;
-    }
-    if let Some(dir) = path.parent() {
-        if let Err(e) = std::fs::create_dir_all(dir) {
-            eprintln!("error: cannot create {}: {e}", dir.display());
-            return EXIT_FAILED;
-        }
-    }
-    let text = config::starter_file(&config::local_node_name());
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .and_then(|mut f| f.write_all(text.as_bytes()))
-    {
+    match crate::starter::write(&path, &config::local_node_name()) {
         Ok(()) => {
             println!(
                 "wrote {}; edit it, then check it with `wbackup plan`",
@@ -326,7 +303,7 @@ fn init(explicit: Option<&std::path::Path>) -> i32 {
             EXIT_OK
         }
         Err(e) => {
-            eprintln!("error: cannot write {}: {e}", path.display());
+            eprintln!("error: {e}");
             EXIT_FAILED
         }
     }
@@ -342,10 +319,7 @@ fn init_from(explicit: Option<&std::path::Path>, from: engine::records::Source) 
         return EXIT_USAGE;
     }
     let (path, _) = config::locate(explicit);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let rt = crate::runtime::current_thread().expect("tokio runtime");
     match rt.block_on(engine::records::fetch(&path, &from)) {
         Ok(done) => {
             println!("{done}");
