@@ -1,17 +1,23 @@
 //! Synthetic runs: the events a run of a real plan would emit, without ssh or restic.
 //!
-//! The window's tests, the screenshot script and the log benchmark feed these into the
-//! backend through the same intake the engine uses, so what they show is what a person
-//! sees during a real run. Nothing here is used by a real run.
+//! The window's tests and the log benchmark feed these into the backend through the same
+//! intake the engine uses. Where the engine has the words, the demo asks the engine for
+//! them instead of writing its own: an unreachable node's reason is the engine's
+//! [`Unreachable`] (`reason`, `Display`), a failed restic step's description is
+//! [`Finished::describe`], the outcomes are the engine's [`Outcome`] values, so a change
+//! in the engine's sentences shows here. (The README's screenshots come from real runs
+//! on a lab of sshd nodes, not from this.) Nothing here is used by a real run.
 
 use crate::config::Config;
 use crate::engine::events::{Event, Outcome, Route, RunStatus, Stream};
+use crate::engine::node::Unreachable;
+use crate::engine::process::Finished;
 use crate::plan::{Plan, StepKind};
 
 /// How the synthetic run goes wrong.
 #[derive(Debug, Clone, Default)]
 pub struct Script {
-    /// This node's backup fails (restic exit code 3, some files unreadable).
+    /// This node's backup fails (restic exits 1: its disk is full).
     pub failing_backup: Option<String>,
     /// This node answers on none of its addresses; its steps fail.
     pub unreachable: Option<String>,
@@ -28,6 +34,20 @@ pub fn run_events(config: &Config, plan: &Plan, script: &Script) -> Vec<Event> {
         steps: plan.steps.len(),
     }];
     let unreachable = |node: &str| script.unreachable.as_deref() == Some(node);
+    // What ssh says when nothing listens, as the engine keeps it for each address.
+    let why_unreachable = |node: &str| Unreachable {
+        tried: config
+            .node(node)
+            .map(|n| n.addresses.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|a| {
+                let why = format!("ssh: connect to host {a} port 22: Connection refused");
+                (a, why)
+            })
+            .collect(),
+        key_changed: None,
+    };
     let mut failed = false;
     for step in &plan.steps {
         let node = step.node.clone();
@@ -61,28 +81,18 @@ pub fn run_events(config: &Config, plan: &Plan, script: &Script) -> Vec<Event> {
             || (step.kind == StepKind::Replicate && step.targets.iter().any(|t| unreachable(t)));
         let outcome = match step.kind {
             StepKind::Prepare if unreachable(&node) => {
-                let tried = config
-                    .node(&node)
-                    .map(|n| n.addresses.clone())
-                    .unwrap_or_default();
+                let u = why_unreachable(&node);
+                let tried: Vec<String> = u.tried.iter().map(|(a, _)| a.clone()).collect();
+                ev.push(line(
+                    Stream::Info,
+                    format!("connecting to {node} ({})", tried.join(", ")),
+                ));
                 ev.push(Event::NodeUnreachable {
                     node: node.clone(),
-                    tried: tried.clone(),
+                    tried: u.tried.iter().map(|(a, _)| a.clone()).collect(),
                 });
-                for a in &tried {
-                    ev.push(line(
-                        Stream::Stderr,
-                        format!("ssh: connect to host {a} port 22: Connection refused"),
-                    ));
-                }
-                Outcome::Failed {
-                    exit_code: Some(255),
-                    message: format!("{node} is unreachable (tried {})", tried.join(", ")),
-                    stderr_tail: tried
-                        .iter()
-                        .map(|a| format!("ssh: connect to host {a} port 22: Connection refused"))
-                        .collect(),
-                }
+                // The engine's words for it, as its prepare step reports them.
+                Outcome::failed(u.reason(&node))
             }
             StepKind::Prepare => {
                 let n = config.node(&node);
@@ -111,6 +121,10 @@ pub fn run_events(config: &Config, plan: &Plan, script: &Script) -> Vec<Event> {
                 ));
                 Outcome::Passed
             }
+            // The engine skips an unreachable node's own steps with the same reason.
+            _ if unreachable(&node) => Outcome::Skipped {
+                reason: why_unreachable(&node).reason(&node),
+            },
             _ if blocked => Outcome::Skipped {
                 reason: "a node it needs is unreachable".into(),
             },
@@ -133,17 +147,24 @@ pub fn run_events(config: &Config, plan: &Plan, script: &Script) -> Vec<Event> {
                 if script.failing_backup.as_deref() == Some(node.as_str()) {
                     let tail = vec![
                         "error: open /home/alice/.local/share/keyrings/login.keyring: permission denied".to_string(),
-                        "error: lstat /home/alice/Downloads/partial.iso: no such file or directory".to_string(),
-                        "Warning: at least one source file could not be read".to_string(),
+                        format!("Fatal: unable to save snapshot: write {}/{node}/restic/data/3f/3f9c: no space left on device", base(config, &node)),
                     ];
                     for t in &tail {
                         ev.push(line(Stream::Stderr, t.clone()));
                     }
                     failed = true;
-                    Outcome::Failed {
-                        exit_code: Some(3),
-                        message: "restic backup finished, but some files could not be read".into(),
+                    let fin = Finished {
+                        code: Some(1),
                         stderr_tail: tail,
+                        cancelled: false,
+                        timed_out: false,
+                        spawn_error: None,
+                    };
+                    // As the engine words a failed restic step.
+                    Outcome::Failed {
+                        exit_code: fin.code,
+                        message: format!("restic backup on {node}: {}", fin.describe()),
+                        stderr_tail: fin.stderr_tail,
                     }
                 } else {
                     ev.push(line(
