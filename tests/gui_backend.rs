@@ -329,8 +329,8 @@ fn main() {
             assert!((0..n).all(|r| b.log_row(r).unwrap().starts_with("nas")));
             b.as_mut().toggle_node_filter(&QString::from("nas"));
             assert_eq!(rows(&b) as usize, line_count);
-            // The search ignores case: a word of one stderr line, upper-cased, finds every
-            // line that holds it.
+            // The search ignores case: a capitalised word of a stderr line, searched in
+            // another case, finds every line that holds it.
             let needle = events
                 .iter()
                 .find_map(|e| match e {
@@ -338,10 +338,13 @@ fn main() {
                         stream: Stream::Stderr,
                         text,
                         ..
-                    } => text.split_whitespace().last().map(str::to_string),
+                    } => text
+                        .split_whitespace()
+                        .find(|w| w.chars().any(char::is_uppercase))
+                        .map(str::to_string),
                     _ => None,
                 })
-                .expect("the run wrote on stderr");
+                .expect("the run wrote a capitalised word on stderr");
             let holding = events
                 .iter()
                 .filter(|e| matches!(e, Event::Line { text, .. } if text.to_lowercase().contains(&needle.to_lowercase())))
