@@ -65,19 +65,22 @@ fn main() -> anyhow::Result<()> {
     std::env::set_var("XDG_RUNTIME_DIR", dir.path());
     std::env::set_var("QT_QPA_PLATFORM", "offscreen");
     wbackup::gui::prepare_environment();
-    wbackup::gui::bridge::set_startup_config(Some(&config));
 
     let mut app = cxx_qt_lib::QGuiApplication::new();
     let mut engine = wbackup::gui::new_engine();
     let mut own_backend = None;
     let thread = if mode == "window" {
-        if let Some(e) = engine.as_mut() {
+        if let Some(mut e) = engine.as_mut() {
+            wbackup::gui::set_config_file(e.as_mut(), Some(&config));
             e.load(&cxx_qt_lib::QUrl::from(wbackup::gui::MAIN_QML));
         }
-        wbackup::gui::bridge::published_backend()
+        wbackup::gui::native::window_backend(&engine)
             .ok_or_else(|| anyhow::anyhow!("the window did not load"))?
     } else {
         let mut backend = wbackup::gui::native::new_backend();
+        backend
+            .pin_mut()
+            .load(&cxx_qt_lib::QString::from(&*config.to_string_lossy()));
         let thread = cxx_qt::Threading::qt_thread(&*backend);
         let _ = backend.pin_mut();
         own_backend = Some(backend);

@@ -36,7 +36,6 @@ fn main() -> anyhow::Result<()> {
     std::thread::sleep(Duration::from_millis(1100)); // the next log gets its own name
 
     wbackup::gui::prepare_environment();
-    wbackup::gui::bridge::set_startup_config(Some(Path::new(config_path)));
     let mut app = QGuiApplication::new();
     let mut engine = wbackup::gui::new_engine();
     let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/screenshots/Shots.qml");
@@ -44,10 +43,11 @@ fn main() -> anyhow::Result<()> {
         &QString::from(&*shots.to_string_lossy()),
         &QString::default(),
     );
-    if let Some(engine) = engine.as_mut() {
+    if let Some(mut engine) = engine.as_mut() {
+        wbackup::gui::set_config_file(engine.as_mut(), Some(Path::new(config_path)));
         engine.load(&url);
     }
-    let backend = wbackup::gui::bridge::published_backend()
+    let backend = wbackup::gui::native::window_backend(&engine)
         .ok_or_else(|| anyhow::anyhow!("the window did not create its backend"))?;
     let (tx, rx) = mpsc::channel();
     backend

@@ -7,10 +7,10 @@ import QtQuick.Layouts
 Rectangle {
     id: summary
     property var api
-    readonly property var failures: JSON.parse(api.failuresJson)
+    readonly property int count: api.failures.count
     signal stepChosen()
 
-    visible: failures.length > 0
+    visible: count > 0
     implicitHeight: column.implicitHeight + 16
     radius: 4
     color: "#fdf0ef"
@@ -23,7 +23,7 @@ Rectangle {
         spacing: 6
 
         Label {
-            text: (summary.failures.length === 1 ? "1 step failed" : summary.failures.length + " steps failed")
+            text: (summary.count === 1 ? "1 step failed" : summary.count + " steps failed")
                   + " — choose one to see its log"
             font.bold: true
             color: "#b52a25"
@@ -37,14 +37,19 @@ Rectangle {
             implicitHeight: contentHeight
             clip: true
             spacing: 4
-            model: summary.failures
+            model: summary.api.failures
             boundsBehavior: Flickable.StopAtBounds
             ScrollBar.vertical: ScrollBar {}
 
             delegate: Rectangle {
                 id: failure
-                required property var modelData
-                readonly property bool chosen: summary.api.filterStep === modelData.step
+                required property int step
+                required property string node
+                required property string title
+                required property int exitCode
+                required property string message
+                required property var stderrTail
+                readonly property bool chosen: summary.api.filterStep === step
                 width: ListView.view.width
                 implicitHeight: lines.implicitHeight + 8
                 radius: 3
@@ -57,7 +62,7 @@ Rectangle {
                     hoverEnabled: true
                     cursorShape: Qt.PointingHandCursor
                     onClicked: {
-                        summary.api.showStep(failure.modelData.step)
+                        summary.api.showStep(failure.step)
                         summary.stepChosen()
                     }
                 }
@@ -73,26 +78,26 @@ Rectangle {
                         elide: Text.ElideRight
                         textFormat: Text.PlainText
                         font.bold: true
-                        text: failure.modelData.node + " — step " + (failure.modelData.step + 1) + ": "
-                              + failure.modelData.title
-                              + (failure.modelData.exitCode >= 0 ? " — exit code " + failure.modelData.exitCode : "")
+                        text: failure.node + " — step " + (failure.step + 1) + ": "
+                              + failure.title
+                              + (failure.exitCode >= 0 ? " — exit code " + failure.exitCode : "")
                     }
                     Label {
                         Layout.fillWidth: true
                         wrapMode: Text.Wrap
                         textFormat: Text.PlainText
-                        text: failure.modelData.message
+                        text: failure.message
                     }
                     Label {
                         Layout.fillWidth: true
-                        visible: failure.modelData.stderrTail.length > 0
+                        visible: failure.stderrTail.length > 0
                         textFormat: Text.PlainText
                         wrapMode: Text.WrapAnywhere
                         maximumLineCount: 4
                         elide: Text.ElideRight
                         font.family: "monospace"
                         color: "#8a1f1b"
-                        text: failure.modelData.stderrTail.slice(-4).join("\n")
+                        text: failure.stderrTail.slice(-4).join("\n")
                     }
                 }
             }

@@ -6,7 +6,6 @@ import QtQuick.Layouts
 Frame {
     id: history
     property var api
-    readonly property var runs: JSON.parse(api.historyJson)
     padding: 1
 
     ListView {
@@ -14,13 +13,17 @@ Frame {
         objectName: "historyList"
         anchors.fill: parent
         clip: true
-        model: history.runs
+        model: history.api.history
         ScrollBar.vertical: ScrollBar {}
 
         delegate: Rectangle {
             id: run
-            required property var modelData
             required property int index
+            required property string started
+            required property string status
+            required property int steps
+            required property int failed
+            required property var nodesFailed
             width: ListView.view.width
             implicitHeight: 36
             color: index % 2 ? palette.alternateBase : palette.base
@@ -30,18 +33,18 @@ Frame {
                 anchors.leftMargin: 10
                 anchors.rightMargin: 10
                 spacing: 14
-                Label { text: run.modelData.started; font.family: "monospace"; Layout.preferredWidth: 170 }
+                Label { text: run.started; font.family: "monospace"; Layout.preferredWidth: 170 }
                 Label {
                     Layout.preferredWidth: 90
-                    text: run.modelData.status
+                    text: run.status
                     font.bold: true
-                    color: ({ "passed": "#2e8b47", "failed": "#c9302c", "interrupted": "#b08a1e" })[run.modelData.status] || "#8a8f98"
+                    color: ({ "passed": "#2e8b47", "failed": "#c9302c", "interrupted": "#b08a1e" })[run.status] || "#8a8f98"
                 }
                 Label {
                     Layout.fillWidth: true
                     elide: Text.ElideRight
-                    text: run.modelData.steps + " steps"
-                          + (run.modelData.failed > 0 ? ", " + run.modelData.failed + " failed on " + run.modelData.nodesFailed.join(", ") : "")
+                    text: run.steps + " steps"
+                          + (run.failed > 0 ? ", " + run.failed + " failed on " + run.nodesFailed.join(", ") : "")
                 }
                 Button {
                     text: "Open log"

@@ -7,7 +7,6 @@ import QtQuick.Layouts
 Frame {
     id: list
     property var api
-    readonly property var hosts: JSON.parse(api.hostsJson)
     padding: 0
 
     readonly property var stateColors: ({
@@ -53,14 +52,27 @@ Frame {
         }
 
         Repeater {
-            model: list.hosts
+            model: list.api.hosts
 
+            // One row of the host model; each role is a property.
             delegate: Rectangle {
                 id: hostRow
-                required property var modelData
                 required property int index
-                readonly property bool chosen: list.api.filterNode === modelData.name
-                objectName: "host_" + modelData.name
+                required property string name
+                required property string role
+                required property var addresses
+                required property string address
+                required property string route
+                // `state` is an Item's own property: the role is read through `model`.
+                required property var model
+                readonly property string hostState: model.state
+                required property string step
+                required property real progress
+                required property string lastResult
+                required property string lastTime
+                required property var tried
+                readonly property bool chosen: list.api.filterNode === name
+                objectName: "host_" + name
                 Layout.fillWidth: true
                 implicitHeight: Math.max(44, cells.implicitHeight + 12)
                 color: chosen ? "#dbe8f7" : (mouse.containsMouse ? "#f0f4f9" : (index % 2 ? palette.alternateBase : palette.base))
@@ -70,10 +82,10 @@ Frame {
                     anchors.fill: parent
                     hoverEnabled: true
                     cursorShape: Qt.PointingHandCursor
-                    onClicked: list.api.toggleNodeFilter(hostRow.modelData.name)
+                    onClicked: list.api.toggleNodeFilter(hostRow.name)
                     ToolTip.visible: containsMouse
                     ToolTip.delay: 800
-                    ToolTip.text: hostRow.chosen ? "Click to show every node's lines" : "Click to show only " + hostRow.modelData.name + "'s log lines"
+                    ToolTip.text: hostRow.chosen ? "Click to show every node's lines" : "Click to show only " + hostRow.name + "'s log lines"
                 }
 
                 RowLayout {
@@ -83,15 +95,15 @@ Frame {
                     anchors.rightMargin: 10
                     spacing: 10
 
-                    Cell { column: 0; text: hostRow.modelData.name; font.bold: true; font.pixelSize: 15 }
-                    Cell { column: 1; text: hostRow.modelData.role; color: "#555" }
+                    Cell { column: 0; text: hostRow.name; font.bold: true; font.pixelSize: 15 }
+                    Cell { column: 1; text: hostRow.role; color: "#555" }
                     Cell {
                         column: 2
                         wrapMode: Text.Wrap
                         maximumLineCount: 2
                         text: {
-                            const h = hostRow.modelData
-                            if (h.state === "unreachable")
+                            const h = hostRow
+                            if (h.hostState === "unreachable")
                                 return "tried " + h.tried.join(", ")
                             if (h.route === "local")
                                 return "local"
@@ -99,8 +111,8 @@ Frame {
                                 return h.address + "  (" + (h.route === "lan" ? "LAN" : "public") + ")"
                             return h.addresses.join(" | ")
                         }
-                        color: hostRow.modelData.state === "unreachable" ? "#d9822b"
-                             : (hostRow.modelData.address === "" ? "#8a8f98" : palette.windowText)
+                        color: hostRow.hostState === "unreachable" ? "#d9822b"
+                             : (hostRow.address === "" ? "#8a8f98" : palette.windowText)
                     }
                     Item {
                         Layout.preferredWidth: list.widths[3]
@@ -108,11 +120,11 @@ Frame {
                         Rectangle {
                             id: badge
                             objectName: "state"
-                            readonly property string word: list.stateWords[hostRow.modelData.state]
+                            readonly property string word: list.stateWords[hostRow.hostState]
                             implicitWidth: badgeText.implicitWidth + 16
                             implicitHeight: badgeText.implicitHeight + 6
                             radius: height / 2
-                            color: list.stateColors[hostRow.modelData.state]
+                            color: list.stateColors[hostRow.hostState]
                             Label {
                                 id: badgeText
                                 anchors.centerIn: parent
@@ -128,28 +140,28 @@ Frame {
                         Label {
                             Layout.fillWidth: true
                             elide: Text.ElideRight
-                            text: hostRow.modelData.step !== "" ? hostRow.modelData.step : "—"
-                            color: hostRow.modelData.step !== "" ? palette.windowText : "#8a8f98"
+                            text: hostRow.step !== "" ? hostRow.step : "—"
+                            color: hostRow.step !== "" ? palette.windowText : "#8a8f98"
                         }
                         ProgressBar {
                             Layout.fillWidth: true
-                            visible: hostRow.modelData.step !== ""
-                            indeterminate: hostRow.modelData.progress < 0
-                            value: Math.max(0, hostRow.modelData.progress)
+                            visible: hostRow.step !== ""
+                            indeterminate: hostRow.progress < 0
+                            value: Math.max(0, hostRow.progress)
                         }
                     }
                     ColumnLayout {
                         Layout.preferredWidth: list.widths[5]
                         spacing: 0
                         Label {
-                            text: hostRow.modelData.lastResult === "" ? "never run" : hostRow.modelData.lastResult
-                            font.bold: hostRow.modelData.lastResult !== ""
+                            text: hostRow.lastResult === "" ? "never run" : hostRow.lastResult
+                            font.bold: hostRow.lastResult !== ""
                             color: ({ "passed": "#2e8b47", "failed": "#c9302c", "unreachable": "#d9822b",
-                                      "interrupted": "#b08a1e" })[hostRow.modelData.lastResult] || "#8a8f98"
+                                      "interrupted": "#b08a1e" })[hostRow.lastResult] || "#8a8f98"
                         }
                         Label {
-                            visible: hostRow.modelData.lastTime !== ""
-                            text: hostRow.modelData.lastTime
+                            visible: hostRow.lastTime !== ""
+                            text: hostRow.lastTime
                             color: "#6a7380"
                             font.pixelSize: 11
                         }

@@ -15,9 +15,12 @@ ApplicationWindow {
     visible: true
 
     property alias backend: backend
+    // The configuration file to open ("" for the usual lookup); the program sets it.
+    property string configFile: ""
 
     Backend {
         id: backend
+        Component.onCompleted: backend.load(window.configFile)
     }
 
     Pane {

@@ -12,4 +12,6 @@ pub mod password;
 pub mod plan;
 #[cfg(test)]
 mod props;
+pub mod runtime;
 pub mod shell;
+pub mod starter;

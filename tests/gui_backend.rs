@@ -1,17 +1,20 @@
 //! The window's backend QObject without a display: synthetic engine events go in through
-//! its intake (the path the engine uses), the Qt event loop is pumped, and the host rows,
-//! the log model, the failure summary and the run controls are checked.
+//! its intake (the path the engine uses), the Qt event loop is pumped, and the host, failure
+//! and history models, the log model and the run controls are checked against the events
+//! that went in (not against words the synthetic run chose). Real local runs check Backup
+//! all, Stop while restic runs, and closing the window during a run.
 //!
 //! One Qt application per process, so this is a `harness = false` test: `main` runs each
 //! check in order and panics on the first failure.
 
 use cxx_qt_lib::{QCoreApplication, QModelIndex, QString};
-use serde_json::Value;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use wbackup::engine::events::{Event, Stream};
+use wbackup::engine::events::{Event, Outcome, Stream};
 use wbackup::gui::bridge::qobject::Backend;
 use wbackup::gui::demo::{self, Script};
+use wbackup::gui::rows::{qobject::RowModel, Cell};
 use wbackup::plan::Plan;
 
 const CONFIG: &str = r#"
@@ -61,19 +64,39 @@ impl Fixture {
     }
 }
 
-fn hosts(b: &Backend) -> Vec<Value> {
-    serde_json::from_str::<Value>(&String::from(b.hosts_json()))
-        .expect("hosts json")
-        .as_array()
-        .expect("array")
+/// The row of the host model that shows `name`.
+fn host_row(b: &Backend, name: &str) -> usize {
+    let m = b.host_rows();
+    (0..m.len())
+        .find(|&r| m.value(r, "name") == Some(&text(name)))
+        .unwrap_or_else(|| panic!("no host {name}"))
+}
+
+/// A role of the host row named `name`.
+fn host(b: &Backend, name: &str, role: &str) -> Cell {
+    b.host_rows()
+        .value(host_row(b, name), role)
+        .unwrap_or_else(|| panic!("no role {role}"))
         .clone()
 }
 
-fn host<'a>(hosts: &'a [Value], name: &str) -> &'a Value {
-    hosts
-        .iter()
-        .find(|h| h["name"] == name)
-        .unwrap_or_else(|| panic!("no host {name}"))
+fn text(s: &str) -> Cell {
+    Cell::Text(s.into())
+}
+
+/// What QML reads: the model's data for a role name, through Qt.
+fn qt_text(m: &RowModel, row: usize, role: &str) -> String {
+    let role = m.role(role).expect("role exists");
+    assert!(
+        m.role_names().get(&role).is_some(),
+        "role {role} is named for QML"
+    );
+    let index = m.index(row as i32, 0, &QModelIndex::default());
+    String::from(
+        &m.data(&index, role)
+            .value::<QString>()
+            .expect("a text role"),
+    )
 }
 
 fn rows(b: &Backend) -> i32 {
@@ -108,16 +131,26 @@ fn main() {
     };
     let mut backend = wbackup::gui::native::new_backend();
     let mut b = backend.pin_mut();
+    // What Main.qml does once the window is built ("": the usual lookup).
+    b.as_mut().load(&QString::default());
 
     check("opens the configured topology", || {
         assert!(*b.can_start(), "Backup all is possible with a valid config");
         assert!(!*b.running());
         assert_eq!(String::from(b.config_note()), "");
-        let h = hosts(&b);
-        let roles: Vec<&str> = h.iter().map(|h| h["role"].as_str().unwrap()).collect();
+        let m = b.host_rows();
+        assert_eq!(m.row_count(&QModelIndex::default()), 3, "one row per node");
+        assert_eq!(*m.count(), 3);
+        let roles: Vec<String> = (0..3).map(|r| qt_text(m, r, "role")).collect();
         assert_eq!(roles, ["orchestrator", "remote", "storage"]);
-        assert_eq!(host(&h, "laptop")["route"], "local");
-        assert_eq!(host(&h, "home")["state"], "idle");
+        assert_eq!(host(&b, "laptop", "route"), text("local"));
+        assert_eq!(qt_text(m, host_row(&b, "home"), "state"), "idle");
+        assert_eq!(
+            host(&b, "home", "addresses"),
+            Cell::List(vec!["192.168.1.10".into(), "home.example.org".into()])
+        );
+        assert_eq!(b.failure_rows().len(), 0);
+        assert_eq!(b.history_rows().len(), 0, "no run yet");
         let plan = String::from(b.plan_text());
         assert!(plan.contains("backup laptop"), "plan preview: {plan}");
     });
@@ -159,14 +192,49 @@ fn main() {
             fx.feed(b.as_mut(), events[..=pause].to_vec());
             fx.pump_until(b.as_mut(), "the run to start", |b| *b.running());
             assert!(!*b.can_start(), "no second run while one runs");
-            let h = hosts(&b);
-            assert_eq!(host(&h, "home")["state"], "running");
-            assert_eq!(host(&h, "home")["step"], "backup home");
-            assert_eq!(host(&h, "home")["progress"], 0.5);
-            assert_eq!(host(&h, "home")["address"], "home.example.org");
-            assert_eq!(host(&h, "home")["route"], "public");
-            assert_eq!(host(&h, "nas")["state"], "unreachable");
-            assert_eq!(host(&h, "nas")["tried"], serde_json::json!(["nas.lan"]));
+            assert_eq!(host(&b, "home", "state"), text("running"));
+            assert_eq!(host(&b, "home", "step"), text("backup home"));
+            assert_eq!(host(&b, "home", "progress"), Cell::Real(0.5));
+            assert_eq!(host(&b, "home", "address"), text("home.example.org"));
+            assert_eq!(host(&b, "home", "route"), text("public"));
+            assert_eq!(host(&b, "nas", "state"), text("unreachable"));
+            assert_eq!(host(&b, "nas", "tried"), Cell::List(vec!["nas.lan".into()]));
+
+            // One host's progress moves: one dataChanged, for that row and that role only.
+            let changes = Arc::new(Mutex::new(Vec::<(i32, i32, Vec<i32>)>::new()));
+            let seen = changes.clone();
+            let guard = b
+                .as_mut()
+                .host_model()
+                .on_data_changed(move |_, top, bottom, roles| {
+                    seen.lock().unwrap().push((
+                        top.row(),
+                        bottom.row(),
+                        roles.iter().copied().collect(),
+                    ));
+                });
+            let rows_before = b.host_rows().len();
+            fx.feed(
+                b.as_mut(),
+                vec![Event::Progress {
+                    step: home_backup,
+                    done: 768,
+                    total: 1024,
+                }],
+            );
+            fx.pump_until(b.as_mut(), "the progress to show", |b| {
+                host(b, "home", "progress") == Cell::Real(0.75)
+            });
+            drop(guard);
+            let home = host_row(&b, "home") as i32;
+            let progress = b.host_rows().role("progress").unwrap();
+            assert_eq!(
+                *changes.lock().unwrap(),
+                [(home, home, vec![progress])],
+                "only home's row changed, only its progress"
+            );
+            assert_eq!(b.host_rows().len(), rows_before, "no rows added or removed");
+
             fx.feed(b.as_mut(), events[pause + 1..].to_vec());
             fx.pump_until(b.as_mut(), "the run to end", |b| !*b.running());
             assert!(*b.can_start());
@@ -176,35 +244,43 @@ fn main() {
     check(
         "host rows after a run with a failure and an unreachable node",
         || {
-            let h = hosts(&b);
-            assert_eq!(host(&h, "laptop")["state"], "passed");
-            assert_eq!(host(&h, "home")["state"], "failed");
-            assert_eq!(host(&h, "home")["lastResult"], "failed");
-            assert_ne!(host(&h, "home")["lastTime"], "");
-            assert_eq!(host(&h, "nas")["state"], "unreachable");
-            assert_eq!(host(&h, "nas")["lastResult"], "unreachable");
-            assert!(String::from(b.status_text()).contains("2 steps failed"));
+            assert_eq!(host(&b, "laptop", "state"), text("passed"));
+            assert_eq!(host(&b, "home", "state"), text("failed"));
+            assert_eq!(host(&b, "home", "lastResult"), text("failed"));
+            assert_ne!(host(&b, "home", "lastTime"), text(""));
+            assert_eq!(host(&b, "nas", "state"), text("unreachable"));
+            assert_eq!(host(&b, "nas", "lastResult"), text("unreachable"));
+            // The status counts the failed steps the events reported.
+            let failed = failed_steps(&events).len();
+            assert!(failed > 0);
+            assert_eq!(
+                String::from(b.status_text()),
+                format!("Last run failed: {failed} steps failed")
+            );
         },
     );
 
     check(
         "the failure summary names node, step, exit code and stderr",
         || {
-            assert_eq!(*b.failure_count(), 2);
-            let f: Vec<Value> = serde_json::from_str(&String::from(b.failures_json())).unwrap();
-            let home = f.iter().find(|f| f["node"] == "home").expect("home failed");
-            assert_eq!(home["title"], "backup home");
-            assert_eq!(home["exitCode"], 3);
-            assert_eq!(home["step"], home_backup);
-            let tail = home["stderrTail"].as_array().unwrap();
-            assert!(tail
-                .last()
-                .unwrap()
-                .as_str()
-                .unwrap()
-                .contains("could not be read"));
-            let nas = f.iter().find(|f| f["node"] == "nas").expect("nas failed");
-            assert!(nas["message"].as_str().unwrap().contains("unreachable"));
+            // One row per failed step, in order, each carrying what its event said.
+            let failed = failed_steps(&events);
+            let m = b.failure_rows();
+            assert_eq!(*b.failure_count(), failed.len() as i32);
+            assert_eq!(m.len(), failed.len());
+            for (row, (step, exit_code, message, tail)) in failed.iter().enumerate() {
+                let s = &plan.steps[*step];
+                assert_eq!(m.value(row, "step"), Some(&Cell::Int(*step as i32)));
+                assert_eq!(m.value(row, "node"), Some(&text(&s.node)));
+                assert_eq!(m.value(row, "title"), Some(&text(&s.title())));
+                assert_eq!(
+                    m.value(row, "exitCode"),
+                    Some(&Cell::Int(exit_code.unwrap_or(-1)))
+                );
+                assert_eq!(qt_text(m, row, "message"), *message);
+                assert_eq!(m.value(row, "stderrTail"), Some(&Cell::List(tail.clone())));
+            }
+            assert!(failed.iter().any(|f| f.0 == home_backup));
         },
     );
 
@@ -213,9 +289,19 @@ fn main() {
         || {
             assert_eq!(rows(&b) as usize, line_count);
             let all: Vec<String> = (0..line_count).map(|r| b.log_row(r).unwrap()).collect();
-            assert!(all
+            let home_err = events
                 .iter()
-                .any(|r| r.starts_with("home · backup|err|error: open")));
+                .find_map(|e| match e {
+                    Event::Line {
+                        step,
+                        stream: Stream::Stderr,
+                        text,
+                        ..
+                    } if *step == home_backup => Some(text.clone()),
+                    _ => None,
+                })
+                .expect("home's backup wrote on stderr");
+            assert!(all.contains(&format!("home · backup|err|{home_err}")));
             assert!(all.iter().any(|r| r.starts_with("laptop · check|out|")));
         },
     );
@@ -243,8 +329,30 @@ fn main() {
             assert!((0..n).all(|r| b.log_row(r).unwrap().starts_with("nas")));
             b.as_mut().toggle_node_filter(&QString::from("nas"));
             assert_eq!(rows(&b) as usize, line_count);
-            b.as_mut().set_search(&QString::from("CONNECTION REFUSED"));
-            assert_eq!(rows(&b), 1);
+            // The search ignores case: a capitalised word of a stderr line, searched in
+            // another case, finds every line that holds it.
+            let needle = events
+                .iter()
+                .find_map(|e| match e {
+                    Event::Line {
+                        stream: Stream::Stderr,
+                        text,
+                        ..
+                    } => text
+                        .split_whitespace()
+                        .find(|w| w.chars().any(char::is_uppercase))
+                        .map(str::to_string),
+                    _ => None,
+                })
+                .expect("the run wrote a capitalised word on stderr");
+            let holding = events
+                .iter()
+                .filter(|e| matches!(e, Event::Line { text, .. } if text.to_lowercase().contains(&needle.to_lowercase())))
+                .count();
+            b.as_mut()
+                .set_search(&QString::from(&needle.to_uppercase()));
+            assert_eq!(rows(&b) as usize, holding, "search {needle:?}");
+            assert!(holding > 0 && holding < line_count);
             b.as_mut().set_search(&QString::from(""));
             assert_eq!(rows(&b) as usize, line_count);
         },
@@ -310,25 +418,59 @@ fn main() {
         fx.pump_until(b.as_mut(), "the run to pass", |b| !*b.running());
         let status = String::from(b.status_text());
         assert!(status.contains("passed"), "status: {status}");
-        assert_eq!(hosts(&b)[0]["state"], "passed");
+        assert_eq!(host(&b, "laptop", "state"), text("passed"));
         assert!(!String::from(b.log_path()).is_empty(), "the run's log file");
-        let history: Vec<Value> = serde_json::from_str(&String::from(b.history_json())).unwrap();
+        let history = b.history_rows();
         assert_eq!(history.len(), 1);
-        assert_eq!(history[0]["status"], "passed");
+        assert_eq!(qt_text(history, 0, "status"), "passed");
+        assert_eq!(
+            history.value(0, "log"),
+            Some(&text(&String::from(b.log_path())))
+        );
         assert!(
             !*b.confirm_password(),
             "once the repository exists, restic checks the password: asked once"
         );
-
-        assert!(b.as_mut().backup_all(&pw, &QString::default()));
-        b.as_mut().stop();
-        assert!(*b.stopping());
-        fx.pump_until(b.as_mut(), "the stopped run to end", |b| !*b.running());
-        assert!(!*b.stopping());
-        let status = String::from(b.status_text());
-        assert!(status.contains("stopped"), "status: {status}");
-        assert!(*b.can_start());
     });
+
+    let repo = fx.dir.path().join("backup/laptop/restic");
+    // Enough data that the next backups are still running when Stop or Close comes.
+    add_big_files(&fx.dir.path().join("Documents/big"), 6);
+
+    check(
+        "Stop pressed while restic backs up kills it on the spot",
+        || {
+            let pw = QString::from("correct horse");
+            let snapshots = count(&repo.join("snapshots"));
+            assert!(b.as_mut().backup_all(&pw, &QString::default()));
+            fx.pump_until(b.as_mut(), "restic to report backup progress", |b| {
+                backing_up(b, &repo)
+            });
+            let running = restic_backups(&repo);
+            let pressed = Instant::now();
+            b.as_mut().stop();
+            assert!(*b.stopping());
+            fx.pump_until(b.as_mut(), "the stopped run to end", |b| !*b.running());
+            assert!(
+                pressed.elapsed() < Duration::from_secs(15),
+                "stopping took {:?}",
+                pressed.elapsed()
+            );
+            assert!(!*b.stopping());
+            let status = String::from(b.status_text());
+            assert!(status.contains("stopped"), "status: {status}");
+            assert!(*b.can_start());
+            let alive: Vec<i32> = running.into_iter().filter(|p| alive(*p)).collect();
+            assert!(alive.is_empty(), "restic still runs: {alive:?}");
+            assert_eq!(
+                count(&repo.join("snapshots")),
+                snapshots,
+                "the backup was cut short: no new snapshot"
+            );
+            assert_eq!(count(&repo.join("locks")), 0, "no restic lock stays");
+            assert_eq!(host(&b, "laptop", "state"), text("interrupted"));
+        },
+    );
 
     check(
         "the built-in default shows a note and saves once, never overwriting",
@@ -358,29 +500,119 @@ fn main() {
     );
 
     check(
-        "closing the window stops a run and leaves no restic lock",
+        "closing the window during a backup stops it and leaves no restic lock",
         || {
+            let mut b = backend.pin_mut();
             let local = wbackup::config::parse(
-            &fx.dir.path().join("local.toml"),
-            "orchestrator = \"laptop\"\nbase_dir = \"~/backup\"\n[nodes.laptop]\npaths = [\"~/Documents\"]\n",
-        )
-        .unwrap();
+                &fx.dir.path().join("local.toml"),
+                "orchestrator = \"laptop\"\nbase_dir = \"~/backup\"\n[nodes.laptop]\npaths = [\"~/Documents\"]\n",
+            )
+            .unwrap();
             b.as_mut().open(local);
             let pw = QString::from("correct horse");
+            let snapshots = count(&repo.join("snapshots"));
             assert!(b.as_mut().backup_all(&pw, &pw));
-            // What run_window does once the event loop has returned: no events are pumped.
-            wbackup::gui::bridge::stop_runs_and_wait();
-            let locks = fx.dir.path().join("backup/laptop/restic/locks");
-            let left: Vec<_> = std::fs::read_dir(&locks)
-                .map(|d| d.flatten().map(|e| e.path()).collect())
-                .unwrap_or_default();
+            fx.pump_until(b.as_mut(), "restic to report backup progress", |b| {
+                backing_up(b, &repo)
+            });
+            let running = restic_backups(&repo);
+            // What closing the window does: QML destroys the backend; no events are pumped.
+            drop(backend);
+            let alive: Vec<i32> = running.into_iter().filter(|p| alive(*p)).collect();
+            assert!(alive.is_empty(), "restic still runs: {alive:?}");
+            let left: Vec<_> = std::fs::read_dir(repo.join("locks"))
+                .expect("restic's locks folder")
+                .flatten()
+                .map(|e| e.path())
+                .collect();
             assert!(left.is_empty(), "restic locks left behind: {left:?}");
+            assert_eq!(count(&repo.join("snapshots")), snapshots, "cut short");
         },
     );
 
-    drop(backend);
     drop(fx);
     println!("gui_backend: all checks passed");
+}
+
+/// The failed steps among the events: (step, exit code, message, stderr tail).
+fn failed_steps(events: &[Event]) -> Vec<(usize, Option<i32>, String, Vec<String>)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::StepFinished {
+                step,
+                outcome:
+                    Outcome::Failed {
+                        exit_code,
+                        message,
+                        stderr_tail,
+                    },
+                ..
+            } => Some((*step, *exit_code, message.clone(), stderr_tail.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A `restic backup` runs on `repo`, holds its lock and has reported progress (restic
+/// 0.14 leaves its lock behind when interrupted in the first moments after taking it,
+/// before it reports anything: that is restic's, and not what these tests are about).
+fn backing_up(b: &Backend, repo: &std::path::Path) -> bool {
+    matches!(host(b, "laptop", "progress"), Cell::Real(p) if p >= 0.0)
+        && !restic_backups(repo).is_empty()
+        && count(&repo.join("locks")) > 0
+}
+
+/// Entries in a folder (0 when it does not exist).
+fn count(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |d| d.count())
+}
+
+/// Pids of the `restic backup` processes working on `repo`.
+fn restic_backups(repo: &std::path::Path) -> Vec<i32> {
+    let repo = repo.to_string_lossy();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let argv = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let argv: Vec<String> = argv
+                .split(|b| *b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            argv.first().is_some_and(|a| a.ends_with("restic"))
+                && argv.iter().any(|a| a == "backup")
+                && argv.iter().any(|a| a.contains(&*repo))
+                && alive(*pid)
+        })
+        .collect()
+}
+
+/// Whether the process exists and is not a zombie.
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')))
+        .unwrap_or(false)
+}
+
+/// `count` files of 20 MB that compress and deduplicate poorly, so that a backup of
+/// them takes long enough to act while it runs.
+fn add_big_files(dir: &std::path::Path, count: u32) {
+    std::fs::create_dir_all(dir).unwrap();
+    for i in 0..count {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ u64::from(i);
+        let content: Vec<u8> = (0..20_000_000u32)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        std::fs::write(dir.join(format!("f{i}")), content).unwrap();
+    }
 }
 
 fn check(name: &str, f: impl FnOnce()) {

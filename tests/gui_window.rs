@@ -127,11 +127,13 @@ Main {
             if (win.backend.running)
                 return
             if (win.stage === "first run") {
-                const hosts = JSON.parse(win.backend.hostsJson)
-                expect(hosts[0].state === "passed", "laptop passed: " + hosts[0].state)
+                const laptop = find(win.contentItem, "host_laptop")
+                expect(laptop.hostState === "passed", "laptop passed: " + laptop.hostState)
+                expect(laptop.lastResult === "passed", "laptop's last result: " + laptop.lastResult)
                 expect(!again.visible, "once the repository exists, the password is asked once")
                 expect(win.backend.statusText.indexOf("passed") >= 0, "status: " + win.backend.statusText)
-                expect(JSON.parse(win.backend.historyJson).length === 1, "the run is in the history")
+                expect(win.backend.history.count === 1, "the run is in the history")
+                expect(find(win.contentItem, "historyList").count === 1, "the history list shows it")
                 expect(logView.count > 0, "the live log has lines")
                 expect(win.follow === "back at the end" || win.follow === "checked", "the run's lines came in enough batches to check following the tail (got to: " + win.follow + ")")
                 // A following log stays at its tail when the window shrinks.
@@ -198,7 +200,6 @@ fn main() {
     std::env::set_var("HOME", dir.path());
     std::env::set_var("QT_QPA_PLATFORM", "offscreen");
     wbackup::gui::prepare_environment();
-    wbackup::gui::bridge::set_startup_config(Some(&config));
 
     let mut app = QGuiApplication::new();
     assert!(
@@ -206,6 +207,7 @@ fn main() {
         "the window icon (assets/wbackup.svg in the binary's resources) cannot be drawn"
     );
     let mut engine = wbackup::gui::new_engine();
+    wbackup::gui::set_config_file(engine.pin_mut(), Some(&config));
     let url = QUrl::from_user_input(
         &QString::from(&*dir.path().join("driver.qml").to_string_lossy()),
         &QString::default(),
@@ -215,7 +217,7 @@ fn main() {
         .expect("engine")
         .load_data(&QByteArray::from(DRIVER), &url);
     assert!(
-        wbackup::gui::bridge::published_backend().is_some(),
+        wbackup::gui::native::window_backend(&engine).is_some(),
         "the window did not load (see the QML errors above)"
     );
     let code = app.as_mut().expect("app").exec();

@@ -29,8 +29,10 @@ Main {
             else if (win.stage === "finished" && !win.backend.running)
                 win.shoot("after-failure", function () {
                     win.stage = "step-log"
-                    const failures = JSON.parse(win.backend.failuresJson)
-                    win.backend.showStep(failures[failures.length - 1].step)
+                    // The last failed step, as its row in the failure model says.
+                    const failures = win.backend.failures
+                    const stepRole = 0x0101
+                    win.backend.showStep(failures.data(failures.index(failures.count - 1, 0), stepRole))
                     settle.restart()
                 })
             else if (win.stage === "step-log")

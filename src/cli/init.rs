@@ -4,28 +4,12 @@
 use crate::config;
 use crate::engine;
 use crate::error::{self, Error, Exit};
-use std::io::Write;
 
 /// `wbackup init`: a commented starter configuration, never over an existing file.
 pub(super) fn init(explicit: Option<&std::path::Path>) -> error::Result {
     let (path, _) = config::locate(explicit);
-    if path.exists() {
-        return Err(Error::Failed(format!(
-            "{} already exists; nothing was written (edit it, or remove it first)",
-            path.display()
-        )));
-    }
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Error::Failed(format!("cannot create {}: {e}", dir.display())))?;
-    }
-    let text = config::starter_file(&config::local_node_name());
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .and_then(|mut f| f.write_all(text.as_bytes()))
-        .map_err(|e| Error::Failed(format!("cannot write {}: {e}", path.display())))?;
+    crate::starter::write(&path, &config::local_node_name())
+        .map_err(|e| Error::Failed(e.to_string()))?;
     println!(
         "wrote {}; edit it, then check it with `wbackup plan`",
         path.display()
@@ -45,10 +29,7 @@ pub(super) fn init_from(
         )));
     }
     let (path, _) = config::locate(explicit);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let rt = crate::runtime::current_thread().expect("tokio runtime");
     let done = rt
         .block_on(engine::records::fetch(&path, &from))
         .map_err(Error::Failed)?;

@@ -99,11 +99,7 @@ fn dispatch(cli: Cli) -> error::Result {
             config.path().display()
         );
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let rt = crate::runtime::engine().expect("tokio runtime");
     match command {
         Command::Plan { select } => {
             let plan = select

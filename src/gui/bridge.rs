@@ -1,10 +1,16 @@
 //! The QObject the QML window binds to. It is also the log pane's list model: each row is
-//! one line of the live log (after the host, step and search filters).
+//! one line of the live log (after the host, step and search filters). The host list, the
+//! failure summary and the history are three more list models it owns ([`RowModel`]s,
+//! the properties `hosts`, `failures`, `history`).
 //!
 //! It owns no backup logic. "Backup all" builds the same `Plan` the command line runs
 //! and hands it to the engine on a worker thread; the engine's events come back through
 //! the [`Intake`] in batches and are folded into [`RunState`] (host rows, failures) and
-//! the [`Log`] ring, then published as properties and row insertions.
+//! the [`Log`] ring, then published as properties, row insertions and row changes.
+//!
+//! Everything a window needs lives in this object, no global state: the configuration
+//! file comes from QML (`load`), and the run's thread is stopped and joined when the
+//! object goes away with its window.
 
 #[cxx_qt::bridge]
 pub mod qobject {
@@ -20,6 +26,8 @@ pub mod qobject {
         type QVariant = cxx_qt_lib::QVariant;
         include!("cxx-qt-lib/qmodelindex.h");
         type QModelIndex = cxx_qt_lib::QModelIndex;
+        include!("wbackup/src/gui/rows.cxxqt.h");
+        type RowModel = crate::gui::rows::qobject::RowModel;
     }
 
     #[auto_cxx_name]
@@ -36,9 +44,9 @@ pub mod qobject {
         #[qproperty(QString, config_error)]
         #[qproperty(bool, can_save_config)]
         #[qproperty(QString, status_text)]
-        #[qproperty(QString, hosts_json)]
-        #[qproperty(QString, failures_json)]
-        #[qproperty(QString, history_json)]
+        #[qproperty(*mut RowModel, hosts, READ, CONSTANT)]
+        #[qproperty(*mut RowModel, failures, READ, CONSTANT)]
+        #[qproperty(*mut RowModel, history, READ, CONSTANT)]
         #[qproperty(QString, plan_text)]
         #[qproperty(QString, log_path)]
         #[qproperty(QString, log_counts)]
@@ -51,6 +59,11 @@ pub mod qobject {
 
     #[auto_cxx_name]
     unsafe extern "RustQt" {
+        /// Opens this configuration file ("" for the usual lookup: `$WBACKUP_CONFIG`,
+        /// then `~/.config/wbackup/config.toml`). The window calls it once it is built.
+        #[qinvokable]
+        fn load(self: Pin<&mut Backend>, config_file: &QString);
+
         /// Starts a run of the whole plan with this password; `again` is its repetition,
         /// required to match while `confirmPassword` (no repository exists yet). Returns
         /// false (and says why in `statusText`) when it cannot start.
@@ -69,7 +82,7 @@ pub mod qobject {
         #[qinvokable]
         fn open_log(self: &Backend) -> bool;
 
-        /// Opens a past run's log (an entry of `historyJson`).
+        /// Opens a past run's log (a row of `history`).
         #[qinvokable]
         fn open_history(self: &Backend, index: i32) -> bool;
 
@@ -147,6 +160,8 @@ pub mod qobject {
 
 use super::intake::{Intake, IntakeSink};
 use super::log::{Filter, Log, NewLine, DEFAULT_CAPACITY};
+use super::models::PastRun;
+use super::rows::qobject::RowModel;
 use super::state::RunState;
 use crate::config::{self, Config};
 use crate::engine::{
@@ -154,12 +169,11 @@ use crate::engine::{
     events::{Event, Stream},
 };
 use crate::logbook::{self, Summary};
-use crate::plan::Plan;
 use cxx_qt::{CxxQtType, Threading};
 use cxx_qt_lib::{QByteArray, QHash, QHashPair_i32_QByteArray, QModelIndex, QString, QVariant};
 use secrecy::SecretString;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 const ROLE_TEXT: i32 = 0x0101;
@@ -167,49 +181,28 @@ const ROLE_TAG: i32 = 0x0102;
 const ROLE_STREAM: i32 = 0x0103;
 const ROLE_STEP: i32 = 0x0104;
 
-/// The configuration file the window was started with (`--config`), read when QML
-/// creates the backend.
-static STARTUP_CONFIG: Mutex<Option<std::path::PathBuf>> = Mutex::new(None);
-
-/// Sets the configuration file the next backend loads (`None`: the usual lookup).
-pub fn set_startup_config(path: Option<&std::path::Path>) {
-    *STARTUP_CONFIG.lock().unwrap_or_else(|e| e.into_inner()) = path.map(Into::into);
-}
-
-/// Handles on the backends QML created, newest last: scripts that drive a real window
-/// (screenshots, the benchmark) reach its event intake through them.
-static PUBLISHED: Mutex<Vec<cxx_qt::CxxQtThread<qobject::Backend>>> = Mutex::new(Vec::new());
-
-/// The newest backend created in this process, to queue work on its Qt thread.
-pub fn published_backend() -> Option<cxx_qt::CxxQtThread<qobject::Backend>> {
-    PUBLISHED
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .last()
-        .cloned()
-}
-
-/// Runs started by a window in this process: what closing the window must stop.
+/// A run started by this window: what closing the window must stop.
 struct ActiveRun {
     cancel: CancellationToken,
     intake: Arc<Intake>,
     thread: std::thread::JoinHandle<()>,
 }
 
-static ACTIVE_RUNS: Mutex<Vec<ActiveRun>> = Mutex::new(Vec::new());
+/// The three list models besides the log, owned here and shown to QML through the
+/// `hosts`, `failures` and `history` pointer properties.
+struct Models {
+    hosts: cxx::UniquePtr<RowModel>,
+    failures: cxx::UniquePtr<RowModel>,
+    history: cxx::UniquePtr<RowModel>,
+}
 
-/// Called when the window has closed: stops any run still going, as Stop would (its
-/// processes end on every node, no restic lock stays), and waits for it to finish.
-pub fn stop_runs_and_wait() {
-    let runs = std::mem::take(&mut *ACTIVE_RUNS.lock().unwrap_or_else(|e| e.into_inner()));
-    for run in runs {
-        if !run.thread.is_finished() {
-            eprintln!("wbackup: the window closed during a run; stopping it");
+impl Models {
+    fn new() -> Models {
+        Models {
+            hosts: super::native::new_row_model(),
+            failures: super::native::new_row_model(),
+            history: super::native::new_row_model(),
         }
-        // Nobody drains events any more: let the engine's sink drop them.
-        run.intake.close();
-        run.cancel.cancel();
-        let _ = run.thread.join();
     }
 }
 
@@ -223,9 +216,10 @@ pub struct BackendRust {
     config_error: QString,
     can_save_config: bool,
     status_text: QString,
-    hosts_json: QString,
-    failures_json: QString,
-    history_json: QString,
+    // The models' addresses for the properties; `models` owns them.
+    hosts: *mut RowModel,
+    failures: *mut RowModel,
+    history: *mut RowModel,
     plan_text: QString,
     log_path: QString,
     log_counts: QString,
@@ -237,7 +231,9 @@ pub struct BackendRust {
     config: Option<Config>,
     state: Option<RunState>,
     log: Log,
-    history: Vec<Summary>,
+    past_runs: Vec<Summary>,
+    models: Models,
+    runs: Vec<ActiveRun>,
     intake: Option<Arc<Intake>>,
     cancel: Option<CancellationToken>,
     search: String,
@@ -257,9 +253,9 @@ impl Default for BackendRust {
             config_error: QString::default(),
             can_save_config: false,
             status_text: QString::default(),
-            hosts_json: QString::from("[]"),
-            failures_json: QString::from("[]"),
-            history_json: QString::from("[]"),
+            hosts: std::ptr::null_mut(),
+            failures: std::ptr::null_mut(),
+            history: std::ptr::null_mut(),
             plan_text: QString::default(),
             log_path: QString::default(),
             log_counts: QString::default(),
@@ -270,7 +266,9 @@ impl Default for BackendRust {
             config: None,
             state: None,
             log: Log::new(DEFAULT_CAPACITY),
-            history: vec![],
+            past_runs: vec![],
+            models: Models::new(),
+            runs: vec![],
             intake: None,
             cancel: None,
             search: String::new(),
@@ -279,23 +277,60 @@ impl Default for BackendRust {
     }
 }
 
+impl BackendRust {
+    /// Stops every run this window started, as Stop would (its processes end on every
+    /// node, no restic lock stays), and waits for each to finish.
+    fn stop_runs_and_wait(&mut self) {
+        for run in std::mem::take(&mut self.runs) {
+            if !run.thread.is_finished() {
+                eprintln!("wbackup: the window closed during a run; stopping it");
+            }
+            // Nobody drains events any more: let the engine's sink drop them.
+            run.intake.close();
+            run.cancel.cancel();
+            let _ = run.thread.join();
+        }
+    }
+}
+
+/// The window is closing (QML destroys its objects when the engine goes): a run still
+/// going is stopped and waited for. The backend's thread handle is already gone by now,
+/// so the run's last queued call finds no object and does nothing.
+impl Drop for BackendRust {
+    fn drop(&mut self) {
+        self.stop_runs_and_wait();
+    }
+}
+
 impl cxx_qt::Initialize for qobject::Backend {
     fn initialize(mut self: Pin<&mut Self>) {
-        let thread = self.qt_thread();
-        let wake_thread = thread.clone();
+        let wake_thread = self.qt_thread();
         let intake = Arc::new(Intake::new(move || {
             wake_thread.queue(|backend| backend.drain()).is_ok()
         }));
-        self.as_mut().rust_mut().intake = Some(intake);
-        PUBLISHED
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(thread);
-        let startup = STARTUP_CONFIG
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        match config::load(startup.as_deref()) {
+        let mut rust = self.as_mut().rust_mut();
+        rust.intake = Some(intake);
+        let rust = rust.get_mut();
+        rust.hosts = model_ptr(&mut rust.models.hosts);
+        rust.failures = model_ptr(&mut rust.models.failures);
+        rust.history = model_ptr(&mut rust.models.history);
+    }
+}
+
+/// The model's address for a pointer property; it stays valid while `models` owns it.
+fn model_ptr(model: &mut cxx::UniquePtr<RowModel>) -> *mut RowModel {
+    model.as_mut().map_or(std::ptr::null_mut(), |m| {
+        // SAFETY: only the address is taken; Qt never moves a QObject.
+        let m: &mut RowModel = unsafe { Pin::into_inner_unchecked(m) };
+        m as *mut RowModel
+    })
+}
+
+impl qobject::Backend {
+    pub fn load(mut self: Pin<&mut Self>, config_file: &QString) {
+        let file = String::from(config_file);
+        let explicit = (!file.is_empty()).then(|| std::path::PathBuf::from(file));
+        match config::load(explicit.as_deref()) {
             Ok(config) => self.open(config),
             Err(e) => {
                 self.as_mut()
@@ -305,15 +340,54 @@ impl cxx_qt::Initialize for qobject::Backend {
             }
         }
     }
-}
 
-impl qobject::Backend {
+    /// Stops this window's runs and waits for them: what closing the window does (tests
+    /// call it to close without destroying the object).
+    pub fn stop_runs_and_wait(self: Pin<&mut Self>) {
+        self.rust_mut().get_mut().stop_runs_and_wait();
+    }
+
+    /// The host list, the failure summary and the history, as QML sees them.
+    pub fn host_rows(&self) -> &RowModel {
+        self.rust()
+            .models
+            .hosts
+            .as_ref()
+            .expect("created with the backend")
+    }
+    pub fn failure_rows(&self) -> &RowModel {
+        self.rust()
+            .models
+            .failures
+            .as_ref()
+            .expect("created with the backend")
+    }
+    pub fn history_rows(&self) -> &RowModel {
+        self.rust()
+            .models
+            .history
+            .as_ref()
+            .expect("created with the backend")
+    }
+
+    /// The same models, to change them or connect to their signals.
+    pub fn host_model(self: Pin<&mut Self>) -> Pin<&mut RowModel> {
+        self.rust_mut().get_mut().models.hosts.pin_mut()
+    }
+    pub fn failure_model(self: Pin<&mut Self>) -> Pin<&mut RowModel> {
+        self.rust_mut().get_mut().models.failures.pin_mut()
+    }
+    pub fn history_model(self: Pin<&mut Self>) -> Pin<&mut RowModel> {
+        self.rust_mut().get_mut().models.history.pin_mut()
+    }
+
     /// Shows this configuration: its nodes, its plan, its past runs.
     pub fn open(mut self: Pin<&mut Self>, config: Config) {
         let mut state = RunState::new(&config);
         let history = logbook::history(&config);
         state.apply_history(&history);
-        let plan_text = match Plan::build(&config, &[]) {
+        // As `wbackup plan` shows it: with verification when it is due.
+        let plan_text = match crate::engine::verify::plan_for(&config, Default::default(), None) {
             Ok(plan) => plan.render(&config),
             Err(e) => format!("cannot build the plan: {e}"),
         };
@@ -342,7 +416,7 @@ impl qobject::Backend {
             let mut rust = self.as_mut().rust_mut();
             rust.config = Some(config);
             rust.state = Some(state);
-            rust.history = history;
+            rust.past_runs = history;
         }
         self.as_mut().publish_history();
         self.as_mut().publish_state(true);
@@ -480,21 +554,20 @@ impl qobject::Backend {
         let Some(state) = self.rust().state.as_ref() else {
             return;
         };
-        let hosts = serde_json::to_string(&state.hosts).unwrap_or_else(|_| "[]".into());
+        let hosts = state.hosts.clone();
         let running = state.running;
         let run_data = run.then(|| {
             (
-                serde_json::to_string(&state.failures).unwrap_or_else(|_| "[]".into()),
-                state.failures.len() as i32,
+                state.failures.clone(),
                 state.status_text(),
                 state.log_path.clone(),
                 state.finished.is_some(),
             )
         });
-        self.as_mut().set_hosts_json(QString::from(&hosts));
-        if let Some((failures, count, status, log_path, finished)) = run_data {
-            self.as_mut().set_failures_json(QString::from(&failures));
-            self.as_mut().set_failure_count(count);
+        self.as_mut().host_model().show(&hosts);
+        if let Some((failures, status, log_path, finished)) = run_data {
+            self.as_mut().failure_model().show(&failures);
+            self.as_mut().set_failure_count(failures.len() as i32);
             if !status.is_empty() {
                 self.as_mut().set_status_text(QString::from(&status));
             }
@@ -568,7 +641,8 @@ impl qobject::Backend {
             ));
             return false;
         }
-        let plan = match Plan::build(&config, &[]) {
+        // The same plan as `wbackup run`: verification at its end when it is due.
+        let plan = match crate::engine::verify::plan_for(&config, Default::default(), None) {
             Ok(p) => p,
             Err(e) => {
                 self.as_mut()
@@ -599,11 +673,7 @@ impl qobject::Backend {
         let spawned = std::thread::Builder::new()
             .name("wbackup-run".into())
             .spawn(move || {
-                let rt = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build();
-                if let Ok(rt) = rt {
+                if let Ok(rt) = crate::runtime::engine() {
                     rt.block_on(crate::engine::execute(
                         &config,
                         &plan,
@@ -622,9 +692,9 @@ impl qobject::Backend {
             });
         let intake = self.intake();
         let spawned = spawned.map(|thread| {
-            let mut runs = ACTIVE_RUNS.lock().unwrap_or_else(|e| e.into_inner());
-            runs.retain(|r| !r.thread.is_finished());
-            runs.push(ActiveRun {
+            let mut rust = self.as_mut().rust_mut();
+            rust.runs.retain(|r| !r.thread.is_finished());
+            rust.runs.push(ActiveRun {
                 cancel: cancel_for_close,
                 intake,
                 thread,
@@ -658,19 +728,7 @@ impl qobject::Backend {
             return false;
         }
         let path = config.path().to_path_buf();
-        let written = path
-            .parent()
-            .map_or(Ok(()), std::fs::create_dir_all)
-            .and_then(|()| {
-                use std::io::Write;
-                std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(&path)
-                    .and_then(|mut f| {
-                        f.write_all(config::starter_file(&config.orchestrator).as_bytes())
-                    })
-            });
+        let written = crate::starter::write(&path, &config.orchestrator);
         match written
             .map_err(|e| e.to_string())
             .and_then(|()| config::load(Some(&path)).map_err(|e| e.to_string()))
@@ -684,10 +742,9 @@ impl qobject::Backend {
                 true
             }
             Err(e) => {
-                self.as_mut().set_status_text(QString::from(&format!(
-                    "cannot save {}: {e}",
-                    path.display()
-                )));
+                // Each error names the file.
+                self.as_mut()
+                    .set_status_text(QString::from(&format!("cannot save: {e}")));
                 false
             }
         }
@@ -701,7 +758,7 @@ impl qobject::Backend {
     pub fn open_history(&self, index: i32) -> bool {
         usize::try_from(index)
             .ok()
-            .and_then(|i| self.rust().history.get(i))
+            .and_then(|i| self.rust().past_runs.get(i))
             .is_some_and(|run| super::native::open_local_file(&run.log))
     }
 
@@ -778,47 +835,18 @@ impl qobject::Backend {
             return;
         };
         let history = logbook::history(config);
-        self.as_mut().rust_mut().history = history;
+        self.as_mut().rust_mut().past_runs = history;
         self.publish_history();
     }
 
     fn publish_history(mut self: Pin<&mut Self>) {
-        #[derive(serde::Serialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Entry<'a> {
-            started: String,
-            status: &'a str,
-            log: String,
-            steps: usize,
-            failed: usize,
-            nodes_failed: Vec<&'a str>,
-        }
-        let entries: Vec<Entry> = self
+        let runs: Vec<PastRun> = self
             .rust()
-            .history
+            .past_runs
             .iter()
-            .map(|run| {
-                let mut nodes_failed: Vec<&str> = run
-                    .steps
-                    .iter()
-                    .filter(|s| s.result == "failed")
-                    .map(|s| s.node.as_str())
-                    .collect();
-                nodes_failed.dedup();
-                Entry {
-                    started: chrono::DateTime::parse_from_rfc3339(&run.started)
-                        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
-                        .unwrap_or_else(|_| run.started.clone()),
-                    status: &run.status,
-                    log: run.log.to_string_lossy().into_owned(),
-                    steps: run.steps.len(),
-                    failed: run.steps.iter().filter(|s| s.result == "failed").count(),
-                    nodes_failed,
-                }
-            })
+            .map(PastRun::from_summary)
             .collect();
-        let json = serde_json::to_string(&entries).unwrap_or_else(|_| "[]".into());
-        self.as_mut().set_history_json(QString::from(&json));
+        self.as_mut().history_model().show(&runs);
     }
 
     /// The log row as plain text, for tests: "tag|stream|text".

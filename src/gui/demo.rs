@@ -1,17 +1,23 @@
 //! Synthetic runs: the events a run of a real plan would emit, without ssh or restic.
 //!
-//! The window's tests, the screenshot script and the log benchmark feed these into the
-//! backend through the same intake the engine uses, so what they show is what a person
-//! sees during a real run. Nothing here is used by a real run.
+//! The window's tests and the log benchmark feed these into the backend through the same
+//! intake the engine uses. Where the engine has the words, the demo asks the engine for
+//! them instead of writing its own: an unreachable node's reason is the engine's
+//! [`Unreachable`] (`reason`, `Display`), a failed restic step's description is
+//! [`Finished::describe`], the outcomes are the engine's [`Outcome`] values, so a change
+//! in the engine's sentences shows here. (The README's screenshots come from real runs
+//! on a lab of sshd nodes, not from this.) Nothing here is used by a real run.
 
 use crate::config::Config;
 use crate::engine::events::{Event, Outcome, Route, RunStatus, Stream};
-use crate::plan::{Plan, StepKind};
+use crate::engine::node::Unreachable;
+use crate::engine::process::Finished;
+use crate::plan::{Plan, Step, StepKind};
 
 /// How the synthetic run goes wrong.
 #[derive(Debug, Clone, Default)]
 pub struct Script {
-    /// This node's backup fails (restic exit code 3, some files unreadable).
+    /// This node's backup fails (restic exits 1: its disk is full).
     pub failing_backup: Option<String>,
     /// This node answers on none of its addresses; its steps fail.
     pub unreachable: Option<String>,
@@ -22,190 +28,34 @@ pub struct Script {
 
 /// The events of a run of `plan`, in order.
 pub fn run_events(config: &Config, plan: &Plan, script: &Script) -> Vec<Event> {
-    let mut ev = vec![Event::RunStarted {
-        run_id: "synthetic".into(),
-        log_path: None,
-        steps: plan.steps.len(),
-    }];
-    let unreachable = |node: &str| script.unreachable.as_deref() == Some(node);
+    let mut run = Demo {
+        config,
+        script,
+        ev: vec![Event::RunStarted {
+            run_id: "synthetic".into(),
+            log_path: None,
+            steps: plan.steps.len(),
+        }],
+    };
     let mut failed = false;
     for step in &plan.steps {
-        let node = step.node.clone();
+        run.ev.push(Event::StepStarted {
+            step: step.id,
+            node: step.node.clone(),
+            kind: step.kind,
+            title: step.title(),
+        });
         if script.stop_after_steps == Some(step.id) {
-            ev.push(Event::StepStarted {
-                step: step.id,
-                node: node.clone(),
-                kind: step.kind,
-                title: step.title(),
-            });
-            ev.push(Event::Progress {
+            run.ev.push(Event::Progress {
                 step: step.id,
                 done: 512,
                 total: 1024,
             });
-            return ev;
+            return run.ev;
         }
-        ev.push(Event::StepStarted {
-            step: step.id,
-            node: node.clone(),
-            kind: step.kind,
-            title: step.title(),
-        });
-        let line = |stream, text: String| Event::Line {
-            step: step.id,
-            node: node.clone(),
-            stream,
-            text,
-        };
-        let blocked = unreachable(&node)
-            || (step.kind == StepKind::Replicate && step.targets.iter().any(|t| unreachable(t)));
-        let outcome = match step.kind {
-            StepKind::Prepare if unreachable(&node) => {
-                let tried = config
-                    .node(&node)
-                    .map(|n| n.addresses.clone())
-                    .unwrap_or_default();
-                ev.push(Event::NodeUnreachable {
-                    node: node.clone(),
-                    tried: tried.clone(),
-                });
-                for a in &tried {
-                    ev.push(line(
-                        Stream::Stderr,
-                        format!("ssh: connect to host {a} port 22: Connection refused"),
-                    ));
-                }
-                Outcome::Failed {
-                    exit_code: Some(255),
-                    message: format!("{node} is unreachable (tried {})", tried.join(", ")),
-                    stderr_tail: tried
-                        .iter()
-                        .map(|a| format!("ssh: connect to host {a} port 22: Connection refused"))
-                        .collect(),
-                }
-            }
-            StepKind::Prepare => {
-                let n = config.node(&node);
-                let (address, route) = match n {
-                    Some(n) if n.is_orchestrator => ("local".to_string(), Route::Local),
-                    Some(n) => {
-                        let public = n.addresses.len() > 1;
-                        let a = n.addresses.last().cloned().unwrap_or_default();
-                        (a, if public { Route::Public } else { Route::Lan })
-                    }
-                    None => (String::new(), Route::Local),
-                };
-                ev.push(Event::NodeReached {
-                    node: node.clone(),
-                    address: address.clone(),
-                    route,
-                });
-                ev.push(line(Stream::Info, format!("reached {node} via {address}")));
-                ev.push(line(
-                    Stream::Stdout,
-                    "restic 0.14.0 compiled with go1.19".into(),
-                ));
-                ev.push(line(
-                    Stream::Stdout,
-                    "rsync  version 3.2.7  protocol version 31".into(),
-                ));
-                Outcome::Passed
-            }
-            _ if blocked => Outcome::Skipped {
-                reason: "a node it needs is unreachable".into(),
-            },
-            StepKind::Backup => {
-                ev.push(line(
-                    Stream::Stdout,
-                    format!("open repository {}/{node}/restic", base(config, &node)),
-                ));
-                for i in 1..=4u64 {
-                    ev.push(Event::Progress {
-                        step: step.id,
-                        done: i * 256,
-                        total: 1024,
-                    });
-                    ev.push(line(
-                        Stream::Stdout,
-                        format!("[0:0{i}] {}%  {} files {} MiB", i * 25, i * 310, i * 42),
-                    ));
-                }
-                if script.failing_backup.as_deref() == Some(node.as_str()) {
-                    let tail = vec![
-                        "error: open /home/alice/.local/share/keyrings/login.keyring: permission denied".to_string(),
-                        "error: lstat /home/alice/Downloads/partial.iso: no such file or directory".to_string(),
-                        "Warning: at least one source file could not be read".to_string(),
-                    ];
-                    for t in &tail {
-                        ev.push(line(Stream::Stderr, t.clone()));
-                    }
-                    failed = true;
-                    Outcome::Failed {
-                        exit_code: Some(3),
-                        message: "restic backup finished, but some files could not be read".into(),
-                        stderr_tail: tail,
-                    }
-                } else {
-                    ev.push(line(
-                        Stream::Stdout,
-                        "snapshot 4f2a9c1e saved: 1240 files, 168 MiB added".into(),
-                    ));
-                    Outcome::Passed
-                }
-            }
-            StepKind::Check => {
-                ev.push(line(Stream::Stdout, "load indexes".into()));
-                ev.push(line(Stream::Stdout, "check all packs".into()));
-                ev.push(line(Stream::Stdout, "no errors were found".into()));
-                Outcome::Passed
-            }
-            StepKind::Forget => {
-                ev.push(line(
-                    Stream::Stdout,
-                    "Applying Policy: keep 7 daily, 4 weekly, 12 monthly snapshots".into(),
-                ));
-                ev.push(line(Stream::Stdout, "remove 1 snapshots".into()));
-                Outcome::Passed
-            }
-            StepKind::Replicate => {
-                for t in &step.targets {
-                    ev.push(line(
-                        Stream::Info,
-                        format!("{t}: 37 new files to copy (12.4 MiB)"),
-                    ));
-                    ev.push(Event::Progress {
-                        step: step.id,
-                        done: 1,
-                        total: 2,
-                    });
-                    ev.push(line(Stream::Info, format!("{t}: verified 37 files")));
-                }
-                Outcome::Passed
-            }
-            StepKind::Verify => Outcome::Passed,
-            StepKind::Records => {
-                for t in step.targets.iter().filter(|t| !unreachable(t)) {
-                    ev.push(line(
-                        Stream::Info,
-                        format!("records kept on {t}: config.toml, forgotten snapshots of 3 repositories"),
-                    ));
-                }
-                Outcome::Passed
-            }
-            StepKind::Init => {
-                ev.push(line(
-                    Stream::Info,
-                    "repository exists; nothing to do".into(),
-                ));
-                Outcome::Skipped {
-                    reason: "repository exists".into(),
-                }
-            }
-        };
-        if matches!(outcome, Outcome::Failed { .. }) {
-            failed = true;
-        }
-        ev.push(Event::StepFinished {
+        let outcome = run.step(step);
+        failed |= matches!(outcome, Outcome::Failed { .. });
+        run.ev.push(Event::StepFinished {
             step: step.id,
             node: step.node.clone(),
             kind: step.kind,
@@ -213,7 +63,7 @@ pub fn run_events(config: &Config, plan: &Plan, script: &Script) -> Vec<Event> {
             outcome,
         });
     }
-    ev.push(Event::RunFinished {
+    run.ev.push(Event::RunFinished {
         status: if failed {
             RunStatus::Failed
         } else {
@@ -221,7 +71,227 @@ pub fn run_events(config: &Config, plan: &Plan, script: &Script) -> Vec<Event> {
         },
         summary_path: None,
     });
-    ev
+    run.ev
+}
+
+/// A synthetic run being written: the events so far.
+struct Demo<'a> {
+    config: &'a Config,
+    script: &'a Script,
+    ev: Vec<Event>,
+}
+
+impl Demo<'_> {
+    fn unreachable(&self, node: &str) -> bool {
+        self.script.unreachable.as_deref() == Some(node)
+    }
+
+    /// Why `node` could not be reached, as the engine keeps it: what ssh says for each
+    /// address when nothing listens.
+    fn why_unreachable(&self, node: &str) -> Unreachable {
+        Unreachable {
+            tried: self
+                .config
+                .node(node)
+                .map(|n| n.addresses.clone())
+                .unwrap_or_default()
+                .into_iter()
+                .map(|a| {
+                    let why = format!("ssh: connect to host {a} port 22: Connection refused");
+                    (a, why)
+                })
+                .collect(),
+            key_changed: None,
+        }
+    }
+
+    fn line(&mut self, step: &Step, stream: Stream, text: impl Into<String>) {
+        self.ev.push(Event::Line {
+            step: step.id,
+            node: step.node.clone(),
+            stream,
+            text: text.into(),
+        });
+    }
+
+    /// The step's lines and progress; its outcome.
+    fn step(&mut self, step: &Step) -> Outcome {
+        let node = step.node.as_str();
+        let blocked =
+            step.kind == StepKind::Replicate && step.targets.iter().any(|t| self.unreachable(t));
+        match step.kind {
+            StepKind::Prepare => self.prepare(step),
+            // The engine skips an unreachable node's own steps with the same reason.
+            _ if self.unreachable(node) => Outcome::Skipped {
+                reason: self.why_unreachable(node).reason(node),
+            },
+            _ if blocked => Outcome::Skipped {
+                reason: "a node it needs is unreachable".into(),
+            },
+            StepKind::Backup => self.backup(step),
+            StepKind::Check => {
+                self.line(step, Stream::Stdout, "load indexes");
+                self.line(step, Stream::Stdout, "check all packs");
+                self.line(step, Stream::Stdout, "no errors were found");
+                Outcome::Passed
+            }
+            StepKind::Forget => {
+                self.line(
+                    step,
+                    Stream::Stdout,
+                    "Applying Policy: keep 7 daily, 4 weekly, 12 monthly snapshots",
+                );
+                self.line(step, Stream::Stdout, "remove 1 snapshots");
+                Outcome::Passed
+            }
+            StepKind::Replicate => {
+                for t in &step.targets {
+                    self.line(
+                        step,
+                        Stream::Info,
+                        format!("{t}: 37 new files to copy (12.4 MiB)"),
+                    );
+                    self.ev.push(Event::Progress {
+                        step: step.id,
+                        done: 1,
+                        total: 2,
+                    });
+                    self.line(step, Stream::Info, format!("{t}: verified 37 files"));
+                }
+                Outcome::Passed
+            }
+            StepKind::Verify => {
+                let reached: Vec<&String> = step
+                    .targets
+                    .iter()
+                    .filter(|t| !self.unreachable(t))
+                    .collect();
+                for t in reached {
+                    self.line(
+                        step,
+                        Stream::Info,
+                        format!(
+                            "{} on {t}: proven — 20 file(s), 12.4 MB restored",
+                            step.node
+                        ),
+                    );
+                }
+                Outcome::Passed
+            }
+            StepKind::Records => {
+                let kept: Vec<&String> = step
+                    .targets
+                    .iter()
+                    .filter(|t| !self.unreachable(t))
+                    .collect();
+                for t in kept {
+                    self.line(
+                        step,
+                        Stream::Info,
+                        format!("records kept on {t}: config.toml, forgotten snapshots of 3 repositories"),
+                    );
+                }
+                Outcome::Passed
+            }
+            StepKind::Init => {
+                self.line(step, Stream::Info, "repository exists; nothing to do");
+                Outcome::Skipped {
+                    reason: "repository exists".into(),
+                }
+            }
+        }
+    }
+
+    fn prepare(&mut self, step: &Step) -> Outcome {
+        let node = step.node.as_str();
+        if self.unreachable(node) {
+            let u = self.why_unreachable(node);
+            let tried: Vec<String> = u.tried.iter().map(|(a, _)| a.clone()).collect();
+            self.line(
+                step,
+                Stream::Info,
+                format!("connecting to {node} ({})", tried.join(", ")),
+            );
+            self.ev.push(Event::NodeUnreachable {
+                node: node.to_string(),
+                tried,
+            });
+            // The engine's words for it, as its prepare step reports them.
+            return Outcome::failed(u.reason(node));
+        }
+        let (address, route) = match self.config.node(node) {
+            Some(n) if n.is_orchestrator => ("local".to_string(), Route::Local),
+            Some(n) => {
+                let public = n.addresses.len() > 1;
+                let a = n.addresses.last().cloned().unwrap_or_default();
+                (a, if public { Route::Public } else { Route::Lan })
+            }
+            None => (String::new(), Route::Local),
+        };
+        self.ev.push(Event::NodeReached {
+            node: node.to_string(),
+            address: address.clone(),
+            route,
+        });
+        self.line(step, Stream::Info, format!("reached {node} via {address}"));
+        self.line(step, Stream::Stdout, "restic 0.14.0 compiled with go1.19");
+        self.line(
+            step,
+            Stream::Stdout,
+            "rsync  version 3.2.7  protocol version 31",
+        );
+        Outcome::Passed
+    }
+
+    fn backup(&mut self, step: &Step) -> Outcome {
+        let node = step.node.as_str();
+        let base = base(self.config, node);
+        self.line(
+            step,
+            Stream::Stdout,
+            format!("open repository {base}/{node}/restic"),
+        );
+        for i in 1..=4u64 {
+            self.ev.push(Event::Progress {
+                step: step.id,
+                done: i * 256,
+                total: 1024,
+            });
+            self.line(
+                step,
+                Stream::Stdout,
+                format!("[0:0{i}] {}%  {} files {} MiB", i * 25, i * 310, i * 42),
+            );
+        }
+        if self.script.failing_backup.as_deref() != Some(node) {
+            self.line(
+                step,
+                Stream::Stdout,
+                "snapshot 4f2a9c1e saved: 1240 files, 168 MiB added",
+            );
+            return Outcome::Passed;
+        }
+        let tail = vec![
+            "error: open /home/alice/.local/share/keyrings/login.keyring: permission denied".to_string(),
+            format!("Fatal: unable to save snapshot: write {base}/{node}/restic/data/3f/3f9c: no space left on device"),
+        ];
+        for t in &tail {
+            self.line(step, Stream::Stderr, t.clone());
+        }
+        let fin = Finished {
+            code: Some(1),
+            stderr_tail: tail,
+            cancelled: false,
+            timed_out: false,
+            spawn_error: None,
+        };
+        // As the engine words a failed restic step.
+        Outcome::Failed {
+            exit_code: fin.code,
+            message: format!("restic backup on {node}: {}", fin.describe()),
+            stderr_tail: fin.stderr_tail,
+        }
+    }
 }
 
 fn base(config: &Config, node: &str) -> String {

@@ -1,17 +1,25 @@
 //! The desktop window: a QML front end bound to a Rust QObject backend. It consumes the
 //! engine's event stream like the terminal printer does and holds no backup logic.
 //!
-//! `bridge` is the QObject (properties, invokables, the log list model); `state` and
-//! `log` are the plain-Rust state it renders; `intake` carries events from the run's
-//! threads to the Qt thread in batches; `native` holds the few Qt calls cxx-qt-lib lacks.
+//! `bridge` is the QObject (properties, invokables, the log list model); `rows` the list
+//! model for hosts, failures and history, `models` what each of their rows holds; `state`
+//! and `log` are the plain-Rust state it renders; `intake` carries events from the run's
+//! threads to the Qt thread in batches; `native` holds the few Qt calls cxx-qt-lib lacks;
+//! `demo` builds runs from the engine's own events and words for tests and screenshots.
 pub mod bridge;
 pub mod demo;
 pub mod intake;
 pub mod log;
+pub mod models;
 pub mod native;
+pub mod rows;
 pub mod state;
 
-use cxx_qt_lib::{QGuiApplication, QQmlApplicationEngine, QUrl};
+use cxx_qt_lib::{
+    QGuiApplication, QMap, QMapPair_QString_QVariant, QQmlApplicationEngine, QString, QUrl,
+    QVariant,
+};
+use std::pin::Pin;
 
 /// Where `Main.qml` lives in the binary's resources.
 pub const MAIN_QML: &str = "qrc:/qt/qml/org/wbackup/qml/Main.qml";
@@ -34,10 +42,23 @@ pub fn new_engine() -> cxx::UniquePtr<QQmlApplicationEngine> {
     engine
 }
 
+/// Tells the windows `engine` loads next which configuration file to open (`None`: the
+/// usual lookup). `Main.qml`'s `configFile` property carries it to the backend.
+pub fn set_config_file(engine: Pin<&mut QQmlApplicationEngine>, config: Option<&std::path::Path>) {
+    let mut properties = QMap::<QMapPair_QString_QVariant>::default();
+    let file = config
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    properties.insert(
+        QString::from("configFile"),
+        QVariant::from(&QString::from(&file)),
+    );
+    engine.set_initial_properties(&properties);
+}
+
 /// Opens the window and runs the Qt event loop until it closes.
 pub fn run_window(config: Option<&std::path::Path>) -> anyhow::Result<i32> {
     prepare_environment();
-    bridge::set_startup_config(config);
     let mut app = QGuiApplication::new();
     if !native::set_window_icon() {
         tracing::warn!(
@@ -45,7 +66,8 @@ pub fn run_window(config: Option<&std::path::Path>) -> anyhow::Result<i32> {
         );
     }
     let mut engine = new_engine();
-    if let Some(engine) = engine.as_mut() {
+    if let Some(mut engine) = engine.as_mut() {
+        set_config_file(engine.as_mut(), config);
         engine.load(&QUrl::from(MAIN_QML));
     }
     let signalled = quit_on_signals();
@@ -53,7 +75,8 @@ pub fn run_window(config: Option<&std::path::Path>) -> anyhow::Result<i32> {
         .as_mut()
         .map(|app| app.exec())
         .ok_or_else(|| anyhow::anyhow!("cannot create the Qt application"))?;
-    bridge::stop_runs_and_wait();
+    // Destroys the window and its backend, which stops a run still going and waits for it.
+    drop(engine);
     if signalled.load(std::sync::atomic::Ordering::SeqCst) {
         return Ok(crate::cli::EXIT_INTERRUPTED);
     }
@@ -71,10 +94,7 @@ fn quit_on_signals() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
         .name("wbackup-signals".into())
         .spawn(move || {
             use tokio::signal::unix::{signal, SignalKind};
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
+            let Ok(rt) = crate::runtime::current_thread() else {
                 return;
             };
             rt.block_on(async {

@@ -1,6 +1,7 @@
 // Small C++ helpers the Rust side cannot reach through cxx-qt-lib: opening a file with
 // the desktop's default application, leaving the event loop, the application's icon,
-// and creating the backend without QML (tests and the benchmark).
+// creating the backend and its list models from Rust, and finding the backend a loaded
+// window created (scripts that drive a real window).
 #pragma once
 
 #include <QtCore/QCoreApplication>
@@ -10,9 +11,11 @@
 #include <QtGui/QGuiApplication>
 #include <QtGui/QIcon>
 #include <QtGui/QPixmap>
+#include <QtQml/QQmlApplicationEngine>
 #include <memory>
 
 #include "wbackup/src/gui/bridge.cxxqt.h"
+#include "wbackup/src/gui/rows.cxxqt.h"
 
 inline bool
 wbackup_open_local_file(const QString& path)
@@ -41,4 +44,22 @@ inline std::unique_ptr<Backend>
 wbackup_new_backend()
 {
   return std::make_unique<Backend>();
+}
+
+inline std::unique_ptr<RowModel>
+wbackup_new_row_model()
+{
+  return std::make_unique<RowModel>();
+}
+
+// The Backend inside the windows this engine loaded (QML creates it), or null.
+inline Backend*
+wbackup_window_backend(const QQmlApplicationEngine& engine)
+{
+  const auto roots = engine.rootObjects();
+  for (QObject* root : roots) {
+    if (auto* backend = root->findChild<Backend*>())
+      return backend;
+  }
+  return nullptr;
 }
