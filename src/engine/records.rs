@@ -224,19 +224,31 @@ impl Run<'_> {
     }
 }
 
-/// Copies the staged records into `conn`'s records folder and seals it.
-async fn put(conn: &Conn, staging: &Path, cancel: &CancellationToken) -> Result<(), String> {
-    let dest = format!("{}/{RECORDS_DIR}", conn.base());
-    let mut argv: Vec<String> = ["rsync", "-rtp", "--chmod=D700,F600", "--no-motd"]
-        .iter()
-        .map(|s| s.to_string())
+/// rsync with `flags` from `src` to `dst`, over `conn`'s connection when it is remote.
+fn rsync_argv(conn: &Conn, flags: &[&str], src: String, dst: String) -> Vec<String> {
+    let mut argv: Vec<String> = std::iter::once("rsync")
+        .chain(flags.iter().copied())
+        .chain(["--no-motd"])
+        .map(String::from)
         .collect();
     if let Some(r) = &conn.remote {
         argv.push("-e".into());
         argv.push(r.rsync_shell());
     }
-    argv.push(format!("{}/", staging.display()));
-    argv.push(format!("{}/", conn.rsync_spec(&dest)));
+    argv.push(src);
+    argv.push(dst);
+    argv
+}
+
+/// Copies the staged records into `conn`'s records folder and seals it.
+async fn put(conn: &Conn, staging: &Path, cancel: &CancellationToken) -> Result<(), String> {
+    let dest = format!("{}/{RECORDS_DIR}", conn.base());
+    let argv = rsync_argv(
+        conn,
+        &["-rtp", "--chmod=D700,F600"],
+        format!("{}/", staging.display()),
+        format!("{}/", conn.rsync_spec(&dest)),
+    );
     let (fin, _) = process::capture(At::Local, Job::new(argv), cancel).await;
     if !fin.success() {
         return Err(format!(
@@ -390,22 +402,12 @@ async fn download(
     staging: &Path,
     cancel: &CancellationToken,
 ) -> Result<(), String> {
-    let mut argv: Vec<String> = [
-        "rsync",
-        "-t",
-        "--files-from=-",
-        "--no-motd",
-        "--max-size=64m",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    if let Some(r) = &conn.remote {
-        argv.push("-e".into());
-        argv.push(r.rsync_shell());
-    }
-    argv.push(format!("{}/", conn.rsync_spec(dir)));
-    argv.push(format!("{}/", staging.display()));
+    let argv = rsync_argv(
+        conn,
+        &["-t", "--files-from=-", "--max-size=64m"],
+        format!("{}/", conn.rsync_spec(dir)),
+        format!("{}/", staging.display()),
+    );
     let list: Vec<u8> = names
         .iter()
         .flat_map(|n| format!("{n}\n").into_bytes())

@@ -30,7 +30,7 @@ const DRILL: &str = include_str!("sh/drill.sh");
 const LIVE: &str = include_str!("sh/live.sh");
 
 /// What one verification found out about one copy.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Proof {
     pub repo: String,
     pub holder: String,
@@ -199,16 +199,7 @@ impl Tally<'_> {
             repo: self.repo.clone(),
             holder: holder.to_string(),
             time: self.now.clone(),
-            proven: false,
-            message: String::new(),
-            snapshot: None,
-            files: 0,
-            bytes: 0,
-            matched_source: 0,
-            matched_owner_copy: 0,
-            seconds: 0.0,
-            read_data: None,
-            restore_estimate_s: None,
+            ..Proof::default()
         }
     }
 
@@ -908,17 +899,9 @@ mod tests {
             ledger.push(Proof {
                 repo: "a".into(),
                 holder: "b".into(),
-                time: String::new(),
                 proven: true,
-                message: String::new(),
-                snapshot: None,
-                files: 0,
-                bytes: 0,
-                matched_source: 0,
-                matched_owner_copy: 0,
-                seconds: 0.0,
                 read_data: Some(format!("{k}/3")),
-                restore_estimate_s: None,
+                ..Proof::default()
             });
         }
         assert_eq!(seen, [1, 2, 3, 1]);
@@ -937,15 +920,7 @@ mod tests {
             holder: holder.into(),
             time: (now - chrono::Duration::days(days)).to_rfc3339(),
             proven,
-            message: String::new(),
-            snapshot: None,
-            files: 0,
-            bytes: 0,
-            matched_source: 0,
-            matched_owner_copy: 0,
-            seconds: 0.0,
-            read_data: None,
-            restore_estimate_s: None,
+            ..Proof::default()
         };
         let (repos, holders) = (["a".to_string()], ["a".to_string(), "b".to_string()]);
         assert!(due(&c, &[], &repos, &holders, now), "never proven");

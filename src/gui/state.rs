@@ -7,6 +7,7 @@
 
 use crate::config::{Config, Role};
 use crate::engine::events::{Event, Outcome, Route, RunStatus};
+use crate::engine::runview::NodeResult;
 use crate::logbook::Summary;
 use serde::Serialize;
 
@@ -147,15 +148,8 @@ impl RunState {
                 continue;
             };
             let mine = run.steps.iter().filter(|s| s.node == host.name);
-            let mut result = "passed";
-            for s in mine {
-                match s.result.as_str() {
-                    "failed" => result = "failed",
-                    "interrupted" if result != "failed" => result = "interrupted",
-                    _ => {}
-                }
-            }
-            host.last_result = result.into();
+            let result = NodeResult::of_labels(mine.map(|s| s.result.as_str()));
+            host.last_result = result.label().into();
             host.last_time = short_time(run.finished.as_deref().unwrap_or(&run.started));
         }
     }
@@ -346,11 +340,12 @@ impl RunState {
                         HostState::Passed
                     };
                     h.last_result = match h.state {
-                        HostState::Unreachable => "unreachable",
-                        HostState::Failed => "failed",
-                        HostState::Interrupted => "interrupted",
-                        _ => "passed",
+                        HostState::Unreachable => NodeResult::Unreachable,
+                        HostState::Failed => NodeResult::Failed,
+                        HostState::Interrupted => NodeResult::Interrupted,
+                        _ => NodeResult::Passed,
                     }
+                    .label()
                     .into();
                     h.last_time = time.clone();
                 }
