@@ -9,6 +9,7 @@ use crate::config::{Config, Role};
 use crate::engine::events::{Event, Outcome, Route, RunStatus};
 use crate::engine::runview::NodeResult;
 use crate::logbook::Summary;
+use crate::plan::StepKind;
 use serde::Serialize;
 
 /// A node's state as the host list shows it.
@@ -188,171 +189,185 @@ impl RunState {
         match event {
             Event::RunStarted {
                 log_path, steps, ..
-            } => {
-                self.running = true;
-                self.finished = None;
-                self.steps_total = *steps;
-                self.steps_done = 0;
-                self.failures.clear();
-                self.log_path = log_path.as_ref().map(|p| p.to_string_lossy().into_owned());
-                for h in &mut self.hosts {
-                    h.state = HostState::Waiting;
-                    h.step.clear();
-                    h.progress = -1.0;
-                    h.tried.clear();
-                    h.current_step = None;
-                    h.failed_steps = 0;
-                    if h.role != "orchestrator" {
-                        h.address.clear();
-                        h.route.clear();
-                    }
-                }
-                true
-            }
+            } => self.run_started(log_path.as_deref(), *steps),
             Event::NodeReached {
                 node,
                 address,
                 route,
-            } => {
-                let Some(i) = self.host_index(node) else {
-                    return false;
-                };
-                let h = &mut self.hosts[i];
-                h.address = address.clone();
-                h.route = match route {
-                    Route::Local => "local",
-                    Route::Lan => "lan",
-                    Route::Public => "public",
-                }
-                .into();
-                if h.state == HostState::Waiting {
-                    h.state = HostState::Reached;
-                }
-                true
-            }
-            Event::NodeUnreachable { node, tried } => {
-                let Some(i) = self.host_index(node) else {
-                    return false;
-                };
-                let h = &mut self.hosts[i];
-                h.state = HostState::Unreachable;
-                h.tried = tried.clone();
-                h.address.clear();
-                h.route.clear();
-                true
-            }
+            } => self.reached(node, address, *route),
+            Event::NodeUnreachable { node, tried } => self.unreachable(node, tried),
             Event::StepStarted {
                 step,
                 node,
                 kind,
                 title,
-            } => {
-                if self.titles.len() <= *step {
-                    self.titles.resize(step + 1, String::new());
-                    self.kinds.resize(step + 1, String::new());
-                    self.step_host.resize(step + 1, None);
-                }
-                self.titles[*step] = title.clone();
-                self.kinds[*step] = kind.to_string();
-                let i = self.host_index(node);
-                self.step_host[*step] = i;
-                let Some(i) = i else {
-                    return false;
-                };
-                let h = &mut self.hosts[i];
-                h.current_step = Some(*step);
-                h.step = title.clone();
-                h.progress = -1.0;
-                if h.state != HostState::Unreachable {
-                    h.state = HostState::Running;
-                }
-                true
-            }
-            Event::Progress { step, done, total } => {
-                let Some(i) = self.host_of_step(*step) else {
-                    return false;
-                };
-                let h = &mut self.hosts[i];
-                if h.current_step != Some(*step) {
-                    return false;
-                }
-                h.progress = if *total == 0 {
-                    -1.0
-                } else {
-                    (*done as f64 / *total as f64).clamp(0.0, 1.0)
-                };
-                true
-            }
-            Event::StepFinished { step, outcome, .. } => {
-                self.steps_done += 1;
-                let host = self.host_of_step(*step);
-                if let Outcome::Failed {
-                    exit_code,
-                    message,
-                    stderr_tail,
-                } = outcome
-                {
-                    self.failures.push(Failure {
-                        step: *step,
-                        node: host.map(|i| self.hosts[i].name.clone()).unwrap_or_default(),
-                        title: self.step_title(*step).to_string(),
-                        exit_code: exit_code.unwrap_or(-1),
-                        message: message.clone(),
-                        stderr_tail: stderr_tail.clone(),
-                    });
-                }
-                let Some(i) = host else {
-                    return false;
-                };
-                let h = &mut self.hosts[i];
-                if matches!(outcome, Outcome::Failed { .. }) {
-                    h.failed_steps += 1;
-                }
-                if h.current_step == Some(*step) {
-                    h.current_step = None;
-                    h.step.clear();
-                    h.progress = -1.0;
-                    if h.state == HostState::Running {
-                        h.state = if h.failed_steps > 0 {
-                            HostState::Failed
-                        } else {
-                            HostState::Reached
-                        };
-                    }
-                }
-                true
-            }
-            Event::RunFinished { status, .. } => {
-                self.running = false;
-                self.finished = Some(*status);
-                let time = now();
-                for h in &mut self.hosts {
-                    h.current_step = None;
-                    h.step.clear();
-                    h.progress = -1.0;
-                    h.state = if h.state == HostState::Unreachable {
-                        HostState::Unreachable
-                    } else if h.failed_steps > 0 {
-                        HostState::Failed
-                    } else if *status == RunStatus::Interrupted {
-                        HostState::Interrupted
-                    } else {
-                        HostState::Passed
-                    };
-                    h.last_result = match h.state {
-                        HostState::Unreachable => NodeResult::Unreachable,
-                        HostState::Failed => NodeResult::Failed,
-                        HostState::Interrupted => NodeResult::Interrupted,
-                        _ => NodeResult::Passed,
-                    }
-                    .label()
-                    .into();
-                    h.last_time = time.clone();
-                }
-                true
-            }
+            } => self.step_started(*step, node, *kind, title),
+            Event::Progress { step, done, total } => self.progress(*step, *done, *total),
+            Event::StepFinished { step, outcome, .. } => self.step_finished(*step, outcome),
+            Event::RunFinished { status, .. } => self.run_finished(*status),
             Event::Line { .. } => false,
         }
+    }
+
+    fn run_started(&mut self, log_path: Option<&std::path::Path>, steps: usize) -> bool {
+        self.running = true;
+        self.finished = None;
+        self.steps_total = steps;
+        self.steps_done = 0;
+        self.failures.clear();
+        self.log_path = log_path.map(|p| p.to_string_lossy().into_owned());
+        for h in &mut self.hosts {
+            h.state = HostState::Waiting;
+            h.step.clear();
+            h.progress = -1.0;
+            h.tried.clear();
+            h.current_step = None;
+            h.failed_steps = 0;
+            if h.role != "orchestrator" {
+                h.address.clear();
+                h.route.clear();
+            }
+        }
+        true
+    }
+
+    fn reached(&mut self, node: &str, address: &str, route: Route) -> bool {
+        let Some(i) = self.host_index(node) else {
+            return false;
+        };
+        let h = &mut self.hosts[i];
+        h.address = address.to_string();
+        h.route = match route {
+            Route::Local => "local",
+            Route::Lan => "lan",
+            Route::Public => "public",
+        }
+        .into();
+        if h.state == HostState::Waiting {
+            h.state = HostState::Reached;
+        }
+        true
+    }
+
+    fn unreachable(&mut self, node: &str, tried: &[String]) -> bool {
+        let Some(i) = self.host_index(node) else {
+            return false;
+        };
+        let h = &mut self.hosts[i];
+        h.state = HostState::Unreachable;
+        h.tried = tried.to_vec();
+        h.address.clear();
+        h.route.clear();
+        true
+    }
+
+    fn step_started(&mut self, step: usize, node: &str, kind: StepKind, title: &str) -> bool {
+        if self.titles.len() <= step {
+            self.titles.resize(step + 1, String::new());
+            self.kinds.resize(step + 1, String::new());
+            self.step_host.resize(step + 1, None);
+        }
+        self.titles[step] = title.to_string();
+        self.kinds[step] = kind.to_string();
+        let i = self.host_index(node);
+        self.step_host[step] = i;
+        let Some(i) = i else {
+            return false;
+        };
+        let h = &mut self.hosts[i];
+        h.current_step = Some(step);
+        h.step = title.to_string();
+        h.progress = -1.0;
+        if h.state != HostState::Unreachable {
+            h.state = HostState::Running;
+        }
+        true
+    }
+
+    fn progress(&mut self, step: usize, done: u64, total: u64) -> bool {
+        let Some(i) = self.host_of_step(step) else {
+            return false;
+        };
+        let h = &mut self.hosts[i];
+        if h.current_step != Some(step) {
+            return false;
+        }
+        h.progress = if total == 0 {
+            -1.0
+        } else {
+            (done as f64 / total as f64).clamp(0.0, 1.0)
+        };
+        true
+    }
+
+    fn step_finished(&mut self, step: usize, outcome: &Outcome) -> bool {
+        self.steps_done += 1;
+        let host = self.host_of_step(step);
+        if let Outcome::Failed {
+            exit_code,
+            message,
+            stderr_tail,
+        } = outcome
+        {
+            self.failures.push(Failure {
+                step,
+                node: host.map(|i| self.hosts[i].name.clone()).unwrap_or_default(),
+                title: self.step_title(step).to_string(),
+                exit_code: exit_code.unwrap_or(-1),
+                message: message.clone(),
+                stderr_tail: stderr_tail.clone(),
+            });
+        }
+        let Some(i) = host else {
+            return false;
+        };
+        let h = &mut self.hosts[i];
+        if matches!(outcome, Outcome::Failed { .. }) {
+            h.failed_steps += 1;
+        }
+        if h.current_step == Some(step) {
+            h.current_step = None;
+            h.step.clear();
+            h.progress = -1.0;
+            if h.state == HostState::Running {
+                h.state = if h.failed_steps > 0 {
+                    HostState::Failed
+                } else {
+                    HostState::Reached
+                };
+            }
+        }
+        true
+    }
+
+    fn run_finished(&mut self, status: RunStatus) -> bool {
+        self.running = false;
+        self.finished = Some(status);
+        let time = now();
+        for h in &mut self.hosts {
+            h.current_step = None;
+            h.step.clear();
+            h.progress = -1.0;
+            h.state = if h.state == HostState::Unreachable {
+                HostState::Unreachable
+            } else if h.failed_steps > 0 {
+                HostState::Failed
+            } else if status == RunStatus::Interrupted {
+                HostState::Interrupted
+            } else {
+                HostState::Passed
+            };
+            h.last_result = match h.state {
+                HostState::Unreachable => NodeResult::Unreachable,
+                HostState::Failed => NodeResult::Failed,
+                HostState::Interrupted => NodeResult::Interrupted,
+                _ => NodeResult::Passed,
+            }
+            .label()
+            .into();
+            h.last_time = time.clone();
+        }
+        true
     }
 
     /// One line for the status bar.
