@@ -160,36 +160,23 @@ impl Demo<'_> {
                 }
                 Outcome::Passed
             }
-            StepKind::Verify => {
-                let reached: Vec<&String> = step
+            StepKind::Verify | StepKind::Records => {
+                let reached: Vec<String> = step
                     .targets
                     .iter()
                     .filter(|t| !self.unreachable(t))
+                    .cloned()
                     .collect();
                 for t in reached {
-                    self.line(
-                        step,
-                        Stream::Info,
+                    let text = if step.kind == StepKind::Verify {
                         format!(
                             "{} on {t}: proven — 20 file(s), 12.4 MB restored",
                             step.node
-                        ),
-                    );
-                }
-                Outcome::Passed
-            }
-            StepKind::Records => {
-                let kept: Vec<&String> = step
-                    .targets
-                    .iter()
-                    .filter(|t| !self.unreachable(t))
-                    .collect();
-                for t in kept {
-                    self.line(
-                        step,
-                        Stream::Info,
-                        format!("records kept on {t}: config.toml, forgotten snapshots of 3 repositories"),
-                    );
+                        )
+                    } else {
+                        format!("records kept on {t}: config.toml, forgotten snapshots of 3 repositories")
+                    };
+                    self.line(step, Stream::Info, text);
                 }
                 Outcome::Passed
             }
