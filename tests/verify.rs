@@ -186,7 +186,7 @@ fn verify_steps(steps: &[(String, String, String)]) -> Vec<&(String, String, Str
 fn a_run_ends_with_verification_when_it_is_due_and_the_plan_says_so() {
     let lab = Lab::new(&NODES);
     lab.fill(2);
-    let ledger = lab.path().join("laptop/backup/logs/proofs.jsonl");
+    let ledger = lab.node("laptop").base.join("logs/proofs.jsonl");
     let as_configured = |args: &[&str]| lab.wbackup_as_configured(args).output().unwrap();
 
     // Never proven: due. The plan shows one verify step per repository, before the records.
@@ -221,10 +221,7 @@ fn a_run_ends_with_verification_when_it_is_due_and_the_plan_says_so() {
     assert!(proofs.iter().all(|p| p["proven"] == true), "{recorded}");
     // The records step ran after the proofs: every other node keeps them.
     for n in ["home", "server"] {
-        let kept = lab
-            .path()
-            .join(n)
-            .join("backup/.wbackup-records/proofs.jsonl");
+        let kept = lab.node(n).base.join(".wbackup-records/proofs.jsonl");
         assert_eq!(fs::read_to_string(&kept).unwrap(), recorded, "{n}");
     }
 
