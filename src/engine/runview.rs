@@ -228,14 +228,6 @@ impl RunView {
         }
     }
 
-    /// Steps finished so far.
-    pub fn finished(&self) -> usize {
-        self.steps
-            .iter()
-            .filter(|s| matches!(s.status, StepStatus::Finished(_)))
-            .count()
-    }
-
     /// `node`'s result over the steps it ran so far: unreachable when no address
     /// answered, else failed when one of its steps failed, interrupted when one was.
     pub fn node_result(&self, node: &str) -> NodeResult {
@@ -255,14 +247,6 @@ impl RunView {
                     _ => None,
                 }),
         )
-    }
-
-    /// The steps that failed, in plan order.
-    pub fn failures(&self) -> impl Iterator<Item = (&StepView, &Outcome)> {
-        self.steps.iter().filter_map(|s| match &s.status {
-            StepStatus::Finished(o @ Outcome::Failed { .. }) => Some((s, o)),
-            _ => None,
-        })
     }
 }
 
@@ -322,8 +306,6 @@ mod tests {
             v.steps[2].finished.is_none(),
             "skipped before it began: no time"
         );
-        assert_eq!(v.failures().count(), 1);
-        assert_eq!(v.finished(), 3);
 
         v.apply(&Event::NodeUnreachable {
             node: "nas".into(),
