@@ -12,6 +12,7 @@ pub mod password;
 pub mod plan;
 #[cfg(test)]
 mod props;
+pub mod restore;
 pub mod runtime;
 pub mod shell;
 pub mod starter;

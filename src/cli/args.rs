@@ -111,6 +111,9 @@ pub enum Command {
         /// Snapshot id (default: latest)
         #[arg(long, value_name = "ID")]
         snapshot: Option<String>,
+        /// Only this path of the snapshot, and what is under it (repeatable)
+        #[arg(long = "include", value_name = "PATH")]
+        includes: Vec<String>,
         /// Directory to restore into; must not exist yet (default: ~/restore-REPO-DATE)
         #[arg(long, value_name = "DIR")]
         target: Option<String>,

@@ -6,7 +6,6 @@ use crate::config::Config;
 use crate::engine::node;
 use crate::engine::replication;
 use crate::error::{self, Error, Exit};
-use crate::plan;
 use crate::shell;
 use tokio_util::sync::CancellationToken;
 
@@ -214,81 +213,10 @@ fn report_node(conn: &node::Conn, lines: &[String]) -> usize {
 }
 
 /// `wbackup restore`: the restic commands that restore a repository from a node's copy,
-/// printed for a person to run (never run here).
-pub(super) fn restore(
-    config: &Config,
-    repo: &str,
-    from: Option<String>,
-    snapshot: Option<String>,
-    target: Option<String>,
-) -> error::Result {
-    let Some(owner) = config.node(repo).filter(|n| !n.is_storage()) else {
-        let repos: Vec<&str> = config
-            .nodes
-            .iter()
-            .filter(|n| !n.is_storage())
-            .map(|n| n.name.as_str())
-            .collect();
-        return Err(Error::Usage(format!(
-            "no repository {repo:?}; repositories: {}",
-            repos.join(", ")
-        )));
-    };
-    let from = from.unwrap_or_else(|| config.orchestrator.clone());
-    let Some(holder) = config.node(&from) else {
-        let names: Vec<&str> = config.nodes.iter().map(|n| n.name.as_str()).collect();
-        return Err(Error::Usage(format!(
-            "unknown node {from:?} in --from; nodes: {}",
-            names.join(", ")
-        )));
-    };
-    if let Some(s) = &snapshot {
-        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_hexdigit()) && s != "latest" {
-            return Err(Error::Usage(format!(
-                "{s:?} is not a snapshot id (hex digits, as `restic snapshots` shows them)"
-            )));
-        }
-    }
-    if let Some(bad) = target.as_deref().filter(|t| shell::has_control(t)) {
-        return Err(Error::Usage(format!(
-            "--target {:?} holds a control character (a newline, a tab, an escape); choose a directory name without one",
-            bad
-        )));
-    }
-    let snapshot = snapshot.unwrap_or_else(|| "latest".into());
-    let target = target.unwrap_or_else(|| {
-        format!(
-            "~/restore-{}-{}",
-            owner.name,
-            chrono::Local::now().format("%Y%m%d")
-        )
-    });
-    let r = shell::quote_path_for_user(&plan::repo_path(holder, &owner.name));
-    let t = shell::quote_path_for_user(&target);
-    let where_ = if holder.is_orchestrator {
-        "on this machine".to_string()
-    } else {
-        format!(
-            "on {} (ssh {})",
-            holder.name,
-            shell::quote(holder.addresses.first().map(String::as_str).unwrap_or(""))
-        )
-    };
-    // Every line is meant to be pasted into a shell: values in comments are kept on
-    // their line, values in commands are quoted.
-    println!(
-        "# Restore {}'s data from the copy held by {}. Run these {}; restic asks for the password.",
-        owner.name,
-        holder.name,
-        shell::inert(&where_)
-    );
-    println!("# 1. list the snapshots:");
-    println!("restic -r {r} snapshots");
-    println!(
-        "# 2. restore {snapshot} into a new directory ({} must not exist yet):",
-        shell::inert(&t)
-    );
-    println!("mkdir -- {t} && restic -r {r} restore {snapshot} --target {t}");
+/// printed for a person to run (never run here). The window's Restore view shows the
+/// same text (`crate::restore::commands`).
+pub(super) fn restore(config: &Config, request: &crate::restore::Request) -> error::Result {
+    println!("{}", crate::restore::commands(config, request)?);
     Ok(Exit::Ok)
 }
 

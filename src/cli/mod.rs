@@ -126,8 +126,18 @@ fn dispatch(cli: Cli) -> error::Result {
             repo,
             from,
             snapshot,
+            includes,
             target,
-        } => inspect::restore(&config, &repo, from, snapshot, target),
+        } => inspect::restore(
+            &config,
+            &crate::restore::Request {
+                repo,
+                from,
+                snapshot,
+                includes,
+                target,
+            },
+        ),
         Command::Gui | Command::Init { .. } => unreachable!("handled above"),
     }
 }
