@@ -61,6 +61,7 @@ ApplicationWindow {
                 TabButton { text: "Live log" }
                 TabButton { text: "Plan" }
                 TabButton { text: "History" }
+                TabButton { text: "Restore" }
             }
 
             StackLayout {
@@ -71,6 +72,7 @@ ApplicationWindow {
                 LogPane { api: backend }
                 PlanPreview { api: backend }
                 HistoryList { api: backend }
+                RestoreView { configFile: window.configFile }
             }
         }
     }

@@ -567,17 +567,14 @@ impl Verifier<'_> {
 
     /// Runs a job that gives restic the password on its stdin; its output lines.
     async fn with_password(&self, conn: &Conn, job: Job<'_>) -> Result<Vec<String>, String> {
-        let job = job
-            .stdin(Input::Password(self.password))
-            .timeout(Duration::from_secs(6 * 3600));
-        let (fin, lines) = process::capture(conn.at(), job, self.cancel).await;
-        if !fin.success() {
-            if fin.stderr_tail.iter().any(|l| restic::is_wrong_password(l)) {
-                return Err("restic refused the password".into());
-            }
-            return Err(fin.describe());
-        }
-        Ok(lines)
+        with_password(
+            conn,
+            job,
+            self.password,
+            Duration::from_secs(6 * 3600),
+            self.cancel,
+        )
+        .await
     }
 
     /// What each sampled file should hash to: the owner's live file when it still has
@@ -652,6 +649,48 @@ impl Verifier<'_> {
             .await
             .map(|_| ())
     }
+}
+
+/// Runs `job` on `conn`'s node with the password on restic's stdin (never in its argv or
+/// environment); its output lines, or why it failed ("restic refused the password" when
+/// the password opens no key).
+pub async fn with_password(
+    conn: &Conn,
+    job: Job<'_>,
+    password: &SecretString,
+    timeout: Duration,
+    cancel: &CancellationToken,
+) -> Result<Vec<String>, String> {
+    let job = job.stdin(Input::Password(password)).timeout(timeout);
+    let (fin, lines) = process::capture(conn.at(), job, cancel).await;
+    if !fin.success() {
+        if fin.stderr_tail.iter().any(|l| restic::is_wrong_password(l)) {
+            return Err(WRONG_PASSWORD.into());
+        }
+        return Err(fin.describe());
+    }
+    Ok(lines)
+}
+
+/// What [`with_password`] says when restic refused the password.
+pub const WRONG_PASSWORD: &str = "restic refused the password";
+
+/// A read-only restic command (`--no-lock`) on `conn`'s copy of `repo`, the password on
+/// its stdin; its output lines without restic's notice that it read the password.
+pub async fn read_only(
+    conn: &Conn,
+    repo: &str,
+    rest: &[&str],
+    password: &SecretString,
+    timeout: Duration,
+    cancel: &CancellationToken,
+) -> Result<Vec<String>, String> {
+    let argv = Verifier::argv(conn, repo, rest);
+    let lines = with_password(conn, Job::new(argv), password, timeout, cancel).await?;
+    Ok(lines
+        .into_iter()
+        .filter(|l| !restic::is_password_notice(l))
+        .collect())
 }
 
 fn short(id: &str) -> &str {
