@@ -72,7 +72,7 @@ ApplicationWindow {
                 LogPane { api: backend }
                 PlanPreview { api: backend }
                 HistoryList { api: backend }
-                RestoreView { configFile: window.configFile }
+                RestoreView { objectName: "restoreView"; configFile: window.configFile }
             }
         }
     }

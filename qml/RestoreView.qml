@@ -62,11 +62,11 @@ Item {
                     model: restore.copies
                     ScrollBar.vertical: ScrollBar {}
                     delegate: ItemDelegate {
-                        id: copy
+                        id: copyRow
                         required property int index
                         required property string node
                         required property string role
-                        required property string state
+                        required property string status
                         required property int snapshots
                         required property string latest
                         required property int behind
@@ -75,28 +75,28 @@ Item {
                         required property string note
                         objectName: "copy_" + node
                         width: ListView.view.width
-                        enabled: state === "ready"
+                        enabled: status === "ready"
                         highlighted: restore.holder === node
                         onClicked: restore.chooseCopy(node)
                         contentItem: ColumnLayout {
                             spacing: 1
                             RowLayout {
-                                Label { text: copy.node; font.bold: true }
-                                Label { text: copy.role === "owner" ? "(its own node)" : ""; color: view.muted }
+                                Label { text: copyRow.node; font.bold: true }
+                                Label { text: copyRow.role === "owner" ? "(its own node)" : ""; color: view.muted }
                                 Item { Layout.fillWidth: true }
                                 Label {
-                                    text: copy.state !== "ready" ? copy.state
-                                          : copy.behind > 0 ? copy.behind + " behind" : "in sync"
-                                    color: copy.state !== "ready" || copy.behind > 0 ? view.warn : view.good
+                                    text: copyRow.status !== "ready" ? copyRow.status
+                                          : copyRow.behind > 0 ? copyRow.behind + " behind" : "in sync"
+                                    color: copyRow.status !== "ready" || copyRow.behind > 0 ? view.warn : view.good
                                 }
                             }
                             Label {
                                 Layout.fillWidth: true
                                 elide: Text.ElideRight
-                                color: copy.proven ? view.good : view.muted
-                                text: copy.state === "ready"
-                                      ? copy.snapshots + " snapshots, latest " + copy.latest + " · " + copy.proof
-                                      : (copy.note !== "" ? copy.note : copy.proof)
+                                color: copyRow.proven ? view.good : view.muted
+                                text: copyRow.status === "ready"
+                                      ? copyRow.snapshots + " snapshots, latest " + copyRow.latest + " · " + copyRow.proof
+                                      : (copyRow.note !== "" ? copyRow.note : copyRow.proof)
                             }
                         }
                     }
@@ -158,7 +158,7 @@ Item {
                     ScrollBar.vertical: ScrollBar {}
                     delegate: ItemDelegate {
                         id: snap
-                        required property string id
+                        required property string snapshotId
                         required property string shortId
                         required property string time
                         required property string host
@@ -166,8 +166,8 @@ Item {
                         required property string size
                         objectName: "snapshot_" + shortId
                         width: ListView.view.width
-                        highlighted: restore.snapshot === id
-                        onClicked: restore.chooseSnapshot(id)
+                        highlighted: restore.snapshot === snapshotId
+                        onClicked: restore.chooseSnapshot(snapshotId)
                         contentItem: ColumnLayout {
                             spacing: 1
                             RowLayout {

@@ -3,7 +3,8 @@
 # - idle, running, after-failure, failure-log: the window offscreen on a sample 3-node
 #   configuration, fed a synthetic run (home's backup fails, the NAS is unreachable);
 # - e2e-passed, e2e-unreachable: the real binary under Xvfb after real runs on a lab of
-#   sshd nodes (tests/gui_e2e.rs), the second with one node's sshd stopped.
+#   sshd nodes (tests/gui_e2e.rs), the second with one node's sshd stopped;
+# - restore: the Restore view offscreen on a 2-node lab, a file picked (tests/gui_restore.rs).
 set -eu
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
@@ -31,4 +32,5 @@ HOME="$work" XDG_RUNTIME_DIR="$work" QT_QPA_PLATFORM=offscreen \
     "$target_dir/debug/examples/gui-screenshots" "$work/out" "$work/config.toml"
 cp "$work/out"/*.png docs/screenshots/
 WBACKUP_E2E_SHOTS="$PWD/docs/screenshots" cargo test --quiet --test gui_e2e
+WBACKUP_RESTORE_SHOT="$PWD/docs/screenshots/restore.png" cargo test --quiet --test gui_restore
 ls -l docs/screenshots

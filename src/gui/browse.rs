@@ -48,7 +48,7 @@ impl Row for CopyRow {
     const ROLES: &'static [&'static str] = &[
         "node",
         "role",
-        "state",
+        "status",
         "snapshots",
         "latest",
         "behind",
@@ -236,7 +236,8 @@ pub struct SnapshotRow {
 }
 
 impl Row for SnapshotRow {
-    const ROLES: &'static [&'static str] = &["id", "shortId", "time", "host", "paths", "size"];
+    const ROLES: &'static [&'static str] =
+        &["snapshotId", "shortId", "time", "host", "paths", "size"];
     fn cells(&self) -> Vec<Cell> {
         vec![
             text(&self.id),
