@@ -239,13 +239,14 @@ Main {
         target.text = expected.target
         target.textEdited()
         expect(api.commands === expected.commands,
-               "the commands equal wbackup restore's:\n" + api.commands + "\n---- expected:\n" + expected.commands)
+               "the commands equal wbackup restore's" + (api.commands === expected.commands ? ""
+                   : ":\n" + api.commands + "\n---- expected:\n" + expected.commands))
         expect(find(win.contentItem, "restoreCommands").text === expected.commands, "and the view shows them")
         expect(errorLabel.text === "", "no error: " + errorLabel.text)
         find(win.contentItem, "restoreCopy").clicked()
         pasted.text = ""
         pasted.paste()
-        expect(pasted.text === expected.commands, "Copy puts them on the clipboard: " + pasted.text)
+        expect(pasted.text === expected.commands, "Copy puts them on the clipboard" + (pasted.text === expected.commands ? "" : ": " + pasted.text))
         // The target with a newline is refused in one sentence, and no command is shown.
         target.text = "bad\nname"
         target.textEdited()
