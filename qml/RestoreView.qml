@@ -29,8 +29,8 @@ Item {
 
         // 1. repository and its copies, and the password the listings need.
         ColumnLayout {
-            Layout.preferredWidth: 330
-            Layout.maximumWidth: 330
+            Layout.preferredWidth: 290
+            Layout.maximumWidth: 290
             Layout.fillHeight: true
             spacing: 6
 
@@ -82,21 +82,32 @@ Item {
                             spacing: 1
                             RowLayout {
                                 Label { text: copyRow.node; font.bold: true }
-                                Label { text: copyRow.role === "owner" ? "(its own node)" : ""; color: view.muted }
+                                Label {
+                                    text: copyRow.role === "owner" ? "(its own node)" : ""
+                                    color: copyRow.highlighted ? palette.highlightedText : view.muted
+                                }
                                 Item { Layout.fillWidth: true }
                                 Label {
                                     text: copyRow.status !== "ready" ? copyRow.status
                                           : copyRow.behind > 0 ? copyRow.behind + " behind" : "in sync"
-                                    color: copyRow.status !== "ready" || copyRow.behind > 0 ? view.warn : view.good
+                                    color: copyRow.highlighted ? palette.highlightedText
+                                           : copyRow.status !== "ready" || copyRow.behind > 0 ? view.warn : view.good
                                 }
                             }
                             Label {
                                 Layout.fillWidth: true
                                 elide: Text.ElideRight
-                                color: copyRow.proven ? view.good : view.muted
-                                text: copyRow.status === "ready"
-                                      ? copyRow.snapshots + " snapshots, latest " + copyRow.latest + " · " + copyRow.proof
-                                      : (copyRow.note !== "" ? copyRow.note : copyRow.proof)
+                                color: copyRow.highlighted ? palette.highlightedText : view.muted
+                                visible: copyRow.status === "ready"
+                                text: copyRow.snapshots + " snapshot" + (copyRow.snapshots === 1 ? "" : "s")
+                                      + ", latest " + copyRow.latest
+                            }
+                            Label {
+                                Layout.fillWidth: true
+                                elide: Text.ElideRight
+                                color: copyRow.highlighted ? palette.highlightedText
+                                       : copyRow.proven ? view.good : view.muted
+                                text: copyRow.note !== "" ? copyRow.note : copyRow.proof
                             }
                         }
                     }
@@ -137,8 +148,8 @@ Item {
 
         // 2. the chosen copy's snapshots.
         ColumnLayout {
-            Layout.preferredWidth: 300
-            Layout.maximumWidth: 300
+            Layout.preferredWidth: 330
+            Layout.maximumWidth: 330
             Layout.fillHeight: true
             spacing: 6
             Label {
@@ -172,14 +183,18 @@ Item {
                             spacing: 1
                             RowLayout {
                                 Label { text: snap.time; font.family: "monospace" }
-                                Label { text: snap.shortId; color: view.muted; font.family: "monospace" }
+                                Label {
+                                    text: snap.shortId
+                                    color: snap.highlighted ? palette.highlightedText : view.muted
+                                    font.family: "monospace"
+                                }
                                 Item { Layout.fillWidth: true }
                                 Label { text: snap.size }
                             }
                             Label {
                                 Layout.fillWidth: true
                                 elide: Text.ElideMiddle
-                                color: view.muted
+                                color: snap.highlighted ? palette.highlightedText : view.muted
                                 text: snap.host + ": " + snap.paths.join(", ")
                             }
                         }
@@ -308,7 +323,9 @@ Item {
             }
             RowLayout {
                 Layout.fillWidth: true
-                Layout.preferredHeight: 118
+                Layout.fillHeight: false
+                Layout.preferredHeight: 150
+                Layout.maximumHeight: 150
                 ScrollView {
                     Layout.fillWidth: true
                     Layout.fillHeight: true
@@ -318,7 +335,7 @@ Item {
                         objectName: "restoreCommands"
                         readOnly: true
                         selectByMouse: true
-                        wrapMode: TextEdit.NoWrap
+                        wrapMode: TextEdit.WrapAnywhere
                         textFormat: TextEdit.PlainText
                         font.family: "monospace"
                         font.pixelSize: 12
