@@ -221,8 +221,10 @@ Item {
             }
         }
 
-        // 3. the snapshot's files, the target, the commands.
+        // 3. the snapshot's files, the target, the commands. A fixed preferred width
+        // (it fills the rest): wrapped text inside must not feed back into the layout.
         ColumnLayout {
+            Layout.preferredWidth: 200
             Layout.fillWidth: true
             Layout.fillHeight: true
             spacing: 6
@@ -230,6 +232,7 @@ Item {
                 Layout.fillWidth: true
                 Label { text: "Files"; font.bold: true }
                 Label {
+                    Layout.preferredWidth: 50
                     Layout.fillWidth: true
                     elide: Text.ElideRight
                     color: view.muted
@@ -327,6 +330,7 @@ Item {
                 Layout.preferredHeight: 150
                 Layout.maximumHeight: 150
                 ScrollView {
+                    Layout.preferredWidth: 100
                     Layout.fillWidth: true
                     Layout.fillHeight: true
                     clip: true
