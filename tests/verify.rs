@@ -4,69 +4,15 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
-use support::{assert_exit, stdout, Lab};
-
-/// Every file under `dir` with its size and modification time.
-fn state(dir: &Path) -> BTreeMap<PathBuf, (u64, std::time::SystemTime)> {
-    fn walk(dir: &Path, out: &mut BTreeMap<PathBuf, (u64, std::time::SystemTime)>) {
-        for e in fs::read_dir(dir).into_iter().flatten().flatten() {
-            let p = e.path();
-            let m = fs::metadata(&p).unwrap();
-            if m.is_dir() {
-                walk(&p, out);
-            } else {
-                out.insert(p, (m.len(), m.modified().unwrap()));
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(dir, &mut out);
-    out
-}
+use std::path::PathBuf;
+use support::{assert_exit, proof, proofs, rot, state, stdout, Lab};
 
 fn verify(lab: &Lab, extra: &[&str]) -> std::process::Output {
     let pw = lab.password_file();
     let mut args = vec!["verify", "--password-file", pw.to_str().unwrap()];
     args.extend_from_slice(extra);
     lab.wbackup(&args)
-}
-
-/// Flips bytes inside every data pack of `repo` (a copy's files are read-only); returns
-/// how many packs.
-fn rot(repo: &Path) -> usize {
-    let mut flipped = 0;
-    for sub in fs::read_dir(repo.join("data")).unwrap().flatten() {
-        for pack in fs::read_dir(sub.path()).unwrap().flatten() {
-            let mut bytes = fs::read(pack.path()).unwrap();
-            for b in bytes.iter_mut().take(64) {
-                *b ^= 0xff;
-            }
-            let mut perm = fs::metadata(pack.path()).unwrap().permissions();
-            #[allow(clippy::permissions_set_readonly_false)]
-            perm.set_readonly(false);
-            fs::set_permissions(pack.path(), perm).unwrap();
-            fs::write(pack.path(), bytes).unwrap();
-            flipped += 1;
-        }
-    }
-    flipped
-}
-
-fn proofs(o: &std::process::Output) -> Vec<serde_json::Value> {
-    serde_json::from_slice::<serde_json::Value>(&o.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", stdout(o)))
-        .as_array()
-        .unwrap()
-        .clone()
-}
-
-fn proof<'a>(all: &'a [serde_json::Value], repo: &str, holder: &str) -> &'a serde_json::Value {
-    all.iter()
-        .find(|p| p["repo"] == repo && p["holder"] == holder)
-        .unwrap_or_else(|| panic!("no proof of {repo} on {holder}: {all:#?}"))
 }
 
 const NODES: [&str; 3] = ["laptop", "home", "server"];

@@ -218,10 +218,11 @@ impl Run<'_> {
             self.st().fatal = Some(rest);
             return Outcome::failed(why);
         }
-        // A replicate or verify step concerns every node holding a copy, not its owner alone.
+        // A replicate, heal or verify step concerns every node holding a copy, not its
+        // owner alone.
         if !matches!(
             step.kind,
-            StepKind::Prepare | StepKind::Replicate | StepKind::Verify
+            StepKind::Prepare | StepKind::Replicate | StepKind::Heal | StepKind::Verify
         ) {
             let unreachable = self
                 .st()
@@ -261,6 +262,7 @@ impl Run<'_> {
             }
             StepKind::Replicate => self.replicate(step).await,
             StepKind::Records => self.records(step).await,
+            StepKind::Heal => self.heal(step).await,
             StepKind::Verify => self.verify(step).await,
         }
     }

@@ -29,6 +29,26 @@ use tokio_util::sync::CancellationToken;
 const DRILL: &str = include_str!("sh/drill.sh");
 const LIVE: &str = include_str!("sh/live.sh");
 
+/// Why a restic command failed when the copy is not at fault.
+const WRONG_PASSWORD: &str = "restic refused the password";
+
+/// Why a copy was not proven: its own files (the next run heals it), or something else.
+enum Unproven {
+    Damaged(String),
+    Other(String),
+}
+
+impl Unproven {
+    /// `message`, blaming the copy unless restic's error `e` was the password.
+    fn of(e: &str, message: String) -> Unproven {
+        if e == WRONG_PASSWORD {
+            Unproven::Other(message)
+        } else {
+            Unproven::Damaged(message)
+        }
+    }
+}
+
 /// What one verification found out about one copy.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Proof {
@@ -50,6 +70,10 @@ pub struct Proof {
     pub read_data: Option<String>,
     /// Estimated time to restore the whole snapshot from this copy, at the drill's rate.
     pub restore_estimate_s: Option<f64>,
+    /// The copy failed because of what it holds (a restore, a listing or a data read
+    /// failed, or a restored file differed): the next run heals it (`engine::heal`).
+    #[serde(default)]
+    pub damaged: bool,
 }
 
 /// A file of a snapshot, as `restic ls --json` lists it.
@@ -149,6 +173,42 @@ pub fn due(
     })
 }
 
+/// The copies whose last proof found them damaged, per repository, with the copies
+/// whose last proof passed as donors: the orchestrator's first (one transfer reaches any
+/// node from it), then the most recently proven.
+pub fn to_heal(config: &Config, ledger: &[Proof]) -> Vec<crate::plan::Heal> {
+    let mut last: BTreeMap<(&str, &str), &Proof> = BTreeMap::new();
+    for p in ledger {
+        last.insert((p.repo.as_str(), p.holder.as_str()), p);
+    }
+    let orch = config.orchestrator().name.as_str();
+    let mut out = vec![];
+    for owner in &config.nodes {
+        let repo = owner.name.as_str();
+        let of_repo: Vec<&Proof> = last
+            .iter()
+            .filter(|((r, h), _)| *r == repo && config.node(h).is_some())
+            .map(|(_, p)| *p)
+            .collect();
+        let copies: Vec<String> = of_repo
+            .iter()
+            .filter(|p| p.damaged)
+            .map(|p| p.holder.clone())
+            .collect();
+        if copies.is_empty() {
+            continue;
+        }
+        let mut proven: Vec<&Proof> = of_repo.into_iter().filter(|p| p.proven).collect();
+        proven.sort_by(|a, b| (b.holder == orch, &b.time).cmp(&(a.holder == orch, &a.time)));
+        out.push(crate::plan::Heal {
+            repo: repo.to_string(),
+            copies,
+            donors: proven.iter().map(|p| p.holder.clone()).collect(),
+        });
+    }
+    out
+}
+
 /// The plan for `options`, ending with verification when `forced` says so (`--verify`,
 /// `--no-verify`) or, without either, when it is due (`due`).
 pub fn plan_for(
@@ -157,6 +217,8 @@ pub fn plan_for(
     forced: Option<bool>,
 ) -> Result<crate::plan::Plan, crate::plan::PlanError> {
     options.verify = false;
+    let ledger = load_ledger(config);
+    options.heal = to_heal(config, &ledger);
     let plan = crate::plan::Plan::build_with(config, &options)?;
     let owners: Vec<String> = plan
         .steps
@@ -164,10 +226,8 @@ pub fn plan_for(
         .filter(|s| s.kind == crate::plan::StepKind::Backup)
         .map(|s| s.node.clone())
         .collect();
-    options.verify = forced.unwrap_or_else(|| {
-        let ledger = load_ledger(config);
-        due(config, &ledger, &owners, &plan.nodes, chrono::Local::now())
-    });
+    options.verify =
+        forced.unwrap_or_else(|| due(config, &ledger, &owners, &plan.nodes, chrono::Local::now()));
     if options.verify {
         crate::plan::Plan::build_with(config, &options)
     } else {
@@ -206,6 +266,14 @@ impl Tally<'_> {
     fn fail(&mut self, holder: &str, message: String) {
         let mut p = self.blank(holder);
         p.message = message;
+        self.push(p);
+    }
+
+    /// A failed proof of a copy whose own files are at fault.
+    fn fail_damaged(&mut self, holder: &str, message: String) {
+        let mut p = self.blank(holder);
+        p.message = message;
+        p.damaged = true;
         self.push(p);
     }
 
@@ -367,7 +435,8 @@ impl Verifier<'_> {
             match self.prove(repo, h, snap, ledger, &mut seen, &t).await {
                 Ok(Some(p)) => t.push(p),
                 Ok(None) => break,
-                Err(message) => t.fail(h, message),
+                Err(Unproven::Damaged(message)) => t.fail_damaged(h, message),
+                Err(Unproven::Other(message)) => t.fail(h, message),
             }
         }
         t.proofs
@@ -400,7 +469,14 @@ impl Verifier<'_> {
                     latest.insert(h.clone(), s);
                 }
                 Ok(None) => t.fail(h, format!("{repo} on {h} holds no snapshot to restore (a copy not made yet?); run `wbackup run` first")),
-                Err(e) => t.fail(h, format!("{repo} on {h} cannot be read: {e}; it may be damaged: run `restic -r {} check` on {h}", crate::shell::quote(&conn.repo(repo)))),
+                Err(e) => {
+                    let message = format!("{repo} on {h} cannot be read: {e}; it may be damaged: run `restic -r {} check` on {h}", crate::shell::quote(&conn.repo(repo)));
+                    if e == WRONG_PASSWORD {
+                        t.fail(h, message)
+                    } else {
+                        t.fail_damaged(h, message)
+                    }
+                }
             }
         }
         latest
@@ -416,20 +492,23 @@ impl Verifier<'_> {
         ledger: &[Proof],
         seen: &mut Seen,
         t: &Tally<'_>,
-    ) -> Result<Option<Proof>, String> {
+    ) -> Result<Option<Proof>, Unproven> {
         let conn = self.conns[h];
         let damaged = |what: String| {
             format!(
-                "{repo} on {h} FAILED {what}. Do not restore from it; run `restic -r {} check --read-data` on {h}",
+                "{repo} on {h} FAILED {what}. Do not restore from it; the next `wbackup run` replaces its damaged files from a copy that was proven (to look yourself: `restic -r {} check --read-data` on {h})",
                 crate::shell::quote(&conn.repo(repo))
             )
         };
         // One sample per snapshot: copies in sync restore the same files.
         if !seen.samples.contains_key(&snap.id) {
             let files = self.list_files(conn, repo, &snap.id).await.map_err(|e| {
-                format!(
-                    "{repo} on {h}: the snapshot {} cannot be listed: {e}",
-                    short(&snap.id)
+                Unproven::of(
+                    &e,
+                    format!(
+                        "{repo} on {h}: the snapshot {} cannot be listed: {e}",
+                        short(&snap.id)
+                    ),
                 )
             })?;
             let total = files.iter().map(|f| f.size).sum();
@@ -449,18 +528,20 @@ impl Verifier<'_> {
             .drill(conn, repo, &snap.id, &sample)
             .await
             .map_err(|e| {
-                damaged(format!(
-                    "its restore drill: restic could not restore {} file(s) of snapshot {} ({e})",
-                    sample.len(),
-                    short(&snap.id)
-                ))
+                Unproven::of(
+                    &e,
+                    damaged(format!(
+                        "its restore drill: restic could not restore {} file(s) of snapshot {} ({e})",
+                        sample.len(),
+                        short(&snap.id)
+                    )),
+                )
             })?;
         let seconds = started.elapsed().as_secs_f64();
         if !seen.references.contains_key(&snap.id) {
-            let r = self
-                .reference(repo, snap, &sample)
-                .await
-                .map_err(|e| format!("{repo} on {h} was restored but not compared: {e}"))?;
+            let r = self.reference(repo, snap, &sample).await.map_err(|e| {
+                Unproven::Other(format!("{repo} on {h} was restored but not compared: {e}"))
+            })?;
             seen.references.insert(snap.id.clone(), r);
         }
         let (bad, source, owner_copy) = compare(&sample, &restored, &seen.references[&snap.id]);
@@ -482,8 +563,10 @@ impl Verifier<'_> {
         p.read_data = Some(format!("{k}/{n}"));
         p.restore_estimate_s = rate.map(|r| total as f64 / r);
         p.message = if !bad.is_empty() {
+            p.damaged = true;
             damaged(format!("its restore drill: {}", bad.join("; ")))
         } else if let Err(e) = read {
+            p.damaged = e != WRONG_PASSWORD;
             damaged(format!("the data read {k}/{n}: {e}"))
         } else {
             p.proven = true;
@@ -573,7 +656,7 @@ impl Verifier<'_> {
         let (fin, lines) = process::capture(conn.at(), job, self.cancel).await;
         if !fin.success() {
             if fin.stderr_tail.iter().any(|l| restic::is_wrong_password(l)) {
-                return Err("restic refused the password".into());
+                return Err(WRONG_PASSWORD.into());
             }
             return Err(fin.describe());
         }
@@ -939,6 +1022,44 @@ mod tests {
         assert!(
             due(&c, &failed, &repos, &holders, now),
             "b failed last time"
+        );
+    }
+
+    #[test]
+    fn copies_found_damaged_are_healed_from_proven_ones_orchestrator_first() {
+        let c = crate::config::parse(
+            std::path::Path::new("c.toml"),
+            "orchestrator = \"laptop\"\n[nodes.laptop]\n[nodes.home]\naddresses = [\"h\"]\n[nodes.server]\naddresses = [\"s\"]\n",
+        )
+        .unwrap();
+        let p = |repo: &str, holder: &str, time: &str, proven: bool, damaged: bool| Proof {
+            repo: repo.into(),
+            holder: holder.into(),
+            time: time.into(),
+            proven,
+            damaged,
+            ..Proof::default()
+        };
+        let ledger = vec![
+            p("home", "server", "2026-01-01T00:00:00+00:00", false, true),
+            p("home", "home", "2026-01-02T00:00:00+00:00", true, false),
+            p("home", "laptop", "2026-01-01T00:00:00+00:00", true, false),
+            // Only the last proof of a copy counts: server's copy of laptop was healed.
+            p("laptop", "server", "2026-01-01T00:00:00+00:00", false, true),
+            p("laptop", "server", "2026-01-03T00:00:00+00:00", true, false),
+            // A failure that is not the copy's (an unreachable node) is not healed.
+            p("server", "home", "2026-01-03T00:00:00+00:00", false, false),
+            // Nor a copy of a node no longer configured.
+            p("gone", "home", "2026-01-03T00:00:00+00:00", false, true),
+        ];
+        let heal = to_heal(&c, &ledger);
+        assert_eq!(
+            heal,
+            vec![crate::plan::Heal {
+                repo: "home".into(),
+                copies: vec!["server".into()],
+                donors: vec!["laptop".into(), "home".into()],
+            }]
         );
     }
 }

@@ -160,6 +160,19 @@ impl Demo<'_> {
                 }
                 Outcome::Passed
             }
+            StepKind::Heal => {
+                for t in &step.targets {
+                    self.line(
+                        step,
+                        Stream::Info,
+                        format!(
+                            "{} on {t}: healed — restic check --read-data passed",
+                            step.node
+                        ),
+                    );
+                }
+                Outcome::Passed
+            }
             StepKind::Verify | StepKind::Records => {
                 let reached: Vec<String> = step
                     .targets
