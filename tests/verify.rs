@@ -197,3 +197,91 @@ fn a_run_ends_with_verification_when_it_is_due_and_the_plan_says_so() {
     assert_eq!(failed[0].1, "server", "{steps:#?}");
     assert!(stdout(&as_configured(&["plan"])).contains("verify server's copies"));
 }
+
+/// Ctrl-C while a drill restores on a remote node: wbackup ends 130, the scratch folder is
+/// gone on every node, no restic runs there and no lock is left in any copy.
+#[test]
+fn interrupting_a_drill_leaves_no_scratch_and_no_lock() {
+    let lab = Lab::new(&["laptop", "home"]);
+    // Big files that compress poorly: the drill restores them for long enough to act.
+    let big = lab.node("home").data.join("big");
+    fs::create_dir_all(&big).unwrap();
+    for i in 0..6u64 {
+        fs::write(big.join(format!("f{i}")), support::noise(20_000_000, i + 1)).unwrap();
+    }
+    lab.write_config(&lab.config_text("[verify]\nmax_bytes = \"1GiB\"\n"));
+    assert_exit(&lab.run(), 0);
+    let pw = lab.password_file();
+    let mut child = lab
+        .wbackup_cmd(&[
+            "verify",
+            "--repo",
+            "home",
+            "--password-file",
+            pw.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait for restic to write into a drill's scratch folder (a change seen, not a time).
+    let drills: Vec<PathBuf> = ["laptop", "home"]
+        .iter()
+        .map(|n| lab.node(n).base.join(".wbackup-drill"))
+        .collect();
+    let restoring = || {
+        drills.iter().any(|d| {
+            fs::read_dir(d).into_iter().flatten().flatten().any(|e| {
+                let mut stack = vec![e.path()];
+                while let Some(p) = stack.pop() {
+                    match fs::metadata(&p) {
+                        Ok(m) if m.is_dir() => stack.extend(
+                            fs::read_dir(&p)
+                                .into_iter()
+                                .flatten()
+                                .flatten()
+                                .map(|e| e.path()),
+                        ),
+                        Ok(m) if m.len() > 0 => return true,
+                        _ => {}
+                    }
+                }
+                false
+            })
+        })
+    };
+    let mut caught = false;
+    while child.try_wait().unwrap().is_none() {
+        if restoring() {
+            // SAFETY: a signal to the process this test started.
+            unsafe {
+                libc::kill(child.id() as i32, libc::SIGINT);
+            }
+            caught = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    assert!(caught, "verify ended before any drill was seen restoring");
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    for d in &drills {
+        assert_eq!(state(d).len(), 0, "scratch left in {}", d.display());
+    }
+    for holder in ["laptop", "home"] {
+        let repo = lab.repo(holder, "home");
+        // A replica may have no locks/ folder at all.
+        let locks = fs::read_dir(repo.join("locks")).into_iter().flatten().count();
+        assert_eq!(locks, 0, "a lock was left in {}", repo.display());
+        let ps = std::process::Command::new("pgrep")
+            .args(["-f", &repo.display().to_string()])
+            .output()
+            .unwrap();
+        assert!(ps.stdout.is_empty(), "still running: {}", stdout(&ps));
+    }
+    // Nothing was proven, and nothing half-written went into the ledger.
+    let ledger = lab.node("laptop").base.join("logs/proofs.jsonl");
+    for line in fs::read_to_string(&ledger).unwrap_or_default().lines() {
+        let p: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_ne!(p["proven"], true, "{p:#}");
+    }
+}

@@ -560,7 +560,9 @@ mod tests {
         let (code, lines) = sh(HEAL, &[&stage, &repo, &q], &format!("{a}\n{b}\n"));
         assert_eq!(code, Some(4), "{lines:?}");
         assert!(lines.contains(&format!("healed {a}")), "{lines:?}");
-        assert!(lines.iter().any(|l| l.starts_with(&format!("corrupt {b} "))));
+        assert!(lines
+            .iter()
+            .any(|l| l.starts_with(&format!("corrupt {b} "))));
         assert_eq!(std::fs::read_to_string(repo.join(&a)).unwrap(), "pack a");
         assert_eq!(std::fs::read_to_string(q.join(&a)).unwrap(), "pack A");
         assert_eq!(std::fs::read_to_string(repo.join(&b)).unwrap(), "pack B");
