@@ -270,7 +270,10 @@ fn interrupting_a_drill_leaves_no_scratch_and_no_lock() {
     for holder in ["laptop", "home"] {
         let repo = lab.repo(holder, "home");
         // A replica may have no locks/ folder at all.
-        let locks = fs::read_dir(repo.join("locks")).into_iter().flatten().count();
+        let locks = fs::read_dir(repo.join("locks"))
+            .into_iter()
+            .flatten()
+            .count();
         assert_eq!(locks, 0, "a lock was left in {}", repo.display());
         let ps = std::process::Command::new("pgrep")
             .args(["-f", &repo.display().to_string()])

@@ -11,7 +11,7 @@
 //! (`<base_dir>/logs/proofs.jsonl` on the orchestrator), one JSON line per copy.
 
 use super::events::{Event, Outcome, Sink, Stream};
-use super::run::Run;
+use super::run::{Run, Unusable};
 use crate::config::Config;
 use crate::engine::node::Conn;
 use crate::engine::process::{self, Input, Job};
@@ -360,16 +360,23 @@ impl Run<'_> {
         let repo = &step.node;
         let (conns, unreachable) = {
             let st = self.st();
+            // A node without rsync holds no copies, but its own repository is proven.
+            let out = |h: &String| {
+                st.unusable
+                    .get(h)
+                    .filter(|u| **u != Unusable::NoRsync)
+                    .map(|u| u.to_string())
+            };
             let conns: Vec<Rc<Conn>> = step
                 .targets
                 .iter()
-                .filter(|h| !st.unusable.contains_key(*h))
+                .filter(|h| out(h).is_none())
                 .filter_map(|h| st.conns.get(h).cloned())
                 .collect();
             let unreachable: HashMap<String, String> = step
                 .targets
                 .iter()
-                .filter_map(|h| Some((h.clone(), st.unusable.get(h)?.to_string())))
+                .filter_map(|h| Some((h.clone(), out(h)?)))
                 .collect();
             (conns, unreachable)
         };
