@@ -452,6 +452,12 @@ fn a_node_without_rsync_still_backs_up_checks_and_forgets() {
     lab.fill(1);
     let o = lab.wbackup(&["run", "--verify"]);
     assert_exit(&o, 1);
+    assert!(
+        lab.causes()
+            .contains(&("prepare home".to_string(), "tool-missing".to_string())),
+        "{:?}",
+        lab.causes()
+    );
     let out = stdout(&o);
     assert_eq!(lab.snapshots(&lab.repo("home", "home")).len(), 1, "{out}");
     // Its own repository is still proven there; the copy it cannot hold is named.
@@ -492,6 +498,10 @@ fn a_changed_host_key_is_named_with_the_command_that_fixes_it() {
     lab.start_sshd("home");
     let o = lab.run();
     assert_exit(&o, 1);
+    assert_eq!(
+        lab.causes(),
+        [("prepare home".to_string(), "host-key-changed".to_string())]
+    );
     let out = stdout(&o);
     let says = "FAILED: prepare home: home's host key changed — if you reinstalled it, remove the old key with `";
     let at = out

@@ -156,6 +156,10 @@ fn with_no_sound_copy_nothing_is_overwritten_and_the_run_says_so() {
     assert_exit(&verify(&lab), 1);
     let o = lab.wbackup_as_configured(&["run"]).output().unwrap();
     assert_exit(&o, 1);
+    assert!(lab
+        .causes()
+        .iter()
+        .any(|(title, cause)| title.starts_with("heal server's") && cause == "damaged"));
     let out = stdout(&o);
     assert!(
         out.contains("server on server holds") && out.contains("so nothing was overwritten"),

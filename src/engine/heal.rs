@@ -12,7 +12,7 @@
 //! then `restic check --read-data` reads the whole copy again. A copy that failed is never
 //! a donor, and when no donor holds every damaged file sound, nothing is overwritten.
 
-use super::events::{Event, Outcome, Stream};
+use super::events::{Cause, Event, Outcome, Stream};
 use super::node::Conn;
 use super::process::{self, At, Input, Job};
 use super::replication;
@@ -142,7 +142,7 @@ impl Run<'_> {
         if failures.is_empty() {
             Outcome::Passed
         } else {
-            Outcome::failed(failures.join("; "))
+            Outcome::failed_as(Cause::Damaged, failures.join("; "))
         }
     }
 

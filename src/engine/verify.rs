@@ -10,7 +10,7 @@
 //! restic command runs with `--no-lock`. Each result is appended to the proof ledger
 //! (`<base_dir>/logs/proofs.jsonl` on the orchestrator), one JSON line per copy.
 
-use super::events::{Event, Outcome, Sink, Stream};
+use super::events::{Cause, Event, Outcome, Sink, Stream};
 use super::run::{Run, Unusable};
 use crate::config::Config;
 use crate::engine::node::Conn;
@@ -410,10 +410,20 @@ impl Run<'_> {
             .filter(|p| !p.proven)
             .map(|p| p.message.as_str())
             .collect();
+        let cause = if proofs.iter().any(|p| p.damaged) {
+            Cause::Damaged
+        } else if proofs
+            .iter()
+            .all(|p| p.proven || verifier.unreachable.contains_key(&p.holder))
+        {
+            Cause::Unreachable
+        } else {
+            Cause::Other
+        };
         if failed.is_empty() {
             Outcome::Passed
         } else {
-            Outcome::failed(failed.join("; "))
+            Outcome::failed_as(cause, failed.join("; "))
         }
     }
 }

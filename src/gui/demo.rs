@@ -287,6 +287,7 @@ impl Demo<'_> {
         };
         // As the engine words a failed restic step.
         Outcome::Failed {
+            cause: crate::engine::events::Cause::Other,
             exit_code: fin.code,
             message: format!("restic backup on {node}: {}", fin.describe()),
             stderr_tail: fin.stderr_tail,

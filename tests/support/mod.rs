@@ -541,3 +541,28 @@ pub fn proof<'a>(all: &'a [serde_json::Value], repo: &str, holder: &str) -> &'a 
         .find(|p| p["repo"] == repo && p["holder"] == holder)
         .unwrap_or_else(|| panic!("no proof of {repo} on {holder}: {all:#?}"))
 }
+
+impl Lab {
+    /// The failed steps of the newest run's JSON summary, as (title, cause).
+    pub fn causes(&self) -> Vec<(String, String)> {
+        let logs = self.node(&self.nodes[0].name).base.join("logs");
+        let newest = fs::read_dir(&logs)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .max()
+            .unwrap_or_else(|| panic!("no summary in {}", logs.display()));
+        let s: serde_json::Value = serde_json::from_slice(&fs::read(&newest).unwrap()).unwrap();
+        s["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|st| st["result"] == "failed")
+            .map(|st| {
+                let f = |k: &str| st[k].as_str().unwrap_or_default().to_string();
+                (f("title"), f("cause"))
+            })
+            .collect()
+    }
+}
