@@ -471,31 +471,8 @@ mod tests {
         assert!(parse_scan(&lines(&["hello", "read 1"])).is_err());
     }
 
-    /// Runs `script` through a real `sh`, as on a node: its status and lines.
     fn sh(script: &str, args: &[&std::path::Path], stdin: &str) -> (Option<i32>, Vec<String>) {
-        use std::io::Write;
-        let mut child = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(script)
-            .arg("sh")
-            .args(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        let lines = String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .map(String::from)
-            .collect();
-        (out.status.code(), lines)
+        crate::engine::shtest::run(script, args, stdin)
     }
 
     /// Writes `content` under `dir` by restic's name for it (`data/xx/` for data); the

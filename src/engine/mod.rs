@@ -22,6 +22,8 @@ pub mod restic;
 mod run;
 pub mod runlock;
 pub mod runview;
+#[cfg(test)]
+pub(crate) mod shtest;
 mod steps;
 pub mod verify;
 

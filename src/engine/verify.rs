@@ -28,6 +28,8 @@ use tokio_util::sync::CancellationToken;
 
 const DRILL: &str = include_str!("sh/drill.sh");
 const LIVE: &str = include_str!("sh/live.sh");
+/// Whether a copy has its config.
+const HAS_CONFIG: &str = include_str!("sh/has-config.sh");
 
 /// Why a restic command failed when the copy is not at fault.
 const WRONG_PASSWORD: &str = "restic refused the password";
@@ -621,14 +623,12 @@ impl Verifier<'_> {
 
     async fn latest_snapshot(&self, conn: &Conn, repo: &str) -> Result<Option<Snapshot>, String> {
         let has_config = conn
-            .script(
-                "[ -e \"$1/config\" ] && echo yes || true",
-                &[&conn.repo(repo)],
-                self.cancel,
-            )
+            .script(HAS_CONFIG, &[&conn.repo(repo)], self.cancel)
             .await?;
-        if !has_config.iter().any(|l| l == "yes") {
-            return Ok(None);
+        match has_config.as_slice() {
+            [yes] if yes == "yes" => {}
+            [no] if no == "no" => return Ok(None),
+            _ => return Err(format!("it said {has_config:?} when asked for its config")),
         }
         let lines = self
             .restic(conn, Self::argv(conn, repo, &["snapshots", "--json"]))
@@ -1078,5 +1078,16 @@ mod tests {
                 donors: vec!["laptop".into(), "home".into()],
             }]
         );
+    }
+
+    #[test]
+    fn a_copy_without_its_config_has_nothing_to_restore() {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = tmp.path().join("it's a repo");
+        let ask = || crate::engine::shtest::run(HAS_CONFIG, &[&repo], "").1;
+        assert_eq!(ask(), ["no"]);
+        std::fs::create_dir_all(&repo).unwrap();
+        std::fs::write(repo.join("config"), "").unwrap();
+        assert_eq!(ask(), ["yes"]);
     }
 }
