@@ -44,6 +44,9 @@ pub struct StepSummary {
     pub kind: String,
     pub title: String,
     pub result: String,
+    /// Why it failed, as a code (`engine::events::Cause`); absent unless it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<crate::engine::events::Cause>,
     pub exit_code: Option<i32>,
     pub message: Option<String>,
     pub stderr_tail: Vec<String>,
@@ -228,6 +231,7 @@ fn step_summary(view: &RunView, id: usize) -> StepSummary {
             exit_code,
             message,
             stderr_tail,
+            ..
         }) => (*exit_code, Some(message.clone()), stderr_tail.clone()),
         Some(Outcome::Skipped { reason } | Outcome::Partial { reason }) => {
             (None, Some(reason.clone()), vec![])
@@ -241,6 +245,7 @@ fn step_summary(view: &RunView, id: usize) -> StepSummary {
         kind: s.kind.to_string(),
         title: s.title.clone(),
         result: view.outcome(id).map(Outcome::label).unwrap_or("").into(),
+        cause: view.outcome(id).and_then(Outcome::cause),
         exit_code,
         message,
         stderr_tail,

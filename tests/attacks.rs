@@ -450,10 +450,30 @@ fn a_node_without_rsync_still_backs_up_checks_and_forgets() {
     lab.stop_sshd("home");
     lab.start_sshd_with("home", &format!("SetEnv PATH={}\n", bin.display()));
     lab.fill(1);
-    let o = lab.run();
+    let o = lab.wbackup(&["run", "--verify"]);
     assert_exit(&o, 1);
+    assert!(
+        lab.causes()
+            .contains(&("prepare home".to_string(), "tool-missing".to_string())),
+        "{:?}",
+        lab.causes()
+    );
     let out = stdout(&o);
     assert_eq!(lab.snapshots(&lab.repo("home", "home")).len(), 1, "{out}");
+    // Its own repository is still proven there; the copy it cannot hold is named.
+    let ledger = fs::read_to_string(lab.node("laptop").base.join("logs/proofs.jsonl")).unwrap();
+    let proofs: Vec<serde_json::Value> = ledger
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let of = |r: &str, h: &str| {
+        proofs
+            .iter()
+            .find(|p| p["repo"] == r && p["holder"] == h)
+            .unwrap_or_else(|| panic!("no proof of {r} on {h}: {ledger}"))
+    };
+    assert_eq!(of("home", "home")["proven"], true, "{ledger}");
+    assert_eq!(of("laptop", "home")["proven"], false, "{ledger}");
     for step in ["backup home", "check home", "forget home"] {
         assert!(out.contains(&format!("ok: {step}")), "{step}:\n{out}");
     }
@@ -478,6 +498,10 @@ fn a_changed_host_key_is_named_with_the_command_that_fixes_it() {
     lab.start_sshd("home");
     let o = lab.run();
     assert_exit(&o, 1);
+    assert_eq!(
+        lab.causes(),
+        [("prepare home".to_string(), "host-key-changed".to_string())]
+    );
     let out = stdout(&o);
     let says = "FAILED: prepare home: home's host key changed — if you reinstalled it, remove the old key with `";
     let at = out

@@ -546,6 +546,7 @@ fn failed_steps(events: &[Event]) -> Vec<(usize, Option<i32>, String, Vec<String
                         exit_code,
                         message,
                         stderr_tail,
+                        ..
                     },
                 ..
             } => Some((*step, *exit_code, message.clone(), stderr_tail.clone())),

@@ -145,6 +145,10 @@ fn an_unreachable_node_does_not_stop_the_others() {
     lab.stop_sshd("server");
     let o = lab.run();
     assert_exit(&o, 1);
+    assert_eq!(
+        lab.causes(),
+        [("prepare server".to_string(), "unreachable".to_string())]
+    );
     let out = stdout(&o);
     assert!(
         out.contains("server is unreachable; tried server ("),
@@ -247,6 +251,9 @@ fn a_wrong_password_is_reported_once_and_creates_nothing() {
     fs::write(lab.password_file(), "not the password\n").unwrap();
     let o = lab.run();
     assert_exit(&o, 1);
+    let causes = lab.causes();
+    assert_eq!(causes.len(), 1, "{causes:?}");
+    assert_eq!(causes[0].1, "wrong-password", "{causes:?}");
     let out = stdout(&o);
     assert_eq!(
         out.matches("wrong password").count(),

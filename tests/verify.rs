@@ -4,69 +4,15 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
-use support::{assert_exit, stdout, Lab};
-
-/// Every file under `dir` with its size and modification time.
-fn state(dir: &Path) -> BTreeMap<PathBuf, (u64, std::time::SystemTime)> {
-    fn walk(dir: &Path, out: &mut BTreeMap<PathBuf, (u64, std::time::SystemTime)>) {
-        for e in fs::read_dir(dir).into_iter().flatten().flatten() {
-            let p = e.path();
-            let m = fs::metadata(&p).unwrap();
-            if m.is_dir() {
-                walk(&p, out);
-            } else {
-                out.insert(p, (m.len(), m.modified().unwrap()));
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(dir, &mut out);
-    out
-}
+use std::path::PathBuf;
+use support::{assert_exit, proof, proofs, rot, state, stdout, Lab};
 
 fn verify(lab: &Lab, extra: &[&str]) -> std::process::Output {
     let pw = lab.password_file();
     let mut args = vec!["verify", "--password-file", pw.to_str().unwrap()];
     args.extend_from_slice(extra);
     lab.wbackup(&args)
-}
-
-/// Flips bytes inside every data pack of `repo` (a copy's files are read-only); returns
-/// how many packs.
-fn rot(repo: &Path) -> usize {
-    let mut flipped = 0;
-    for sub in fs::read_dir(repo.join("data")).unwrap().flatten() {
-        for pack in fs::read_dir(sub.path()).unwrap().flatten() {
-            let mut bytes = fs::read(pack.path()).unwrap();
-            for b in bytes.iter_mut().take(64) {
-                *b ^= 0xff;
-            }
-            let mut perm = fs::metadata(pack.path()).unwrap().permissions();
-            #[allow(clippy::permissions_set_readonly_false)]
-            perm.set_readonly(false);
-            fs::set_permissions(pack.path(), perm).unwrap();
-            fs::write(pack.path(), bytes).unwrap();
-            flipped += 1;
-        }
-    }
-    flipped
-}
-
-fn proofs(o: &std::process::Output) -> Vec<serde_json::Value> {
-    serde_json::from_slice::<serde_json::Value>(&o.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", stdout(o)))
-        .as_array()
-        .unwrap()
-        .clone()
-}
-
-fn proof<'a>(all: &'a [serde_json::Value], repo: &str, holder: &str) -> &'a serde_json::Value {
-    all.iter()
-        .find(|p| p["repo"] == repo && p["holder"] == holder)
-        .unwrap_or_else(|| panic!("no proof of {repo} on {holder}: {all:#?}"))
 }
 
 const NODES: [&str; 3] = ["laptop", "home", "server"];
@@ -250,4 +196,95 @@ fn a_run_ends_with_verification_when_it_is_due_and_the_plan_says_so() {
     assert_eq!(failed.len(), 1, "{steps:#?}");
     assert_eq!(failed[0].1, "server", "{steps:#?}");
     assert!(stdout(&as_configured(&["plan"])).contains("verify server's copies"));
+}
+
+/// Ctrl-C while a drill restores on a remote node: wbackup ends 130, the scratch folder is
+/// gone on every node, no restic runs there and no lock is left in any copy.
+#[test]
+fn interrupting_a_drill_leaves_no_scratch_and_no_lock() {
+    let lab = Lab::new(&["laptop", "home"]);
+    // Big files that compress poorly: the drill restores them for long enough to act.
+    let big = lab.node("home").data.join("big");
+    fs::create_dir_all(&big).unwrap();
+    for i in 0..6u64 {
+        fs::write(big.join(format!("f{i}")), support::noise(20_000_000, i + 1)).unwrap();
+    }
+    lab.write_config(&lab.config_text("[verify]\nmax_bytes = \"1GiB\"\n"));
+    assert_exit(&lab.run(), 0);
+    let pw = lab.password_file();
+    let mut child = lab
+        .wbackup_cmd(&[
+            "verify",
+            "--repo",
+            "home",
+            "--password-file",
+            pw.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait for restic to write into a drill's scratch folder (a change seen, not a time).
+    let drills: Vec<PathBuf> = ["laptop", "home"]
+        .iter()
+        .map(|n| lab.node(n).base.join(".wbackup-drill"))
+        .collect();
+    let restoring = || {
+        drills.iter().any(|d| {
+            fs::read_dir(d).into_iter().flatten().flatten().any(|e| {
+                let mut stack = vec![e.path()];
+                while let Some(p) = stack.pop() {
+                    match fs::metadata(&p) {
+                        Ok(m) if m.is_dir() => stack.extend(
+                            fs::read_dir(&p)
+                                .into_iter()
+                                .flatten()
+                                .flatten()
+                                .map(|e| e.path()),
+                        ),
+                        Ok(m) if m.len() > 0 => return true,
+                        _ => {}
+                    }
+                }
+                false
+            })
+        })
+    };
+    let mut caught = false;
+    while child.try_wait().unwrap().is_none() {
+        if restoring() {
+            // SAFETY: a signal to the process this test started.
+            unsafe {
+                libc::kill(child.id() as i32, libc::SIGINT);
+            }
+            caught = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    assert!(caught, "verify ended before any drill was seen restoring");
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    for d in &drills {
+        assert_eq!(state(d).len(), 0, "scratch left in {}", d.display());
+    }
+    for holder in ["laptop", "home"] {
+        let repo = lab.repo(holder, "home");
+        // A replica may have no locks/ folder at all.
+        let locks = fs::read_dir(repo.join("locks"))
+            .into_iter()
+            .flatten()
+            .count();
+        assert_eq!(locks, 0, "a lock was left in {}", repo.display());
+        let ps = std::process::Command::new("pgrep")
+            .args(["-f", &repo.display().to_string()])
+            .output()
+            .unwrap();
+        assert!(ps.stdout.is_empty(), "still running: {}", stdout(&ps));
+    }
+    // Nothing was proven, and nothing half-written went into the ledger.
+    let ledger = lab.node("laptop").base.join("logs/proofs.jsonl");
+    for line in fs::read_to_string(&ledger).unwrap_or_default().lines() {
+        let p: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_ne!(p["proven"], true, "{p:#}");
+    }
 }

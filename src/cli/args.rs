@@ -50,7 +50,7 @@ impl Selection {
             only: self.nodes.clone(),
             jobs: self.jobs.map(usize::from),
             accept_shrink: accept_shrink.to_vec(),
-            verify: false,
+            ..plan::Options::default()
         };
         let forced = match (self.verify, self.no_verify) {
             (true, _) => Some(true),

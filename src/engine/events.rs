@@ -35,6 +35,8 @@ pub enum Outcome {
         reason: String,
     },
     Failed {
+        /// What kind of problem it is, for grouping and for scripts.
+        cause: Cause,
         exit_code: Option<i32>,
         message: String,
         /// The last lines the step wrote on stderr.
@@ -48,12 +50,60 @@ pub enum Outcome {
     },
 }
 
+/// Why a step failed, as a code: the message says it in a sentence, this says which kind
+/// of sentence it is (`cause` in the JSON summary and events).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Cause {
+    /// No address of the node answered.
+    Unreachable,
+    /// The node answered with another host key than the one known for it.
+    HostKeyChanged,
+    /// The node answered but refused the login.
+    LoginRefused,
+    /// restic refused the password.
+    WrongPassword,
+    /// restic, rsync or another tool is missing on the node.
+    ToolMissing,
+    DiskFull,
+    ReadOnlyDisk,
+    /// Another restic process holds a lock on the repository.
+    Locked,
+    /// Some source files could not be read (restic saved a snapshot without them).
+    UnreadableFiles,
+    /// A configured source path does not exist.
+    MissingSource,
+    /// A copy's own files are damaged (a failed proof, a heal that found no donor).
+    Damaged,
+    /// A replication guard refused to touch a copy (another repository, lost snapshots).
+    Guarded,
+    /// Another run is in progress on this machine.
+    Busy,
+    /// This machine cannot record the run (logs, lock or ledger not writable).
+    Unrecordable,
+    #[default]
+    Other,
+}
+
 impl Outcome {
     pub fn failed(message: impl Into<String>) -> Outcome {
+        Outcome::failed_as(Cause::Other, message)
+    }
+
+    pub fn failed_as(cause: Cause, message: impl Into<String>) -> Outcome {
         Outcome::Failed {
+            cause,
             exit_code: None,
             message: message.into(),
             stderr_tail: vec![],
+        }
+    }
+
+    /// Why the step failed; None when it did not.
+    pub fn cause(&self) -> Option<Cause> {
+        match self {
+            Outcome::Failed { cause, .. } => Some(*cause),
+            _ => None,
         }
     }
     pub fn is_ok(&self) -> bool {

@@ -11,6 +11,7 @@
 //! its node (restic removes its lock) and marks the rest of the plan interrupted.
 
 pub mod events;
+pub mod heal;
 pub mod node;
 pub mod prepare;
 pub mod process;
@@ -21,6 +22,8 @@ pub mod restic;
 mod run;
 pub mod runlock;
 pub mod runview;
+#[cfg(test)]
+pub(crate) mod shtest;
 mod steps;
 pub mod verify;
 
@@ -157,12 +160,12 @@ pub async fn execute(
 }
 
 /// Consecutive steps that may run side by side: one kind, each on its own node.
-/// Replication steps come one per wave.
+/// Replication and heal steps come one per wave (both may relay through the orchestrator).
 fn waves(steps: &[Step]) -> Vec<&[Step]> {
     let mut out = vec![];
     let mut rest = steps;
     while let Some(first) = rest.first() {
-        let len = if first.kind == StepKind::Replicate {
+        let len = if matches!(first.kind, StepKind::Replicate | StepKind::Heal) {
             1
         } else {
             rest.iter().take_while(|s| s.kind == first.kind).count()

@@ -131,6 +131,24 @@ impl Unreachable {
         }
     }
 
+    /// What kind of failure it is: a changed host key, a refused login (every address
+    /// answered and said no), or no answer.
+    pub fn cause(&self) -> crate::engine::events::Cause {
+        use crate::engine::events::Cause;
+        if self.key_changed.is_some() {
+            Cause::HostKeyChanged
+        } else if !self.tried.is_empty()
+            && self
+                .tried
+                .iter()
+                .all(|(_, w)| w.contains("Permission denied"))
+        {
+            Cause::LoginRefused
+        } else {
+            Cause::Unreachable
+        }
+    }
+
     /// The step's one-line reason: what to do about a changed host key, or each
     /// address tried.
     pub fn reason(&self, node: &str) -> String {
@@ -441,6 +459,34 @@ pub fn control_dir() -> std::io::Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unreachable_node_says_which_kind_of_failure_it_is() {
+        use crate::engine::events::Cause;
+        let tried = |words: &[&str]| Unreachable {
+            tried: words
+                .iter()
+                .map(|w| ("a".to_string(), w.to_string()))
+                .collect(),
+            key_changed: None,
+        };
+        assert_eq!(tried(&["Connection refused"]).cause(), Cause::Unreachable);
+        assert_eq!(
+            tried(&["Permission denied (publickey).", "Connection timed out"]).cause(),
+            Cause::Unreachable
+        );
+        assert_eq!(
+            tried(&[
+                "Permission denied (publickey).",
+                "Permission denied (publickey)."
+            ])
+            .cause(),
+            Cause::LoginRefused
+        );
+        let mut changed = tried(&["Host key verification failed."]);
+        changed.key_changed = Some("ssh-keygen -R a".into());
+        assert_eq!(changed.cause(), Cause::HostKeyChanged);
+    }
 
     #[test]
     fn ipv6_literals_are_bracketed_for_rsync() {

@@ -38,6 +38,18 @@ pub struct Facts {
 impl Facts {
     /// What makes the node unusable for this run, one sentence each with its fix (a
     /// missing rsync is not among them: it only stops the node's copies).
+    /// The kind of the first problem `problems` names.
+    pub fn cause(&self) -> crate::engine::events::Cause {
+        use crate::engine::events::Cause;
+        if !self.missing_tools.is_empty() {
+            return Cause::ToolMissing;
+        }
+        match self.layout {
+            Layout::ReadOnly => Cause::ReadOnlyDisk,
+            _ => Cause::Other,
+        }
+    }
+
     pub fn problems(&self, node: &str, base: &str) -> Vec<String> {
         let mut problems: Vec<String> = self
             .missing_tools

@@ -39,16 +39,11 @@ const MAX_LEDGER_BYTES: u64 = 16 << 20;
 const MAX_LEDGERS: usize = 1000;
 const MAX_PROOFS_BYTES: u64 = 64 << 20;
 
-/// Flushes the records folder and makes it private again (a user may have loosened it).
-const SEAL: &str = r#"d=$1
-chmod 700 "$d" && chmod -R go-rwx "$d" || exit 3
-sync -f -- "$d" 2>/dev/null || sync"#;
+/// Flushes the records folder and makes it private again.
+const SEAL: &str = include_str!("sh/records-seal.sh");
 
-/// Lists the records folder: `file PATH SIZE` for each regular file (nothing else is
-/// ever fetched), or `none` when there is no such folder.
-const LIST: &str = r#"d=$1
-[ -d "$d" ] || { echo none; exit 0; }
-find "$d" -mindepth 1 -maxdepth 2 -type f -printf 'file %P %s\n'"#;
+/// Lists the records folder (read by `parse_listing`).
+const LIST: &str = include_str!("sh/records-list.sh");
 
 /// A private folder (0700) that removes itself.
 struct Private(PathBuf);
@@ -290,13 +285,13 @@ fn parse_listing(lines: &[String]) -> Result<Option<Listing>, String> {
         if line == "none" {
             return Ok(None);
         }
-        let Some(rest) = line.strip_prefix("file ") else {
-            continue;
+        // Any other line is not the script's: nothing is concluded from such a listing.
+        let odd = || {
+            format!("its records listing holds an unexpected line {line:?}; nothing was written")
         };
-        let Some((path, size)) = rest.rsplit_once(' ') else {
-            continue;
-        };
-        let size: u64 = size.parse().unwrap_or(u64::MAX);
+        let rest = line.strip_prefix("file ").ok_or_else(odd)?;
+        let (path, size) = rest.rsplit_once(' ').ok_or_else(odd)?;
+        let size: u64 = size.parse().map_err(|_| odd())?;
         if path == CONFIG_NAME {
             if size > MAX_CONFIG_BYTES {
                 return Err(format!(
@@ -663,5 +658,37 @@ mod tests {
             1,
             "no temporary file left"
         );
+    }
+
+    #[test]
+    fn the_records_listing_is_read_as_the_script_writes_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path().join("my records");
+        let (_, said) = crate::engine::shtest::run(LIST, &[&d], "");
+        assert_eq!(parse_listing(&said).unwrap(), None);
+        std::fs::create_dir_all(d.join("forgotten/deep")).unwrap();
+        std::fs::write(d.join(CONFIG_NAME), "x = 1\n").unwrap();
+        std::fs::write(d.join("forgotten/home"), "").unwrap();
+        std::fs::write(d.join("forgotten/deep/no"), "").unwrap();
+        std::fs::write(d.join("a name with spaces"), "").unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", d.join(PROOFS_NAME)).unwrap();
+        let (code, said) = crate::engine::shtest::run(LIST, &[&d], "");
+        assert_eq!(code, Some(0));
+        let l = parse_listing(&said).unwrap().unwrap();
+        assert!(l.config);
+        // A link is not a regular file: never fetched.
+        assert!(!l.proofs);
+        assert_eq!(l.ledgers, ["home"]);
+        assert_eq!(l.ignored, ["a name with spaces"]);
+        // A line the script never writes: nothing is concluded.
+        assert!(parse_listing(&lines(&["file config.toml 3", "hello"])).is_err());
+        assert!(parse_listing(&lines(&["file config.toml many"])).is_err());
+        // Sealed: private again.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let (code, _) = crate::engine::shtest::run(SEAL, &[&d], "");
+        assert_eq!(code, Some(0));
+        let mode = std::fs::metadata(&d).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
     }
 }

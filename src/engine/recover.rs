@@ -75,8 +75,7 @@ fn freshest_first(copies: &mut [Copy], orchestrator: &str) {
 
 /// Moves a partial folder that holds files the chosen copy lacks out of the owner's place
 /// (into the quarantine), so nothing foreign ends up inside the repository brought back.
-const MOVE_ASIDE: &str = r#"repo=$1; q=$2
-mkdir -p -- "$(dirname -- "$q")" && mv -- "$repo" "$q" && echo "moved""#;
+const MOVE_ASIDE: &str = include_str!("sh/move-aside.sh");
 
 impl Run<'_> {
     /// The init step of a node whose own repository has no `config`. Returns None when
@@ -384,6 +383,10 @@ impl Run<'_> {
         let q = format!("{}/.quarantine/{owner}/{stamp}-partial", dst.base());
         dst.script(MOVE_ASIDE, &[repo.as_str(), q.as_str()], &self.cancel)
             .await
+            .and_then(|said| match said.as_slice() {
+                [moved] if moved == "moved" => Ok(()),
+                _ => Err(format!("on {}: it said {said:?}", dst.node.name)),
+            })
             .map_err(|e| {
                 Outcome::failed(format!(
                     "cannot move the partial folder {} aside {e}",

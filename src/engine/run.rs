@@ -6,7 +6,7 @@
 //! them (up to `jobs` at once, one at a time until restic accepted the password), `start`
 //! brackets each with its events, and `step` sends it to the code for its kind.
 
-use super::events::{Event, Outcome, Sink, Stream};
+use super::events::{Cause, Event, Outcome, Sink, Stream};
 use super::node::{self, Conn};
 use super::process::{self, Input, Job};
 use super::replication::{self, Inventory};
@@ -216,12 +216,18 @@ impl Run<'_> {
         let refused = self.st().refused.take();
         if let Some((why, rest)) = refused {
             self.st().fatal = Some(rest);
-            return Outcome::failed(why);
+            let cause = match rest {
+                Halt::AnotherRun => Cause::Busy,
+                Halt::Unrecordable => Cause::Unrecordable,
+                Halt::PasswordRefused => Cause::WrongPassword,
+            };
+            return Outcome::failed_as(cause, why);
         }
-        // A replicate or verify step concerns every node holding a copy, not its owner alone.
+        // A replicate, heal or verify step concerns every node holding a copy, not its
+        // owner alone.
         if !matches!(
             step.kind,
-            StepKind::Prepare | StepKind::Replicate | StepKind::Verify
+            StepKind::Prepare | StepKind::Replicate | StepKind::Heal | StepKind::Verify
         ) {
             let unreachable = self
                 .st()
@@ -261,6 +267,7 @@ impl Run<'_> {
             }
             StepKind::Replicate => self.replicate(step).await,
             StepKind::Records => self.records(step).await,
+            StepKind::Heal => self.heal(step).await,
             StepKind::Verify => self.verify(step).await,
         }
     }

@@ -2,7 +2,7 @@
 //! layout), and the restic steps on its own repository (`init`, `backup`, `check`,
 //! `forget`), each executing the action the plan gave it.
 
-use super::events::{Event, Outcome, Stream};
+use super::events::{Cause, Event, Outcome, Stream};
 use super::node::{self, Conn};
 use super::process::{self, Input, Job};
 use super::replication::{self, ledger};
@@ -44,6 +44,7 @@ impl Run<'_> {
                 tried: node.addresses.clone(),
             });
             Outcome::Failed {
+                cause: u.cause(),
                 exit_code: None,
                 message: u.reason(&node.name),
                 stderr_tail: u.tried.iter().map(|(a, w)| format!("{a}: {w}")).collect(),
@@ -131,13 +132,13 @@ impl Run<'_> {
                 ));
             }
             st.unusable.insert(node.name.clone(), Unusable::Failed);
-            return Outcome::failed(problems.join("; "));
+            return Outcome::failed_as(facts.cause(), problems.join("; "));
         }
         if no_rsync {
             // Backups need only restic: the node keeps its own steps; copies to and from
             // it wait until rsync is there.
             st.unusable.insert(node.name.clone(), Unusable::NoRsync);
-            return Outcome::failed(format!(
+            return Outcome::failed_as(Cause::ToolMissing, format!(
                 "`rsync` is not installed on {0} (install it: apt install rsync); {0} still backs up, but no copy goes to or from it",
                 node.name
             ));
@@ -217,6 +218,7 @@ impl Run<'_> {
                     "nothing was backed up"
                 };
                 Outcome::Failed {
+                    cause: Cause::MissingSource,
                     exit_code: match &o {
                         Outcome::Failed { exit_code, .. } => *exit_code,
                         _ => None,
@@ -253,6 +255,7 @@ impl Run<'_> {
             );
             self.st().fatal = Some(Halt::PasswordRefused);
             return Outcome::Failed {
+                cause: Cause::WrongPassword,
                 exit_code: fin.code,
                 message: msg,
                 stderr_tail: fin.stderr_tail.clone(),
@@ -264,6 +267,7 @@ impl Run<'_> {
             .find(|l| l.to_lowercase().contains("read-only file system"))
         {
             return Outcome::Failed {
+                cause: Cause::ReadOnlyDisk,
                 exit_code: fin.code,
                 message: format!(
                     "{}'s disk is read-only: {what} cannot write ({}); remount it read-write and run again (a disk that turned read-only by itself may be failing: check it first)",
@@ -273,7 +277,20 @@ impl Run<'_> {
                 stderr_tail: fin.stderr_tail.clone(),
             };
         }
+        let said = |words: &str| {
+            fin.stderr_tail
+                .iter()
+                .any(|l| l.to_lowercase().contains(words))
+        };
+        let cause = if said("no space left on device") {
+            Cause::DiskFull
+        } else if said("repository is already locked") {
+            Cause::Locked
+        } else {
+            Cause::Other
+        };
         Outcome::Failed {
+            cause,
             exit_code: fin.code,
             message: format!("{what} on {}: {}", step.node, fin.describe()),
             stderr_tail: fin.stderr_tail.clone(),
@@ -358,6 +375,7 @@ impl Run<'_> {
         // restic exits 3 when a backup could not read some files but saved a snapshot.
         if step.kind == StepKind::Backup && fin.code == Some(3) {
             return Outcome::Failed {
+                cause: Cause::UnreadableFiles,
                 exit_code: fin.code,
                 message: format!(
                     "backup of {} saved a snapshot, but some source files could not be read",

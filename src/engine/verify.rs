@@ -10,8 +10,8 @@
 //! restic command runs with `--no-lock`. Each result is appended to the proof ledger
 //! (`<base_dir>/logs/proofs.jsonl` on the orchestrator), one JSON line per copy.
 
-use super::events::{Event, Outcome, Sink, Stream};
-use super::run::Run;
+use super::events::{Cause, Event, Outcome, Sink, Stream};
+use super::run::{Run, Unusable};
 use crate::config::Config;
 use crate::engine::node::Conn;
 use crate::engine::process::{self, Input, Job};
@@ -28,6 +28,29 @@ use tokio_util::sync::CancellationToken;
 
 const DRILL: &str = include_str!("sh/drill.sh");
 const LIVE: &str = include_str!("sh/live.sh");
+/// Whether a copy has its config.
+const HAS_CONFIG: &str = include_str!("sh/has-config.sh");
+
+/// Why a restic command failed when the copy is not at fault (what [`with_password`]
+/// says when restic refused the password).
+pub const WRONG_PASSWORD: &str = "restic refused the password";
+
+/// Why a copy was not proven: its own files (the next run heals it), or something else.
+enum Unproven {
+    Damaged(String),
+    Other(String),
+}
+
+impl Unproven {
+    /// `message`, blaming the copy unless restic's error `e` was the password.
+    fn of(e: &str, message: String) -> Unproven {
+        if e == WRONG_PASSWORD {
+            Unproven::Other(message)
+        } else {
+            Unproven::Damaged(message)
+        }
+    }
+}
 
 /// What one verification found out about one copy.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -50,6 +73,10 @@ pub struct Proof {
     pub read_data: Option<String>,
     /// Estimated time to restore the whole snapshot from this copy, at the drill's rate.
     pub restore_estimate_s: Option<f64>,
+    /// The copy failed because of what it holds (a restore, a listing or a data read
+    /// failed, or a restored file differed): the next run heals it (`engine::heal`).
+    #[serde(default)]
+    pub damaged: bool,
 }
 
 /// A file of a snapshot, as `restic ls --json` lists it.
@@ -149,6 +176,42 @@ pub fn due(
     })
 }
 
+/// The copies whose last proof found them damaged, per repository, with the copies
+/// whose last proof passed as donors: the orchestrator's first (one transfer reaches any
+/// node from it), then the most recently proven.
+pub fn to_heal(config: &Config, ledger: &[Proof]) -> Vec<crate::plan::Heal> {
+    let mut last: BTreeMap<(&str, &str), &Proof> = BTreeMap::new();
+    for p in ledger {
+        last.insert((p.repo.as_str(), p.holder.as_str()), p);
+    }
+    let orch = config.orchestrator().name.as_str();
+    let mut out = vec![];
+    for owner in &config.nodes {
+        let repo = owner.name.as_str();
+        let of_repo: Vec<&Proof> = last
+            .iter()
+            .filter(|((r, h), _)| *r == repo && config.node(h).is_some())
+            .map(|(_, p)| *p)
+            .collect();
+        let copies: Vec<String> = of_repo
+            .iter()
+            .filter(|p| p.damaged)
+            .map(|p| p.holder.clone())
+            .collect();
+        if copies.is_empty() {
+            continue;
+        }
+        let mut proven: Vec<&Proof> = of_repo.into_iter().filter(|p| p.proven).collect();
+        proven.sort_by(|a, b| (b.holder == orch, &b.time).cmp(&(a.holder == orch, &a.time)));
+        out.push(crate::plan::Heal {
+            repo: repo.to_string(),
+            copies,
+            donors: proven.iter().map(|p| p.holder.clone()).collect(),
+        });
+    }
+    out
+}
+
 /// The plan for `options`, ending with verification when `forced` says so (`--verify`,
 /// `--no-verify`) or, without either, when it is due (`due`).
 pub fn plan_for(
@@ -157,6 +220,8 @@ pub fn plan_for(
     forced: Option<bool>,
 ) -> Result<crate::plan::Plan, crate::plan::PlanError> {
     options.verify = false;
+    let ledger = load_ledger(config);
+    options.heal = to_heal(config, &ledger);
     let plan = crate::plan::Plan::build_with(config, &options)?;
     let owners: Vec<String> = plan
         .steps
@@ -164,10 +229,8 @@ pub fn plan_for(
         .filter(|s| s.kind == crate::plan::StepKind::Backup)
         .map(|s| s.node.clone())
         .collect();
-    options.verify = forced.unwrap_or_else(|| {
-        let ledger = load_ledger(config);
-        due(config, &ledger, &owners, &plan.nodes, chrono::Local::now())
-    });
+    options.verify =
+        forced.unwrap_or_else(|| due(config, &ledger, &owners, &plan.nodes, chrono::Local::now()));
     if options.verify {
         crate::plan::Plan::build_with(config, &options)
     } else {
@@ -206,6 +269,14 @@ impl Tally<'_> {
     fn fail(&mut self, holder: &str, message: String) {
         let mut p = self.blank(holder);
         p.message = message;
+        self.push(p);
+    }
+
+    /// A failed proof of a copy whose own files are at fault.
+    fn fail_damaged(&mut self, holder: &str, message: String) {
+        let mut p = self.blank(holder);
+        p.message = message;
+        p.damaged = true;
         self.push(p);
     }
 
@@ -292,16 +363,23 @@ impl Run<'_> {
         let repo = &step.node;
         let (conns, unreachable) = {
             let st = self.st();
+            // A node without rsync holds no copies, but its own repository is proven.
+            let out = |h: &String| {
+                st.unusable
+                    .get(h)
+                    .filter(|u| **u != Unusable::NoRsync)
+                    .map(|u| u.to_string())
+            };
             let conns: Vec<Rc<Conn>> = step
                 .targets
                 .iter()
-                .filter(|h| !st.unusable.contains_key(*h))
+                .filter(|h| out(h).is_none())
                 .filter_map(|h| st.conns.get(h).cloned())
                 .collect();
             let unreachable: HashMap<String, String> = step
                 .targets
                 .iter()
-                .filter_map(|h| Some((h.clone(), st.unusable.get(h)?.to_string())))
+                .filter_map(|h| Some((h.clone(), out(h)?)))
                 .collect();
             (conns, unreachable)
         };
@@ -335,10 +413,20 @@ impl Run<'_> {
             .filter(|p| !p.proven)
             .map(|p| p.message.as_str())
             .collect();
+        let cause = if proofs.iter().any(|p| p.damaged) {
+            Cause::Damaged
+        } else if proofs
+            .iter()
+            .all(|p| p.proven || verifier.unreachable.contains_key(&p.holder))
+        {
+            Cause::Unreachable
+        } else {
+            Cause::Other
+        };
         if failed.is_empty() {
             Outcome::Passed
         } else {
-            Outcome::failed(failed.join("; "))
+            Outcome::failed_as(cause, failed.join("; "))
         }
     }
 }
@@ -367,7 +455,8 @@ impl Verifier<'_> {
             match self.prove(repo, h, snap, ledger, &mut seen, &t).await {
                 Ok(Some(p)) => t.push(p),
                 Ok(None) => break,
-                Err(message) => t.fail(h, message),
+                Err(Unproven::Damaged(message)) => t.fail_damaged(h, message),
+                Err(Unproven::Other(message)) => t.fail(h, message),
             }
         }
         t.proofs
@@ -400,7 +489,14 @@ impl Verifier<'_> {
                     latest.insert(h.clone(), s);
                 }
                 Ok(None) => t.fail(h, format!("{repo} on {h} holds no snapshot to restore (a copy not made yet?); run `wbackup run` first")),
-                Err(e) => t.fail(h, format!("{repo} on {h} cannot be read: {e}; it may be damaged: run `restic -r {} check` on {h}", crate::shell::quote(&conn.repo(repo)))),
+                Err(e) => {
+                    let message = format!("{repo} on {h} cannot be read: {e}; it may be damaged: run `restic -r {} check` on {h}", crate::shell::quote(&conn.repo(repo)));
+                    if e == WRONG_PASSWORD {
+                        t.fail(h, message)
+                    } else {
+                        t.fail_damaged(h, message)
+                    }
+                }
             }
         }
         latest
@@ -416,20 +512,23 @@ impl Verifier<'_> {
         ledger: &[Proof],
         seen: &mut Seen,
         t: &Tally<'_>,
-    ) -> Result<Option<Proof>, String> {
+    ) -> Result<Option<Proof>, Unproven> {
         let conn = self.conns[h];
         let damaged = |what: String| {
             format!(
-                "{repo} on {h} FAILED {what}. Do not restore from it; run `restic -r {} check --read-data` on {h}",
+                "{repo} on {h} FAILED {what}. Do not restore from it; the next `wbackup run` replaces its damaged files from a copy that was proven (to look yourself: `restic -r {} check --read-data` on {h})",
                 crate::shell::quote(&conn.repo(repo))
             )
         };
         // One sample per snapshot: copies in sync restore the same files.
         if !seen.samples.contains_key(&snap.id) {
             let files = self.list_files(conn, repo, &snap.id).await.map_err(|e| {
-                format!(
-                    "{repo} on {h}: the snapshot {} cannot be listed: {e}",
-                    short(&snap.id)
+                Unproven::of(
+                    &e,
+                    format!(
+                        "{repo} on {h}: the snapshot {} cannot be listed: {e}",
+                        short(&snap.id)
+                    ),
                 )
             })?;
             let total = files.iter().map(|f| f.size).sum();
@@ -449,18 +548,20 @@ impl Verifier<'_> {
             .drill(conn, repo, &snap.id, &sample)
             .await
             .map_err(|e| {
-                damaged(format!(
-                    "its restore drill: restic could not restore {} file(s) of snapshot {} ({e})",
-                    sample.len(),
-                    short(&snap.id)
-                ))
+                Unproven::of(
+                    &e,
+                    damaged(format!(
+                        "its restore drill: restic could not restore {} file(s) of snapshot {} ({e})",
+                        sample.len(),
+                        short(&snap.id)
+                    )),
+                )
             })?;
         let seconds = started.elapsed().as_secs_f64();
         if !seen.references.contains_key(&snap.id) {
-            let r = self
-                .reference(repo, snap, &sample)
-                .await
-                .map_err(|e| format!("{repo} on {h} was restored but not compared: {e}"))?;
+            let r = self.reference(repo, snap, &sample).await.map_err(|e| {
+                Unproven::Other(format!("{repo} on {h} was restored but not compared: {e}"))
+            })?;
             seen.references.insert(snap.id.clone(), r);
         }
         let (bad, source, owner_copy) = compare(&sample, &restored, &seen.references[&snap.id]);
@@ -482,8 +583,10 @@ impl Verifier<'_> {
         p.read_data = Some(format!("{k}/{n}"));
         p.restore_estimate_s = rate.map(|r| total as f64 / r);
         p.message = if !bad.is_empty() {
+            p.damaged = true;
             damaged(format!("its restore drill: {}", bad.join("; ")))
         } else if let Err(e) = read {
+            p.damaged = e != WRONG_PASSWORD;
             damaged(format!("the data read {k}/{n}: {e}"))
         } else {
             p.proven = true;
@@ -521,14 +624,12 @@ impl Verifier<'_> {
 
     async fn latest_snapshot(&self, conn: &Conn, repo: &str) -> Result<Option<Snapshot>, String> {
         let has_config = conn
-            .script(
-                "[ -e \"$1/config\" ] && echo yes || true",
-                &[&conn.repo(repo)],
-                self.cancel,
-            )
+            .script(HAS_CONFIG, &[&conn.repo(repo)], self.cancel)
             .await?;
-        if !has_config.iter().any(|l| l == "yes") {
-            return Ok(None);
+        match has_config.as_slice() {
+            [yes] if yes == "yes" => {}
+            [no] if no == "no" => return Ok(None),
+            _ => return Err(format!("it said {has_config:?} when asked for its config")),
         }
         let lines = self
             .restic(conn, Self::argv(conn, repo, &["snapshots", "--json"]))
@@ -671,9 +772,6 @@ pub async fn with_password(
     }
     Ok(lines)
 }
-
-/// What [`with_password`] says when restic refused the password.
-pub const WRONG_PASSWORD: &str = "restic refused the password";
 
 /// A read-only restic command (`--no-lock`) on `conn`'s copy of `repo`, the password on
 /// its stdin; its output lines without restic's notice that it read the password.
@@ -979,5 +1077,54 @@ mod tests {
             due(&c, &failed, &repos, &holders, now),
             "b failed last time"
         );
+    }
+
+    #[test]
+    fn copies_found_damaged_are_healed_from_proven_ones_orchestrator_first() {
+        let c = crate::config::parse(
+            std::path::Path::new("c.toml"),
+            "orchestrator = \"laptop\"\n[nodes.laptop]\n[nodes.home]\naddresses = [\"h\"]\n[nodes.server]\naddresses = [\"s\"]\n",
+        )
+        .unwrap();
+        let p = |repo: &str, holder: &str, time: &str, proven: bool, damaged: bool| Proof {
+            repo: repo.into(),
+            holder: holder.into(),
+            time: time.into(),
+            proven,
+            damaged,
+            ..Proof::default()
+        };
+        let ledger = vec![
+            p("home", "server", "2026-01-01T00:00:00+00:00", false, true),
+            p("home", "home", "2026-01-02T00:00:00+00:00", true, false),
+            p("home", "laptop", "2026-01-01T00:00:00+00:00", true, false),
+            // Only the last proof of a copy counts: server's copy of laptop was healed.
+            p("laptop", "server", "2026-01-01T00:00:00+00:00", false, true),
+            p("laptop", "server", "2026-01-03T00:00:00+00:00", true, false),
+            // A failure that is not the copy's (an unreachable node) is not healed.
+            p("server", "home", "2026-01-03T00:00:00+00:00", false, false),
+            // Nor a copy of a node no longer configured.
+            p("gone", "home", "2026-01-03T00:00:00+00:00", false, true),
+        ];
+        let heal = to_heal(&c, &ledger);
+        assert_eq!(
+            heal,
+            vec![crate::plan::Heal {
+                repo: "home".into(),
+                copies: vec!["server".into()],
+                donors: vec!["laptop".into(), "home".into()],
+            }]
+        );
+    }
+
+    #[test]
+    fn a_copy_without_its_config_has_nothing_to_restore() {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = tmp.path().join("it's a repo");
+        let ask = || crate::engine::shtest::run(HAS_CONFIG, &[&repo], "").1;
+        assert_eq!(ask(), ["no"]);
+        std::fs::create_dir_all(&repo).unwrap();
+        std::fs::write(repo.join("config"), "").unwrap();
+        assert_eq!(ask(), ["yes"]);
     }
 }

@@ -160,6 +160,19 @@ impl Demo<'_> {
                 }
                 Outcome::Passed
             }
+            StepKind::Heal => {
+                for t in &step.targets {
+                    self.line(
+                        step,
+                        Stream::Info,
+                        format!(
+                            "{} on {t}: healed — restic check --read-data passed",
+                            step.node
+                        ),
+                    );
+                }
+                Outcome::Passed
+            }
             StepKind::Verify | StepKind::Records => {
                 let reached: Vec<String> = step
                     .targets
@@ -274,6 +287,7 @@ impl Demo<'_> {
         };
         // As the engine words a failed restic step.
         Outcome::Failed {
+            cause: crate::engine::events::Cause::Other,
             exit_code: fin.code,
             message: format!("restic backup on {node}: {}", fin.describe()),
             stderr_tail: fin.stderr_tail,

@@ -307,6 +307,7 @@ impl RunState {
             exit_code,
             message,
             stderr_tail,
+            ..
         } = outcome
         {
             self.failures.push(Failure {
@@ -468,6 +469,7 @@ mod tests {
             kind: StepKind::Backup,
             title: "backup home".into(),
             outcome: Outcome::Failed {
+                cause: crate::engine::events::Cause::Other,
                 exit_code: Some(3),
                 message: "restic failed".into(),
                 stderr_tail: vec!["error: disk full".into()],

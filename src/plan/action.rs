@@ -80,6 +80,9 @@ pub enum Action {
     /// The orchestrator's records (configuration, forgotten ledger, proofs) sent to the
     /// step's targets.
     Records,
+    /// The damaged files of the step's repository on each of its targets replaced from
+    /// the first of `donors` (copies whose last proof passed) that holds them sound.
+    Heal { donors: Vec<String> },
     /// The step's repository proven restorable on each of its targets, the owner's own
     /// copy included (`engine::verify`).
     Verify,

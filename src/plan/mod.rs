@@ -16,6 +16,9 @@ use std::fmt;
 #[serde(rename_all = "lowercase")]
 pub enum StepKind {
     Prepare,
+    /// Copies of one repository whose last proof found damage get their damaged files
+    /// replaced from a copy that was proven (`engine::heal`), before anything is written.
+    Heal,
     Init,
     Backup,
     Check,
@@ -33,6 +36,7 @@ impl fmt::Display for StepKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             StepKind::Prepare => "prepare",
+            StepKind::Heal => "heal",
             StepKind::Init => "init",
             StepKind::Backup => "backup",
             StepKind::Check => "check",
@@ -65,6 +69,7 @@ impl Step {
                 format!("replicate {} to {}", self.node, self.targets.join(", "))
             }
             StepKind::Records => format!("keep records on {}", self.targets.join(", ")),
+            StepKind::Heal => format!("heal {}'s copies on {}", self.node, self.targets.join(", ")),
             StepKind::Verify => format!(
                 "verify {}'s copies on {}",
                 self.node,
@@ -121,6 +126,11 @@ impl Step {
                 .flat_map(|h| hop_commands(&self.node, node(&h.from), node(&h.to)))
                 .collect(),
             Action::Records => records_commands(config, node(&self.node), &self.targets),
+            Action::Heal { donors } => self
+                .targets
+                .iter()
+                .flat_map(|h| heal_commands(config, &self.node, node(h), donors))
+                .collect(),
             Action::Verify => self
                 .targets
                 .iter()
@@ -130,20 +140,24 @@ impl Step {
     }
 }
 
-/// A hop's two commands: the transfer, run on the orchestrator, and the install on the
-/// target. Built by the same functions the engine runs.
-fn hop_commands(repo: &str, from: &Node, to: &Node) -> Vec<String> {
-    let base = to.base_dir.trim_end_matches('/');
-    // A remote side as rsync names it, through the node's first address (an IPv6
-    // literal in brackets); the run uses the first address that answers.
-    let spec = |n: &Node, p: String| match n.addresses.first() {
+/// A path of `n`'s as rsync on the orchestrator names it, quoted: a remote side through
+/// the node's first address (an IPv6 literal in brackets); the run uses the first
+/// address that answers.
+fn spec(n: &Node, p: String) -> String {
+    match n.addresses.first() {
         Some(a) if !n.is_orchestrator => format!(
             "{}{}",
             shell::quote(&crate::engine::node::rsync_spec(a, "")),
             shell::quote_path_for_user(&p)
         ),
         _ => shell::quote_path_for_user(&p),
-    };
+    }
+}
+
+/// A hop's two commands: the transfer, run on the orchestrator, and the install on the
+/// target. Built by the same functions the engine runs.
+fn hop_commands(repo: &str, from: &Node, to: &Node) -> Vec<String> {
+    let base = to.base_dir.trim_end_matches('/');
     let stage = replication::stage_path(base, repo);
     let remote = !from.is_orchestrator || !to.is_orchestrator;
     let transfer = replication::transfer_argv(
@@ -186,6 +200,61 @@ fn hop_commands(repo: &str, from: &Node, to: &Node) -> Vec<String> {
                     .join(" ")
             ),
         ),
+    ]
+}
+
+/// A damaged copy's heal: its files read, the donors asked in order for the damaged
+/// names, the sound files carried and put in place, the copy read again. Which files and
+/// which donor are found at run time (`engine::heal`).
+fn heal_commands(config: &Config, repo: &str, holder: &Node, donors: &[String]) -> Vec<String> {
+    let path = repo_path(holder, repo);
+    let base = holder.base_dir.trim_end_matches('/');
+    let stage = crate::engine::heal::heal_stage(base, repo);
+    let quarantine = format!("{}/TIME-healed", replication::quarantine_path(base, repo));
+    let words = |args: Vec<String>| {
+        args.iter()
+            .map(|w| shell::quote_path_for_user(w))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let donors: Vec<&String> = donors.iter().filter(|d| **d != holder.name).collect();
+    let from = if donors.is_empty() {
+        "none was proven: nothing is overwritten and the step fails".to_string()
+    } else {
+        donors
+            .iter()
+            .map(|d| d.as_str())
+            .collect::<Vec<_>>()
+            .join(", then ")
+    };
+    let first = donors
+        .first()
+        .and_then(|d| config.node(d))
+        .map(|d| spec(d, format!("{}/", repo_path(d, repo))))
+        .unwrap_or_else(|| "DONOR:REPO/".into());
+    vec![
+        on(
+            holder,
+            format!(
+                "sh -c \"$(scan.sh)\" -- {}   (every file read: one whose sha256 is not its name, or that cannot be read, is damaged)",
+                shell::quote_path_for_user(&path)
+            ),
+        ),
+        format!(
+            "[on each donor in turn: {from}] sh -c \"$(scan.sh)\" -- REPO   (the damaged names on stdin: the first donor holding every one of them sound gives them)"
+        ),
+        format!(
+            "rsync -tpIL -s --files-from=- {first} {}   (the damaged names on stdin; through a folder on this machine when neither end is it)",
+            spec(holder, format!("{stage}/"))
+        ),
+        on(
+            holder,
+            format!(
+                "sh -c \"$(heal.sh)\" -- {}   (each staged file checked sha256 = name, the damaged one moved to the quarantine, the sound one renamed into place)",
+                words(crate::engine::heal::heal_args(&stage, &path, &quarantine))
+            ),
+        ),
+        on(holder, words(crate::engine::heal::reread_args(&path))),
     ]
 }
 
@@ -277,6 +346,16 @@ pub struct Options {
     pub accept_shrink: Vec<String>,
     /// End with the verification of every copy (`[verify]`; when due, or `--verify`).
     pub verify: bool,
+    /// Copies to heal before anything is written (the proof ledger says which).
+    pub heal: Vec<Heal>,
+}
+
+/// Damaged copies of one repository, and the copies that may heal them, best first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Heal {
+    pub repo: String,
+    pub copies: Vec<String>,
+    pub donors: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -456,6 +535,25 @@ impl Plan {
                 vec![],
                 prepare_action(config, n),
             );
+        }
+        // Damaged copies healed first: the backups then add to sound repositories.
+        for heal in &options.heal {
+            let in_plan = |n: &String| nodes.iter().any(|p| p.name == *n);
+            let copies: Vec<String> = nodes
+                .iter()
+                .filter(|n| heal.copies.contains(&n.name))
+                .map(|n| n.name.clone())
+                .collect();
+            if copies.is_empty() || !owners.iter().any(|o| o.name == heal.repo) {
+                continue;
+            }
+            let donors = heal
+                .donors
+                .iter()
+                .filter(|d| in_plan(d) && !copies.contains(d))
+                .cloned()
+                .collect();
+            push(StepKind::Heal, &heal.repo, copies, Action::Heal { donors });
         }
         for kind in [
             StepKind::Init,
@@ -695,5 +793,50 @@ mod tests {
             .iter()
             .all(|s| s.kind != StepKind::Replicate && s.kind != StepKind::Records));
         assert_eq!(plan.steps.len(), 5);
+    }
+
+    #[test]
+    fn damaged_copies_are_healed_first_from_proven_ones() {
+        let c = topology(3);
+        let options = Options {
+            heal: vec![
+                Heal {
+                    repo: "home".into(),
+                    copies: vec!["server".into(), "home".into()],
+                    donors: vec!["laptop".into(), "server".into()],
+                },
+                // A repository outside the plan is left alone.
+                Heal {
+                    repo: "nas".into(),
+                    copies: vec!["home".into()],
+                    donors: vec!["laptop".into()],
+                },
+            ],
+            ..Options::default()
+        };
+        let plan = Plan::build_with(&c, &options).unwrap();
+        let heals: Vec<&Step> = plan
+            .steps
+            .iter()
+            .filter(|s| s.kind == StepKind::Heal)
+            .collect();
+        assert_eq!(heals.len(), 1);
+        let heal = heals[0];
+        // In the plan's node order; a damaged copy is never a donor.
+        assert_eq!(heal.targets, ["home", "server"]);
+        assert_eq!(
+            heal.action,
+            Action::Heal {
+                donors: vec!["laptop".into()]
+            }
+        );
+        let first_backup = plan
+            .steps
+            .iter()
+            .position(|s| s.kind == StepKind::Backup)
+            .unwrap();
+        assert!(heal.id < first_backup);
+        let text = plan.render(&c);
+        insta::assert_snapshot!("plan_3_nodes_heal", text);
     }
 }

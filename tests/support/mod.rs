@@ -485,3 +485,84 @@ pub fn assert_exit(o: &Output, code: i32) {
         stderr(o)
     );
 }
+
+/// Every file under `dir` with its size and modification time.
+pub fn state(dir: &Path) -> std::collections::BTreeMap<PathBuf, (u64, std::time::SystemTime)> {
+    fn walk(
+        dir: &Path,
+        out: &mut std::collections::BTreeMap<PathBuf, (u64, std::time::SystemTime)>,
+    ) {
+        for e in fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            let m = fs::metadata(&p).unwrap();
+            if m.is_dir() {
+                walk(&p, out);
+            } else {
+                out.insert(p, (m.len(), m.modified().unwrap()));
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    walk(dir, &mut out);
+    out
+}
+
+/// Flips bytes inside every data pack of `repo` (a copy's files are read-only); returns
+/// how many packs.
+pub fn rot(repo: &Path) -> usize {
+    let mut flipped = 0;
+    for sub in fs::read_dir(repo.join("data")).unwrap().flatten() {
+        for pack in fs::read_dir(sub.path()).unwrap().flatten() {
+            let mut bytes = fs::read(pack.path()).unwrap();
+            for b in bytes.iter_mut().take(64) {
+                *b ^= 0xff;
+            }
+            let mut perm = fs::metadata(pack.path()).unwrap().permissions();
+            #[allow(clippy::permissions_set_readonly_false)]
+            perm.set_readonly(false);
+            fs::set_permissions(pack.path(), perm).unwrap();
+            fs::write(pack.path(), bytes).unwrap();
+            flipped += 1;
+        }
+    }
+    flipped
+}
+
+pub fn proofs(o: &std::process::Output) -> Vec<serde_json::Value> {
+    serde_json::from_slice::<serde_json::Value>(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", stdout(o)))
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+pub fn proof<'a>(all: &'a [serde_json::Value], repo: &str, holder: &str) -> &'a serde_json::Value {
+    all.iter()
+        .find(|p| p["repo"] == repo && p["holder"] == holder)
+        .unwrap_or_else(|| panic!("no proof of {repo} on {holder}: {all:#?}"))
+}
+
+impl Lab {
+    /// The failed steps of the newest run's JSON summary, as (title, cause).
+    pub fn causes(&self) -> Vec<(String, String)> {
+        let logs = self.node(&self.nodes[0].name).base.join("logs");
+        let newest = fs::read_dir(&logs)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .max()
+            .unwrap_or_else(|| panic!("no summary in {}", logs.display()));
+        let s: serde_json::Value = serde_json::from_slice(&fs::read(&newest).unwrap()).unwrap();
+        s["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|st| st["result"] == "failed")
+            .map(|st| {
+                let f = |k: &str| st[k].as_str().unwrap_or_default().to_string();
+                (f("title"), f("cause"))
+            })
+            .collect()
+    }
+}

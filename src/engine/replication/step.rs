@@ -4,7 +4,7 @@
 
 use super::guards::{shrink_refusal, unexplained};
 use super::{ledger, HopError, HopOutput, Inventory, RepoFiles};
-use crate::engine::events::{Event, Outcome, Sink, Stream};
+use crate::engine::events::{Cause, Event, Outcome, Sink, Stream};
 use crate::engine::replication;
 use crate::engine::run::{Run, Unusable};
 use crate::plan::action::{Action, Hop as PlannedHop};
@@ -270,6 +270,7 @@ impl Run<'_> {
 fn verdict(owner: &str, copies: &Copies) -> Outcome {
     if !copies.failures.is_empty() {
         return Outcome::Failed {
+            cause: Cause::Other,
             exit_code: None,
             message: format!("replicating {owner}: {}", copies.failures.join("; ")),
             stderr_tail: vec![],

@@ -12,6 +12,9 @@ use tokio_util::sync::CancellationToken;
 /// Installs a hop's staged files, phase by phase, then its deletion pass.
 const INSTALL: &str = include_str!("../sh/install.sh");
 
+/// Removes a failed hop's staging folder.
+const UNSTAGE: &str = include_str!("../sh/unstage.sh");
+
 /// One hop: `src`'s copy of a repository into `dst`'s.
 pub struct Hop<'a> {
     pub repo: &'a str,
@@ -218,7 +221,7 @@ async fn send(
         .any(|l| l.contains("No space left") || l.contains("quota exceeded"));
     let connection_lost = matches!(fin.code, Some(10 | 12 | 30 | 35 | 255));
     if disk_full || !connection_lost {
-        let _ = hop.dst.script("rm -rf -- \"$1\"", &[stage], cancel).await;
+        let _ = hop.dst.script(UNSTAGE, &[stage], cancel).await;
     }
     Err(HopError::Failed(format!(
         "copying {} to {dst_name} failed: {why}",
@@ -487,5 +490,16 @@ mod tests {
             Some(1234567)
         );
         assert_eq!(parse_progress("sending incremental file list"), None);
+    }
+
+    #[test]
+    fn a_failed_hops_staging_is_removed_whole() {
+        let tmp = tempfile::tempdir().unwrap();
+        let stage = tmp.path().join("in coming");
+        std::fs::create_dir_all(stage.join("data/ab")).unwrap();
+        std::fs::write(stage.join("data/ab/x"), "half").unwrap();
+        let (code, said) = crate::engine::shtest::run(UNSTAGE, &[&stage], "");
+        assert_eq!((code, said), (Some(0), vec!["removed".to_string()]));
+        assert!(!stage.exists());
     }
 }
