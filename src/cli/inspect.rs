@@ -3,11 +3,14 @@
 //! hand). They reach nodes the way a run does (`engine::node`).
 
 use crate::config::Config;
+use crate::copies;
 use crate::engine::node;
 use crate::engine::replication;
+use crate::engine::verify;
 use crate::error::{self, Error, Exit};
 use crate::plan;
 use crate::shell;
+use std::collections::{BTreeMap, HashMap};
 use tokio_util::sync::CancellationToken;
 
 #[derive(serde::Serialize)]
@@ -28,8 +31,16 @@ struct RepoStatus {
     latest_time: Option<String>,
 }
 
-/// `wbackup status`: per node, how it is reached and the repositories it holds.
-pub(super) async fn status(config: &Config, json: bool) -> error::Result {
+/// What `status` found: per node, how it was reached and what it holds; and the copies
+/// matrix built from those listings and the proof ledger.
+pub struct Survey {
+    nodes: Vec<NodeStatus>,
+    pub matrix: copies::Matrix,
+}
+
+/// Reaches every node as a run does, lists the repository files each holds (no restic,
+/// no password) and builds the copies matrix with the ledger's proofs.
+pub async fn survey(config: &Config) -> Survey {
     let cancel = CancellationToken::new();
     let repos: Vec<String> = config
         .nodes
@@ -39,6 +50,7 @@ pub(super) async fn status(config: &Config, json: bool) -> error::Result {
         .collect();
     let conns = node::Connections::open(config).await;
     let mut all = Vec::new();
+    let mut seen: HashMap<String, copies::Seen> = HashMap::new();
     for (n, (_, c)) in config.nodes.iter().zip(&conns.nodes) {
         let mut st = NodeStatus {
             node: n.name.clone(),
@@ -49,12 +61,19 @@ pub(super) async fn status(config: &Config, json: bool) -> error::Result {
             repositories: vec![],
         };
         match c {
-            Err(u) => st.error = Some(u.to_string()),
+            Err(u) => {
+                st.error = Some(u.to_string());
+                seen.insert(n.name.clone(), Err(u.to_string()));
+            }
             Ok(conn) => {
                 st.address = Some(conn.address().to_string());
                 match replication::inventory(conn, &repos, &cancel).await {
-                    Err(e) => st.error = Some(e),
+                    Err(e) => {
+                        seen.insert(n.name.clone(), Err(e.clone()));
+                        st.error = Some(e);
+                    }
                     Ok(inv) => {
+                        let mut held = BTreeMap::new();
                         for r in &repos {
                             let Some(files) = inv.repos.get(r) else {
                                 continue;
@@ -66,8 +85,12 @@ pub(super) async fn status(config: &Config, json: bool) -> error::Result {
                                     None => e,
                                 });
                             }
+                            if let Some(h) = holding(files) {
+                                held.insert(r.clone(), h);
+                            }
                             st.repositories.extend(repo_status(r, files));
                         }
+                        seen.insert(n.name.clone(), Ok(held));
                     }
                 }
             }
@@ -75,13 +98,120 @@ pub(super) async fn status(config: &Config, json: bool) -> error::Result {
         all.push(st);
     }
     conns.close().await;
-    let ok = all.iter().all(|s| s.error.is_none());
+    let names: Vec<String> = config.nodes.iter().map(|n| n.name.clone()).collect();
+    let matrix = copies::matrix(
+        &repos,
+        &names,
+        &seen,
+        &verify::load_ledger(config),
+        copies::Policy::of(config),
+        chrono::Utc::now(),
+    );
+    Survey { nodes: all, matrix }
+}
+
+/// A node's copy of a repository as the matrix compares it: None when it holds none.
+fn holding(files: &replication::RepoFiles) -> Option<copies::Holding> {
+    files.config_sha.as_ref()?;
+    Some(copies::Holding {
+        snapshots: files
+            .files
+            .iter()
+            .filter_map(|(p, (_, t))| Some((p.strip_prefix("snapshots/")?.to_string(), *t)))
+            .collect(),
+        unsound: files.unsound.clone(),
+    })
+}
+
+/// `status --json`: the nodes as before, and one entry per copy.
+#[derive(serde::Serialize)]
+struct StatusJson<'a> {
+    nodes: &'a [NodeStatus],
+    copies: &'a [copies::CopyCell],
+}
+
+/// `wbackup status`: the copies matrix, then per node how it is reached and the
+/// repositories it holds. Exits 1 when a node cannot be reached or listed.
+pub(super) async fn status(config: &Config, json: bool) -> error::Result {
+    let s = survey(config).await;
+    let ok = s.nodes.iter().all(|n| n.error.is_none());
     if json {
-        println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
+        let out = StatusJson {
+            nodes: &s.nodes,
+            copies: &s.matrix.cells,
+        };
+        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     } else {
-        print_status(&all);
+        print!("{}", render_matrix(&s.matrix, chrono::Utc::now()));
+        println!();
+        print_status(&s.nodes);
     }
     Ok(if ok { Exit::Ok } else { Exit::Failed })
+}
+
+/// The matrix as a table: repositories down, nodes across, two lines per cell (state and
+/// proof; sync and the latest snapshot's age), then one line per copy that needs a look.
+pub fn render_matrix(m: &copies::Matrix, now: chrono::DateTime<chrono::Utc>) -> String {
+    let mut out = String::new();
+    let first_width = m
+        .repos
+        .iter()
+        .map(|r| r.chars().count())
+        .chain(["copies".len()])
+        .max()
+        .unwrap_or(0)
+        + 2;
+    let texts: Vec<[String; 2]> = m
+        .cells
+        .iter()
+        .map(|c| {
+            let [a, b] = c.lines(now);
+            [format!("{:<9}{a}", c.state.word()), format!("{:<9}{b}", "")]
+        })
+        .collect();
+    let widths: Vec<usize> = m
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(j, n)| {
+            (0..m.repos.len())
+                .filter_map(|i| texts.get(i * m.nodes.len() + j))
+                .flat_map(|t| t.iter().map(|l| l.chars().count()))
+                .chain([n.chars().count()])
+                .max()
+                .unwrap_or(0)
+                + 3
+        })
+        .collect();
+    let pad = |s: &str, w: usize| format!("{s}{}", " ".repeat(w.saturating_sub(s.chars().count())));
+    let mut header = pad("copies", first_width);
+    for (n, w) in m.nodes.iter().zip(&widths) {
+        header.push_str(&pad(n, *w));
+    }
+    out.push_str(header.trim_end());
+    out.push('\n');
+    for (i, repo) in m.repos.iter().enumerate() {
+        for line in 0..2 {
+            let mut row = pad(if line == 0 { repo } else { "" }, first_width);
+            for (j, w) in widths.iter().enumerate() {
+                let t = texts
+                    .get(i * m.nodes.len() + j)
+                    .map_or("", |t| t[line].as_str());
+                row.push_str(&pad(t, *w));
+            }
+            out.push_str(row.trim_end());
+            out.push('\n');
+        }
+    }
+    for c in m.cells.iter().filter(|c| c.state != copies::State::Proven) {
+        out.push_str(&format!(
+            "  {} on {}: {}\n",
+            c.repo,
+            c.holder,
+            shell::inert(&c.note)
+        ));
+    }
+    out
 }
 
 /// What `status` says of one node's copy of `repo`: None when it holds none.
@@ -222,6 +352,23 @@ pub(super) fn restore(
     snapshot: Option<String>,
     target: Option<String>,
 ) -> error::Result {
+    print!(
+        "{}",
+        restore_commands(config, repo, from, snapshot, target)?
+    );
+    Ok(Exit::Ok)
+}
+
+/// The text `wbackup restore` prints: comment lines and the restic commands, ready to
+/// paste on the node holding the copy (`from`, default the orchestrator). The window's
+/// Copies view shows the same text.
+pub fn restore_commands(
+    config: &Config,
+    repo: &str,
+    from: Option<String>,
+    snapshot: Option<String>,
+    target: Option<String>,
+) -> Result<String, Error> {
     let Some(owner) = config.node(repo).filter(|n| !n.is_storage()) else {
         let repos: Vec<&str> = config
             .nodes
@@ -276,20 +423,17 @@ pub(super) fn restore(
     };
     // Every line is meant to be pasted into a shell: values in comments are kept on
     // their line, values in commands are quoted.
-    println!(
-        "# Restore {}'s data from the copy held by {}. Run these {}; restic asks for the password.",
+    Ok(format!(
+        "# Restore {}'s data from the copy held by {}. Run these {}; restic asks for the password.\n\
+         # 1. list the snapshots:\n\
+         restic -r {r} snapshots\n\
+         # 2. restore {snapshot} into a new directory ({} must not exist yet):\n\
+         mkdir -- {t} && restic -r {r} restore {snapshot} --target {t}\n",
         owner.name,
         holder.name,
-        shell::inert(&where_)
-    );
-    println!("# 1. list the snapshots:");
-    println!("restic -r {r} snapshots");
-    println!(
-        "# 2. restore {snapshot} into a new directory ({} must not exist yet):",
+        shell::inert(&where_),
         shell::inert(&t)
-    );
-    println!("mkdir -- {t} && restic -r {r} restore {snapshot} --target {t}");
-    Ok(Exit::Ok)
+    ))
 }
 
 #[cfg(test)]
