@@ -11,13 +11,21 @@ const QML: &[&str] = &[
     "qml/LogPane.qml",
     "qml/PlanPreview.qml",
     "qml/HistoryList.qml",
+    "qml/CopiesView.qml",
+    "qml/CopiesBanner.qml",
 ];
 
 fn main() {
     println!("cargo::rerun-if-changed=src/gui/native.h");
+    println!("cargo::rerun-if-changed=src/gui/clipboard.h");
     CxxQtBuilder::new_qml_module(QmlModule::new("org.wbackup").qml_files(QML))
         .qt_module("Gui")
-        .files(["src/gui/bridge.rs", "src/gui/rows.rs", "src/gui/native.rs"])
+        .files([
+            "src/gui/bridge.rs",
+            "src/gui/rows.rs",
+            "src/gui/native.rs",
+            "src/gui/copies.rs",
+        ])
         // The window's icon, drawn by Qt's SVG plugin (libqt6svg6).
         .qrc_resources(["assets/wbackup.svg"])
         .build();
