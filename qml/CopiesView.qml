@@ -127,9 +127,12 @@ Frame {
                                     Label { text: repoRow.firsts[cell.index]; font.pixelSize: 11; width: parent.width; elide: Text.ElideRight }
                                     Label { text: repoRow.seconds[cell.index]; font.pixelSize: 11; width: parent.width; elide: Text.ElideRight; color: "#5c6370" }
                                 }
+                                function choose() {
+                                    view.copies.select(repoRow.index, cell.index)
+                                }
                                 MouseArea {
                                     anchors.fill: parent
-                                    onClicked: view.copies.select(repoRow.index, cell.index)
+                                    onClicked: cell.choose()
                                 }
                             }
                         }
