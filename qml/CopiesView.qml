@@ -44,7 +44,7 @@ Frame {
                     required property var modelData
                     spacing: 4
                     Rectangle {
-                        width: 12; height: 12; radius: 2
+                        implicitWidth: 12; implicitHeight: 12; radius: 2
                         color: view.fills[modelData[0]]
                         border.color: view.edges[modelData[0]]
                     }
@@ -194,7 +194,7 @@ Frame {
                         readOnly: true
                         selectByMouse: true
                         font.family: "monospace"
-                        wrapMode: TextEdit.WrapAnywhere
+                        wrapMode: TextEdit.WrapAtWordBoundaryOrAnywhere
                         text: view.copies.restoreText
                         onTextChanged: copied.visible = false
                     }

@@ -462,6 +462,91 @@ mod tests {
     }
 
     #[test]
+    fn the_matrix_table_has_a_column_per_node_and_two_lines_per_repository() {
+        use crate::engine::verify::Proof;
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-27T12:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let held = |ids: &[&str]| copies::Holding {
+            snapshots: ids
+                .iter()
+                .map(|i| (i.to_string(), now.timestamp() as f64 - 7200.0))
+                .collect(),
+            unsound: None,
+        };
+        let all = |laptop: &[&str]| {
+            Ok(BTreeMap::from([
+                ("laptop".to_string(), held(laptop)),
+                ("home".to_string(), held(&["bbbb1111"])),
+            ]))
+        };
+        let seen = HashMap::from([
+            ("laptop".to_string(), all(&["aaaa1111", "aaaa2222"])),
+            ("home".to_string(), all(&["aaaa1111"])),
+            ("server".to_string(), Err("refused".to_string())),
+        ]);
+        let proof = |repo: &str, holder: &str, hours: i64| Proof {
+            repo: repo.into(),
+            holder: holder.into(),
+            time: (now - chrono::Duration::hours(hours)).to_rfc3339(),
+            proven: true,
+            ..Default::default()
+        };
+        let mut ledger = vec![];
+        for r in ["laptop", "home"] {
+            for h in ["laptop", "home", "server"] {
+                ledger.push(proof(r, h, 2));
+            }
+        }
+        ledger.push(proof("home", "home", 24 * 9));
+        ledger.retain(|p| !(p.repo == "home" && p.holder == "home" && p.time.contains("T10")));
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let m = copies::matrix(
+            &names(&["laptop", "home"]),
+            &names(&["laptop", "home", "server"]),
+            &seen,
+            &ledger,
+            copies::Policy {
+                every_days: 7,
+                warn_after_days: 14,
+            },
+            now,
+        );
+        let text = render_matrix(&m, now);
+
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0].split_whitespace().collect::<Vec<_>>(),
+            ["copies", "laptop", "home", "server"]
+        );
+        assert!(
+            lines[1].starts_with("laptop  proven   proven 2 h ago"),
+            "{text}"
+        );
+        assert!(lines[1].contains("behind   proven 2 h ago"), "{text}");
+        assert!(
+            lines[1].ends_with("unknown  unreachable, proven 2 h ago"),
+            "{text}"
+        );
+        assert!(lines[2].contains("1 behind, latest 2 h ago"), "{text}");
+        assert!(
+            lines[3].starts_with("home    proven   proven 2 h ago"),
+            "{text}"
+        );
+        assert!(lines[3].contains("unproven proven 9 d ago"), "{text}");
+        assert!(
+            text.contains("\n  laptop on home: 1 snapshot(s) behind its source: run a backup"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "\n  home on server: node unreachable now (refused); last proven 2 h ago"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn a_snapshot_id_is_shortened_as_restic_does() {
         let id = "0123456789".repeat(6) + "abcd";
         assert_eq!(short_id(&id), "01234567");
