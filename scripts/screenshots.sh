@@ -4,6 +4,8 @@
 #   configuration, fed a synthetic run (home's backup fails, the NAS is unreachable);
 # - e2e-passed, e2e-unreachable: the real binary under Xvfb after real runs on a lab of
 #   sshd nodes (tests/gui_e2e.rs), the second with one node's sshd stopped.
+# - copies: the Copies view offscreen on a lab after real runs and verification
+#   (tests/gui_copies.rs).
 set -eu
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
@@ -31,4 +33,5 @@ HOME="$work" XDG_RUNTIME_DIR="$work" QT_QPA_PLATFORM=offscreen \
     "$target_dir/debug/examples/gui-screenshots" "$work/out" "$work/config.toml"
 cp "$work/out"/*.png docs/screenshots/
 WBACKUP_E2E_SHOTS="$PWD/docs/screenshots" cargo test --quiet --test gui_e2e
+WBACKUP_COPIES_SHOT="$PWD/docs/screenshots/copies.png" cargo test --quiet --test gui_copies
 ls -l docs/screenshots
