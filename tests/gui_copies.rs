@@ -4,7 +4,8 @@
 //! offscreen; the checks (in QML, they need the items) find each cell of the matrix with
 //! its state and colour, the banner's sentence, a selected cell's details and restore
 //! commands (the very text `wbackup restore laptop --from nas` prints) and the Copy
-//! button's clipboard.
+//! button's clipboard; then a run from the window, after which the matrix is read again
+//! by itself (nas caught up).
 //!
 //! A screenshot of the view is saved to `$WBACKUP_COPIES_SHOT` when set
 //! (`docs/screenshots/copies.png`).
@@ -54,10 +55,15 @@ Main {
     Connections {
         target: win.copies
         function onLoadingChanged() {
-            if (win.copies.loading || win.stage !== "loading")
+            if (win.copies.loading)
                 return
-            win.stage = "checking"
-            Qt.callLater(win.check)
+            if (win.stage === "loading") {
+                win.stage = "checking"
+                Qt.callLater(win.check)
+            } else if (win.stage === "run" && !win.backend.running) {
+                win.stage = "after run"
+                Qt.callLater(win.afterRun)
+            }
         }
     }
 
@@ -105,7 +111,7 @@ Main {
         find(win.contentItem, "cell_laptop_nas").choose()
 
         if (win.shot === "") {
-            win.finish()
+            win.startRun()
             return
         }
         // Let the selection paint, then grab the window's content.
@@ -113,19 +119,35 @@ Main {
             const root = find(win.contentItem, "root")
             const ok = root.grabToImage(function(result) {
                 expect(result.saveToFile(win.shot), "the screenshot is saved to " + win.shot)
-                win.finish()
+                win.startRun()
             })
             expect(ok, "the window can be grabbed")
             if (!ok)
-                win.finish()
+                win.startRun()
         })
+    }
+
+    // A run from the window: once it ends, the matrix is read again by itself.
+    function startRun() {
+        win.stage = "run"
+        expect(win.backend.backupAll(@PASSWORD@, ""), "a run starts")
+    }
+    function afterRun() {
+        // Reached only through a refresh that began after the run ended (loading went
+        // true, then false, in stage "run").
+        expect(win.copies.checked.indexOf("Checked ") === 0, "the matrix was read again after the run: " + win.copies.checked)
+        const cell = find(win.contentItem, "cell_laptop_nas")
+        expect(cell.copyState !== "behind", "nas caught up with laptop's snapshots: " + cell.copyState)
+        expect(win.copies.selectedHolder === "nas" && win.copies.detail.indexOf("laptop on nas: " + cell.copyState) === 0,
+               "the selection stays on its copy, its details refreshed: " + win.copies.detail)
+        win.finish()
     }
 
     Timer {
         running: true
-        interval: 120000
+        interval: 300000
         onTriggered: {
-            expect(false, "finished within two minutes (stage " + win.stage + ")")
+            expect(false, "finished within five minutes (stage " + win.stage + ")")
             win.finish()
         }
     }
@@ -180,7 +202,11 @@ fn main() {
             "@EXPECTED_RESTORE@",
             &serde_json::to_string(&expected).unwrap(),
         )
-        .replace("@SHOT@", &serde_json::to_string(&shot).unwrap());
+        .replace("@SHOT@", &serde_json::to_string(&shot).unwrap())
+        .replace(
+            "@PASSWORD@",
+            &serde_json::to_string(support::PASSWORD).unwrap(),
+        );
 
     let runtime = lab.path().join("runtime");
     fs::create_dir(&runtime).unwrap();
