@@ -444,10 +444,12 @@ pub fn banner(m: &Matrix, policy: Policy, runs: RunTimes, now: DateTime<Utc>) ->
         .iter()
         .filter(|c| c.state == State::Failed || c.proof.as_ref().is_some_and(|p| !p.proven))
         .collect();
+    // Before the first run every copy is missing: that is the window's first start, not
+    // a problem to warn about.
     let behind: Vec<&CopyCell> = m
         .cells
         .iter()
-        .filter(|c| matches!(c.state, State::Behind | State::Missing))
+        .filter(|c| c.state == State::Behind || (c.state == State::Missing && runs.first.is_some()))
         .collect();
     let unproven: Vec<&CopyCell> = m
         .cells
@@ -669,12 +671,31 @@ mod tests {
         ledger.push(proof("laptop", "home", 1, false));
         let m = build(&seen, &ledger);
         assert_eq!(m.cell("home", "nas").unwrap().state, State::Missing);
+        let after_a_run = RunTimes {
+            first: Some(now()),
+            last_success: Some(now()),
+        };
+        let only_missing = build(&seen, &all_proven(1));
+        let b = banner(&only_missing, POLICY, after_a_run, now()).unwrap();
+        assert!(b.starts_with("home on nas is not up to date"), "{b}");
+        // Before any run, every copy is missing: no banner on a first start.
+        let empty: HashMap<String, Seen> = ["laptop", "home", "nas"]
+            .iter()
+            .map(|n| (n.to_string(), Ok(BTreeMap::new())))
+            .collect();
+        let fresh = build(&empty, &[]);
+        assert!(fresh.cells.iter().all(|c| c.state == State::Missing));
+        assert_eq!(banner(&fresh, POLICY, RunTimes::default(), now()), None);
         let c = m.cell("laptop", "home").unwrap();
         assert_eq!(c.state, State::Failed);
         assert!(c.note.contains("data pack damaged"), "{}", c.note);
         assert!(c.note.contains("last proven 3 d ago"), "{}", c.note);
         assert_eq!(c.lines(now())[0], "FAILED 24 h ago");
-        let b = banner(&m, POLICY, RunTimes::default(), now()).unwrap();
+        let ran = RunTimes {
+            first: Some(now()),
+            last_success: Some(now()),
+        };
+        let b = banner(&m, POLICY, ran, now()).unwrap();
         assert!(
             b.starts_with("laptop on home failed verification: run Backup all"),
             "{b}"
