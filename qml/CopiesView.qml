@@ -61,7 +61,12 @@ Frame {
 
         ScrollView {
             Layout.fillWidth: true
-            Layout.preferredHeight: Math.min(matrix.implicitHeight + 4, view.height / 2)
+            // As tall as the matrix; shorter, scrolled, when the window is short. (No
+            // binding on the view's own height: that is a layout loop.)
+            Layout.preferredHeight: matrix.implicitHeight + 4
+            Layout.maximumHeight: matrix.implicitHeight + 4
+            Layout.minimumHeight: 0
+            Layout.fillHeight: true
             clip: true
 
             Column {
