@@ -12,10 +12,13 @@ const QML: &[&str] = &[
     "qml/PlanPreview.qml",
     "qml/HistoryList.qml",
     "qml/RestoreView.qml",
+    "qml/CopiesView.qml",
+    "qml/CopiesBanner.qml",
 ];
 
 fn main() {
     println!("cargo::rerun-if-changed=src/gui/native.h");
+    println!("cargo::rerun-if-changed=src/gui/clipboard.h");
     CxxQtBuilder::new_qml_module(QmlModule::new("org.wbackup").qml_files(QML))
         .qt_module("Gui")
         .files([
@@ -23,6 +26,7 @@ fn main() {
             "src/gui/rows.rs",
             "src/gui/native.rs",
             "src/gui/restore.rs",
+            "src/gui/copies.rs",
         ])
         // The window's icon, drawn by Qt's SVG plugin (libqt6svg6).
         .qrc_resources(["assets/wbackup.svg"])

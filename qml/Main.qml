@@ -23,6 +23,26 @@ ApplicationWindow {
         Component.onCompleted: backend.load(window.configFile)
     }
 
+    // The copies matrix and banner: read on opening and after each run.
+    property alias copies: copies
+    Copies {
+        id: copies
+        Component.onCompleted: copies.refresh(window.configFile)
+    }
+    Connections {
+        target: backend
+        function onRunningChanged() {
+            if (!backend.running)
+                copies.refresh(window.configFile)
+        }
+    }
+    function showCopies() {
+        for (let i = 0; i < tabs.count; ++i) {
+            if (tabs.itemAt(i) === copiesTab)
+                tabs.currentIndex = i
+        }
+    }
+
     Pane {
         id: root
         objectName: "root"
@@ -36,6 +56,12 @@ ApplicationWindow {
             ConfigNote {
                 Layout.fillWidth: true
                 api: backend
+            }
+
+            CopiesBanner {
+                Layout.fillWidth: true
+                copies: window.copies
+                onShowCopies: window.showCopies()
             }
 
             RunBar {
@@ -61,6 +87,7 @@ ApplicationWindow {
                 TabButton { text: "Live log" }
                 TabButton { text: "Plan" }
                 TabButton { text: "History" }
+                TabButton { id: copiesTab; objectName: "copiesTab"; text: "Copies" }
                 TabButton { text: "Restore" }
             }
 
@@ -72,6 +99,7 @@ ApplicationWindow {
                 LogPane { api: backend }
                 PlanPreview { api: backend }
                 HistoryList { api: backend }
+                CopiesView { copies: window.copies; configFile: window.configFile }
                 RestoreView { objectName: "restoreView"; configFile: window.configFile }
             }
         }

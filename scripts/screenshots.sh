@@ -4,7 +4,9 @@
 #   configuration, fed a synthetic run (home's backup fails, the NAS is unreachable);
 # - e2e-passed, e2e-unreachable: the real binary under Xvfb after real runs on a lab of
 #   sshd nodes (tests/gui_e2e.rs), the second with one node's sshd stopped;
-# - restore: the Restore view offscreen on a 2-node lab, a file picked (tests/gui_restore.rs).
+# - restore: the Restore view offscreen on a 2-node lab, a file picked (tests/gui_restore.rs);
+# - copies: the Copies view offscreen on a lab after real runs and verification
+#   (tests/gui_copies.rs).
 set -eu
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
@@ -33,4 +35,5 @@ HOME="$work" XDG_RUNTIME_DIR="$work" QT_QPA_PLATFORM=offscreen \
 cp "$work/out"/*.png docs/screenshots/
 WBACKUP_E2E_SHOTS="$PWD/docs/screenshots" cargo test --quiet --test gui_e2e
 WBACKUP_RESTORE_SHOT="$PWD/docs/screenshots/restore.png" cargo test --quiet --test gui_restore
+WBACKUP_COPIES_SHOT="$PWD/docs/screenshots/copies.png" cargo test --quiet --test gui_copies
 ls -l docs/screenshots

@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod copies;
 pub mod engine;
 pub mod error;
 pub mod gui;

@@ -176,7 +176,8 @@ fn an_unreachable_node_does_not_stop_the_others() {
     assert_exit(&o, 1);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let node = |name: &str| {
-        v.as_array()
+        v["nodes"]
+            .as_array()
             .unwrap()
             .iter()
             .find(|n| n["node"] == name)
@@ -568,7 +569,7 @@ fn status_lists_what_every_node_holds() {
     assert_exit(&o, 0);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let snap_home = &lab.snapshots(&lab.repo("home", "home"))[0].0;
-    for node in v.as_array().unwrap() {
+    for node in v["nodes"].as_array().unwrap() {
         assert_eq!(node["reachable"], true);
         let repos = node["repositories"].as_array().unwrap();
         assert_eq!(repos.len(), 2, "{node}");

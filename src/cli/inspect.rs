@@ -3,10 +3,13 @@
 //! hand). They reach nodes the way a run does (`engine::node`).
 
 use crate::config::Config;
+use crate::copies;
 use crate::engine::node;
 use crate::engine::replication;
+use crate::engine::verify;
 use crate::error::{self, Error, Exit};
 use crate::shell;
+use std::collections::{BTreeMap, HashMap};
 use tokio_util::sync::CancellationToken;
 
 #[derive(serde::Serialize)]
@@ -27,8 +30,16 @@ struct RepoStatus {
     latest_time: Option<String>,
 }
 
-/// `wbackup status`: per node, how it is reached and the repositories it holds.
-pub(super) async fn status(config: &Config, json: bool) -> error::Result {
+/// What `status` found: per node, how it was reached and what it holds; and the copies
+/// matrix built from those listings and the proof ledger.
+pub struct Survey {
+    nodes: Vec<NodeStatus>,
+    pub matrix: copies::Matrix,
+}
+
+/// Reaches every node as a run does, lists the repository files each holds (no restic,
+/// no password) and builds the copies matrix with the ledger's proofs.
+pub async fn survey(config: &Config) -> Survey {
     let cancel = CancellationToken::new();
     let repos: Vec<String> = config
         .nodes
@@ -38,6 +49,7 @@ pub(super) async fn status(config: &Config, json: bool) -> error::Result {
         .collect();
     let conns = node::Connections::open(config).await;
     let mut all = Vec::new();
+    let mut seen: HashMap<String, copies::Seen> = HashMap::new();
     for (n, (_, c)) in config.nodes.iter().zip(&conns.nodes) {
         let mut st = NodeStatus {
             node: n.name.clone(),
@@ -48,12 +60,19 @@ pub(super) async fn status(config: &Config, json: bool) -> error::Result {
             repositories: vec![],
         };
         match c {
-            Err(u) => st.error = Some(u.to_string()),
+            Err(u) => {
+                st.error = Some(u.to_string());
+                seen.insert(n.name.clone(), Err(u.to_string()));
+            }
             Ok(conn) => {
                 st.address = Some(conn.address().to_string());
                 match replication::inventory(conn, &repos, &cancel).await {
-                    Err(e) => st.error = Some(e),
+                    Err(e) => {
+                        seen.insert(n.name.clone(), Err(e.clone()));
+                        st.error = Some(e);
+                    }
                     Ok(inv) => {
+                        let mut held = BTreeMap::new();
                         for r in &repos {
                             let Some(files) = inv.repos.get(r) else {
                                 continue;
@@ -65,8 +84,12 @@ pub(super) async fn status(config: &Config, json: bool) -> error::Result {
                                     None => e,
                                 });
                             }
+                            if let Some(h) = holding(files) {
+                                held.insert(r.clone(), h);
+                            }
                             st.repositories.extend(repo_status(r, files));
                         }
+                        seen.insert(n.name.clone(), Ok(held));
                     }
                 }
             }
@@ -74,13 +97,120 @@ pub(super) async fn status(config: &Config, json: bool) -> error::Result {
         all.push(st);
     }
     conns.close().await;
-    let ok = all.iter().all(|s| s.error.is_none());
+    let names: Vec<String> = config.nodes.iter().map(|n| n.name.clone()).collect();
+    let matrix = copies::matrix(
+        &repos,
+        &names,
+        &seen,
+        &verify::load_ledger(config),
+        copies::Policy::of(config),
+        chrono::Utc::now(),
+    );
+    Survey { nodes: all, matrix }
+}
+
+/// A node's copy of a repository as the matrix compares it: None when it holds none.
+fn holding(files: &replication::RepoFiles) -> Option<copies::Holding> {
+    files.config_sha.as_ref()?;
+    Some(copies::Holding {
+        snapshots: files
+            .files
+            .iter()
+            .filter_map(|(p, (_, t))| Some((p.strip_prefix("snapshots/")?.to_string(), *t)))
+            .collect(),
+        unsound: files.unsound.clone(),
+    })
+}
+
+/// `status --json`: the nodes as before, and one entry per copy.
+#[derive(serde::Serialize)]
+struct StatusJson<'a> {
+    nodes: &'a [NodeStatus],
+    copies: &'a [copies::CopyCell],
+}
+
+/// `wbackup status`: the copies matrix, then per node how it is reached and the
+/// repositories it holds. Exits 1 when a node cannot be reached or listed.
+pub(super) async fn status(config: &Config, json: bool) -> error::Result {
+    let s = survey(config).await;
+    let ok = s.nodes.iter().all(|n| n.error.is_none());
     if json {
-        println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
+        let out = StatusJson {
+            nodes: &s.nodes,
+            copies: &s.matrix.cells,
+        };
+        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     } else {
-        print_status(&all);
+        print!("{}", render_matrix(&s.matrix, chrono::Utc::now()));
+        println!();
+        print_status(&s.nodes);
     }
     Ok(if ok { Exit::Ok } else { Exit::Failed })
+}
+
+/// The matrix as a table: repositories down, nodes across, two lines per cell (state and
+/// proof; sync and the latest snapshot's age), then one line per copy that needs a look.
+pub fn render_matrix(m: &copies::Matrix, now: chrono::DateTime<chrono::Utc>) -> String {
+    let mut out = String::new();
+    let first_width = m
+        .repos
+        .iter()
+        .map(|r| r.chars().count())
+        .chain(["copies".len()])
+        .max()
+        .unwrap_or(0)
+        + 2;
+    let texts: Vec<[String; 2]> = m
+        .cells
+        .iter()
+        .map(|c| {
+            let [a, b] = c.lines(now);
+            [format!("{:<9}{a}", c.state.word()), format!("{:<9}{b}", "")]
+        })
+        .collect();
+    let widths: Vec<usize> = m
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(j, n)| {
+            (0..m.repos.len())
+                .filter_map(|i| texts.get(i * m.nodes.len() + j))
+                .flat_map(|t| t.iter().map(|l| l.chars().count()))
+                .chain([n.chars().count()])
+                .max()
+                .unwrap_or(0)
+                + 3
+        })
+        .collect();
+    let pad = |s: &str, w: usize| format!("{s}{}", " ".repeat(w.saturating_sub(s.chars().count())));
+    let mut header = pad("copies", first_width);
+    for (n, w) in m.nodes.iter().zip(&widths) {
+        header.push_str(&pad(n, *w));
+    }
+    out.push_str(header.trim_end());
+    out.push('\n');
+    for (i, repo) in m.repos.iter().enumerate() {
+        for line in 0..2 {
+            let mut row = pad(if line == 0 { repo } else { "" }, first_width);
+            for (j, w) in widths.iter().enumerate() {
+                let t = texts
+                    .get(i * m.nodes.len() + j)
+                    .map_or("", |t| t[line].as_str());
+                row.push_str(&pad(t, *w));
+            }
+            out.push_str(row.trim_end());
+            out.push('\n');
+        }
+    }
+    for c in m.cells.iter().filter(|c| c.state != copies::State::Proven) {
+        out.push_str(&format!(
+            "  {} on {}: {}\n",
+            c.repo,
+            c.holder,
+            shell::inert(&c.note)
+        ));
+    }
+    out
 }
 
 /// What `status` says of one node's copy of `repo`: None when it holds none.
@@ -243,6 +373,91 @@ mod tests {
         files.files.insert("snapshots/0123456é".into(), (10, 4.0));
         let st = repo_status("home", &files).expect("a repository");
         assert_eq!(st.latest_snapshot.as_deref(), Some("0123456é"));
+    }
+
+    #[test]
+    fn the_matrix_table_has_a_column_per_node_and_two_lines_per_repository() {
+        use crate::engine::verify::Proof;
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-27T12:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let held = |ids: &[&str]| copies::Holding {
+            snapshots: ids
+                .iter()
+                .map(|i| (i.to_string(), now.timestamp() as f64 - 7200.0))
+                .collect(),
+            unsound: None,
+        };
+        let all = |laptop: &[&str]| {
+            Ok(BTreeMap::from([
+                ("laptop".to_string(), held(laptop)),
+                ("home".to_string(), held(&["bbbb1111"])),
+            ]))
+        };
+        let seen = HashMap::from([
+            ("laptop".to_string(), all(&["aaaa1111", "aaaa2222"])),
+            ("home".to_string(), all(&["aaaa1111"])),
+            ("server".to_string(), Err("refused".to_string())),
+        ]);
+        let proof = |repo: &str, holder: &str, hours: i64| Proof {
+            repo: repo.into(),
+            holder: holder.into(),
+            time: (now - chrono::Duration::hours(hours)).to_rfc3339(),
+            proven: true,
+            ..Default::default()
+        };
+        let mut ledger = vec![];
+        for r in ["laptop", "home"] {
+            for h in ["laptop", "home", "server"] {
+                ledger.push(proof(r, h, 2));
+            }
+        }
+        ledger.push(proof("home", "home", 24 * 9));
+        ledger.retain(|p| !(p.repo == "home" && p.holder == "home" && p.time.contains("T10")));
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let m = copies::matrix(
+            &names(&["laptop", "home"]),
+            &names(&["laptop", "home", "server"]),
+            &seen,
+            &ledger,
+            copies::Policy {
+                every_days: 7,
+                warn_after_days: 14,
+            },
+            now,
+        );
+        let text = render_matrix(&m, now);
+
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0].split_whitespace().collect::<Vec<_>>(),
+            ["copies", "laptop", "home", "server"]
+        );
+        assert!(
+            lines[1].starts_with("laptop  proven   proven 2 h ago"),
+            "{text}"
+        );
+        assert!(lines[1].contains("behind   proven 2 h ago"), "{text}");
+        assert!(
+            lines[1].ends_with("unknown  unreachable, proven 2 h ago"),
+            "{text}"
+        );
+        assert!(lines[2].contains("1 behind, latest 2 h ago"), "{text}");
+        assert!(
+            lines[3].starts_with("home    proven   proven 2 h ago"),
+            "{text}"
+        );
+        assert!(lines[3].contains("unproven proven 9 d ago"), "{text}");
+        assert!(
+            text.contains("\n  laptop on home: 1 snapshot(s) behind its source: run a backup"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "\n  home on server: node unreachable now (refused); last proven 2 h ago"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

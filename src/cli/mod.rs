@@ -8,7 +8,7 @@
 
 mod args;
 mod init;
-mod inspect;
+pub mod inspect;
 mod password;
 mod printer;
 mod run;

@@ -5,10 +5,12 @@
 //! model for hosts, failures and history, `models` what each of their rows holds; `state`
 //! and `log` are the plain-Rust state it renders; `intake` carries events from the run's
 //! threads to the Qt thread in batches; `native` holds the few Qt calls cxx-qt-lib lacks;
-//! `demo` builds runs from the engine's own events and words for tests and screenshots;
-//! `restore` is the Restore view's QObject and `browse` what it asks the nodes.
+//! `copies` is the Copies view and banner (a QObject of its own); `demo` builds runs
+//! from the engine's own events and words for tests and screenshots; `restore` is the
+//! Restore view's QObject and `browse` what it asks the nodes.
 pub mod bridge;
 pub mod browse;
+pub mod copies;
 pub mod demo;
 pub mod intake;
 pub mod log;

@@ -1,0 +1,38 @@
+// A banner across the window when a copy failed its last drill, is behind its source,
+// has gone unproven too long, or the last successful backup is old: one sentence from
+// the Copies object, with a button to the Copies view. Hidden when all is well.
+import QtQuick
+import QtQuick.Controls
+import QtQuick.Layouts
+
+Rectangle {
+    id: banner
+    objectName: "copiesBanner"
+    property var copies
+    signal showCopies()
+    readonly property string text: copies ? copies.banner : ""
+
+    visible: text !== ""
+    implicitHeight: visible ? row.implicitHeight + 16 : 0
+    color: "#fdecc8"
+    border.color: "#d9822b"
+    radius: 4
+
+    RowLayout {
+        id: row
+        anchors.fill: parent
+        anchors.margins: 8
+        spacing: 10
+        Label {
+            objectName: "copiesBannerText"
+            Layout.fillWidth: true
+            text: banner.text
+            wrapMode: Text.WordWrap
+            color: "#5a3a00"
+        }
+        Button {
+            text: "Show copies"
+            onClicked: banner.showCopies()
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! The window's Copies view and banner on real data: a lab of real sshd nodes (laptop
+//! here, home, and nas for storage) after a run that verified, a second run that nas
+//! missed, home's proofs ten days old, and home's sshd stopped. The real `Main.qml` opens
+//! offscreen; the checks (in QML, they need the items) find each cell of the matrix with
+//! its state and colour, the banner's sentence, a selected cell's details and restore
+//! commands (the very text `wbackup restore laptop --from nas` prints) and the Copy
+//! button's clipboard; then a run from the window, after which the matrix is read again
+//! by itself (nas caught up).
+//!
+//! A screenshot of the view is saved to `$WBACKUP_COPIES_SHOT` when set
+//! (`docs/screenshots/copies.png`).
+//!
+//! One Qt application per process: `harness = false`.
+
+mod support;
+
+use cxx_qt_lib::{QByteArray, QGuiApplication, QString, QUrl};
+use std::fs;
+use support::{assert_exit, Lab};
+
+const DRIVER: &str = r##"
+import QtQuick
+import QtQuick.Controls
+import org.wbackup
+
+Main {
+    id: win
+    property var errors: []
+    property string stage: "loading"
+    readonly property string expectedRestore: @EXPECTED_RESTORE@
+    readonly property string shot: @SHOT@
+
+    function find(item, name) {
+        if (item.objectName === name)
+            return item
+        for (let i = 0; i < item.children.length; ++i) {
+            const found = find(item.children[i], name)
+            if (found)
+                return found
+        }
+        return null
+    }
+    function expect(ok, what) {
+        if (!ok) {
+            console.log("FAILED: " + what)
+            errors.push(what)
+        } else {
+            console.log("ok: " + what)
+        }
+    }
+    function finish() {
+        Qt.exit(errors.length === 0 ? 0 : 1)
+    }
+
+    Connections {
+        target: win.copies
+        function onLoadingChanged() {
+            if (win.copies.loading)
+                return
+            if (win.stage === "loading") {
+                win.stage = "checking"
+                Qt.callLater(win.check)
+            } else if (win.stage === "run" && !win.backend.running) {
+                win.stage = "after run"
+                Qt.callLater(win.afterRun)
+            }
+        }
+    }
+
+    readonly property var fills: ({
+        "proven": "#cdebd3", "unproven": "#ffe3a3", "behind": "#f6c1bf", "unknown": "#dedfe2"
+    })
+
+    function check() {
+        win.showCopies()
+        const nodes = win.copies.nodes
+        expect(nodes.length === 3 && nodes[0] === "laptop" && nodes[1] === "home" && nodes[2] === "nas",
+               "one column per node: " + nodes)
+        expect(win.copies.rows.count === 2, "one row per repository: " + win.copies.rows.count)
+        const want = {
+            "laptop_laptop": "proven", "laptop_home": "unknown", "laptop_nas": "behind",
+            "home_laptop": "unproven", "home_home": "unknown", "home_nas": "unproven"
+        }
+        for (const key in want) {
+            const cell = find(win.contentItem, "cell_" + key)
+            expect(cell !== null, "a cell for " + key)
+            if (cell === null)
+                continue
+            expect(cell.copyState === want[key], key + " is " + want[key] + ": " + cell.copyState)
+            expect(Qt.colorEqual(cell.color, fills[want[key]]), key + " is coloured for " + want[key] + ": " + cell.color)
+            expect(cell.visible, key + " is shown")
+        }
+        const banner = find(win.contentItem, "copiesBanner")
+        expect(banner.visible, "the banner is shown")
+        expect(banner.text === "laptop on nas is not up to date with the source: run Backup all, and check that the node is reachable.",
+               "the banner says what to do: " + banner.text)
+
+        find(win.contentItem, "cell_laptop_nas").choose()
+        expect(win.copies.selectedState === "behind", "selecting a cell selects its copy")
+        expect(win.copies.detail.indexOf("laptop on nas: behind") === 0, "the details name the copy: " + win.copies.detail)
+        expect(win.copies.detail.indexOf("1 snapshot(s) behind its source") >= 0, "and how far behind")
+        expect(win.copies.detail.indexOf("Last drill: passed ") >= 0, "and its last proof: " + win.copies.detail)
+        expect(win.copies.restoreText === win.expectedRestore, "the restore commands are wbackup restore's: " + win.copies.restoreText)
+        expect(find(win.contentItem, "restoreText").text === win.expectedRestore, "and the view shows them")
+        find(win.contentItem, "copyRestoreButton").clicked()
+        expect(win.copies.clipboard() === win.expectedRestore, "Copy puts them on the clipboard")
+
+        find(win.contentItem, "cell_laptop_home").choose()
+        expect(win.copies.detail.indexOf("node unreachable now (") >= 0, "an unreachable node's copy says so: " + win.copies.detail)
+        expect(win.copies.detail.indexOf("last proven ") >= 0, "with the ledger's last proof and its age")
+        find(win.contentItem, "cell_laptop_nas").choose()
+
+        if (win.shot === "") {
+            win.startRun()
+            return
+        }
+        // Let the selection paint, then grab the window's content.
+        Qt.callLater(function() {
+            const root = find(win.contentItem, "root")
+            const ok = root.grabToImage(function(result) {
+                expect(result.saveToFile(win.shot), "the screenshot is saved to " + win.shot)
+                win.startRun()
+            })
+            expect(ok, "the window can be grabbed")
+            if (!ok)
+                win.startRun()
+        })
+    }
+
+    // A run from the window: once it ends, the matrix is read again by itself.
+    function startRun() {
+        win.stage = "run"
+        expect(win.backend.backupAll(@PASSWORD@, ""), "a run starts")
+    }
+    function afterRun() {
+        // Reached only through a refresh that began after the run ended (loading went
+        // true, then false, in stage "run").
+        expect(win.copies.checked.indexOf("Checked ") === 0, "the matrix was read again after the run: " + win.copies.checked)
+        const cell = find(win.contentItem, "cell_laptop_nas")
+        expect(cell.copyState !== "behind", "nas caught up with laptop's snapshots: " + cell.copyState)
+        expect(win.copies.selectedHolder === "nas" && win.copies.detail.indexOf("laptop on nas: " + cell.copyState) === 0,
+               "the selection stays on its copy, its details refreshed: " + win.copies.detail)
+        win.finish()
+    }
+
+    Timer {
+        running: true
+        interval: 300000
+        onTriggered: {
+            expect(false, "finished within five minutes (stage " + win.stage + ")")
+            win.finish()
+        }
+    }
+}
+"##;
+
+/// Moves repository `repo`'s proofs in the ledger `days` into the past.
+fn age_proofs(lab: &Lab, repo: &str, days: i64) {
+    let ledger = lab.node("laptop").base.join("logs/proofs.jsonl");
+    let mut out = String::new();
+    for line in fs::read_to_string(&ledger).unwrap().lines() {
+        let mut p: serde_json::Value = serde_json::from_str(line).unwrap();
+        if p["repo"] == repo {
+            let t = chrono::DateTime::parse_from_rfc3339(p["time"].as_str().unwrap()).unwrap();
+            p["time"] = (t - chrono::Duration::days(days)).to_rfc3339().into();
+        }
+        out.push_str(&format!("{p}\n"));
+    }
+    fs::write(&ledger, out).unwrap();
+}
+
+fn main() {
+    let lab = Lab::new(&["laptop", "home", "nas*"]);
+    lab.fill(2);
+    assert_exit(
+        &lab.wbackup_as_configured(&["run", "--verify"])
+            .output()
+            .unwrap(),
+        0,
+    );
+    // nas misses laptop's second snapshot.
+    lab.stop_sshd("nas");
+    fs::write(
+        lab.node("laptop").data.join("later.txt"),
+        "after the first run",
+    )
+    .unwrap();
+    assert_exit(&lab.run(), 1);
+    lab.start_sshd("nas");
+    // home's copies were last proven ten days ago; home is away now.
+    age_proofs(&lab, "home", 10);
+    lab.stop_sshd("home");
+
+    let config_path = lab.path().join("config.toml");
+    let config = wbackup::config::load(Some(&config_path)).expect("the lab's configuration");
+    let request = wbackup::restore::Request {
+        repo: "laptop".into(),
+        from: Some("nas".into()),
+        ..Default::default()
+    };
+    let expected = wbackup::restore::commands(&config, &request).expect("restore commands");
+    let shot = std::env::var("WBACKUP_COPIES_SHOT").unwrap_or_default();
+    let driver = DRIVER
+        .replace(
+            "@EXPECTED_RESTORE@",
+            &serde_json::to_string(&expected).unwrap(),
+        )
+        .replace("@SHOT@", &serde_json::to_string(&shot).unwrap())
+        .replace(
+            "@PASSWORD@",
+            &serde_json::to_string(support::PASSWORD).unwrap(),
+        );
+
+    let runtime = lab.path().join("runtime");
+    fs::create_dir(&runtime).unwrap();
+    fs::set_permissions(
+        &runtime,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    // Before any thread starts.
+    std::env::set_var("XDG_RUNTIME_DIR", &runtime);
+    std::env::set_var("QT_QPA_PLATFORM", "offscreen");
+    wbackup::gui::prepare_environment();
+
+    let mut app = QGuiApplication::new();
+    let mut engine = wbackup::gui::new_engine();
+    wbackup::gui::set_config_file(engine.pin_mut(), Some(&config_path));
+    let url = QUrl::from_user_input(
+        &QString::from(&*lab.path().join("driver.qml").to_string_lossy()),
+        &QString::default(),
+    );
+    engine
+        .as_mut()
+        .expect("engine")
+        .load_data(&QByteArray::from(driver.as_str()), &url);
+    assert!(
+        wbackup::gui::native::window_backend(&engine).is_some(),
+        "the window did not load (see the QML errors above)"
+    );
+    let code = app.as_mut().expect("app").exec();
+    drop(engine);
+    assert_eq!(
+        code, 0,
+        "the Copies view's checks failed (see FAILED lines above)"
+    );
+    println!("gui_copies: all checks passed");
+}
