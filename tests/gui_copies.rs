@@ -30,27 +30,7 @@ Main {
     readonly property string expectedRestore: @EXPECTED_RESTORE@
     readonly property string shot: @SHOT@
 
-    function find(item, name) {
-        if (item.objectName === name)
-            return item
-        for (let i = 0; i < item.children.length; ++i) {
-            const found = find(item.children[i], name)
-            if (found)
-                return found
-        }
-        return null
-    }
-    function expect(ok, what) {
-        if (!ok) {
-            console.log("FAILED: " + what)
-            errors.push(what)
-        } else {
-            console.log("ok: " + what)
-        }
-    }
-    function finish() {
-        Qt.exit(errors.length === 0 ? 0 : 1)
-    }
+    @CHECKS@
 
     Connections {
         target: win.copies
@@ -200,7 +180,7 @@ fn main() {
     };
     let expected = wbackup::restore::commands(&config, &request).expect("restore commands");
     let shot = std::env::var("WBACKUP_COPIES_SHOT").unwrap_or_default();
-    let driver = DRIVER
+    let driver = support::qml_driver(DRIVER)
         .replace(
             "@EXPECTED_RESTORE@",
             &serde_json::to_string(&expected).unwrap(),

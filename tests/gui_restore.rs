@@ -31,27 +31,7 @@ Main {
     property string stage: "start"
     readonly property var expected: @EXPECTED@
 
-    function find(item, name) {
-        if (item.objectName === name)
-            return item
-        for (let i = 0; i < item.children.length; ++i) {
-            const found = find(item.children[i], name)
-            if (found)
-                return found
-        }
-        return null
-    }
-    function expect(ok, what) {
-        if (!ok) {
-            console.log("FAILED: " + what)
-            errors.push(what)
-        } else {
-            console.log("ok: " + what)
-        }
-    }
-    function finish() {
-        Qt.exit(errors.length === 0 ? 0 : 1)
-    }
+    @CHECKS@
     // The delegate of `list` whose `key` is `value` (delegates live in the view's
     // content item, created as they are shown).
     function rowOf(list, key, value) {
@@ -368,7 +348,7 @@ fn main() {
         "commands": commands,
         "shot": shot,
     });
-    let driver = DRIVER.replace("@EXPECTED@", &expected.to_string());
+    let driver = support::qml_driver(DRIVER).replace("@EXPECTED@", &expected.to_string());
 
     let runtime = lab.path().join("runtime");
     std::fs::create_dir(&runtime).unwrap();

@@ -6,6 +6,8 @@
 //!
 //! One Qt application per process: `harness = false`.
 
+mod support;
+
 use cxx_qt_lib::{QByteArray, QGuiApplication, QString, QUrl};
 
 /// Wraps the real `Main` and drives it; every expectation that fails is printed and
@@ -20,27 +22,7 @@ Main {
     property var errors: []
     property string stage: "static"
 
-    function find(item, name) {
-        if (item.objectName === name)
-            return item
-        for (let i = 0; i < item.children.length; ++i) {
-            const found = find(item.children[i], name)
-            if (found)
-                return found
-        }
-        return null
-    }
-    function expect(ok, what) {
-        if (!ok) {
-            console.log("FAILED: " + what)
-            errors.push(what)
-        } else {
-            console.log("ok: " + what)
-        }
-    }
-    function finish() {
-        Qt.exit(errors.length === 0 ? 0 : 1)
-    }
+    @CHECKS@
     readonly property Item field: find(win.contentItem, "passwordField")
     readonly property Item button: find(win.contentItem, "backupAllButton")
     readonly property Item again: find(win.contentItem, "repeatField")
@@ -212,10 +194,10 @@ fn main() {
         &QString::from(&*dir.path().join("driver.qml").to_string_lossy()),
         &QString::default(),
     );
-    engine
-        .as_mut()
-        .expect("engine")
-        .load_data(&QByteArray::from(DRIVER), &url);
+    engine.as_mut().expect("engine").load_data(
+        &QByteArray::from(support::qml_driver(DRIVER).as_str()),
+        &url,
+    );
     assert!(
         wbackup::gui::native::window_backend(&engine).is_some(),
         "the window did not load (see the QML errors above)"

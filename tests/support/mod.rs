@@ -566,3 +566,32 @@ impl Lab {
             .collect()
     }
 }
+
+/// The checks every QML test driver uses (`find` an item by objectName, `expect` a fact,
+/// `finish` with the exit status), put where a driver says `@CHECKS@`; the driver's root
+/// has an `errors` list.
+pub fn qml_driver(driver: &str) -> String {
+    const CHECKS: &str = r#"function find(item, name) {
+        if (item.objectName === name)
+            return item
+        for (let i = 0; i < item.children.length; ++i) {
+            const found = find(item.children[i], name)
+            if (found)
+                return found
+        }
+        return null
+    }
+    function expect(ok, what) {
+        if (!ok) {
+            console.log("FAILED: " + what)
+            errors.push(what)
+        } else {
+            console.log("ok: " + what)
+        }
+    }
+    function finish() {
+        Qt.exit(errors.length === 0 ? 0 : 1)
+    }"#;
+    assert!(driver.contains("@CHECKS@"), "the driver has no @CHECKS@");
+    driver.replace("@CHECKS@", CHECKS)
+}
