@@ -285,12 +285,16 @@ pub(super) async fn doctor(config: &Config) -> error::Result {
             Ok(c) => c,
         };
         println!("  address: {} ({:?})", conn.address(), conn.route);
-        match conn.script(DOCTOR, &[&conn.base()], &cancel).await {
+        match conn
+            .script(DOCTOR, &[&conn.base()], &cancel)
+            .await
+            .and_then(|lines| Checkup::parse(&lines))
+        {
             Err(e) => {
                 problems += 1;
                 println!("  PROBLEM: {e}");
             }
-            Ok(lines) => problems += report_node(conn, &lines),
+            Ok(checkup) => problems += report_node(conn, &checkup),
         }
     }
     conns.close().await;
@@ -303,41 +307,69 @@ pub(super) async fn doctor(config: &Config) -> error::Result {
     }
 }
 
-/// What `doctor` asks each node: tool versions (or `missing`), free space at the base
-/// folder (or the nearest folder above it that exists), whether the base is writable.
-const DOCTOR: &str = r#"base=$1
-restic version 2>/dev/null | head -n 1 | sed 's/^/restic: /' || true
-command -v restic >/dev/null || echo "restic: missing"
-rsync --version 2>/dev/null | head -n 1 | sed 's/^/rsync: /'
-command -v rsync >/dev/null || echo "rsync: missing"
-d=$base; while [ ! -d "$d" ]; do d=$(dirname "$d"); done
-df -Pk -- "$d" | awk 'NR==2 {print "free: " $4}'
-if [ -d "$base" ] && [ ! -w "$base" ]; then echo "unwritable"; fi"#;
+/// What `doctor` asks each node (`engine/sh/doctor.sh`).
+const DOCTOR: &str = include_str!("../engine/sh/doctor.sh");
+
+/// What `DOCTOR` found on a node.
+#[derive(Debug, Default, PartialEq)]
+struct Checkup {
+    /// Each tool with its version line, None when it is missing.
+    tools: Vec<(String, Option<String>)>,
+    free_kib: Option<u64>,
+    unwritable: bool,
+}
+
+impl Checkup {
+    /// Reads the script's output strictly: a line it never writes is an error.
+    fn parse(lines: &[String]) -> Result<Checkup, String> {
+        let mut c = Checkup::default();
+        for l in lines {
+            if let Some(kib) = l.strip_prefix("free: ") {
+                let kib = kib.parse().map_err(|_| format!("unexpected line {l:?}"))?;
+                c.free_kib = Some(kib);
+            } else if l == "unwritable" {
+                c.unwritable = true;
+            } else if let Some((tool, what)) = l
+                .split_once(": ")
+                .filter(|(t, _)| matches!(*t, "restic" | "rsync"))
+            {
+                let version = (what != "missing").then(|| what.to_string());
+                c.tools.push((tool.to_string(), version));
+            } else {
+                return Err(format!("unexpected line {l:?} from the checkup"));
+            }
+        }
+        Ok(c)
+    }
+}
 
 /// Prints what `DOCTOR` found on `conn`'s node; returns the number of problems.
-fn report_node(conn: &node::Conn, lines: &[String]) -> usize {
+fn report_node(conn: &node::Conn, c: &Checkup) -> usize {
     let mut problems = 0;
-    for l in lines {
-        if let Some(kb) = l.strip_prefix("free: ") {
-            let mb = kb.parse::<u64>().unwrap_or(0) / 1024;
-            println!("  free space at {}: {mb} MB", conn.base());
-            if mb < 1024 {
+    for (tool, version) in &c.tools {
+        match version {
+            Some(v) => println!("  {tool}: {v}"),
+            None => {
                 problems += 1;
-                println!("  PROBLEM: less than 1 GB free at {}", conn.base());
+                let missing = Error::ToolMissing { tool: tool.clone() };
+                println!("  PROBLEM: {missing}");
             }
-        } else if let Some(tool) = l.strip_suffix(": missing") {
-            problems += 1;
-            let missing = Error::ToolMissing { tool: tool.into() };
-            println!("  PROBLEM: {missing}");
-        } else if l == "unwritable" {
-            problems += 1;
-            println!(
-                "  PROBLEM: {} is not writable; fix: chown it to the backup user",
-                conn.base()
-            );
-        } else {
-            println!("  {l}");
         }
+    }
+    if let Some(kib) = c.free_kib {
+        let mb = kib / 1024;
+        println!("  free space at {}: {mb} MB", conn.base());
+        if mb < 1024 {
+            problems += 1;
+            println!("  PROBLEM: less than 1 GB free at {}", conn.base());
+        }
+    }
+    if c.unwritable {
+        problems += 1;
+        println!(
+            "  PROBLEM: {} is not writable; fix: chown it to the backup user",
+            conn.base()
+        );
     }
     problems
 }
@@ -353,6 +385,25 @@ pub(super) fn restore(config: &Config, request: &crate::restore::Request) -> err
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_checkup_is_read_as_the_script_writes_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let base = tmp.path().join("not yet/made");
+        let (code, said) = crate::engine::shtest::run(DOCTOR, &[&base], "");
+        assert_eq!(code, Some(0), "{said:?}");
+        let c = Checkup::parse(&said).unwrap();
+        // restic and rsync are on this machine (the tests use them).
+        let names: Vec<&str> = c.tools.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(names, ["restic", "rsync"]);
+        assert!(c.tools.iter().all(|(_, v)| v.is_some()), "{c:?}");
+        assert!(c.free_kib.is_some_and(|k| k > 0), "{c:?}");
+        assert!(!c.unwritable);
+        let c = Checkup::parse(&["restic: missing".to_string()]).unwrap();
+        assert_eq!(c.tools, [("restic".to_string(), None)]);
+        assert!(Checkup::parse(&["free: lots".to_string()]).is_err());
+        assert!(Checkup::parse(&["hello".to_string()]).is_err());
+    }
 
     #[test]
     fn a_stray_file_with_a_short_name_among_the_snapshots_is_reported_not_a_panic() {
