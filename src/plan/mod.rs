@@ -474,6 +474,71 @@ fn hops(owner: &str, orch: &str, targets: &[String]) -> Vec<Hop> {
         .collect()
 }
 
+/// The heal steps of `options` for a plan on `nodes`: per repository owned in it, the
+/// damaged copies on its nodes (in their order) and the donors among them that are not
+/// damaged themselves.
+fn heals(
+    options: &Options,
+    nodes: &[&Node],
+    owners: &[&Node],
+) -> Vec<(String, Vec<String>, Vec<String>)> {
+    let in_plan = |n: &String| nodes.iter().any(|p| p.name == *n);
+    options
+        .heal
+        .iter()
+        .filter(|h| owners.iter().any(|o| o.name == h.repo))
+        .filter_map(|heal| {
+            let copies: Vec<String> = nodes
+                .iter()
+                .filter(|n| heal.copies.contains(&n.name))
+                .map(|n| n.name.clone())
+                .collect();
+            let donors = heal
+                .donors
+                .iter()
+                .filter(|d| in_plan(d) && !copies.contains(d))
+                .cloned()
+                .collect();
+            (!copies.is_empty()).then(|| (heal.repo.clone(), copies, donors))
+        })
+        .collect()
+}
+
+/// The nodes taking part in a plan for `only` (all when empty), and the owners among them
+/// (the nodes with data to back up). Replication relays through the orchestrator, so it
+/// takes part whenever there is something to carry between two selected nodes.
+fn participants<'c>(
+    config: &'c Config,
+    only: &[String],
+) -> Result<(Vec<&'c Node>, Vec<&'c Node>), PlanError> {
+    for name in only {
+        if config.node(name).is_none() {
+            let known: Vec<&str> = config.nodes.iter().map(|n| n.name.as_str()).collect();
+            return Err(PlanError::UnknownNode(name.clone(), known.join(", ")));
+        }
+    }
+    let selected: Vec<&Node> = config
+        .nodes
+        .iter()
+        .filter(|n| only.is_empty() || only.contains(&n.name))
+        .collect();
+    let owners: Vec<&Node> = selected
+        .iter()
+        .copied()
+        .filter(|n| !n.is_storage())
+        .collect();
+    let replicate = config.replication.enabled && config.nodes.len() > 1;
+    let mut nodes: Vec<&Node> = selected.clone();
+    if replicate
+        && !owners.is_empty()
+        && selected.len() > 1
+        && !nodes.iter().any(|n| n.is_orchestrator)
+    {
+        nodes.insert(0, config.orchestrator());
+    }
+    Ok((nodes, owners))
+}
+
 impl Plan {
     /// Builds the plan for the nodes in `only` (all when empty).
     pub fn build(config: &Config, only: &[String]) -> Result<Plan, PlanError> {
@@ -488,34 +553,8 @@ impl Plan {
 
     /// Builds the plan with a person's options.
     pub fn build_with(config: &Config, options: &Options) -> Result<Plan, PlanError> {
-        let only = &options.only;
-        for name in only {
-            if config.node(name).is_none() {
-                let known: Vec<&str> = config.nodes.iter().map(|n| n.name.as_str()).collect();
-                return Err(PlanError::UnknownNode(name.clone(), known.join(", ")));
-            }
-        }
-        let selected: Vec<&Node> = config
-            .nodes
-            .iter()
-            .filter(|n| only.is_empty() || only.contains(&n.name))
-            .collect();
-        let owners: Vec<&Node> = selected
-            .iter()
-            .copied()
-            .filter(|n| !n.is_storage())
-            .collect();
+        let (nodes, owners) = participants(config, &options.only)?;
         let replicate = config.replication.enabled && config.nodes.len() > 1;
-        // Replication relays through the orchestrator, so it takes part whenever there is
-        // something to carry between two selected nodes.
-        let mut nodes: Vec<&Node> = selected.clone();
-        if replicate
-            && !owners.is_empty()
-            && selected.len() > 1
-            && !nodes.iter().any(|n| n.is_orchestrator)
-        {
-            nodes.insert(0, config.orchestrator());
-        }
 
         let mut steps = Vec::new();
         let mut push = |kind, node: &str, targets: Vec<String>, action: Action| {
@@ -537,23 +576,8 @@ impl Plan {
             );
         }
         // Damaged copies healed first: the backups then add to sound repositories.
-        for heal in &options.heal {
-            let in_plan = |n: &String| nodes.iter().any(|p| p.name == *n);
-            let copies: Vec<String> = nodes
-                .iter()
-                .filter(|n| heal.copies.contains(&n.name))
-                .map(|n| n.name.clone())
-                .collect();
-            if copies.is_empty() || !owners.iter().any(|o| o.name == heal.repo) {
-                continue;
-            }
-            let donors = heal
-                .donors
-                .iter()
-                .filter(|d| in_plan(d) && !copies.contains(d))
-                .cloned()
-                .collect();
-            push(StepKind::Heal, &heal.repo, copies, Action::Heal { donors });
+        for (repo, copies, donors) in heals(options, &nodes, &owners) {
+            push(StepKind::Heal, &repo, copies, Action::Heal { donors });
         }
         for kind in [
             StepKind::Init,
