@@ -121,7 +121,12 @@ pub fn record(config: &Config, proofs: &[Proof]) -> std::io::Result<()> {
             .mode(0o700)
             .create(dir)?;
     }
-    let mut text = String::new();
+    // A write cut short (a power loss) may have left a torn last line: the new lines start
+    // on a line of their own, so that only the torn one is lost.
+    let torn = std::fs::read(&path)
+        .map(|b| b.last().is_some_and(|c| *c != b'\n'))
+        .unwrap_or(false);
+    let mut text = String::from(if torn { "\n" } else { "" });
     for p in proofs {
         text.push_str(&serde_json::to_string(p).map_err(std::io::Error::other)?);
         text.push('\n');
@@ -1115,6 +1120,36 @@ mod tests {
                 donors: vec!["laptop".into(), "home".into()],
             }]
         );
+    }
+
+    #[test]
+    fn a_torn_ledger_line_costs_only_itself() {
+        let tmp = tempfile::tempdir().unwrap();
+        let c = crate::config::parse(
+            std::path::Path::new("c.toml"),
+            &format!(
+                "orchestrator = \"a\"\n[nodes.a]\nbase_dir = {:?}\n",
+                tmp.path().display().to_string()
+            ),
+        )
+        .unwrap();
+        let p = |holder: &str| Proof {
+            repo: "a".into(),
+            holder: holder.into(),
+            proven: true,
+            ..Proof::default()
+        };
+        record(&c, &[p("a")]).unwrap();
+        // A power loss in the middle of the next write.
+        let path = ledger_path(&c);
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        std::io::Write::write_all(&mut f, b"{\"repo\":\"a\",\"hol").unwrap();
+        record(&c, &[p("b")]).unwrap();
+        let holders: Vec<String> = load_ledger(&c).into_iter().map(|p| p.holder).collect();
+        assert_eq!(holders, ["a", "b"]);
     }
 
     #[test]
