@@ -257,8 +257,7 @@ impl Run<'_> {
                     continue;
                 }
             };
-            let names: Vec<String> = damaged.iter().map(|(n, _)| n.clone()).collect();
-            match self.scan(&dconn, repo, &names).await {
+            match self.scan(&dconn, repo, damaged).await {
                 Ok(s) if s.damaged.is_empty() => return Ok((d.clone(), dconn)),
                 Ok(s) => tried.push(format!(
                     "{d}'s copy lacks or has damaged {} of them",
@@ -273,14 +272,16 @@ impl Run<'_> {
         Err(tried.join("; "))
     }
 
-    /// Reads `names` of `conn`'s copy of `repo` (all of its files when empty).
-    async fn scan(&self, conn: &Conn, repo: &str, names: &[String]) -> Result<Scan, String> {
-        let input: Vec<u8> = names
-            .iter()
-            .flat_map(|n| format!("{n}\n").into_bytes())
-            .collect();
+    /// Reads the files named in `only` of `conn`'s copy of `repo` (all of its files when
+    /// empty).
+    async fn scan(
+        &self,
+        conn: &Conn,
+        repo: &str,
+        only: &[(String, Damage)],
+    ) -> Result<Scan, String> {
         let job = Job::script(SCAN, [conn.repo(repo)])
-            .stdin(Input::Bytes(input))
+            .stdin(Input::Bytes(names_input(only)))
             .timeout(Duration::from_secs(24 * 3600));
         let (fin, lines) = process::capture(conn.at(), job, &self.cancel).await;
         if !fin.success() {
