@@ -550,5 +550,15 @@ mod tests {
         std::fs::create_dir_all(&stage).unwrap();
         let (code, _) = sh(HEAL, &[&stage, &repo, &q], "config\n");
         assert_eq!(code, Some(6));
+        // A staging folder that is a link (planted to reach elsewhere): refused, and the
+        // folder it points to is left as it was.
+        let elsewhere = tmp.path().join("elsewhere");
+        put(&elsewhere, "data", "pack a");
+        // (The refusal above removed staging, as the script does whatever happens.)
+        assert!(!stage.exists());
+        std::os::unix::fs::symlink(&elsewhere, &stage).unwrap();
+        let (code, lines) = sh(HEAL, &[&stage, &repo, &q], &format!("{a}\n"));
+        assert_eq!(code, Some(6), "{lines:?}");
+        assert!(elsewhere.join(&a).exists());
     }
 }
