@@ -660,11 +660,7 @@ impl qobject::Backend {
             rust.generation = generation;
             rust.cancel = Some(cancel.clone());
             let state = rust.state.as_mut().expect("config implies state");
-            state.set_steps(
-                plan.steps
-                    .iter()
-                    .map(|s| (s.node.clone(), s.kind.to_string(), s.title())),
-            );
+            state.set_plan(&plan);
         }
         self.as_mut().set_stopping(false);
         self.as_mut()

@@ -1,15 +1,18 @@
-//! What the window knows about the run, folded from the engine's events: one row per
-//! node, the failed steps, and the run's status line.
+//! What the window shows of a run: one row per node, the failed steps, and the run's
+//! status line, all read off the engine's one reducer, [`RunView`].
 //!
-//! Plain Rust with no Qt in it, so the rules ("a node is failed when one of its steps
-//! failed", "progress belongs to the step a node is running") are tested without a
-//! display. The QObject backend renders this state into properties for QML.
+//! The window adds only what it alone knows: the configured nodes in their order, with
+//! their roles and addresses, and each node's last result from the history before this
+//! window ran anything. Everything about the run itself (who was reached, which step
+//! runs where, how each ended, a node's result) is `RunView`'s, the same reading the
+//! logbook records, so the window and the history cannot disagree. Plain Rust with no
+//! Qt in it; the QObject backend renders it into the list models.
 
 use crate::config::{Config, Role};
 use crate::engine::events::{Event, Outcome, Route, RunStatus};
-use crate::engine::runview::NodeResult;
+use crate::engine::runview::{NodeResult, RunView, StepStatus};
 use crate::logbook::Summary;
-use crate::plan::StepKind;
+use crate::plan::Plan;
 use serde::Serialize;
 
 /// A node's state as the host list shows it.
@@ -30,8 +33,19 @@ pub enum HostState {
     Failed,
     /// No address answered.
     Unreachable,
-    /// The run was stopped.
+    /// The run was stopped before this node's steps were done.
     Interrupted,
+}
+
+impl From<NodeResult> for HostState {
+    fn from(r: NodeResult) -> HostState {
+        match r {
+            NodeResult::Passed => HostState::Passed,
+            NodeResult::Failed => HostState::Failed,
+            NodeResult::Unreachable => HostState::Unreachable,
+            NodeResult::Interrupted => HostState::Interrupted,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -56,10 +70,6 @@ pub struct HostRow {
     pub last_time: String,
     /// Addresses tried when the node was unreachable.
     pub tried: Vec<String>,
-    #[serde(skip)]
-    current_step: Option<usize>,
-    #[serde(skip)]
-    failed_steps: usize,
 }
 
 /// A step that failed, for the summary shown after a run.
@@ -75,17 +85,27 @@ pub struct Failure {
     pub stderr_tail: Vec<String>,
 }
 
+/// A configured node, as the host list names it.
+#[derive(Debug, Clone)]
+struct Configured {
+    name: String,
+    role: Role,
+    addresses: Vec<String>,
+    /// Result and time of the newest past run that involved it (history).
+    last: Option<(NodeResult, String)>,
+}
+
 /// The run-level state: hosts, failures, and where the run stands.
 #[derive(Debug, Clone)]
 pub struct RunState {
+    nodes: Vec<Configured>,
+    view: RunView,
+    /// A run started in this window (its `RunStarted` arrived).
+    started: bool,
+    /// When this window's last run ended.
+    ended_at: String,
     pub hosts: Vec<HostRow>,
     pub failures: Vec<Failure>,
-    /// Step titles by id, as the plan (or `StepStarted`) named them.
-    titles: Vec<String>,
-    /// Step kinds by id ("backup", "check", ...).
-    kinds: Vec<String>,
-    /// Which node each step id belongs to, as an index into `hosts`.
-    step_host: Vec<Option<usize>>,
     pub steps_total: usize,
     pub steps_done: usize,
     pub running: bool,
@@ -97,278 +117,179 @@ fn now() -> String {
     chrono::Local::now().format("%Y-%m-%d %H:%M").to_string()
 }
 
+fn route_name(route: Route) -> &'static str {
+    match route {
+        Route::Local => "local",
+        Route::Lan => "lan",
+        Route::Public => "public",
+    }
+}
+
 impl RunState {
     pub fn new(config: &Config) -> RunState {
-        let hosts = config
-            .nodes
-            .iter()
-            .map(|n| HostRow {
-                name: n.name.clone(),
-                role: n.role().to_string(),
-                addresses: n.addresses.clone(),
-                address: String::new(),
-                route: String::new(),
-                state: HostState::Idle,
-                step: String::new(),
-                progress: -1.0,
-                last_result: String::new(),
-                last_time: String::new(),
-                tried: vec![],
-                current_step: None,
-                failed_steps: 0,
-            })
-            .collect::<Vec<_>>();
         let mut state = RunState {
-            hosts,
+            nodes: config
+                .nodes
+                .iter()
+                .map(|n| Configured {
+                    name: n.name.clone(),
+                    role: n.role(),
+                    addresses: n.addresses.clone(),
+                    last: None,
+                })
+                .collect(),
+            view: RunView::default(),
+            started: false,
+            ended_at: String::new(),
+            hosts: vec![],
             failures: vec![],
-            titles: vec![],
-            kinds: vec![],
-            step_host: vec![],
             steps_total: 0,
             steps_done: 0,
             running: false,
             log_path: None,
             finished: None,
         };
-        if config.nodes.iter().any(|n| n.role() == Role::Orchestrator) {
-            for h in state.hosts.iter_mut().filter(|h| h.role == "orchestrator") {
-                h.address = "local".into();
-                h.route = "local".into();
-            }
-        }
+        state.render();
         state
     }
 
     /// Fills each node's last result from the newest past run that involved it.
     pub fn apply_history(&mut self, history: &[Summary]) {
-        for host in &mut self.hosts {
+        for node in &mut self.nodes {
             let Some(run) = history
                 .iter()
-                .find(|r| r.steps.iter().any(|s| s.node == host.name))
+                .find(|r| r.steps.iter().any(|s| s.node == node.name))
             else {
                 continue;
             };
-            let mine = run.steps.iter().filter(|s| s.node == host.name);
+            let mine = run.steps.iter().filter(|s| s.node == node.name);
             let result = NodeResult::of_labels(mine.map(|s| s.result.as_str()));
-            host.last_result = result.label().into();
-            host.last_time = short_time(run.finished.as_deref().unwrap_or(&run.started));
+            let time = short_time(run.finished.as_deref().unwrap_or(&run.started));
+            node.last = Some((result, time));
         }
+        self.render();
     }
 
-    /// Names the steps before the run starts, so lines and progress can be attributed.
-    /// Each step as (node, kind, title), in id order.
-    pub fn set_steps(&mut self, steps: impl IntoIterator<Item = (String, String, String)>) {
-        self.titles.clear();
-        self.kinds.clear();
-        self.step_host.clear();
-        for (node, kind, title) in steps {
-            self.step_host.push(self.host_index(&node));
-            self.kinds.push(kind);
-            self.titles.push(title);
-        }
+    /// Knows the run's steps before it starts, so lines and progress can be attributed.
+    pub fn set_plan(&mut self, plan: &Plan) {
+        self.view = RunView::of_plan(plan);
     }
 
-    pub fn step_kind(&self, step: usize) -> &str {
-        self.kinds.get(step).map(String::as_str).unwrap_or("")
+    /// The kind of step `step` ("backup", "check", ...), "" when unknown.
+    pub fn step_kind(&self, step: usize) -> &'static str {
+        self.view.step(step).map_or("", |s| s.kind.name())
     }
 
     pub fn host_index(&self, node: &str) -> Option<usize> {
-        self.hosts.iter().position(|h| h.name == node)
+        self.nodes.iter().position(|n| n.name == node)
     }
 
     pub fn step_title(&self, step: usize) -> &str {
-        self.titles.get(step).map(String::as_str).unwrap_or("")
-    }
-
-    fn host_of_step(&self, step: usize) -> Option<usize> {
-        self.step_host.get(step).copied().flatten()
+        self.view.step(step).map_or("", |s| s.title.as_str())
     }
 
     /// Folds one event in. Returns true when the host rows changed.
     pub fn apply(&mut self, event: &Event) -> bool {
         match event {
-            Event::RunStarted {
-                log_path, steps, ..
-            } => self.run_started(log_path.as_deref(), *steps),
-            Event::NodeReached {
-                node,
-                address,
-                route,
-            } => self.reached(node, address, *route),
-            Event::NodeUnreachable { node, tried } => self.unreachable(node, tried),
-            Event::StepStarted {
-                step,
-                node,
-                kind,
-                title,
-            } => self.step_started(*step, node, *kind, title),
-            Event::Progress { step, done, total } => self.progress(*step, *done, *total),
-            Event::StepFinished { step, outcome, .. } => self.step_finished(*step, outcome),
-            Event::RunFinished { status, .. } => self.run_finished(*status),
-            Event::Line { .. } => false,
-        }
-    }
-
-    fn run_started(&mut self, log_path: Option<&std::path::Path>, steps: usize) -> bool {
-        self.running = true;
-        self.finished = None;
-        self.steps_total = steps;
-        self.steps_done = 0;
-        self.failures.clear();
-        self.log_path = log_path.map(|p| p.to_string_lossy().into_owned());
-        for h in &mut self.hosts {
-            h.state = HostState::Waiting;
-            h.step.clear();
-            h.progress = -1.0;
-            h.tried.clear();
-            h.current_step = None;
-            h.failed_steps = 0;
-            if h.role != "orchestrator" {
-                h.address.clear();
-                h.route.clear();
+            Event::RunStarted { steps, .. } => {
+                self.started = true;
+                self.steps_total = *steps;
             }
+            Event::RunFinished { .. } => self.ended_at = now(),
+            _ => {}
         }
-        true
+        self.view.apply(event);
+        let before = std::mem::take(&mut self.hosts);
+        self.render();
+        self.hosts != before
     }
 
-    fn reached(&mut self, node: &str, address: &str, route: Route) -> bool {
-        let Some(i) = self.host_index(node) else {
-            return false;
-        };
-        let h = &mut self.hosts[i];
-        h.address = address.to_string();
-        h.route = match route {
-            Route::Local => "local",
-            Route::Lan => "lan",
-            Route::Public => "public",
-        }
-        .into();
-        if h.state == HostState::Waiting {
-            h.state = HostState::Reached;
-        }
-        true
+    /// Reads the rows, the failures and the counts off the view.
+    fn render(&mut self) {
+        self.finished = self.view.status;
+        self.running = self.started && self.finished.is_none();
+        self.hosts = self.nodes.iter().map(|n| self.row(n)).collect();
+        self.failures = self
+            .view
+            .steps
+            .iter()
+            .filter_map(|s| match &s.status {
+                StepStatus::Finished(Outcome::Failed {
+                    exit_code,
+                    message,
+                    stderr_tail,
+                    ..
+                }) => Some(Failure {
+                    step: s.id,
+                    node: s.node.clone(),
+                    title: s.title.clone(),
+                    exit_code: exit_code.unwrap_or(-1),
+                    message: message.clone(),
+                    stderr_tail: stderr_tail.clone(),
+                }),
+                _ => None,
+            })
+            .collect();
+        self.steps_done = self
+            .view
+            .steps
+            .iter()
+            .filter(|s| matches!(s.status, StepStatus::Finished(_)))
+            .count();
+        self.log_path = self
+            .view
+            .log_path
+            .as_ref()
+            .map(|p| p.to_string_lossy().into_owned());
     }
 
-    fn unreachable(&mut self, node: &str, tried: &[String]) -> bool {
-        let Some(i) = self.host_index(node) else {
-            return false;
+    fn row(&self, node: &Configured) -> HostRow {
+        let seen = self.view.nodes.get(&node.name).filter(|_| self.started);
+        let reached = seen.and_then(|n| n.reached.as_ref());
+        let (address, route) = match reached {
+            Some((address, route)) => (address.clone(), route_name(*route).to_string()),
+            None if node.role == Role::Orchestrator => ("local".into(), "local".into()),
+            None => (String::new(), String::new()),
         };
-        let h = &mut self.hosts[i];
-        h.state = HostState::Unreachable;
-        h.tried = tried.to_vec();
-        h.address.clear();
-        h.route.clear();
-        true
-    }
-
-    fn step_started(&mut self, step: usize, node: &str, kind: StepKind, title: &str) -> bool {
-        if self.titles.len() <= step {
-            self.titles.resize(step + 1, String::new());
-            self.kinds.resize(step + 1, String::new());
-            self.step_host.resize(step + 1, None);
-        }
-        self.titles[step] = title.to_string();
-        self.kinds[step] = kind.to_string();
-        let i = self.host_index(node);
-        self.step_host[step] = i;
-        let Some(i) = i else {
-            return false;
-        };
-        let h = &mut self.hosts[i];
-        h.current_step = Some(step);
-        h.step = title.to_string();
-        h.progress = -1.0;
-        if h.state != HostState::Unreachable {
-            h.state = HostState::Running;
-        }
-        true
-    }
-
-    fn progress(&mut self, step: usize, done: u64, total: u64) -> bool {
-        let Some(i) = self.host_of_step(step) else {
-            return false;
-        };
-        let h = &mut self.hosts[i];
-        if h.current_step != Some(step) {
-            return false;
-        }
-        h.progress = if total == 0 {
-            -1.0
+        let running = seen
+            .and_then(|n| n.running)
+            .and_then(|id| self.view.step(id));
+        let tried = seen.and_then(|n| n.unreachable.clone()).unwrap_or_default();
+        let result = self.view.node_result(&node.name);
+        let state = if !self.started {
+            HostState::Idle
+        } else if !tried.is_empty() || result == NodeResult::Unreachable {
+            HostState::Unreachable
+        } else if running.is_some() {
+            HostState::Running
+        } else if self.finished.is_some() || result == NodeResult::Failed {
+            result.into()
+        } else if reached.is_some() {
+            HostState::Reached
         } else {
-            (done as f64 / total as f64).clamp(0.0, 1.0)
+            HostState::Waiting
         };
-        true
-    }
-
-    fn step_finished(&mut self, step: usize, outcome: &Outcome) -> bool {
-        self.steps_done += 1;
-        let host = self.host_of_step(step);
-        if let Outcome::Failed {
-            exit_code,
-            message,
-            stderr_tail,
-            ..
-        } = outcome
-        {
-            self.failures.push(Failure {
-                step,
-                node: host.map(|i| self.hosts[i].name.clone()).unwrap_or_default(),
-                title: self.step_title(step).to_string(),
-                exit_code: exit_code.unwrap_or(-1),
-                message: message.clone(),
-                stderr_tail: stderr_tail.clone(),
-            });
-        }
-        let Some(i) = host else {
-            return false;
+        let (last_result, last_time) = match (&self.finished, &node.last) {
+            (Some(_), _) => (result.label().to_string(), self.ended_at.clone()),
+            (None, Some((r, t))) => (r.label().to_string(), t.clone()),
+            (None, None) => (String::new(), String::new()),
         };
-        let h = &mut self.hosts[i];
-        if matches!(outcome, Outcome::Failed { .. }) {
-            h.failed_steps += 1;
+        HostRow {
+            name: node.name.clone(),
+            role: node.role.to_string(),
+            addresses: node.addresses.clone(),
+            address,
+            route,
+            state,
+            step: running.map(|s| s.title.clone()).unwrap_or_default(),
+            progress: match running.and_then(|s| s.progress) {
+                Some((done, total)) if total > 0 => (done as f64 / total as f64).clamp(0.0, 1.0),
+                _ => -1.0,
+            },
+            last_result,
+            last_time,
+            tried,
         }
-        if h.current_step == Some(step) {
-            h.current_step = None;
-            h.step.clear();
-            h.progress = -1.0;
-            if h.state == HostState::Running {
-                h.state = if h.failed_steps > 0 {
-                    HostState::Failed
-                } else {
-                    HostState::Reached
-                };
-            }
-        }
-        true
-    }
-
-    fn run_finished(&mut self, status: RunStatus) -> bool {
-        self.running = false;
-        self.finished = Some(status);
-        let time = now();
-        for h in &mut self.hosts {
-            h.current_step = None;
-            h.step.clear();
-            h.progress = -1.0;
-            h.state = if h.state == HostState::Unreachable {
-                HostState::Unreachable
-            } else if h.failed_steps > 0 {
-                HostState::Failed
-            } else if status == RunStatus::Interrupted {
-                HostState::Interrupted
-            } else {
-                HostState::Passed
-            };
-            h.last_result = match h.state {
-                HostState::Unreachable => NodeResult::Unreachable,
-                HostState::Failed => NodeResult::Failed,
-                HostState::Interrupted => NodeResult::Interrupted,
-                _ => NodeResult::Passed,
-            }
-            .label()
-            .into();
-            h.last_time = time.clone();
-        }
-        true
     }
 
     /// One line for the status bar.
@@ -490,5 +411,68 @@ mod tests {
         assert_eq!(s.failures[0].node, "home");
         assert_eq!(s.failures[0].exit_code, 3);
         assert_eq!(s.status_text(), "Last run failed: 1 step failed");
+    }
+
+    #[test]
+    fn a_stopped_run_reads_as_its_history_will_and_progress_follows_the_running_step() {
+        let mut s = RunState::new(&config());
+        assert!(s.hosts.iter().all(|h| h.state == HostState::Idle));
+        assert_eq!(
+            s.hosts[0].address, "local",
+            "the orchestrator is this machine"
+        );
+        s.apply(&Event::RunStarted {
+            run_id: "r".into(),
+            log_path: None,
+            steps: 4,
+        });
+        assert_eq!(s.hosts[1].state, HostState::Waiting);
+        s.apply(&started(0, "laptop"));
+        s.apply(&Event::StepFinished {
+            step: 0,
+            node: "laptop".into(),
+            kind: StepKind::Backup,
+            title: "backup laptop".into(),
+            outcome: Outcome::Passed,
+        });
+        s.apply(&started(1, "home"));
+        assert!(!s.apply(&Event::Progress {
+            step: 0,
+            done: 1,
+            total: 2,
+        }));
+        assert_eq!(s.hosts[1].progress, -1.0, "not the running step's progress");
+        assert!(s.apply(&Event::Progress {
+            step: 1,
+            done: 1,
+            total: 2,
+        }));
+        assert_eq!(s.hosts[1].progress, 0.5);
+        for (step, node) in [(1, "home"), (2, "nas")] {
+            s.apply(&Event::StepFinished {
+                step,
+                node: node.into(),
+                kind: StepKind::Backup,
+                title: format!("backup {node}"),
+                outcome: Outcome::Interrupted,
+            });
+        }
+        s.apply(&Event::RunFinished {
+            status: RunStatus::Interrupted,
+            summary_path: None,
+        });
+        let states: Vec<HostState> = s.hosts.iter().map(|h| h.state).collect();
+        assert_eq!(
+            states,
+            [
+                HostState::Passed,
+                HostState::Interrupted,
+                HostState::Interrupted
+            ],
+            "laptop finished before the stop, as its history records it"
+        );
+        assert_eq!(s.hosts[0].last_result, "passed");
+        assert_eq!(s.hosts[1].last_result, "interrupted");
+        assert_eq!(s.status_text(), "Last run was stopped");
     }
 }

@@ -32,9 +32,10 @@ pub enum StepKind {
     Records,
 }
 
-impl fmt::Display for StepKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl StepKind {
+    /// The kind's one word, as plans, logs and the window's log tags print it.
+    pub fn name(self) -> &'static str {
+        match self {
             StepKind::Prepare => "prepare",
             StepKind::Heal => "heal",
             StepKind::Init => "init",
@@ -44,7 +45,13 @@ impl fmt::Display for StepKind {
             StepKind::Replicate => "replicate",
             StepKind::Verify => "verify",
             StepKind::Records => "records",
-        })
+        }
+    }
+}
+
+impl fmt::Display for StepKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 
