@@ -288,6 +288,7 @@ pub(super) async fn doctor(config: &Config) -> error::Result {
         match conn
             .script(DOCTOR, &[&conn.base()], &cancel)
             .await
+            .map_err(|e| e.to_string())
             .and_then(|lines| Checkup::parse(&lines))
         {
             Err(e) => {

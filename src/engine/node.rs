@@ -78,13 +78,16 @@ impl Conn {
         script: &str,
         args: &[&str],
         cancel: &tokio_util::sync::CancellationToken,
-    ) -> Result<Vec<String>, String> {
+    ) -> Result<Vec<String>, ScriptError> {
         let job = Job::script(script, args.iter().copied()).timeout(Duration::from_secs(300));
         let (fin, lines) = process::capture(self.at(), job, cancel).await;
         if fin.success() {
             Ok(lines)
         } else {
-            Err(format!("on {}: {}", self.node.name, fin.describe()))
+            Err(ScriptError {
+                node: self.node.name.clone(),
+                ended: fin,
+            })
         }
     }
 
@@ -95,6 +98,33 @@ impl Conn {
         }
     }
 }
+
+/// A script run on a node (`Conn::script`) that did not end well: where, and how it ended.
+#[derive(Debug)]
+pub struct ScriptError {
+    pub node: String,
+    pub ended: process::Finished,
+}
+
+impl ScriptError {
+    /// Why, as far as the script's end tells: stopped by the user, a full or read-only
+    /// disk, or something else.
+    pub fn cause(&self) -> crate::engine::events::Cause {
+        self.ended.cause()
+    }
+
+    pub fn interrupted(&self) -> bool {
+        self.ended.cancelled
+    }
+}
+
+impl std::fmt::Display for ScriptError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "on {}: {}", self.node, self.ended.describe())
+    }
+}
+
+impl std::error::Error for ScriptError {}
 
 /// `path` on the host at `address`, as rsync's command line names it: an IPv6 literal
 /// goes in brackets (`[::1]:/path`), since `::1:/path` would be read as host `:` and

@@ -122,6 +122,26 @@ impl Finished {
     pub fn success(&self) -> bool {
         self.code == Some(0) && !self.cancelled && !self.timed_out
     }
+    /// What the process's own words say went wrong, where a person can act on it: a full
+    /// or read-only disk, a repository locked by another restic.
+    pub fn cause(&self) -> crate::engine::events::Cause {
+        use crate::engine::events::Cause;
+        let said = |words: &str| {
+            self.stderr_tail
+                .iter()
+                .any(|l| l.to_lowercase().contains(words))
+        };
+        if said("no space left on device") || said("disk quota exceeded") {
+            Cause::DiskFull
+        } else if said("read-only file system") {
+            Cause::ReadOnlyDisk
+        } else if said("repository is already locked") {
+            Cause::Locked
+        } else {
+            Cause::Other
+        }
+    }
+
     /// A one-line description of how the process ended, for error messages.
     pub fn describe(&self) -> String {
         if let Some(e) = &self.spawn_error {
@@ -550,6 +570,26 @@ pub async fn capture(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ending_names_the_disk_or_lock_it_hit() {
+        use crate::engine::events::Cause;
+        let ended = |line: &str| Finished {
+            code: Some(1),
+            stderr_tail: vec!["first".into(), line.into()],
+            ..Finished::default()
+        };
+        let cases = [
+            ("mv: write error: No space left on device", Cause::DiskFull),
+            ("cp: Disk quota exceeded", Cause::DiskFull),
+            ("touch: cannot touch 'x': Read-only file system", Cause::ReadOnlyDisk),
+            ("Fatal: unable to create lock in backend: repository is already locked by PID 7 on nas", Cause::Locked),
+            ("mv: cannot stat 'x': No such file or directory", Cause::Other),
+        ];
+        for (line, cause) in cases {
+            assert_eq!(ended(line).cause(), cause, "{line}");
+        }
+    }
 
     #[tokio::test]
     async fn a_running_process_gives_its_lines_and_its_complaint() {

@@ -381,18 +381,25 @@ impl Run<'_> {
         }
         let repo = dst.repo(owner);
         let q = format!("{}/.quarantine/{owner}/{stamp}-partial", dst.base());
-        dst.script(MOVE_ASIDE, &[repo.as_str(), q.as_str()], &self.cancel)
+        let said = dst
+            .script(MOVE_ASIDE, &[repo.as_str(), q.as_str()], &self.cancel)
             .await
-            .and_then(|said| match said.as_slice() {
-                [moved] if moved == "moved" => Ok(()),
-                _ => Err(format!("on {}: it said {said:?}", dst.node.name)),
-            })
             .map_err(|e| {
-                Outcome::failed(format!(
-                    "cannot move the partial folder {} aside {e}",
-                    shell::quote(&repo)
-                ))
+                Outcome::failed_as(
+                    e.cause(),
+                    format!(
+                        "cannot move the partial folder {} aside {e}",
+                        shell::quote(&repo)
+                    ),
+                )
             })?;
+        if !matches!(said.as_slice(), [moved] if moved == "moved") {
+            return Err(Outcome::failed(format!(
+                "cannot move the partial folder {} aside on {}: it said {said:?}",
+                shell::quote(&repo),
+                dst.node.name
+            )));
+        }
         self.info(
             step,
             format!(

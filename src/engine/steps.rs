@@ -88,7 +88,10 @@ impl Run<'_> {
                 let mut st = self.st();
                 st.conns.insert(node.name.clone(), Rc::new(conn));
                 st.unusable.insert(node.name.clone(), Unusable::Failed);
-                return Outcome::failed(format!("cannot prepare {}: {e}", node.name));
+                return Outcome::failed_as(
+                    e.cause(),
+                    format!("cannot prepare {}: {}", node.name, e.ended.describe()),
+                );
             }
         };
         let facts = prepare::parse(&lines, paths.len());
@@ -277,18 +280,7 @@ impl Run<'_> {
                 stderr_tail: fin.stderr_tail.clone(),
             };
         }
-        let said = |words: &str| {
-            fin.stderr_tail
-                .iter()
-                .any(|l| l.to_lowercase().contains(words))
-        };
-        let cause = if said("no space left on device") {
-            Cause::DiskFull
-        } else if said("repository is already locked") {
-            Cause::Locked
-        } else {
-            Cause::Other
-        };
+        let cause = fin.cause();
         Outcome::Failed {
             cause,
             exit_code: fin.code,

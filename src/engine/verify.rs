@@ -630,7 +630,8 @@ impl Verifier<'_> {
     async fn latest_snapshot(&self, conn: &Conn, repo: &str) -> Result<Option<Snapshot>, String> {
         let has_config = conn
             .script(HAS_CONFIG, &[&conn.repo(repo)], self.cancel)
-            .await?;
+            .await
+            .map_err(|e| e.to_string())?;
         match has_config.as_slice() {
             [yes] if yes == "yes" => {}
             [no] if no == "no" => return Ok(None),
