@@ -474,9 +474,8 @@ fn a_wrong_password_brings_nothing_back() {
     assert_exit(&o, 1);
     let out = stdout(&o);
     assert!(
-        out.contains(
-            "wrong password: restic refused it for home's repository; nothing was changed"
-        ),
+        out.contains("wrong password: restic refused it for home's repository on laptop")
+            && out.contains("nothing was written on any node"),
         "{out}"
     );
     assert!(!out.contains("brought back"), "{out}");

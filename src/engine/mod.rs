@@ -13,6 +13,7 @@
 pub mod events;
 pub mod heal;
 pub mod node;
+mod preflight;
 pub mod prepare;
 pub mod process;
 pub mod records;

@@ -1,8 +1,9 @@
-//! The `prepare` step's script (`prepare.sh`) and what it reports. One command per node
-//! tells which tools it lacks, whether its repository exists and which snapshots it
-//! holds, which source paths are missing, and whether its layout could be created and
-//! written; its output comes from another machine, so it is parsed into `Facts`, which
-//! hold only what the script can say (anything else is ignored).
+//! The `prepare` step's script (`prepare.sh`) and what it reports. Its `check` command
+//! reads only: which tools a node lacks, whether its repository exists and which
+//! snapshots it holds, which source paths are missing, which repositories it holds and
+//! their sizes, and its free space. Its `make` command creates the layout and tells
+//! whether it could be written. The output comes from another machine, so it is parsed
+//! into `Facts`, which hold only what the script can say (anything else is ignored).
 
 /// The script; its header documents its arguments (the plan's prepare action builds
 /// them, `plan::prepare_action`) and its output.
@@ -33,6 +34,11 @@ pub struct Facts {
     pub missing_paths: Vec<usize>,
     pub layout: Layout,
     pub free_kb: Option<u64>,
+    /// The repositories under the node's base folder, by owner, with their size in KB.
+    pub held: std::collections::BTreeMap<String, u64>,
+    /// The source paths' size in KB, when the node's own repository does not exist yet
+    /// (what its first backup reads at most).
+    pub source_kb: Option<u64>,
 }
 
 impl Facts {
@@ -103,6 +109,13 @@ pub fn parse(lines: &[String], npaths: usize) -> Facts {
             f.layout = Layout::NotCreated;
         } else if let Some(kb) = l.strip_prefix("free ") {
             f.free_kb = kb.parse().ok();
+        } else if let Some(kb) = l.strip_prefix("source ") {
+            f.source_kb = kb.parse().ok();
+        } else if let Some((owner, kb)) = l.strip_prefix("holds ").and_then(|r| r.rsplit_once(' '))
+        {
+            if let (true, Ok(kb)) = (crate::config::valid_node_name(owner), kb.parse()) {
+                f.held.insert(owner.to_string(), kb);
+            }
         }
     }
     f
@@ -147,16 +160,32 @@ mod tests {
         action::expand(args, "/nonexistent-home")
     }
 
+    /// The script in `mode` with the plan's arguments.
+    fn run_as(mode: &str, base: &str, paths: &[String]) -> Vec<String> {
+        let mut args = vec![mode.to_string()];
+        args.extend(plan_args(base, paths));
+        run(&args)
+    }
+
     #[test]
     fn a_first_prepare_creates_a_private_layout_and_names_missing_paths() {
         let d = tempfile::tempdir().unwrap();
         let p = |s: &str| d.path().join(s).to_string_lossy().into_owned();
         std::fs::create_dir_all(p("data")).unwrap();
         let paths = vec![p("data"), p("gone it's\nhere"), p("data")];
-        let lines = run(&plan_args(&p("b"), &paths));
+        std::fs::write(d.path().join("data/f"), vec![7u8; 64 * 1024]).unwrap();
+        let lines = run_as("check", &p("b"), &paths);
         let facts = parse(&lines, paths.len());
         assert_eq!(facts.missing_paths, [1], "{lines:?}");
         assert!(!facts.repo_exists);
+        assert!(facts.free_kb.is_some(), "{lines:?}");
+        assert!(
+            facts.source_kb.is_some_and(|kb| kb >= 128),
+            "both listed copies of data counted: {lines:?}"
+        );
+        assert!(!d.path().join("b").exists(), "the check writes nothing");
+        let lines = run_as("make", &p("b"), &paths);
+        let facts = parse(&lines, paths.len());
         assert_eq!(facts.layout, Layout::Ready, "{lines:?}");
         assert!(facts.free_kb.is_some(), "{lines:?}");
         for dir in ["b", "b/.quarantine", "b/.wbackup-incoming", "b/n"] {
@@ -179,10 +208,25 @@ mod tests {
         std::fs::write(repo.join("config"), "x").unwrap();
         std::fs::write(repo.join("snapshots").join(&id), "x").unwrap();
         std::fs::write(repo.join("snapshots/not-an-id"), "x").unwrap();
-        let lines = run(&plan_args(&d.path().join("b").to_string_lossy(), &[]));
+        std::fs::create_dir_all(d.path().join("b/home/restic")).unwrap();
+        std::fs::write(d.path().join("b/home/restic/config"), vec![1u8; 8192]).unwrap();
+        std::fs::create_dir_all(d.path().join("elsewhere/restic")).unwrap();
+        std::fs::write(d.path().join("elsewhere/restic/config"), "x").unwrap();
+        std::os::unix::fs::symlink(d.path().join("elsewhere"), d.path().join("b/linked")).unwrap();
+        let lines = run_as("check", &d.path().join("b").to_string_lossy(), &[]);
         let facts = parse(&lines, 0);
         assert!(facts.repo_exists);
         assert_eq!(facts.snapshots, [id]);
+        assert_eq!(
+            facts.source_kb, None,
+            "the repository exists: no first backup"
+        );
+        assert_eq!(
+            facts.held.keys().collect::<Vec<_>>(),
+            ["home", "n"],
+            "a repository reached through a link is not held: {lines:?}"
+        );
+        assert!(facts.held["home"] >= 8, "{lines:?}");
     }
 
     #[test]

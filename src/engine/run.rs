@@ -112,6 +112,10 @@ pub(crate) struct State {
     /// Source paths `prepare` did not find, per node (expanded): the node's backup step
     /// fails naming them.
     pub(crate) missing_paths: HashMap<String, Vec<String>>,
+    /// What each node's check found, before anything was written (`preflight`).
+    pub(crate) preflight: HashMap<String, super::preflight::Checked>,
+    /// Where the prepare steps wait for each other between checking and writing.
+    pub(crate) gate: Option<Rc<super::preflight::Gate>>,
 }
 
 impl Run<'_> {
@@ -130,9 +134,15 @@ impl Run<'_> {
         type Running<'f> = Pin<Box<dyn Future<Output = Outcome> + 'f>>;
         let mut running: Vec<(usize, Running<'_>)> = vec![];
         let mut next = 0;
+        // Every node is checked at once, and none is written before all were checked.
+        let prepare = wave[0].kind == StepKind::Prepare;
+        if prepare {
+            self.st().gate = Some(Rc::new(super::preflight::Gate::new(wave.len())));
+        }
         loop {
-            // Preparing uses no password; other steps wait until restic accepted it.
-            let slots = if wave[0].kind == StepKind::Prepare || self.st().password_verified {
+            let slots = if prepare {
+                wave.len()
+            } else if self.st().password_verified {
                 self.plan.jobs.max(1)
             } else {
                 1
@@ -185,6 +195,12 @@ impl Run<'_> {
                 o
             }
         };
+        // A prepare step that ended before the gate (skipped, unreachable, refused) must
+        // not keep the others waiting.
+        let gate = self.st().gate.clone();
+        if let Some(g) = gate.filter(|_| step.kind == StepKind::Prepare) {
+            g.arrive(step.id);
+        }
         self.sink.emit(Event::StepFinished {
             step: step.id,
             node: step.node.clone(),

@@ -7,7 +7,7 @@ use super::node::{self, Conn};
 use super::process::{self, Input, Job};
 use super::replication::{self, ledger};
 use super::run::{Halt, Run, Unusable};
-use super::{prepare, restic};
+use super::{preflight, prepare, restic};
 use crate::plan::action::{self, Action};
 use crate::plan::{Step, StepKind};
 use crate::shell;
@@ -52,7 +52,68 @@ impl Run<'_> {
         })
     }
 
+    /// Reaches the node and reads what it has; once every node of the run was read
+    /// (`preflight::Gate`), judges it with the others' facts in hand, and only then makes
+    /// its layout.
     pub(crate) async fn prepare(&self, step: &Step) -> Outcome {
+        let checked = self.check_node(step).await;
+        let gate = self.st().gate.clone();
+        if let Some(g) = gate {
+            g.arrive(step.id);
+            tokio::select! {
+                _ = g.wait() => {}
+                _ = self.cancel.cancelled() => return Outcome::Interrupted,
+            }
+        }
+        let no_rsync = match checked {
+            Ok(no_rsync) => no_rsync,
+            Err(o) => return o,
+        };
+        if let Some(o) = self.judge(step) {
+            self.st()
+                .unusable
+                .insert(step.node.clone(), Unusable::Failed);
+            return o;
+        }
+        if let Some(o) = self.make_layout(step).await {
+            return o;
+        }
+        if no_rsync {
+            // Backups need only restic: the node keeps its own steps; copies to and from
+            // it wait until rsync is there.
+            return Outcome::failed_as(Cause::ToolMissing, format!(
+                "`rsync` is not installed on {0} (install it: apt install rsync); {0} still backs up, but no copy goes to or from it",
+                step.node
+            ));
+        }
+        Outcome::Passed
+    }
+
+    /// `prepare.sh` with `mode` and the plan's arguments, on the node's connection.
+    async fn prepare_script(&self, step: &Step, mode: &str) -> Result<Vec<String>, Outcome> {
+        let Action::Prepare { args, .. } = &step.action else {
+            unreachable!("a prepare step prepares")
+        };
+        let conn = self.conn(&step.node).expect("checked nodes are connected");
+        let mut words = vec![mode.to_string()];
+        words.extend(action::expand(args, &conn.home));
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        conn.script(prepare::SCRIPT, &words, &self.cancel)
+            .await
+            .map_err(|e| {
+                self.st()
+                    .unusable
+                    .insert(step.node.clone(), Unusable::Failed);
+                Outcome::failed_as(
+                    e.cause(),
+                    format!("cannot prepare {}: {}", step.node, e.ended.describe()),
+                )
+            })
+    }
+
+    /// Reads only: reaches the node, learns what it has (`prepare.sh check`), and tries
+    /// the password on each repository it holds. Ok(true) when it lacks only rsync.
+    async fn check_node(&self, step: &Step) -> Result<bool, Outcome> {
         let Action::Prepare {
             addresses,
             args,
@@ -67,66 +128,51 @@ impl Run<'_> {
             .expect("plan nodes exist")
             .clone();
         node.addresses = addresses.clone();
-        let conn = match self.reach(step, &node).await {
-            Ok(c) => c,
-            Err(o) => return o,
-        };
+        let conn = self.reach(step, &node).await?;
         self.sink.emit(Event::NodeReached {
             node: node.name.clone(),
             address: conn.address().to_string(),
             route: conn.route,
         });
         let base = conn.base();
-        // Tools, repository, source paths, layout, and the purge of quarantine folders
-        // older than quarantine_days: one command.
-        let args = action::expand(args, &conn.home);
-        let paths: Vec<String> = args[3..3 + npaths].to_vec();
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let lines = match conn.script(prepare::SCRIPT, &args, &self.cancel).await {
-            Ok(l) => l,
-            Err(e) => {
-                let mut st = self.st();
-                st.conns.insert(node.name.clone(), Rc::new(conn));
-                st.unusable.insert(node.name.clone(), Unusable::Failed);
-                return Outcome::failed_as(
-                    e.cause(),
-                    format!("cannot prepare {}: {}", node.name, e.ended.describe()),
-                );
-            }
-        };
+        let paths: Vec<String> = action::expand(args, &conn.home)[3..3 + npaths].to_vec();
+        let conn = Rc::new(conn);
+        self.st().conns.insert(node.name.clone(), conn.clone());
+        let lines = self.prepare_script(step, "check").await?;
         let facts = prepare::parse(&lines, paths.len());
         if let Some(kb) = facts.free_kb {
             self.info(
                 step,
                 format!(
-                    "{}: reached via {} ({:?}); {} MB free under {base}",
+                    "{}: reached via {} ({:?}); {} free under {base}",
                     node.name,
                     conn.address(),
                     conn.route,
-                    kb / 1024
+                    preflight::human_kb(kb)
                 ),
             );
         }
-        let mut st = self.st();
-        if facts.repo_exists {
-            st.repo_exists.insert(node.name.clone());
-            st.snapshots_before
-                .entry(node.name.clone())
-                .or_default()
-                .extend(facts.snapshots.iter().cloned());
+        {
+            let mut st = self.st();
+            if facts.repo_exists {
+                st.repo_exists.insert(node.name.clone());
+                st.snapshots_before
+                    .entry(node.name.clone())
+                    .or_default()
+                    .extend(facts.snapshots.iter().cloned());
+            }
+            let missing_paths: Vec<String> = facts
+                .missing_paths
+                .iter()
+                .map(|&i| paths[i].clone())
+                .collect();
+            if !missing_paths.is_empty() {
+                st.missing_paths.insert(node.name.clone(), missing_paths);
+            }
         }
         // Problems that make the node unusable; a missing rsync only stops its copies.
         let no_rsync = facts.missing_tools.iter().any(|t| t == "rsync");
         let mut problems = facts.problems(&node.name, &base);
-        let missing_paths: Vec<String> = facts
-            .missing_paths
-            .iter()
-            .map(|&i| paths[i].clone())
-            .collect();
-        st.conns.insert(node.name.clone(), Rc::new(conn));
-        if !missing_paths.is_empty() {
-            st.missing_paths.insert(node.name.clone(), missing_paths);
-        }
         if !problems.is_empty() {
             if no_rsync {
                 problems.push(format!(
@@ -134,19 +180,139 @@ impl Run<'_> {
                     node.name
                 ));
             }
-            st.unusable.insert(node.name.clone(), Unusable::Failed);
-            return Outcome::failed_as(facts.cause(), problems.join("; "));
+            self.st()
+                .unusable
+                .insert(node.name.clone(), Unusable::Failed);
+            return Err(Outcome::failed_as(facts.cause(), problems.join("; ")));
         }
         if no_rsync {
-            // Backups need only restic: the node keeps its own steps; copies to and from
-            // it wait until rsync is there.
-            st.unusable.insert(node.name.clone(), Unusable::NoRsync);
-            return Outcome::failed_as(Cause::ToolMissing, format!(
-                "`rsync` is not installed on {0} (install it: apt install rsync); {0} still backs up, but no copy goes to or from it",
-                node.name
-            ));
+            self.st()
+                .unusable
+                .insert(node.name.clone(), Unusable::NoRsync);
         }
-        Outcome::Passed
+        let trials = self.try_password(step, &conn, &facts).await?;
+        self.st()
+            .preflight
+            .insert(node.name.clone(), preflight::Checked { facts, trials });
+        Ok(no_rsync)
+    }
+
+    /// The password tried, read-only, on every repository the node holds.
+    async fn try_password(
+        &self,
+        step: &Step,
+        conn: &Conn,
+        facts: &prepare::Facts,
+    ) -> Result<Vec<(String, preflight::Trial)>, Outcome> {
+        let mut trials = vec![];
+        for owner in facts.held.keys() {
+            let job = Job::new(restic::unlock_probe_args(&conn.repo(owner)))
+                .stdin(Input::Password(self.password))
+                .timeout(Duration::from_secs(120));
+            let (fin, _) = process::capture(conn.at(), job, &self.cancel).await;
+            if fin.cancelled {
+                return Err(Outcome::Interrupted);
+            }
+            let trial = if fin.success() {
+                preflight::Trial::Accepted
+            } else if fin.stderr_tail.iter().any(|l| restic::is_wrong_password(l)) {
+                preflight::Trial::Refused
+            } else {
+                self.info(
+                    step,
+                    format!(
+                        "{owner}'s repository on {} could not be read: {}",
+                        step.node,
+                        fin.describe()
+                    ),
+                );
+                preflight::Trial::Unreadable(fin.describe())
+            };
+            trials.push((owner.clone(), trial));
+        }
+        Ok(trials)
+    }
+
+    /// With every node checked: whether this one may be written. A password that no
+    /// repository accepted and at least one refused stops every node; a node without
+    /// room for what this run would write there is left out.
+    fn judge(&self, step: &Step) -> Option<Outcome> {
+        let mut st = self.st();
+        let trials = || st.preflight.values().flat_map(|c| c.trials.iter());
+        let accepted = trials().any(|(_, t)| *t == preflight::Trial::Accepted);
+        let refused = trials().any(|(_, t)| *t == preflight::Trial::Refused);
+        if accepted {
+            st.password_verified = true;
+        }
+        if refused && !accepted {
+            // Said once, by the first node in the plan that holds a repository which
+            // refused it; every other node skips, saying why.
+            st.fatal = Some(Halt::PasswordRefused);
+            let refusals: Vec<(String, String)> = self
+                .plan
+                .steps
+                .iter()
+                .filter(|s| s.kind == StepKind::Prepare)
+                .filter_map(|s| Some((s.node.clone(), st.preflight.get(&s.node)?)))
+                .flat_map(|(node, c)| {
+                    c.trials
+                        .iter()
+                        .filter(|(_, t)| *t == preflight::Trial::Refused)
+                        .map(move |(owner, _)| (owner.clone(), node.clone()))
+                })
+                .collect();
+            return Some(match refusals.first() {
+                Some((owner, node)) if *node == step.node => {
+                    let more = match refusals.len() - 1 {
+                        0 => String::new(),
+                        1 => " and 1 more repository".into(),
+                        n => format!(" and {n} more repositories"),
+                    };
+                    Outcome::failed_as(
+                        Cause::WrongPassword,
+                        format!(
+                            "wrong password: restic refused it for {owner}'s repository on {node}{more}; nothing was written on any node"
+                        ),
+                    )
+                }
+                _ => Outcome::Skipped {
+                    reason: Halt::PasswordRefused.to_string(),
+                },
+            });
+        }
+        if let Some(c) = st.preflight.get(&step.node) {
+            for (owner, t) in &c.trials {
+                if *t == preflight::Trial::Refused {
+                    self.info(step, format!(
+                        "the copy of {owner}'s repository on {} does not open with the password other repositories accepted: it is not the same repository, and replication will not overwrite it",
+                        step.node
+                    ));
+                }
+            }
+        }
+        let conn = st.conns.get(&step.node)?.clone();
+        let needs = preflight::needs(self.plan, &st.preflight, &step.node);
+        let free = st.preflight.get(&step.node)?.facts.free_kb;
+        preflight::lacks_room(&step.node, &conn.base(), free, &needs)
+            .map(|why| Outcome::failed_as(Cause::DiskFull, why))
+    }
+
+    /// `prepare.sh make`: the layout, and the purge of old quarantine folders.
+    async fn make_layout(&self, step: &Step) -> Option<Outcome> {
+        let lines = match self.prepare_script(step, "make").await {
+            Ok(l) => l,
+            Err(o) => return Some(o),
+        };
+        let facts = prepare::parse(&lines, 0);
+        let base = self.conn(&step.node)?.base();
+        let problems = facts.problems(&step.node, &base);
+        if problems.is_empty() {
+            return None;
+        }
+        self.st()
+            .unusable
+            .insert(step.node.clone(), Unusable::Failed);
+        Some(Outcome::failed_as(facts.cause(), problems.join("; ")))
     }
 
     pub(crate) async fn init(&self, step: &Step) -> Outcome {

@@ -103,11 +103,24 @@ impl Step {
                         quoted.join(" | ")
                     ));
                 }
+                let args = action::display(args);
                 out.push(on(
                     n,
                     format!(
-                        "sh -c \"$(prepare.sh)\" -- {}  (tools, repository and snapshots, source paths, layout; quarantine folders older than {} days purged)",
-                        action::display(args),
+                        "sh -c \"$(prepare.sh)\" -- check {args}  (reads only: tools, repository and snapshots, source paths and their size, the repositories held and their sizes, free space)"
+                    ),
+                ));
+                out.push(on(
+                    n,
+                    format!(
+                        "restic -r {}/OWNER/restic --no-lock cat config  (for each repository held: the password tried, read-only)",
+                        shell::quote_path_for_user(n.base_dir.trim_end_matches('/'))
+                    ),
+                ));
+                out.push(on(
+                    n,
+                    format!(
+                        "sh -c \"$(prepare.sh)\" -- make {args}  (once every node of the run was checked, the password accepted and room found for what the run writes here: layout; quarantine folders older than {} days purged)",
                         config.replication.quarantine_days
                     ),
                 ));

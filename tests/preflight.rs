@@ -1,0 +1,161 @@
+//! Every node checked before anything is written on any of them (issue 12, preflight):
+//! against real restic, rsync and OpenSSH, a wrong password on three nodes leaves every
+//! file and folder as it was, and a node without room for a first copy is left out
+//! before a byte is written there, while the others go on.
+
+mod support;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use support::*;
+
+/// Every file and folder under `dir` (folders too: a layout made would show), with
+/// size and modification time; the orchestrator's run records (its logs, and the run
+/// lock, taken before anything else) left out.
+fn tree(dir: &Path) -> Vec<(PathBuf, u64, std::time::SystemTime)> {
+    fn walk(dir: &Path, out: &mut Vec<(PathBuf, u64, std::time::SystemTime)>) {
+        let mut entries: Vec<_> = fs::read_dir(dir).into_iter().flatten().flatten().collect();
+        entries.sort_by_key(|e| e.path());
+        for e in entries {
+            let p = e.path();
+            if p.file_name()
+                .is_some_and(|n| n == "logs" || n == "run.lock")
+            {
+                continue;
+            }
+            let m = fs::symlink_metadata(&p).unwrap();
+            // A folder's time moves when the lock file in it is opened; its entries
+            // are compared one by one.
+            let time = if m.is_dir() {
+                std::time::SystemTime::UNIX_EPOCH
+            } else {
+                m.modified().unwrap()
+            };
+            out.push((p.clone(), if m.is_dir() { 0 } else { m.len() }, time));
+            if m.is_dir() {
+                walk(&p, out);
+            }
+        }
+    }
+    let mut out = vec![];
+    walk(dir, &mut out);
+    out
+}
+
+#[test]
+fn a_wrong_password_changes_nothing_on_any_of_three_nodes_and_is_said_once() {
+    let lab = Lab::new(&["laptop", "home", "server"]);
+    lab.fill(1);
+    assert_exit(&lab.run(), 0);
+    lab.assert_everyone_holds_everything();
+    // What a write would change: server's incoming folder would be made again, and an
+    // old quarantine folder on laptop purged.
+    fs::remove_dir(lab.node("server").base.join(".wbackup-incoming")).unwrap();
+    let old = lab
+        .node("laptop")
+        .base
+        .join(".quarantine/home/2020-01-01T00-00-00");
+    fs::create_dir_all(&old).unwrap();
+    let st = Command::new("touch")
+        .args(["-d", "2020-01-01"])
+        .arg(&old)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let before: Vec<_> = lab.nodes.iter().map(|n| tree(&n.base)).collect();
+
+    fs::write(lab.password_file(), "not the password\n").unwrap();
+    let o = lab.run();
+    fs::write(lab.password_file(), format!("{PASSWORD}\n")).unwrap();
+    assert_exit(&o, 1);
+    let out = stdout(&o);
+    assert_eq!(
+        out.matches("wrong password").count(),
+        2,
+        "one sentence, as the step and in the summary:\n{out}"
+    );
+    assert!(out.contains("nothing was written on any node"), "{out}");
+    assert_eq!(lab.causes().len(), 1, "{:?}", lab.causes());
+    assert_eq!(lab.causes()[0].1, "wrong-password");
+    for (n, before) in lab.nodes.iter().zip(before) {
+        assert_eq!(tree(&n.base), before, "something changed on {}", n.name);
+    }
+    assert!(old.exists(), "the purge did not run");
+    // With the right password, all goes on as before.
+    assert_exit(&lab.run(), 0);
+    lab.assert_everyone_holds_everything();
+}
+
+/// A small file system on `dir` for the test's lifetime (the tests run as root).
+struct Mount(PathBuf);
+
+impl Mount {
+    fn tmpfs(dir: &Path, size: &str) -> Mount {
+        fs::create_dir_all(dir).unwrap();
+        let st = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir)
+            .status()
+            .unwrap();
+        assert!(st.success(), "cannot mount a tmpfs on {}", dir.display());
+        Mount(dir.to_path_buf())
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_node_without_room_for_a_first_copy_is_left_out_before_anything_is_written() {
+    let lab = Lab::new(&["laptop", "home", "server"]);
+    lab.fill(1);
+    // home's first backup reads 24 MB that do not compress; server has 8 MB.
+    for i in 0..3 {
+        fs::write(
+            lab.node("home").data.join(format!("big {i}.bin")),
+            noise(8 << 20, 40 + i),
+        )
+        .unwrap();
+    }
+    let base = lab.node("server").base.clone();
+    let _mount = Mount::tmpfs(&base, "8m");
+    let o = lab.run();
+    assert_exit(&o, 1);
+    let out = stdout(&o);
+    assert!(out.contains("not enough space on server"), "{out}");
+    assert!(
+        out.contains("a first copy of home's repository"),
+        "the sentence says what would be written:\n{out}"
+    );
+    let causes = lab.causes();
+    assert_eq!(
+        causes,
+        [("prepare server".to_string(), "disk-full".to_string())],
+        "{out}"
+    );
+    assert_eq!(
+        fs::read_dir(&base).unwrap().count(),
+        0,
+        "nothing was written on server"
+    );
+    // The others went on: each holds both their repositories, proven.
+    for holder in ["laptop", "home"] {
+        for owner in ["laptop", "home"] {
+            assert_eq!(
+                lab.snapshots(&lab.repo(holder, owner)).len(),
+                1,
+                "{owner}'s repository on {holder}"
+            );
+        }
+    }
+}
