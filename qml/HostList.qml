@@ -71,6 +71,8 @@ Frame {
                 required property string lastResult
                 required property string lastTime
                 required property var tried
+                required property var checks
+                required property bool checksOk
                 readonly property bool chosen: list.api.filterNode === name
                 objectName: "host_" + name
                 Layout.fillWidth: true
@@ -148,6 +150,18 @@ Frame {
                             visible: hostRow.step !== ""
                             indeterminate: hostRow.progress < 0
                             value: Math.max(0, hostRow.progress)
+                        }
+                        // What prepare found before anything was written: shown while
+                        // the run waits for a decision, and whenever an item failed.
+                        Label {
+                            objectName: "checks"
+                            Layout.fillWidth: true
+                            visible: hostRow.checks.length > 0
+                                     && (!hostRow.checksOk || list.api.question !== "")
+                            text: hostRow.checks.join("\n")
+                            wrapMode: Text.Wrap
+                            color: hostRow.checksOk ? "#2e8b47" : "#c9302c"
+                            font.pixelSize: 12
                         }
                     }
                     ColumnLayout {

@@ -69,6 +69,11 @@ ApplicationWindow {
                 api: backend
             }
 
+            PreflightQuestion {
+                Layout.fillWidth: true
+                api: backend
+            }
+
             HostList {
                 Layout.fillWidth: true
                 api: backend

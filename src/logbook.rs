@@ -185,6 +185,17 @@ impl Sink for Logbook {
                 format!("{t} {mark} [{node} {}] {text}", kind.unwrap_or_default())
             }
             Event::Progress { .. } => return,
+            Event::NodeChecked { node, items } => format!(
+                "{t} [{node}] checked: {}",
+                crate::engine::events::checklist(items)
+            ),
+            Event::Waiting { without } => {
+                let names: Vec<&str> = without.iter().map(|l| l.node.as_str()).collect();
+                format!(
+                    "{t} waiting for a decision: go on without {}",
+                    names.join(", ")
+                )
+            }
             Event::StepFinished { step, outcome, .. } => {
                 let summary = step_summary(&inner.view, *step);
                 let line = match &summary.message {
@@ -213,9 +224,10 @@ impl Sink for Logbook {
             }
         };
         let _ = writeln!(inner.log, "{line}");
+        // A waiting run is seen on disk at once (a person may look at the log to see why).
         if matches!(
             event,
-            Event::StepFinished { .. } | Event::RunFinished { .. }
+            Event::StepFinished { .. } | Event::RunFinished { .. } | Event::Waiting { .. }
         ) {
             let _ = inner.log.flush();
             let _ = self.write_summary(&inner.summary);

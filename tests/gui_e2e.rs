@@ -2,7 +2,9 @@
 //! three nodes (the laptop here, two sshd "machines"); xdotool types the password and
 //! clicks "Backup all" with real input events; the run's summary on disk says when it is
 //! over; restic then checks that every node holds every repository. The failure variant
-//! stops one node's sshd first, and the run's summary must name that node.
+//! stops one node's sshd first: the window asks to go on without it before anything is
+//! written on any node (checked on disk), Space answers "Continue without", and the
+//! run's summary must name that node.
 //!
 //! Screenshots of both finished runs are saved to `$WBACKUP_E2E_SHOTS` when set
 //! (`scripts/screenshots.sh` points it at `docs/screenshots/`).
@@ -185,7 +187,73 @@ fn every_node_gets_every_repository() {
     }
 }
 
-fn an_unreachable_node_is_named() {
+/// Every file and folder under `dir` with its size (folders 0) and, for files, its
+/// modification time; the orchestrator's run records (logs, the run lock and a folder
+/// holding only it) left out.
+fn tree(dir: &Path) -> Vec<(PathBuf, u64, Option<std::time::SystemTime>)> {
+    fn walk(dir: &Path, out: &mut Vec<(PathBuf, u64, Option<std::time::SystemTime>)>) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .collect();
+        entries.sort_by_key(|e| e.path());
+        for e in entries {
+            let p = e.path();
+            if p.file_name()
+                .is_some_and(|n| n == "logs" || n == "run.lock")
+            {
+                continue;
+            }
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            let only_the_lock = || {
+                std::fs::read_dir(&p).is_ok_and(|d| {
+                    d.flatten()
+                        .map(|e| e.file_name())
+                        .eq([std::ffi::OsString::from("run.lock")])
+                })
+            };
+            if m.is_dir() && only_the_lock() {
+                // The run lock, the one thing a run takes before anything else.
+                continue;
+            }
+            if m.is_dir() {
+                out.push((p.clone(), 0, None));
+                walk(&p, out);
+            } else {
+                out.push((p.clone(), m.len(), m.modified().ok()));
+            }
+        }
+    }
+    let mut out = vec![];
+    walk(dir, &mut out);
+    out
+}
+
+/// Waits until the run's log on disk says the run waits for a decision.
+fn wait_for_question(lab: &Lab, timeout: Duration) {
+    let logs = lab.node("laptop").base.join("logs");
+    let deadline = Instant::now() + timeout;
+    loop {
+        let asked = std::fs::read_dir(&logs).ok().is_some_and(|entries| {
+            entries
+                .flatten()
+                .filter(|e| e.path().extension().is_some_and(|x| x == "log"))
+                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                .any(|text| text.contains("waiting for a decision: go on without vps"))
+        });
+        if asked {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the run never asked to go on without vps"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn an_unreachable_node_is_named_before_anything_is_written() {
     let lab = Lab::new(&["laptop", "home", "vps"]);
     lab.fill(2);
     lab.stop_sshd("vps");
@@ -193,7 +261,25 @@ fn an_unreachable_node_is_named() {
     // The window honours `jobs`: steps of one kind run side by side here.
     let config = format!("jobs = 3\n{}", lab.config_text(""));
     let (_window, id) = open_window(&lab, &display, &config);
+    let before: Vec<_> = lab.nodes.iter().map(|n| tree(&n.base)).collect();
     type_password_twice_and_start(&display, &id);
+    // The window asks; until the answer nothing is written on any node.
+    wait_for_question(&lab, Duration::from_secs(120));
+    for (n, before) in lab.nodes.iter().zip(&before) {
+        assert_eq!(
+            &tree(&n.base),
+            before,
+            "{} changed before the answer",
+            n.name
+        );
+    }
+    if let Some(dir) = shots_dir() {
+        settle_for_screenshot();
+        display.screenshot(&id, &dir.join("e2e-preflight.png"));
+    }
+    // "Continue without vps" holds the focus: a person presses Space.
+    display.xdotool(&["windowfocus", "--sync", &id]);
+    display.xdotool(&["key", "space"]);
     let summary = wait_for_summary(&lab, "laptop", Duration::from_secs(300));
     assert_eq!(summary["status"], "failed", "{summary:#}");
     let failed: Vec<&str> = summary["steps"]
@@ -235,7 +321,10 @@ fn main() {
             "every node gets every repository",
             every_node_gets_every_repository as fn(),
         ),
-        ("an unreachable node is named", an_unreachable_node_is_named),
+        (
+            "an unreachable node is named before anything is written",
+            an_unreachable_node_is_named_before_anything_is_written,
+        ),
     ] {
         println!("test {name} ...");
         test();

@@ -25,6 +25,15 @@ impl Sink for Printer {
                 route,
             } => writeln!(out, "  [{node}] reached via {address} ({route:?})"),
             Event::NodeUnreachable { .. } | Event::Progress { .. } => Ok(()),
+            Event::NodeChecked { node, items } => writeln!(
+                out,
+                "  [{node}] checked: {}",
+                crate::engine::events::checklist(&items)
+            ),
+            Event::Waiting { without } => {
+                let names: Vec<&str> = without.iter().map(|l| l.node.as_str()).collect();
+                writeln!(out, "  waiting: go on without {}?", names.join(", "))
+            }
             Event::StepStarted { step, title, .. } => writeln!(out, "==> {}. {title}", step + 1),
             Event::Line {
                 stream, text, node, ..

@@ -195,11 +195,54 @@ pub enum Event {
         status: RunStatus,
         summary_path: Option<PathBuf>,
     },
+    /// What `prepare` found on a node before anything was written anywhere: its
+    /// checklist (reached, tools, password, room).
+    NodeChecked {
+        node: String,
+        items: Vec<CheckItem>,
+    },
+    /// Nodes failed their checks and nothing is written yet: the run waits until it is
+    /// told to go on without them, or is stopped. Only when the sink asks for a say
+    /// (`Sink::ask`); the command line goes on by itself.
+    Waiting {
+        without: Vec<Left>,
+    },
+}
+
+/// One line of a node's checklist.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckItem {
+    pub ok: bool,
+    pub text: String,
+}
+
+/// A checklist on one line: "✓ reached via nas.lan (Lan) · ✗ restic is not installed".
+pub fn checklist(items: &[CheckItem]) -> String {
+    items
+        .iter()
+        .map(|i| format!("{} {}", if i.ok { "✓" } else { "✗" }, i.text))
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
+/// A node the run would go on without, and why, in one sentence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Left {
+    pub node: String,
+    pub why: String,
 }
 
 /// Anything that consumes events. Called from the engine's tasks: keep it quick.
 pub trait Sink: Send + Sync {
     fn emit(&self, event: Event);
+
+    /// Whether the run should wait for a decision before it goes on without the nodes
+    /// that failed their checks: a receiver that says go on (the window's "Continue
+    /// without"), or None to go on at once (the command line). Stopping the run is the
+    /// other answer.
+    fn ask(&self) -> Option<tokio::sync::oneshot::Receiver<()>> {
+        None
+    }
 }
 
 impl<F: Fn(Event) + Send + Sync> Sink for F {
@@ -219,5 +262,9 @@ impl Sink for Fanout {
             }
             last.emit(event);
         }
+    }
+
+    fn ask(&self) -> Option<tokio::sync::oneshot::Receiver<()>> {
+        self.0.iter().find_map(|s| s.ask())
     }
 }

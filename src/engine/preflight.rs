@@ -54,6 +54,56 @@ impl Gate {
     }
 }
 
+/// The two meeting points of a run's prepare steps, and the decision between them and
+/// the first write: every node checked, every node judged, then (when some node is left
+/// out and the window asked for a say) the person's answer.
+pub(crate) struct Gates {
+    pub(crate) checked: Gate,
+    pub(crate) judged: Gate,
+    asked: Cell<bool>,
+    decided: Cell<Option<bool>>,
+    answered: Notify,
+}
+
+impl Gates {
+    pub(crate) fn new(steps: usize) -> Gates {
+        Gates {
+            checked: Gate::new(steps),
+            judged: Gate::new(steps),
+            asked: Cell::new(false),
+            decided: Cell::new(None),
+            answered: Notify::new(),
+        }
+    }
+
+    /// A step that ended (whichever way) holds no one up.
+    pub(crate) fn leave(&self, id: usize) {
+        self.checked.arrive(id);
+        self.judged.arrive(id);
+    }
+
+    /// True for the first caller only: it gets the answer, the others wait for it.
+    pub(crate) fn ask_first(&self) -> bool {
+        !self.asked.replace(true)
+    }
+
+    pub(crate) fn decide(&self, go_on: bool) {
+        self.decided.set(Some(go_on));
+        self.answered.notify_waiters();
+    }
+
+    /// The answer, once given.
+    pub(crate) async fn decision(&self) -> bool {
+        loop {
+            let answered = self.answered.notified();
+            if let Some(go_on) = self.decided.get() {
+                return go_on;
+            }
+            answered.await;
+        }
+    }
+}
+
 /// What restic said when the password was tried on one repository.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Trial {

@@ -115,7 +115,9 @@ pub(crate) struct State {
     /// What each node's check found, before anything was written (`preflight`).
     pub(crate) preflight: HashMap<String, super::preflight::Checked>,
     /// Where the prepare steps wait for each other between checking and writing.
-    pub(crate) gate: Option<Rc<super::preflight::Gate>>,
+    pub(crate) gates: Option<Rc<super::preflight::Gates>>,
+    /// The nodes a prepare step left out before anything was written, and why.
+    pub(crate) left: Vec<super::events::Left>,
 }
 
 impl Run<'_> {
@@ -137,7 +139,7 @@ impl Run<'_> {
         // Every node is checked at once, and none is written before all were checked.
         let prepare = wave[0].kind == StepKind::Prepare;
         if prepare {
-            self.st().gate = Some(Rc::new(super::preflight::Gate::new(wave.len())));
+            self.st().gates = Some(Rc::new(super::preflight::Gates::new(wave.len())));
         }
         loop {
             let slots = if prepare {
@@ -197,9 +199,9 @@ impl Run<'_> {
         };
         // A prepare step that ended before the gate (skipped, unreachable, refused) must
         // not keep the others waiting.
-        let gate = self.st().gate.clone();
-        if let Some(g) = gate.filter(|_| step.kind == StepKind::Prepare) {
-            g.arrive(step.id);
+        let gates = self.st().gates.clone();
+        if let Some(g) = gates.filter(|_| step.kind == StepKind::Prepare) {
+            g.leave(step.id);
         }
         self.sink.emit(Event::StepFinished {
             step: step.id,

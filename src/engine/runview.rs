@@ -6,7 +6,7 @@
 //! table and its own rules; `RunView::apply` is the one reducer, so the three cannot
 //! disagree about what happened.
 
-use super::events::{Event, Outcome, Route, RunStatus, Stream};
+use super::events::{CheckItem, Event, Left, Outcome, Route, RunStatus, Stream};
 use crate::plan::{Plan, StepKind};
 use chrono::{DateTime, Local};
 use std::collections::BTreeMap;
@@ -43,6 +43,8 @@ pub struct NodeView {
     pub unreachable: Option<Vec<String>>,
     /// The step running on it, if any.
     pub running: Option<usize>,
+    /// What `prepare` found there before anything was written.
+    pub checked: Option<Vec<CheckItem>>,
 }
 
 /// A node's result over the steps it ran, as history and the window name it.
@@ -87,6 +89,8 @@ pub struct RunView {
     pub steps: Vec<StepView>,
     pub nodes: BTreeMap<String, NodeView>,
     pub status: Option<RunStatus>,
+    /// The run waits for a decision: go on without these nodes, or stop.
+    pub waiting: Option<Vec<Left>>,
 }
 
 impl RunView {
@@ -174,6 +178,7 @@ impl RunView {
                 kind,
                 title,
             } => {
+                self.waiting = None;
                 let s = self.entry(*step, node, *kind, title);
                 s.status = StepStatus::Running;
                 s.started = Some(Local::now());
@@ -211,7 +216,12 @@ impl RunView {
                     }
                 }
             }
+            Event::NodeChecked { node, items } => {
+                self.nodes.entry(node.clone()).or_default().checked = Some(items.clone());
+            }
+            Event::Waiting { without } => self.waiting = Some(without.clone()),
             Event::RunFinished { status, .. } => {
+                self.waiting = None;
                 self.status = Some(*status);
                 for n in self.nodes.values_mut() {
                     n.running = None;

@@ -2,11 +2,11 @@
 //! layout), and the restic steps on its own repository (`init`, `backup`, `check`,
 //! `forget`), each executing the action the plan gave it.
 
-use super::events::{Cause, Event, Outcome, Stream};
+use super::events::{Cause, CheckItem, Event, Left, Outcome, Stream};
 use super::node::{self, Conn};
 use super::process::{self, Input, Job};
 use super::replication::{self, ledger};
-use super::run::{Halt, Run, Unusable};
+use super::run::{Halt, Run, State, Unusable};
 use super::{preflight, prepare, restic};
 use crate::plan::action::{self, Action};
 use crate::plan::{Step, StepKind};
@@ -14,6 +14,16 @@ use crate::shell;
 use std::collections::HashSet;
 use std::rc::Rc;
 use std::time::Duration;
+
+/// The checked nodes that can send their repositories in this run (a node left out, or
+/// without rsync, sends none), and the node being judged.
+fn senders(st: &State, node: &str) -> std::collections::HashMap<String, preflight::Checked> {
+    st.preflight
+        .iter()
+        .filter(|(n, _)| *n == node || !st.unusable.contains_key(*n))
+        .map(|(n, c)| (n.clone(), c.clone()))
+        .collect()
+}
 
 impl Run<'_> {
     /// The node's connection for this run: the orchestrator's own, or the first of its
@@ -57,23 +67,45 @@ impl Run<'_> {
     /// its layout.
     pub(crate) async fn prepare(&self, step: &Step) -> Outcome {
         let checked = self.check_node(step).await;
-        let gate = self.st().gate.clone();
-        if let Some(g) = gate {
-            g.arrive(step.id);
+        let gates = self.st().gates.clone();
+        if let Some(g) = &gates {
+            g.checked.arrive(step.id);
             tokio::select! {
-                _ = g.wait() => {}
+                _ = g.checked.wait() => {}
                 _ = self.cancel.cancelled() => return Outcome::Interrupted,
             }
         }
-        let no_rsync = match checked {
+        let verdict = checked.and_then(|no_rsync| self.judge(step).map_or(Ok(no_rsync), Err));
+        let items = self.checklist(step, verdict.as_ref().err());
+        self.sink.emit(Event::NodeChecked {
+            node: step.node.clone(),
+            items,
+        });
+        let no_rsync = match verdict {
             Ok(no_rsync) => no_rsync,
-            Err(o) => return o,
+            Err(o) => {
+                let mut st = self.st();
+                if let Outcome::Failed { message, .. } = &o {
+                    st.unusable
+                        .entry(step.node.clone())
+                        .or_insert(Unusable::Failed);
+                    st.left.push(Left {
+                        node: step.node.clone(),
+                        why: message.clone(),
+                    });
+                }
+                return o;
+            }
         };
-        if let Some(o) = self.judge(step) {
-            self.st()
-                .unusable
-                .insert(step.node.clone(), Unusable::Failed);
-            return o;
+        if let Some(g) = &gates {
+            g.judged.arrive(step.id);
+            tokio::select! {
+                _ = g.judged.wait() => {}
+                _ = self.cancel.cancelled() => return Outcome::Interrupted,
+            }
+            if !self.go_on(g).await {
+                return Outcome::Interrupted;
+            }
         }
         if let Some(o) = self.make_layout(step).await {
             return o;
@@ -87,6 +119,104 @@ impl Run<'_> {
             ));
         }
         Outcome::Passed
+    }
+
+    /// Whether to go on without the nodes left out: at once, unless the sink asks for a
+    /// say (the window); then the run waits for "Continue without", or is stopped.
+    async fn go_on(&self, gates: &preflight::Gates) -> bool {
+        if gates.ask_first() {
+            let left = self.st().left.clone();
+            let asked = if left.is_empty() {
+                None
+            } else {
+                self.sink.ask()
+            };
+            let go_on = match asked {
+                None => true,
+                Some(answer) => {
+                    self.sink.emit(Event::Waiting { without: left });
+                    tokio::select! {
+                        said = answer => said.is_ok(),
+                        _ = self.cancel.cancelled() => false,
+                    }
+                }
+            };
+            gates.decide(go_on);
+        }
+        tokio::select! {
+            go_on = gates.decision() => go_on,
+            _ = self.cancel.cancelled() => false,
+        }
+    }
+
+    /// The node's checklist, as far as its check went: reached, tools, password, room.
+    fn checklist(&self, step: &Step, failure: Option<&Outcome>) -> Vec<CheckItem> {
+        let item = |ok: bool, text: String| CheckItem { ok, text };
+        let st = self.st();
+        let mut items = vec![];
+        if let Some(c) = st.conns.get(&step.node) {
+            items.push(item(
+                true,
+                match c.remote {
+                    None => "this machine".to_string(),
+                    Some(_) => format!("reached via {} ({:?})", c.address(), c.route),
+                },
+            ));
+        }
+        if let Some(checked) = st.preflight.get(&step.node) {
+            let f = &checked.facts;
+            items.push(if f.missing_tools.is_empty() {
+                item(true, "restic and rsync installed".into())
+            } else {
+                item(
+                    false,
+                    format!("missing: {} (apt install {0})", f.missing_tools.join(" ")),
+                )
+            });
+            let refused: Vec<&str> = checked
+                .trials
+                .iter()
+                .filter(|(_, t)| *t != preflight::Trial::Accepted)
+                .map(|(o, _)| o.as_str())
+                .collect();
+            items.push(match (checked.trials.len(), refused.is_empty()) {
+                (0, _) => item(true, "no repository here yet".into()),
+                (n, true) => item(
+                    true,
+                    format!(
+                        "password accepted by {n} repositor{}",
+                        if n == 1 { "y" } else { "ies" }
+                    ),
+                ),
+                (_, false) => item(
+                    false,
+                    format!(
+                        "password not accepted by {}'s repository",
+                        refused.join("'s, ")
+                    ),
+                ),
+            });
+            if let Some(free) = f.free_kb {
+                let need: u64 = preflight::needs(self.plan, &senders(&st, &step.node), &step.node)
+                    .iter()
+                    .map(|n| n.kb)
+                    .sum();
+                items.push(item(
+                    need <= free,
+                    format!(
+                        "{} free, this run writes up to about {}",
+                        preflight::human_kb(free),
+                        preflight::human_kb(need)
+                    ),
+                ));
+            }
+        }
+        if let Some(Outcome::Failed { message, .. }) = failure {
+            if items.iter().all(|i| i.ok) {
+                items.push(item(false, message.clone()));
+            }
+        }
+        items
     }
 
     /// `prepare.sh` with `mode` and the plan's arguments, on the node's connection.
@@ -170,6 +300,13 @@ impl Run<'_> {
                 st.missing_paths.insert(node.name.clone(), missing_paths);
             }
         }
+        self.st().preflight.insert(
+            node.name.clone(),
+            preflight::Checked {
+                facts: facts.clone(),
+                trials: vec![],
+            },
+        );
         // Problems that make the node unusable; a missing rsync only stops its copies.
         let no_rsync = facts.missing_tools.iter().any(|t| t == "rsync");
         let mut problems = facts.problems(&node.name, &base);
@@ -291,7 +428,7 @@ impl Run<'_> {
             }
         }
         let conn = st.conns.get(&step.node)?.clone();
-        let needs = preflight::needs(self.plan, &st.preflight, &step.node);
+        let needs = preflight::needs(self.plan, &senders(&st, &step.node), &step.node);
         let free = st.preflight.get(&step.node)?.facts.free_kb;
         preflight::lacks_room(&step.node, &conn.base(), free, &needs)
             .map(|why| Outcome::failed_as(Cause::DiskFull, why))

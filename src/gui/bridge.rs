@@ -54,6 +54,8 @@ pub mod qobject {
         #[qproperty(i32, filter_step)]
         #[qproperty(QString, filter_text)]
         #[qproperty(i32, failure_count)]
+        #[qproperty(QString, question)]
+        #[qproperty(QString, question_nodes)]
         type Backend = super::BackendRust;
     }
 
@@ -73,6 +75,11 @@ pub mod qobject {
         /// Cancels the run: its processes end on every node, no restic lock remains.
         #[qinvokable]
         fn stop(self: Pin<&mut Backend>);
+
+        /// While the run waits (`question` is set): go on without the nodes that failed
+        /// their checks. Returns false when no run waits.
+        #[qinvokable]
+        fn continue_without(self: Pin<&mut Backend>) -> bool;
 
         /// Writes the built-in default as a commented configuration file (never overwrites).
         #[qinvokable]
@@ -227,6 +234,8 @@ pub struct BackendRust {
     filter_step: i32,
     filter_text: QString,
     failure_count: i32,
+    question: QString,
+    question_nodes: QString,
 
     config: Option<Config>,
     state: Option<RunState>,
@@ -263,6 +272,8 @@ impl Default for BackendRust {
             filter_step: -1,
             filter_text: QString::default(),
             failure_count: 0,
+            question: QString::default(),
+            question_nodes: QString::default(),
             config: None,
             state: None,
             log: Log::new(DEFAULT_CAPACITY),
@@ -556,6 +567,7 @@ impl qobject::Backend {
         };
         let hosts = state.hosts.clone();
         let running = state.running;
+        let (question, nodes) = state.question().unwrap_or_default();
         let run_data = run.then(|| {
             (
                 state.failures.clone(),
@@ -565,6 +577,12 @@ impl qobject::Backend {
             )
         });
         self.as_mut().host_model().show(&hosts);
+        let question = QString::from(&question);
+        if question != self.rust().question {
+            self.as_mut()
+                .set_question_nodes(QString::from(&nodes.join(", ")));
+            self.as_mut().set_question(question);
+        }
         if let Some((failures, status, log_path, finished)) = run_data {
             self.as_mut().failure_model().show(&failures);
             self.as_mut().set_failure_count(failures.len() as i32);
@@ -714,6 +732,15 @@ impl qobject::Backend {
                 "Stopping: ending the processes on every node…",
             ));
         }
+    }
+
+    pub fn continue_without(mut self: Pin<&mut Self>) -> bool {
+        let went_on = self.intake().go_on();
+        if went_on {
+            self.as_mut().set_question(QString::default());
+            self.as_mut().set_question_nodes(QString::default());
+        }
+        went_on
     }
 
     pub fn save_config(mut self: Pin<&mut Self>) -> bool {

@@ -34,6 +34,9 @@ pub struct Intake {
     pending: Mutex<Pending>,
     drained: Condvar,
     wake: Box<dyn Fn() -> bool + Send + Sync>,
+    /// Set while the run waits to be told to go on without the nodes that failed their
+    /// checks ("Continue without"); dropped, it stops the run.
+    answer: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
 }
 
 impl Intake {
@@ -46,7 +49,15 @@ impl Intake {
             }),
             drained: Condvar::new(),
             wake: Box::new(wake),
+            answer: Mutex::new(None),
         }
+    }
+
+    /// Tells a waiting run to go on without the nodes that failed their checks. False
+    /// when no run waits.
+    pub fn go_on(&self) -> bool {
+        let sender = self.answer.lock().unwrap_or_else(|e| e.into_inner()).take();
+        sender.is_some_and(|s| s.send(()).is_ok())
     }
 
     /// Adds one event to the current batch. Call it from any thread but the Qt thread
@@ -96,6 +107,8 @@ impl Intake {
         p.events = VecDeque::new();
         drop(p);
         self.drained.notify_all();
+        // A run waiting for an answer gets none: it stops.
+        self.answer.lock().unwrap_or_else(|e| e.into_inner()).take();
     }
 }
 
@@ -105,6 +118,13 @@ pub struct IntakeSink(pub std::sync::Arc<Intake>);
 impl Sink for IntakeSink {
     fn emit(&self, event: Event) {
         self.0.push(event);
+    }
+
+    /// The window has a say: the run waits for "Continue without" (or Stop).
+    fn ask(&self) -> Option<tokio::sync::oneshot::Receiver<()>> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        *self.0.answer.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
+        Some(rx)
     }
 }
 

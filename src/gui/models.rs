@@ -37,6 +37,8 @@ impl Row for HostRow {
         "lastResult",
         "lastTime",
         "tried",
+        "checks",
+        "checksOk",
     ];
     fn cells(&self) -> Vec<Cell> {
         vec![
@@ -51,6 +53,8 @@ impl Row for HostRow {
             text(&self.last_result),
             text(&self.last_time),
             Cell::List(self.tried.clone()),
+            Cell::List(self.checks.clone()),
+            Cell::Bool(self.checks_ok),
         ]
     }
 }

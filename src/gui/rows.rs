@@ -110,6 +110,7 @@ pub enum Cell {
     Text(String),
     Int(i32),
     Real(f64),
+    Bool(bool),
     /// A list of words (a JavaScript array in QML).
     List(Vec<String>),
 }
@@ -120,6 +121,7 @@ impl Cell {
             Cell::Text(s) => QVariant::from(&QString::from(s.as_str())),
             Cell::Int(n) => QVariant::from(n),
             Cell::Real(x) => QVariant::from(x),
+            Cell::Bool(b) => QVariant::from(b),
             Cell::List(items) => {
                 let mut list = QStringList::default();
                 for s in items {

@@ -70,6 +70,11 @@ pub struct HostRow {
     pub last_time: String,
     /// Addresses tried when the node was unreachable.
     pub tried: Vec<String>,
+    /// What `prepare` found before anything was written, one line per item ("✓ …",
+    /// "✗ …"); empty before its check.
+    pub checks: Vec<String>,
+    /// Every item of the checklist passed (true before the check).
+    pub checks_ok: bool,
 }
 
 /// A step that failed, for the summary shown after a run.
@@ -289,7 +294,35 @@ impl RunState {
             last_result,
             last_time,
             tried,
+            checks: seen
+                .and_then(|n| n.checked.as_ref())
+                .map(|items| {
+                    items
+                        .iter()
+                        .map(|i| format!("{} {}", if i.ok { "✓" } else { "✗" }, i.text))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            checks_ok: seen
+                .and_then(|n| n.checked.as_ref())
+                .is_none_or(|items| items.iter().all(|i| i.ok)),
         }
+    }
+
+    /// While the run waits to be told to go on without nodes that failed their checks:
+    /// the question, in plain sentences, and the nodes' names.
+    pub fn question(&self) -> Option<(String, Vec<String>)> {
+        let left = self.view.waiting.as_ref()?;
+        let names: Vec<String> = left.iter().map(|l| l.node.clone()).collect();
+        let reasons: Vec<String> = left.iter().map(|l| l.why.clone()).collect();
+        Some((
+            format!(
+                "Nothing has been written yet. {} Go on without {}, or cancel the run?",
+                reasons.join(" "),
+                names.join(" and ")
+            ),
+            names,
+        ))
     }
 
     /// One line for the status bar.
