@@ -6,10 +6,15 @@ use crate::plan::{self, Plan};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
+/// What `wbackup --version` prints after the name: the version and the commit built
+/// (`build.rs` names it), so an installed binary says which source it came from.
+pub(super) const VERSION: &str =
+    concat!(env!("CARGO_PKG_VERSION"), " (", env!("WBACKUP_COMMIT"), ")");
+
 #[derive(Parser, Debug)]
 #[command(
     name = "wbackup",
-    version,
+    version = VERSION,
     about = "Backups with restic on every node, verified copies everywhere (rsync over SSH)."
 )]
 pub struct Cli {
