@@ -160,6 +160,13 @@ pub enum Command {
         #[arg(long, value_name = "FILE", requires = "from")]
         ssh_config: Option<String>,
     },
+    /// Write the man pages and the bash, zsh and fish completions into DIR, for
+    /// packaging (scripts/deb.sh); hidden from --help, the man pages and completions
+    #[command(hide = true)]
+    GenerateAssets {
+        /// Where to write wbackup.1, wbackup-COMMAND.1, wbackup.bash, _wbackup, wbackup.fish
+        dir: PathBuf,
+    },
 }
 
 #[cfg(test)]
