@@ -6,10 +6,15 @@ use crate::plan::{self, Plan};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
+/// What `wbackup --version` prints after the name: the version and the commit built
+/// (`build.rs` names it), so an installed binary says which source it came from.
+pub(super) const VERSION: &str =
+    concat!(env!("CARGO_PKG_VERSION"), " (", env!("WBACKUP_COMMIT"), ")");
+
 #[derive(Parser, Debug)]
 #[command(
     name = "wbackup",
-    version,
+    version = VERSION,
     about = "Backups with restic on every node, verified copies everywhere (rsync over SSH)."
 )]
 pub struct Cli {
@@ -154,6 +159,13 @@ pub enum Command {
         /// An ssh configuration file, given to ssh as -F
         #[arg(long, value_name = "FILE", requires = "from")]
         ssh_config: Option<String>,
+    },
+    /// Write the man pages and the bash, zsh and fish completions into DIR, for
+    /// packaging (scripts/deb.sh); hidden from --help, the man pages and completions
+    #[command(hide = true)]
+    GenerateAssets {
+        /// Where to write wbackup.1, wbackup-COMMAND.1, wbackup.bash, _wbackup, wbackup.fish
+        dir: PathBuf,
     },
 }
 

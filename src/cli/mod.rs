@@ -4,9 +4,11 @@
 //!
 //! `args` holds the clap definitions, `password` the password sources and signals,
 //! `printer` the terminal sinks, `inspect` the commands that look (status, doctor,
-//! restore), `run` the commands that run restic (run, verify), `init` the starter file.
+//! restore), `run` the commands that run restic (run, verify), `init` the starter file,
+//! `assets` the man page and completions (the hidden `generate-assets`).
 
 mod args;
+mod assets;
 mod init;
 pub mod inspect;
 mod password;
@@ -89,6 +91,7 @@ fn dispatch(cli: Cli) -> error::Result {
                 ),
             }
         }
+        Some(Command::GenerateAssets { dir }) => return assets::generate(&dir),
         Some(c) => c,
         None => unreachable!("the window is opened by main"),
     };
@@ -138,6 +141,8 @@ fn dispatch(cli: Cli) -> error::Result {
                 target,
             },
         ),
-        Command::Gui | Command::Init { .. } => unreachable!("handled above"),
+        Command::Gui | Command::Init { .. } | Command::GenerateAssets { .. } => {
+            unreachable!("handled above")
+        }
     }
 }
