@@ -490,6 +490,7 @@ impl qobject::Backend {
                         Event::RunStarted { .. }
                             | Event::StepFinished { .. }
                             | Event::RunFinished { .. }
+                            | Event::Waiting { .. }
                     );
                     let mut rust = self.as_mut().rust_mut();
                     let state = rust.state.as_mut().expect("checked above");
