@@ -20,6 +20,7 @@ ApplicationWindow {
 
     Backend {
         id: backend
+        windowActive: window.active
         Component.onCompleted: backend.load(window.configFile)
     }
 

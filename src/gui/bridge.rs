@@ -54,6 +54,9 @@ pub mod qobject {
         #[qproperty(i32, filter_step)]
         #[qproperty(QString, filter_text)]
         #[qproperty(i32, failure_count)]
+        /// Whether the window is the active one (QML binds it to `Window.active`); a run
+        /// that ends while it is not is told by a desktop notification.
+        #[qproperty(bool, window_active)]
         type Backend = super::BackendRust;
     }
 
@@ -227,9 +230,10 @@ pub struct BackendRust {
     filter_step: i32,
     filter_text: QString,
     failure_count: i32,
+    window_active: bool,
 
     config: Option<Config>,
-    state: Option<RunState>,
+    pub(super) state: Option<RunState>,
     log: Log,
     past_runs: Vec<Summary>,
     models: Models,
@@ -263,6 +267,8 @@ impl Default for BackendRust {
             filter_step: -1,
             filter_text: QString::default(),
             failure_count: 0,
+            // A backend with no window (tests, tools) has nobody to notify.
+            window_active: true,
             config: None,
             state: None,
             log: Log::new(DEFAULT_CAPACITY),
@@ -589,6 +595,7 @@ impl qobject::Backend {
 
     /// The run's thread is done (or the run finished): back to idle.
     fn run_ended(mut self: Pin<&mut Self>) {
+        self.notify_run_end();
         // History first: whoever watches `running` sees the finished run in it.
         self.as_mut().refresh_history();
         if let Some(config) = self.rust().config.clone() {
@@ -674,6 +681,8 @@ impl qobject::Backend {
             .name("wbackup-run".into())
             .spawn(move || {
                 if let Ok(rt) = crate::runtime::engine() {
+                    // Held until this closure ends, however the run does.
+                    let _awake = rt.block_on(crate::desktop::Inhibitor::for_run());
                     rt.block_on(crate::engine::execute(
                         &config,
                         &plan,
