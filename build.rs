@@ -14,6 +14,7 @@ const QML: &[&str] = &[
     "qml/RestoreView.qml",
     "qml/CopiesView.qml",
     "qml/CopiesBanner.qml",
+    "qml/ReminderBanner.qml",
 ];
 
 fn main() {

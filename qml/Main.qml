@@ -59,6 +59,11 @@ ApplicationWindow {
                 api: backend
             }
 
+            ReminderBanner {
+                Layout.fillWidth: true
+                api: backend
+            }
+
             CopiesBanner {
                 Layout.fillWidth: true
                 copies: window.copies

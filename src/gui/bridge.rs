@@ -57,6 +57,8 @@ pub mod qobject {
         /// Whether the window is the active one (QML binds it to `Window.active`); a run
         /// that ends while it is not is told by a desktop notification.
         #[qproperty(bool, window_active)]
+        /// "" or the reminder banner's words (no recent successful run).
+        #[qproperty(QString, reminder)]
         type Backend = super::BackendRust;
     }
 
@@ -231,11 +233,12 @@ pub struct BackendRust {
     filter_text: QString,
     failure_count: i32,
     window_active: bool,
+    reminder: QString,
 
-    config: Option<Config>,
+    pub(super) config: Option<Config>,
     pub(super) state: Option<RunState>,
     log: Log,
-    past_runs: Vec<Summary>,
+    pub(super) past_runs: Vec<Summary>,
     models: Models,
     runs: Vec<ActiveRun>,
     intake: Option<Arc<Intake>>,
@@ -269,6 +272,7 @@ impl Default for BackendRust {
             failure_count: 0,
             // A backend with no window (tests, tools) has nobody to notify.
             window_active: true,
+            reminder: QString::default(),
             config: None,
             state: None,
             log: Log::new(DEFAULT_CAPACITY),
@@ -856,6 +860,7 @@ impl qobject::Backend {
             .map(PastRun::from_summary)
             .collect();
         self.as_mut().history_model().show(&runs);
+        self.publish_reminder();
     }
 
     /// The log row as plain text, for tests: "tag|stream|text".
