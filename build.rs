@@ -19,6 +19,7 @@ const QML: &[&str] = &[
     "qml/CopiesView.qml",
     "qml/CopiesBanner.qml",
     "qml/PreflightQuestion.qml",
+    "qml/ReminderBanner.qml",
 ];
 
 fn main() {

@@ -20,6 +20,7 @@ ApplicationWindow {
 
     Backend {
         id: backend
+        windowActive: window.active
         Component.onCompleted: backend.load(window.configFile)
     }
 
@@ -54,6 +55,11 @@ ApplicationWindow {
             spacing: 10
 
             ConfigNote {
+                Layout.fillWidth: true
+                api: backend
+            }
+
+            ReminderBanner {
                 Layout.fillWidth: true
                 api: backend
             }

@@ -33,6 +33,8 @@ pub struct Config {
     /// How many steps of one kind a run may run at once, each on its own node (1: one
     /// step at a time, the default).
     pub jobs: usize,
+    /// The window reminds when the last successful run is older than this (days, >= 1).
+    pub remind_after_days: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -230,6 +232,9 @@ pub struct Replication {
     pub quarantine_days: u32,
 }
 
+/// How many days without a successful run the window lets pass before it reminds.
+pub const DEFAULT_REMIND_AFTER_DAYS: u32 = 7;
+
 /// The most steps `jobs` (or `--jobs`) lets run at once.
 pub const MAX_JOBS: usize = 64;
 
@@ -241,6 +246,7 @@ struct RawConfig {
     orchestrator: Option<Spanned<String>>,
     base_dir: Option<String>,
     jobs: Option<Spanned<i64>>,
+    remind_after_days: Option<Spanned<i64>>,
     #[serde(default)]
     ssh: Ssh,
     retention: Option<Spanned<Retention>>,
@@ -496,6 +502,7 @@ pub fn builtin_default(path: PathBuf) -> Config {
         },
         verify: Verify::default(),
         jobs: 1,
+        remind_after_days: DEFAULT_REMIND_AFTER_DAYS,
     }
 }
 
@@ -711,6 +718,25 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         },
     };
 
+    let remind_after_days = match &raw.remind_after_days {
+        None => DEFAULT_REMIND_AFTER_DAYS,
+        Some(d) => match u32::try_from(*d.get_ref()) {
+            Ok(n) if n >= 1 => n,
+            _ => {
+                return Err(loc.error(
+                    Some(d.span()),
+                    format!(
+                        "remind_after_days = {} is not a positive number of days",
+                        d.get_ref()
+                    ),
+                    Some(format!(
+                        "set remind_after_days to 1 or more (the default is {DEFAULT_REMIND_AFTER_DAYS}): the window reminds you when the last successful backup is older than that"
+                    )),
+                ))
+            }
+        },
+    };
+
     for opt in &raw.ssh.options {
         if !opt.contains('=') || opt.starts_with('-') {
             return Err(loc.error(
@@ -758,6 +784,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         replication,
         verify: raw.verify,
         jobs,
+        remind_after_days,
     })
 }
 
@@ -838,6 +865,8 @@ base_dir = "~/backup"
 # How many steps of one kind run at once, each on its own node (backups side by side);
 # replication always runs one step at a time. Default 1.
 # jobs = 1
+# The window reminds you when the last successful backup is older than this. Default 7.
+# remind_after_days = 7
 
 [ssh]
 # config_file = "~/.ssh/config"   # given to ssh as -F
@@ -1091,6 +1120,22 @@ paths = ["/x"]
         assert_eq!(c.jobs, 3);
         let c = parse(Path::new("x"), "[nodes.a]\n").unwrap();
         assert_eq!(c.jobs, 1);
+    }
+
+    #[test]
+    fn remind_after_days_is_a_positive_number_of_days() {
+        for bad in ["0", "-1", "4294967296"] {
+            let e = err(&format!("jobs = 1\nremind_after_days = {bad}\n[nodes.a]\n"));
+            assert_eq!(e.at, Some((2, 21)), "{e}");
+            assert!(e.message.contains("not a positive number of days"), "{e}");
+            assert!(e.to_string().starts_with("/c/config.toml:2:21: "), "{e}");
+        }
+        let e = err("remind_after_days = \"7\"\n[nodes.a]\n");
+        assert_eq!(e.at.map(|a| a.0), Some(1), "{e}");
+        let c = parse(Path::new("x"), "remind_after_days = 30\n[nodes.a]\n").unwrap();
+        assert_eq!(c.remind_after_days, 30);
+        let c = parse(Path::new("x"), "[nodes.a]\n").unwrap();
+        assert_eq!(c.remind_after_days, 7);
     }
 
     #[test]

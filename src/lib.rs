@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod config;
 pub mod copies;
+pub mod desktop;
 pub mod engine;
 pub mod error;
 pub mod gui;

@@ -67,6 +67,8 @@ async fn execute(
     } else {
         Box::new(Printer)
     };
+    // Held until this function returns, however the run ends.
+    let _awake = crate::desktop::Inhibitor::for_run().await;
     let report = engine::execute(config, plan, &password, cancel, sink).await;
     if !json {
         let failed: Vec<_> = report

@@ -56,6 +56,11 @@ pub mod qobject {
         #[qproperty(i32, failure_count)]
         #[qproperty(QString, question)]
         #[qproperty(QString, question_nodes)]
+        /// Whether the window is the active one (QML binds it to `Window.active`); a run
+        /// that ends while it is not is told by a desktop notification.
+        #[qproperty(bool, window_active)]
+        /// "" or the reminder banner's words (no recent successful run).
+        #[qproperty(QString, reminder)]
         type Backend = super::BackendRust;
     }
 
@@ -236,11 +241,13 @@ pub struct BackendRust {
     failure_count: i32,
     question: QString,
     question_nodes: QString,
+    window_active: bool,
+    reminder: QString,
 
-    config: Option<Config>,
-    state: Option<RunState>,
+    pub(super) config: Option<Config>,
+    pub(super) state: Option<RunState>,
     log: Log,
-    past_runs: Vec<Summary>,
+    pub(super) past_runs: Vec<Summary>,
     models: Models,
     runs: Vec<ActiveRun>,
     intake: Option<Arc<Intake>>,
@@ -274,6 +281,9 @@ impl Default for BackendRust {
             failure_count: 0,
             question: QString::default(),
             question_nodes: QString::default(),
+            // A backend with no window (tests, tools) has nobody to notify.
+            window_active: true,
+            reminder: QString::default(),
             config: None,
             state: None,
             log: Log::new(DEFAULT_CAPACITY),
@@ -608,6 +618,7 @@ impl qobject::Backend {
 
     /// The run's thread is done (or the run finished): back to idle.
     fn run_ended(mut self: Pin<&mut Self>) {
+        self.notify_run_end();
         // History first: whoever watches `running` sees the finished run in it.
         self.as_mut().refresh_history();
         if let Some(config) = self.rust().config.clone() {
@@ -689,6 +700,8 @@ impl qobject::Backend {
             .name("wbackup-run".into())
             .spawn(move || {
                 if let Ok(rt) = crate::runtime::engine() {
+                    // Held until this closure ends, however the run does.
+                    let _awake = rt.block_on(crate::desktop::Inhibitor::for_run());
                     rt.block_on(crate::engine::execute(
                         &config,
                         &plan,
@@ -871,6 +884,7 @@ impl qobject::Backend {
             .map(PastRun::from_summary)
             .collect();
         self.as_mut().history_model().show(&runs);
+        self.publish_reminder();
     }
 
     /// The log row as plain text, for tests: "tag|stream|text".

@@ -7,7 +7,8 @@
 //! threads to the Qt thread in batches; `native` holds the few Qt calls cxx-qt-lib lacks;
 //! `copies` is the Copies view and banner (a QObject of its own); `demo` builds runs
 //! from the engine's own events and words for tests and screenshots; `restore` is the
-//! Restore view's QObject and `browse` what it asks the nodes.
+//! Restore view's QObject and `browse` what it asks the nodes; `notice` the desktop
+//! notification at a run's end; `reminder` the banner when no run passed for too long.
 pub mod bridge;
 pub mod browse;
 pub mod copies;
@@ -16,6 +17,8 @@ pub mod intake;
 pub mod log;
 pub mod models;
 pub mod native;
+pub mod notice;
+pub mod reminder;
 pub mod restore;
 pub mod rows;
 pub mod state;

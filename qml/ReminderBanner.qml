@@ -1,0 +1,33 @@
+// A banner across the window when no backup has passed for longer than
+// `remind_after_days` (or never): nothing of wbackup runs in the background, so the
+// window is where a forgotten backup is noticed. The words come from the backend.
+import QtQuick
+import QtQuick.Controls
+import QtQuick.Layouts
+
+Rectangle {
+    id: banner
+    objectName: "reminderBanner"
+    property var api
+    readonly property string text: api ? api.reminder : ""
+
+    visible: text !== ""
+    implicitHeight: visible ? row.implicitHeight + 16 : 0
+    color: "#fff6d6"
+    border.color: "#e0b040"
+    radius: 4
+
+    RowLayout {
+        id: row
+        anchors.fill: parent
+        anchors.margins: 8
+        spacing: 10
+        Label {
+            objectName: "reminderText"
+            Layout.fillWidth: true
+            text: banner.text
+            wrapMode: Text.WordWrap
+            color: "#5a3a00"
+        }
+    }
+}
