@@ -655,53 +655,8 @@ fn relative_base(loc: &Located, p: &str) -> ConfigError {
     )
 }
 
-/// Parses and validates a configuration file's text.
-pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
-    let loc = Located { path, text };
-    let raw: RawConfig = toml::from_str(text).map_err(|e| {
-        let message = e.message().trim().to_string();
-        let hint = hint_for_parse_error(&message);
-        loc.error(e.span(), message, hint)
-    })?;
-
-    if raw.nodes.is_empty() {
-        return Err(loc.error(
-            None,
-            "no nodes are configured",
-            Some("add a `[nodes.NAME]` table for each machine (see `wbackup init`)".into()),
-        ));
-    }
-
-    let mut names: Vec<(String, std::ops::Range<usize>)> = Vec::new();
-    for key in raw.nodes.keys() {
-        if !valid_node_name(key.get_ref()) {
-            return Err(loc.error(
-                Some(key.span()),
-                format!("invalid node name {:?}", key.get_ref()),
-                Some(
-                    "node names become directory names: use lowercase letters, digits, `_` and `-`, starting with a letter or digit".into(),
-                ),
-            ));
-        }
-        names.push((key.get_ref().clone(), key.span()));
-    }
-
-    let orchestrator = orchestrator_of(&loc, &raw, &names)?;
-
-    let retention = match raw.retention {
-        None => Retention::standard(),
-        Some(r) => {
-            if r.get_ref().is_empty() {
-                return Err(loc.error(
-                    Some(r.span()),
-                    "the retention policy keeps nothing",
-                    Some("set at least one of keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly, keep_within — or remove [retention] to use the default (7 daily, 4 weekly, 12 monthly)".into()),
-                ));
-            }
-            r.into_inner()
-        }
-    };
-
+/// `jobs` and `remind_after_days`, each within its range.
+fn counts(loc: &Located, raw: &RawConfig) -> Result<(usize, u32), ConfigError> {
     let jobs = match &raw.jobs {
         None => 1,
         Some(j) => match usize::try_from(*j.get_ref()) {
@@ -735,6 +690,56 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
                 ))
             }
         },
+    };
+    Ok((jobs, remind_after_days))
+}
+
+/// Parses and validates a configuration file's text.
+pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    let loc = Located { path, text };
+    let raw: RawConfig = toml::from_str(text).map_err(|e| {
+        let message = e.message().trim().to_string();
+        let hint = hint_for_parse_error(&message);
+        loc.error(e.span(), message, hint)
+    })?;
+
+    if raw.nodes.is_empty() {
+        return Err(loc.error(
+            None,
+            "no nodes are configured",
+            Some("add a `[nodes.NAME]` table for each machine (see `wbackup init`)".into()),
+        ));
+    }
+
+    let mut names: Vec<(String, std::ops::Range<usize>)> = Vec::new();
+    for key in raw.nodes.keys() {
+        if !valid_node_name(key.get_ref()) {
+            return Err(loc.error(
+                Some(key.span()),
+                format!("invalid node name {:?}", key.get_ref()),
+                Some(
+                    "node names become directory names: use lowercase letters, digits, `_` and `-`, starting with a letter or digit".into(),
+                ),
+            ));
+        }
+        names.push((key.get_ref().clone(), key.span()));
+    }
+
+    let orchestrator = orchestrator_of(&loc, &raw, &names)?;
+    let (jobs, remind_after_days) = counts(&loc, &raw)?;
+
+    let retention = match raw.retention {
+        None => Retention::standard(),
+        Some(r) => {
+            if r.get_ref().is_empty() {
+                return Err(loc.error(
+                    Some(r.span()),
+                    "the retention policy keeps nothing",
+                    Some("set at least one of keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly, keep_within — or remove [retention] to use the default (7 daily, 4 weekly, 12 monthly)".into()),
+                ));
+            }
+            r.into_inner()
+        }
     };
 
     for opt in &raw.ssh.options {

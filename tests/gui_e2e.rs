@@ -187,49 +187,6 @@ fn every_node_gets_every_repository() {
     }
 }
 
-/// Every file and folder under `dir` with its size (folders 0) and, for files, its
-/// modification time; the orchestrator's run records (logs, the run lock and a folder
-/// holding only it) left out.
-fn tree(dir: &Path) -> Vec<(PathBuf, u64, Option<std::time::SystemTime>)> {
-    fn walk(dir: &Path, out: &mut Vec<(PathBuf, u64, Option<std::time::SystemTime>)>) {
-        let mut entries: Vec<_> = std::fs::read_dir(dir)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .collect();
-        entries.sort_by_key(|e| e.path());
-        for e in entries {
-            let p = e.path();
-            if p.file_name()
-                .is_some_and(|n| n == "logs" || n == "run.lock")
-            {
-                continue;
-            }
-            let m = std::fs::symlink_metadata(&p).unwrap();
-            let only_the_lock = || {
-                std::fs::read_dir(&p).is_ok_and(|d| {
-                    d.flatten()
-                        .map(|e| e.file_name())
-                        .eq([std::ffi::OsString::from("run.lock")])
-                })
-            };
-            if m.is_dir() && only_the_lock() {
-                // The run lock, the one thing a run takes before anything else.
-                continue;
-            }
-            if m.is_dir() {
-                out.push((p.clone(), 0, None));
-                walk(&p, out);
-            } else {
-                out.push((p.clone(), m.len(), m.modified().ok()));
-            }
-        }
-    }
-    let mut out = vec![];
-    walk(dir, &mut out);
-    out
-}
-
 /// Waits until the run's log on disk says the run waits for a decision.
 fn wait_for_question(lab: &Lab, timeout: Duration) {
     let logs = lab.node("laptop").base.join("logs");

@@ -10,39 +10,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use support::*;
 
-/// Every file and folder under `dir` (folders too: a layout made would show), with
-/// size and modification time; the orchestrator's run records (its logs, and the run
-/// lock, taken before anything else) left out.
-fn tree(dir: &Path) -> Vec<(PathBuf, u64, std::time::SystemTime)> {
-    fn walk(dir: &Path, out: &mut Vec<(PathBuf, u64, std::time::SystemTime)>) {
-        let mut entries: Vec<_> = fs::read_dir(dir).into_iter().flatten().flatten().collect();
-        entries.sort_by_key(|e| e.path());
-        for e in entries {
-            let p = e.path();
-            if p.file_name()
-                .is_some_and(|n| n == "logs" || n == "run.lock")
-            {
-                continue;
-            }
-            let m = fs::symlink_metadata(&p).unwrap();
-            // A folder's time moves when the lock file in it is opened; its entries
-            // are compared one by one.
-            let time = if m.is_dir() {
-                std::time::SystemTime::UNIX_EPOCH
-            } else {
-                m.modified().unwrap()
-            };
-            out.push((p.clone(), if m.is_dir() { 0 } else { m.len() }, time));
-            if m.is_dir() {
-                walk(&p, out);
-            }
-        }
-    }
-    let mut out = vec![];
-    walk(dir, &mut out);
-    out
-}
-
 #[test]
 fn a_wrong_password_changes_nothing_on_any_of_three_nodes_and_is_said_once() {
     let lab = Lab::new(&["laptop", "home", "server"]);

@@ -486,6 +486,45 @@ pub fn assert_exit(o: &Output, code: i32) {
     );
 }
 
+/// Every file and folder under `dir` with its size (folders 0) and, for files, its
+/// modification time: what "nothing was written" compares. The orchestrator's run
+/// records are left out: its logs, and the run lock (with a folder holding only it),
+/// the one thing a run takes before anything else.
+pub fn tree(dir: &Path) -> Vec<(PathBuf, u64, Option<std::time::SystemTime>)> {
+    fn walk(dir: &Path, out: &mut Vec<(PathBuf, u64, Option<std::time::SystemTime>)>) {
+        let mut entries: Vec<_> = fs::read_dir(dir).into_iter().flatten().flatten().collect();
+        entries.sort_by_key(|e| e.path());
+        for e in entries {
+            let p = e.path();
+            if p.file_name()
+                .is_some_and(|n| n == "logs" || n == "run.lock")
+            {
+                continue;
+            }
+            let m = fs::symlink_metadata(&p).unwrap();
+            let only_the_lock = || {
+                fs::read_dir(&p).is_ok_and(|d| {
+                    d.flatten()
+                        .map(|e| e.file_name())
+                        .eq([std::ffi::OsString::from("run.lock")])
+                })
+            };
+            if m.is_dir() && only_the_lock() {
+                continue;
+            }
+            if m.is_dir() {
+                out.push((p.clone(), 0, None));
+                walk(&p, out);
+            } else {
+                out.push((p.clone(), m.len(), m.modified().ok()));
+            }
+        }
+    }
+    let mut out = vec![];
+    walk(dir, &mut out);
+    out
+}
+
 /// Every file under `dir` with its size and modification time.
 pub fn state(dir: &Path) -> std::collections::BTreeMap<PathBuf, (u64, std::time::SystemTime)> {
     fn walk(
