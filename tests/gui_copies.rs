@@ -107,6 +107,18 @@ Main {
         })
     }
 
+    // home's sshd is stopped: before anything is written the run asks to go on without
+    // it, and the person says yes.
+    Connections {
+        target: win.backend
+        function onQuestionChanged() {
+            if (win.stage !== "run" || win.backend.question === "")
+                return
+            expect(win.backend.questionNodes === "home", "the run asks to go on without home: " + win.backend.questionNodes)
+            expect(win.backend.continueWithout(), "Continue without home goes on")
+        }
+    }
+
     // A run from the window: once it ends, the matrix is read again by itself.
     function startRun() {
         win.stage = "run"

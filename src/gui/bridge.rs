@@ -750,6 +750,9 @@ impl qobject::Backend {
 
     pub fn continue_without(mut self: Pin<&mut Self>) -> bool {
         let went_on = self.intake().go_on();
+        if let Some(state) = self.as_mut().rust_mut().state.as_mut() {
+            state.answered();
+        }
         if went_on {
             self.as_mut().set_question(QString::default());
             self.as_mut().set_question_nodes(QString::default());

@@ -309,6 +309,11 @@ impl RunState {
         }
     }
 
+    /// The person answered the question: it is no longer asked.
+    pub fn answered(&mut self) {
+        self.view.waiting = None;
+    }
+
     /// While the run waits to be told to go on without nodes that failed their checks:
     /// the question, in plain sentences, and the nodes' names.
     pub fn question(&self) -> Option<(String, Vec<String>)> {
