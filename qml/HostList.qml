@@ -68,6 +68,9 @@ Frame {
                 readonly property string hostState: model.state
                 required property string step
                 required property real progress
+                required property string activity
+                required property string detail
+                required property string stalled
                 required property string lastResult
                 required property string lastTime
                 required property var tried
@@ -139,17 +142,42 @@ Frame {
                     ColumnLayout {
                         Layout.fillWidth: true
                         spacing: 2
+                        // "uploading — backup home", or "receiving from laptop" while
+                        // another node's copy comes here.
                         Label {
+                            objectName: "activity"
                             Layout.fillWidth: true
                             elide: Text.ElideRight
-                            text: hostRow.step !== "" ? hostRow.step : "—"
-                            color: hostRow.step !== "" ? palette.windowText : "#8a8f98"
+                            text: hostRow.step !== ""
+                                  ? (hostRow.activity !== "" ? hostRow.activity + " — " : "") + hostRow.step
+                                  : (hostRow.activity !== "" ? hostRow.activity : "—")
+                            color: hostRow.step !== "" || hostRow.activity !== "" ? palette.windowText : "#8a8f98"
                         }
                         ProgressBar {
                             Layout.fillWidth: true
                             visible: hostRow.step !== ""
                             indeterminate: hostRow.progress < 0
                             value: Math.max(0, hostRow.progress)
+                        }
+                        // Percent, bytes, files, rate and time left, as far as known.
+                        Label {
+                            objectName: "detail"
+                            Layout.fillWidth: true
+                            visible: hostRow.detail !== "" && hostRow.stalled === ""
+                            elide: Text.ElideRight
+                            text: hostRow.detail
+                            color: "#4a5260"
+                            font.pixelSize: 12
+                        }
+                        Label {
+                            objectName: "stalled"
+                            Layout.fillWidth: true
+                            visible: hostRow.stalled !== ""
+                            wrapMode: Text.Wrap
+                            text: hostRow.stalled
+                            color: "#b06000"
+                            font.pixelSize: 12
+                            font.bold: true
                         }
                         // What prepare found before anything was written: shown while
                         // the run waits for a decision, and whenever an item failed.

@@ -64,6 +64,15 @@ RowLayout {
         running: bar.api.running
         visible: running
     }
+    // The whole run: from this run's progress and the time earlier runs' steps took.
+    ProgressBar {
+        objectName: "runProgress"
+        Layout.preferredWidth: 160
+        visible: bar.api.running
+        from: 0
+        to: 1
+        value: bar.api.runProgress
+    }
     Label {
         objectName: "statusText"
         Layout.fillWidth: true

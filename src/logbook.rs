@@ -185,6 +185,19 @@ impl Sink for Logbook {
                 format!("{t} {mark} [{node} {}] {text}", kind.unwrap_or_default())
             }
             Event::Progress { .. } => return,
+            Event::Stalled {
+                node,
+                step,
+                quiet_secs,
+                waiting_on,
+            } => {
+                let kind = inner.view.step(*step).map(|s| s.kind.to_string());
+                format!(
+                    "{t} * [{node} {}] {}",
+                    kind.unwrap_or_default(),
+                    crate::engine::progress::stalled_text(*quiet_secs, waiting_on)
+                )
+            }
             Event::NodeChecked { node, items } => format!(
                 "{t} [{node}] checked: {}",
                 crate::engine::events::checklist(items)

@@ -11,7 +11,7 @@ use cxx_qt_lib::{QCoreApplication, QModelIndex, QString};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use wbackup::engine::events::{Event, Outcome, Stream};
+use wbackup::engine::events::{Activity, Event, Outcome, Stream};
 use wbackup::gui::bridge::qobject::Backend;
 use wbackup::gui::demo::{self, Script};
 use wbackup::gui::rows::{qobject::RowModel, Cell};
@@ -218,8 +218,13 @@ fn main() {
                 b.as_mut(),
                 vec![Event::Progress {
                     step: home_backup,
-                    done: 768,
-                    total: 1024,
+                    node: "home".into(),
+                    activity: Activity::Uploading,
+                    done: 768_000,
+                    total: 1_024_000,
+                    files: Some((3, 4)),
+                    rate: Some(128_000),
+                    eta_secs: Some(2),
                 }],
             );
             fx.pump_until(b.as_mut(), "the progress to show", |b| {
@@ -227,11 +232,25 @@ fn main() {
             });
             drop(guard);
             let home = host_row(&b, "home") as i32;
-            let progress = b.host_rows().role("progress").unwrap();
+            let role = |name: &str| b.host_rows().role(name).unwrap();
+            let mut changed = changes.lock().unwrap().clone();
+            for c in &mut changed {
+                c.2.sort();
+            }
+            let mut roles = vec![role("progress"), role("activity"), role("detail")];
+            roles.sort();
             assert_eq!(
-                *changes.lock().unwrap(),
-                [(home, home, vec![progress])],
-                "only home's row changed, only its progress"
+                changed,
+                [(home, home, roles)],
+                "only home's row changed, only its progress, activity and figures"
+            );
+            assert_eq!(host(&b, "home", "activity"), Cell::Text("uploading".into()));
+            assert_eq!(
+                host(&b, "home", "detail"),
+                Cell::Text(
+                    "75 % · 750.0 kB of 1000.0 kB · 3 of 4 files · 125.0 kB/s · a few seconds left"
+                        .into()
+                )
             );
             assert_eq!(b.host_rows().len(), rows_before, "no rows added or removed");
 

@@ -34,6 +34,16 @@ impl Sink for Printer {
                 let names: Vec<&str> = without.iter().map(|l| l.node.as_str()).collect();
                 writeln!(out, "  waiting: go on without {}?", names.join(", "))
             }
+            Event::Stalled {
+                node,
+                quiet_secs,
+                waiting_on,
+                ..
+            } => writeln!(
+                out,
+                "  [{node}] {}",
+                engine::progress::stalled_text(quiet_secs, &waiting_on)
+            ),
             Event::StepStarted { step, title, .. } => writeln!(out, "==> {}. {title}", step + 1),
             Event::Line {
                 stream, text, node, ..

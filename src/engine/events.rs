@@ -1,6 +1,7 @@
 //! The event stream a run emits. The terminal printer, the log writer and the window are
 //! three consumers of the same events; none of them knows how a step is executed.
 
+pub use super::progress::Activity;
 use crate::plan::StepKind;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -177,10 +178,27 @@ pub enum Event {
         stream: Stream,
         text: String,
     },
+    /// How far a step is, as its tool says; `rate` (bytes/s) and `eta_secs` are
+    /// measured by the run (`progress::Metered`), None until they can be told.
     Progress {
         step: usize,
+        node: String,
+        activity: Activity,
         done: u64,
         total: u64,
+        /// Files done and total, when the tool counts them.
+        files: Option<(u64, u64)>,
+        rate: Option<u64>,
+        eta_secs: Option<u64>,
+    },
+    /// A running step's figures have not moved for `quiet_secs` (`progress::STALL_AFTER`
+    /// at least); said again while it lasts.
+    Stalled {
+        step: usize,
+        node: String,
+        quiet_secs: u64,
+        /// What it waits on, in words: "rsync from laptop to home".
+        waiting_on: String,
     },
     /// A step ended; it names its node, kind and title again, so that a consumer needs no
     /// table of its own to say which step it was.
@@ -207,6 +225,23 @@ pub enum Event {
     Waiting {
         without: Vec<Left>,
     },
+}
+
+impl Event {
+    /// A progress report as a step makes it: its tool's figures, before the run
+    /// measured rate and time left.
+    pub fn progress(step: usize, node: &str, activity: Activity, done: u64, total: u64) -> Event {
+        Event::Progress {
+            step,
+            node: node.to_string(),
+            activity,
+            done,
+            total,
+            files: None,
+            rate: None,
+            eta_secs: None,
+        }
+    }
 }
 
 /// One line of a node's checklist.

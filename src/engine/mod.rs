@@ -16,6 +16,7 @@ pub mod node;
 mod preflight;
 pub mod prepare;
 pub mod process;
+pub mod progress;
 pub mod records;
 pub mod recover;
 pub mod replication;
@@ -97,7 +98,7 @@ pub async fn execute(
         sinks.push(Box::new(l));
     }
     sinks.push(sink);
-    let sink = Fanout(sinks);
+    let sink = progress::Metered::new(Fanout(sinks));
 
     let run = Run {
         config,
@@ -134,8 +135,15 @@ pub async fn execute(
     }
 
     let mut outcomes = Vec::new();
-    for wave in waves(&plan.steps) {
-        outcomes.extend(run.wave(wave).await);
+    let steps = async {
+        for wave in waves(&plan.steps) {
+            outcomes.extend(run.wave(wave).await);
+        }
+    };
+    // The watch never ends by itself: it goes when the steps are done.
+    tokio::select! {
+        () = steps => {}
+        () = sink.watch() => unreachable!("the stall watch runs until the steps end"),
     }
     let status = if run.cancel.is_cancelled() {
         RunStatus::Interrupted

@@ -429,6 +429,8 @@ impl Run<'_> {
                 .iter()
                 .map(|(_, s)| s)
                 .sum(),
+            hop: Default::default(),
+            done: 0,
         };
         let hop_error = |e: HopError| {
             match e {

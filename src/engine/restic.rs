@@ -95,7 +95,14 @@ pub fn is_password_notice(line: &str) -> bool {
 /// One line of `restic backup --json`, as far as wbackup cares.
 #[derive(Debug, PartialEq)]
 pub enum BackupLine {
-    Status { done: u64, total: u64 },
+    Status {
+        done: u64,
+        total: u64,
+        files: (u64, u64),
+        /// restic reads files (it walks the source meanwhile): bytes are done, or it
+        /// says how long is left. Before that it only walks the source.
+        reading: bool,
+    },
     Summary(String),
     Other,
 }
@@ -109,6 +116,8 @@ pub fn parse_backup_line(line: &str) -> BackupLine {
         Some("status") => BackupLine::Status {
             done: n("bytes_done"),
             total: n("total_bytes"),
+            files: (n("files_done"), n("total_files")),
+            reading: n("bytes_done") > 0 || v.get("seconds_remaining").is_some(),
         },
         Some("summary") => BackupLine::Summary(format!(
             "snapshot {} saved: {} new, {} changed, {} unmodified files; {} bytes added",
@@ -162,7 +171,33 @@ mod tests {
             ),
             BackupLine::Status {
                 done: 100,
-                total: 200
+                total: 200,
+                files: (0, 0),
+                reading: true
+            }
+        );
+        // restic 0.14's first line: it walks the source, nothing read yet.
+        assert_eq!(
+            parse_backup_line(
+                r#"{"message_type":"status","percent_done":0,"total_files":1,"total_bytes":10485760}"#
+            ),
+            BackupLine::Status {
+                done: 0,
+                total: 10485760,
+                files: (0, 1),
+                reading: false
+            }
+        );
+        // Newer restics say how long is left.
+        assert_eq!(
+            parse_backup_line(
+                r#"{"message_type":"status","seconds_elapsed":2,"seconds_remaining":6,"percent_done":0.25,"total_files":8,"files_done":2,"total_bytes":400,"bytes_done":100}"#
+            ),
+            BackupLine::Status {
+                done: 100,
+                total: 400,
+                files: (2, 8),
+                reading: true
             }
         );
         assert!(matches!(

@@ -6,10 +6,11 @@
 //! table and its own rules; `RunView::apply` is the one reducer, so the three cannot
 //! disagree about what happened.
 
-use super::events::{CheckItem, Event, Left, Outcome, Route, RunStatus, Stream};
+use super::events::{Activity, CheckItem, Event, Left, Outcome, Route, RunStatus, Stream};
 use crate::plan::{Plan, StepKind};
 use chrono::{DateTime, Local};
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 /// Where a step stands.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,8 +31,61 @@ pub struct StepView {
     pub finished: Option<DateTime<Local>>,
     /// Bytes done and total, from the step's last progress report.
     pub progress: Option<(u64, u64)>,
+    /// What it does, from its last report (None before any: `Activity::of_kind`).
+    pub activity: Option<Activity>,
+    /// Files done and total, when its tool counts them.
+    pub files: Option<(u64, u64)>,
+    /// Bytes per second and seconds left, once the run could measure them.
+    pub rate: Option<u64>,
+    pub eta_secs: Option<u64>,
+    /// Not moving: for how many seconds, and waiting on what. Cleared by the next
+    /// report.
+    pub stalled: Option<(u64, String)>,
+    /// When it started, on this machine's monotonic clock (for the run's bar).
+    pub since: Option<Instant>,
     /// What the step said a person must not miss (`Stream::Notice`).
     pub notes: Vec<String>,
+}
+
+impl StepView {
+    /// A step nothing is known of yet.
+    fn blank() -> StepView {
+        StepView {
+            id: 0,
+            node: String::new(),
+            kind: StepKind::Prepare,
+            title: String::new(),
+            status: StepStatus::Waiting,
+            started: None,
+            finished: None,
+            progress: None,
+            activity: None,
+            files: None,
+            rate: None,
+            eta_secs: None,
+            stalled: None,
+            since: None,
+            notes: vec![],
+        }
+    }
+
+    /// Seconds it took, once it finished (None when it never started).
+    pub fn elapsed(&self) -> Option<f64> {
+        let (a, b) = (self.started?, self.finished?);
+        Some((b - a).num_milliseconds().max(0) as f64 / 1000.0)
+    }
+
+    /// Seconds it has been running at `now`.
+    pub fn running_for(&self, now: Instant) -> Option<f64> {
+        Some(now.saturating_duration_since(self.since?).as_secs_f64())
+    }
+
+    /// What it is doing: its last report's activity, else its kind's.
+    pub fn activity(&self) -> Activity {
+        self.activity
+            .clone()
+            .unwrap_or_else(|| Activity::of_kind(self.kind))
+    }
 }
 
 /// A node's standing in this run.
@@ -105,11 +159,7 @@ impl RunView {
                     node: s.node.clone(),
                     kind: s.kind,
                     title: s.title(),
-                    status: StepStatus::Waiting,
-                    started: None,
-                    finished: None,
-                    progress: None,
-                    notes: vec![],
+                    ..StepView::blank()
                 })
                 .collect(),
             nodes: plan
@@ -131,14 +181,8 @@ impl RunView {
             let n = self.steps.len();
             self.steps.push(StepView {
                 id: n,
-                node: String::new(),
                 kind,
-                title: String::new(),
-                status: StepStatus::Waiting,
-                started: None,
-                finished: None,
-                progress: None,
-                notes: vec![],
+                ..StepView::blank()
             });
         }
         let s = &mut self.steps[id];
@@ -182,6 +226,7 @@ impl RunView {
                 let s = self.entry(*step, node, *kind, title);
                 s.status = StepStatus::Running;
                 s.started = Some(Local::now());
+                s.since = Some(Instant::now());
                 self.nodes.entry(node.clone()).or_default().running = Some(*step);
             }
             Event::Line {
@@ -193,9 +238,35 @@ impl RunView {
                     }
                 }
             }
-            Event::Progress { step, done, total } => {
+            Event::Progress {
+                step,
+                activity,
+                done,
+                total,
+                files,
+                rate,
+                eta_secs,
+                ..
+            } => {
                 if let Some(s) = self.steps.get_mut(*step) {
                     s.progress = Some((*done, *total));
+                    s.activity = Some(activity.clone());
+                    s.files = *files;
+                    s.rate = *rate;
+                    s.eta_secs = *eta_secs;
+                    s.stalled = None;
+                }
+            }
+            Event::Stalled {
+                step,
+                quiet_secs,
+                waiting_on,
+                ..
+            } => {
+                if let Some(s) = self.steps.get_mut(*step) {
+                    s.stalled = Some((*quiet_secs, waiting_on.clone()));
+                    s.rate = Some(0);
+                    s.eta_secs = None;
                 }
             }
             Event::StepFinished {
@@ -207,6 +278,7 @@ impl RunView {
             } => {
                 let s = self.entry(*step, node, *kind, title);
                 s.status = StepStatus::Finished(outcome.clone());
+                s.stalled = None;
                 if s.started.is_some() {
                     s.finished = Some(Local::now());
                 }

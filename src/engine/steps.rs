@@ -2,7 +2,7 @@
 //! layout), and the restic steps on its own repository (`init`, `backup`, `check`,
 //! `forget`), each executing the action the plan gave it.
 
-use super::events::{Cause, CheckItem, Event, Left, Outcome, Stream};
+use super::events::{Activity, Cause, CheckItem, Event, Left, Outcome, Stream};
 use super::node::{self, Conn};
 use super::process::{self, Input, Job};
 use super::replication::{self, ledger};
@@ -631,11 +631,25 @@ impl Run<'_> {
                 }
                 if step.kind == StepKind::Backup && stream == Stream::Stdout {
                     match restic::parse_backup_line(&text) {
-                        restic::BackupLine::Status { done, total } => {
+                        restic::BackupLine::Status {
+                            done,
+                            total,
+                            files,
+                            reading,
+                        } => {
                             sink.emit(Event::Progress {
                                 step: id,
+                                node: name.clone(),
+                                activity: if reading {
+                                    Activity::Uploading
+                                } else {
+                                    Activity::Scanning
+                                },
                                 done,
                                 total,
+                                files: Some(files),
+                                rate: None,
+                                eta_secs: None,
                             });
                             return;
                         }

@@ -44,6 +44,7 @@ pub mod qobject {
         #[qproperty(QString, config_error)]
         #[qproperty(bool, can_save_config)]
         #[qproperty(QString, status_text)]
+        #[qproperty(f64, run_progress)]
         #[qproperty(*mut RowModel, hosts, READ, CONSTANT)]
         #[qproperty(*mut RowModel, failures, READ, CONSTANT)]
         #[qproperty(*mut RowModel, history, READ, CONSTANT)]
@@ -228,6 +229,8 @@ pub struct BackendRust {
     config_error: QString,
     can_save_config: bool,
     status_text: QString,
+    /// The whole run's bar, 0 to 1.
+    run_progress: f64,
     // The models' addresses for the properties; `models` owns them.
     hosts: *mut RowModel,
     failures: *mut RowModel,
@@ -269,6 +272,7 @@ impl Default for BackendRust {
             config_error: QString::default(),
             can_save_config: false,
             status_text: QString::default(),
+            run_progress: 0.0,
             hosts: std::ptr::null_mut(),
             failures: std::ptr::null_mut(),
             history: std::ptr::null_mut(),
@@ -579,27 +583,28 @@ impl qobject::Backend {
         let hosts = state.hosts.clone();
         let running = state.running;
         let (question, nodes) = state.question().unwrap_or_default();
+        let (status, overall) = (state.status_text(), state.overall);
         let run_data = run.then(|| {
             (
                 state.failures.clone(),
-                state.status_text(),
                 state.log_path.clone(),
                 state.finished.is_some(),
             )
         });
         self.as_mut().host_model().show(&hosts);
+        if !status.is_empty() && (run || running) {
+            self.as_mut().set_status_text(QString::from(&status));
+        }
+        self.as_mut().set_run_progress(overall);
         let question = QString::from(&question);
         if question != self.rust().question {
             self.as_mut()
                 .set_question_nodes(QString::from(&nodes.join(", ")));
             self.as_mut().set_question(question);
         }
-        if let Some((failures, status, log_path, finished)) = run_data {
+        if let Some((failures, log_path, finished)) = run_data {
             self.as_mut().failure_model().show(&failures);
             self.as_mut().set_failure_count(failures.len() as i32);
-            if !status.is_empty() {
-                self.as_mut().set_status_text(QString::from(&status));
-            }
             if let Some(p) = log_path {
                 self.as_mut().set_log_path(QString::from(&p));
             }

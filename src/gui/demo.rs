@@ -9,7 +9,7 @@
 //! on a lab of sshd nodes, not from this.) Nothing here is used by a real run.
 
 use crate::config::Config;
-use crate::engine::events::{Event, Outcome, Route, RunStatus, Stream};
+use crate::engine::events::{Activity, Event, Outcome, Route, RunStatus, Stream};
 use crate::engine::node::Unreachable;
 use crate::engine::process::Finished;
 use crate::plan::{Plan, Step, StepKind};
@@ -48,8 +48,13 @@ pub fn run_events(config: &Config, plan: &Plan, script: &Script) -> Vec<Event> {
         if script.stop_after_steps == Some(step.id) {
             run.ev.push(Event::Progress {
                 step: step.id,
-                done: 512,
-                total: 1024,
+                node: step.node.clone(),
+                activity: Activity::Uploading,
+                done: 1_288_490_189,
+                total: 3_650_722_201,
+                files: Some((1_204, 5_310)),
+                rate: Some(9_437_184),
+                eta_secs: Some(251),
             });
             return run.ev;
         }
@@ -151,11 +156,16 @@ impl Demo<'_> {
                         Stream::Info,
                         format!("{t}: 37 new files to copy (12.4 MiB)"),
                     );
-                    self.ev.push(Event::Progress {
-                        step: step.id,
-                        done: 1,
-                        total: 2,
-                    });
+                    self.ev.push(Event::progress(
+                        step.id,
+                        &step.node,
+                        Activity::Copying {
+                            from: step.node.clone(),
+                            to: t.to_string(),
+                        },
+                        1,
+                        2,
+                    ));
                     self.line(step, Stream::Info, format!("{t}: verified 37 files"));
                 }
                 Outcome::Passed
@@ -254,8 +264,13 @@ impl Demo<'_> {
         for i in 1..=4u64 {
             self.ev.push(Event::Progress {
                 step: step.id,
+                node: step.node.clone(),
+                activity: Activity::Uploading,
                 done: i * 256,
                 total: 1024,
+                files: Some((i * 10, 40)),
+                rate: (i > 1).then_some(96),
+                eta_secs: (i > 1).then(|| (4 - i) * 256 / 96),
             });
             self.line(
                 step,

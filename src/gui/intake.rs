@@ -135,11 +135,13 @@ mod tests {
     use std::sync::Arc;
 
     fn progress(done: u64) -> Event {
-        Event::Progress {
-            step: 0,
+        Event::progress(
+            0,
+            "home",
+            crate::engine::events::Activity::Uploading,
             done,
-            total: 10,
-        }
+            10,
+        )
     }
 
     #[test]

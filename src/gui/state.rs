@@ -9,11 +9,13 @@
 //! Qt in it; the QObject backend renders it into the list models.
 
 use crate::config::{Config, Role};
-use crate::engine::events::{Event, Outcome, Route, RunStatus};
+use crate::engine::events::{Activity, Event, Outcome, Route, RunStatus};
+use crate::engine::progress::{self, Expected};
 use crate::engine::runview::{NodeResult, RunView, StepStatus};
 use crate::logbook::Summary;
-use crate::plan::Plan;
+use crate::plan::{Plan, StepKind};
 use serde::Serialize;
+use std::time::Instant;
 
 /// A node's state as the host list shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -64,6 +66,13 @@ pub struct HostRow {
     pub step: String,
     /// Step progress from 0 to 1; negative when the step reports none.
     pub progress: f64,
+    /// What it is doing in a word or three ("uploading", "sending to home",
+    /// "receiving from laptop"); "" when nothing runs there.
+    pub activity: String,
+    /// The running step's figures: percent, bytes, files, rate, time left (what is known).
+    pub detail: String,
+    /// "stalled — no progress for 75 s, waiting on …", or "".
+    pub stalled: String,
     /// "passed", "failed", "unreachable", "interrupted", or "" when never run.
     pub last_result: String,
     /// When the last result was recorded ("" when never run).
@@ -116,6 +125,35 @@ pub struct RunState {
     pub running: bool,
     pub log_path: Option<String>,
     pub finished: Option<RunStatus>,
+    /// The whole run's bar, 0 to 1, and its words ("about 4 min left").
+    pub overall: f64,
+    pub overall_text: String,
+    /// How long earlier runs' steps took, for the run's bar.
+    expected: Expected,
+    jobs: usize,
+}
+
+/// How long earlier runs' steps took, from their summaries (newest first); only steps
+/// that passed count.
+fn expected_from(history: &[Summary]) -> Expected {
+    let parse = |t: &Option<String>| {
+        t.as_deref()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+    };
+    Expected::from_history(history.iter().flat_map(|run| {
+        run.steps.iter().filter_map(move |s| {
+            let (a, b) = (parse(&s.started)?, parse(&s.finished)?);
+            let kind = s.kind.parse::<StepKind>().ok()?;
+            (s.result == "passed").then(|| {
+                (
+                    s.node.clone(),
+                    kind,
+                    s.title.clone(),
+                    (b - a).num_milliseconds() as f64 / 1000.0,
+                )
+            })
+        })
+    }))
 }
 
 fn now() -> String {
@@ -153,6 +191,10 @@ impl RunState {
             running: false,
             log_path: None,
             finished: None,
+            overall: 0.0,
+            overall_text: String::new(),
+            expected: Expected::default(),
+            jobs: 1,
         };
         state.render();
         state
@@ -172,12 +214,14 @@ impl RunState {
             let time = short_time(run.finished.as_deref().unwrap_or(&run.started));
             node.last = Some((result, time));
         }
+        self.expected = expected_from(history);
         self.render();
     }
 
     /// Knows the run's steps before it starts, so lines and progress can be attributed.
     pub fn set_plan(&mut self, plan: &Plan) {
         self.view = RunView::of_plan(plan);
+        self.jobs = plan.jobs;
     }
 
     /// The kind of step `step` ("backup", "check", ...), "" when unknown.
@@ -246,6 +290,12 @@ impl RunState {
             .log_path
             .as_ref()
             .map(|p| p.to_string_lossy().into_owned());
+        let o = progress::overall(&self.view, &self.expected, self.jobs, Instant::now());
+        self.overall = if self.started { o.fraction } else { 0.0 };
+        self.overall_text = match o.left {
+            Some(left) if self.running => format!("about {}", progress::human_left(left)),
+            _ => String::new(),
+        };
     }
 
     fn row(&self, node: &Configured) -> HostRow {
@@ -260,6 +310,11 @@ impl RunState {
             .and_then(|n| n.running)
             .and_then(|id| self.view.step(id));
         let tried = seen.and_then(|n| n.unreachable.clone()).unwrap_or_default();
+        // A node with nothing of its own running may be the far end of a copy.
+        let activity = match running {
+            Some(step) => step.activity().word_for(&node.name),
+            None => self.receiving(&node.name).unwrap_or_default(),
+        };
         let result = self.view.node_result(&node.name);
         let state = if !self.started {
             HostState::Idle
@@ -291,6 +346,12 @@ impl RunState {
                 Some((done, total)) if total > 0 => (done as f64 / total as f64).clamp(0.0, 1.0),
                 _ => -1.0,
             },
+            activity,
+            detail: running.map(progress::detail).unwrap_or_default(),
+            stalled: running
+                .and_then(|s| s.stalled.as_ref())
+                .map(|(quiet, on)| progress::stalled_text(*quiet, on))
+                .unwrap_or_default(),
             last_result,
             last_time,
             tried,
@@ -307,6 +368,18 @@ impl RunState {
                 .and_then(|n| n.checked.as_ref())
                 .is_none_or(|items| items.iter().all(|i| i.ok)),
         }
+    }
+
+    /// "receiving from X" when a running copy goes to `node`.
+    fn receiving(&self, node: &str) -> Option<String> {
+        self.view
+            .nodes
+            .values()
+            .filter_map(|n| n.running)
+            .filter_map(|id| self.view.step(id))
+            .map(|s| s.activity())
+            .find(|a| matches!(a, Activity::Copying { to, .. } | Activity::Landing { to, .. } if to == node))
+            .map(|a| a.word_for(node))
     }
 
     /// The person answered the question: it is no longer asked.
@@ -333,8 +406,13 @@ impl RunState {
     /// One line for the status bar.
     pub fn status_text(&self) -> String {
         if self.running {
+            let left = if self.overall_text.is_empty() {
+                String::new()
+            } else {
+                format!(" · {}", self.overall_text)
+            };
             return format!(
-                "Running: {} of {} steps done",
+                "Running: {} of {} steps done{left}",
                 self.steps_done, self.steps_total
             );
         }
@@ -363,7 +441,6 @@ fn short_time(rfc3339: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::StepKind;
     use std::path::Path;
 
     fn config() -> Config {
@@ -407,11 +484,7 @@ mod tests {
             tried: vec!["nas.lan".into()],
         });
         s.apply(&started(0, "laptop"));
-        s.apply(&Event::Progress {
-            step: 0,
-            done: 1,
-            total: 4,
-        });
+        s.apply(&Event::progress(0, "n", Activity::Uploading, 1, 4));
         assert_eq!(s.hosts[0].state, HostState::Running);
         assert_eq!(s.hosts[0].progress, 0.25);
         s.apply(&Event::StepFinished {
@@ -474,17 +547,9 @@ mod tests {
             outcome: Outcome::Passed,
         });
         s.apply(&started(1, "home"));
-        assert!(!s.apply(&Event::Progress {
-            step: 0,
-            done: 1,
-            total: 2,
-        }));
+        assert!(!s.apply(&Event::progress(0, "n", Activity::Uploading, 1, 2)));
         assert_eq!(s.hosts[1].progress, -1.0, "not the running step's progress");
-        assert!(s.apply(&Event::Progress {
-            step: 1,
-            done: 1,
-            total: 2,
-        }));
+        assert!(s.apply(&Event::progress(1, "n", Activity::Uploading, 1, 2)));
         assert_eq!(s.hosts[1].progress, 0.5);
         for (step, node) in [(1, "home"), (2, "nas")] {
             s.apply(&Event::StepFinished {

@@ -47,6 +47,27 @@ impl StepKind {
             StepKind::Records => "records",
         }
     }
+
+    pub const ALL: [StepKind; 9] = [
+        StepKind::Prepare,
+        StepKind::Heal,
+        StepKind::Init,
+        StepKind::Backup,
+        StepKind::Check,
+        StepKind::Forget,
+        StepKind::Replicate,
+        StepKind::Verify,
+        StepKind::Records,
+    ];
+}
+
+impl std::str::FromStr for StepKind {
+    type Err = ();
+
+    /// A kind from its `name` (as run summaries record it).
+    fn from_str(s: &str) -> Result<StepKind, ()> {
+        StepKind::ALL.into_iter().find(|k| k.name() == s).ok_or(())
+    }
 }
 
 impl fmt::Display for StepKind {

@@ -4,7 +4,7 @@
 
 use super::guards::{shrink_refusal, unexplained};
 use super::{ledger, HopError, HopOutput, Inventory, RepoFiles};
-use crate::engine::events::{Cause, Event, Outcome, Sink, Stream};
+use crate::engine::events::{Activity, Cause, Event, Outcome, Sink, Stream};
 use crate::engine::replication;
 use crate::engine::run::{Run, Unusable};
 use crate::plan::action::{Action, Hop as PlannedHop};
@@ -35,6 +35,8 @@ impl Run<'_> {
             step: step.id,
             node: owner.clone(),
             total: 0,
+            hop: Default::default(),
+            done: 0,
         };
         let mut copies = self.copies(step, &mut out).await;
         // Total bytes for the progress bar, over every hop.
@@ -295,6 +297,10 @@ pub(crate) struct StepOutput<'a> {
     pub(crate) step: usize,
     pub(crate) node: String,
     pub(crate) total: u64,
+    /// The hop under way: (from, to).
+    pub(crate) hop: (String, String),
+    /// Bytes carried so far, over every hop.
+    pub(crate) done: u64,
 }
 
 impl HopOutput for StepOutput<'_> {
@@ -306,11 +312,34 @@ impl HopOutput for StepOutput<'_> {
             text,
         });
     }
+    fn hop(&mut self, from: &str, to: &str) {
+        self.hop = (from.to_string(), to.to_string());
+    }
     fn progress(&mut self, done: u64) {
+        let (from, to) = self.hop.clone();
+        self.done = done.min(self.total);
         self.sink.emit(Event::Progress {
             step: self.step,
-            done: done.min(self.total),
+            node: self.node.clone(),
+            activity: Activity::Copying { from, to },
+            done: self.done,
             total: self.total,
+            files: None,
+            rate: None,
+            eta_secs: None,
+        });
+    }
+    fn checking(&mut self, done: u64, total: u64) {
+        let (from, to) = self.hop.clone();
+        self.sink.emit(Event::Progress {
+            step: self.step,
+            node: self.node.clone(),
+            activity: Activity::Landing { from, to },
+            done: self.done,
+            total: self.total,
+            files: Some((done, total)),
+            rate: None,
+            eta_secs: None,
         });
     }
 }

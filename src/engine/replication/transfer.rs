@@ -32,6 +32,11 @@ pub struct Hop<'a> {
 pub trait HopOutput {
     fn line(&mut self, stream: Stream, text: String);
     fn progress(&mut self, done: u64);
+    /// The hop that the next reports are about.
+    fn hop(&mut self, _from: &str, _to: &str) {}
+    /// The target read `done` of the `total` files that arrived (checking each against
+    /// its name).
+    fn checking(&mut self, _done: u64, _total: u64) {}
 }
 
 #[derive(Debug)]
@@ -111,6 +116,7 @@ pub async fn hop(
             return Err(HopError::Foreign);
         }
     }
+    out.hop(&hop.src.node.name, &hop.dst.node.name);
     let mut todo = missing(hop.src_files, hop.dst_files);
     todo.sort_by_key(|(p, _)| PHASES.iter().position(|ph| Some(*ph) == phase_of(p)));
     let need_config = hop.dst_files.config_sha.is_none();
@@ -253,6 +259,7 @@ async fn install(
     let dst_repo = hop.dst.repo(hop.repo);
     let mut corrupt: Vec<String> = vec![];
     let mut landed = done;
+    let (mut checked, to_check) = (0, todo.len() as u64);
     let fin = process::run(
         hop.dst.at(),
         Job::script(INSTALL, install_args(stage, &dst_repo, src_sha, &quarantine))
@@ -262,6 +269,10 @@ async fn install(
         |stream, text| {
             let mut w = text.split(' ');
             match (w.next(), w.next(), w.next()) {
+                (Some("checked"), Some(_), None) => {
+                    checked += 1;
+                    out.checking(checked, to_check);
+                }
                 (Some("in-place"), Some(phase), Some(n)) => {
                     if phase == "config" {
                         hop.dst_files.config_sha = Some(src_sha.to_string());
@@ -418,6 +429,15 @@ mod tests {
         list.extend(old.iter().map(|o| format!("- {o}")));
         let (code, lines) = commit(&stage, &repo, &q, &list);
         assert_eq!(code, Some(0), "{lines:?}");
+        let (checked, lines): (Vec<String>, Vec<String>) =
+            lines.into_iter().partition(|l| l.starts_with("checked "));
+        assert_eq!(
+            checked,
+            new.iter()
+                .map(|n| format!("checked {n}"))
+                .collect::<Vec<_>>(),
+            "each staged file is said as it is read, in the list's order"
+        );
         assert_eq!(
             lines,
             [

@@ -2,7 +2,8 @@
 # Arguments: STAGE REPO CONFIG_SHA256 QUARANTINE PHASE...   (PHASE...: restic's write order)
 # stdin: "+ PATH" for each staged file to install, "- PATH" for each file to move into the
 # quarantine; PATH as restic names its files, nothing else is accepted.
-# Prints "in-place PHASE N" as each phase lands, "quarantined PHASE N", "corrupt PATH SHA"
+# Prints "checked PATH" as each staged file's content is read, "in-place PHASE N" as each
+# phase lands, "quarantined PHASE N", "corrupt PATH SHA"
 # for a staged file whose content does not match its name (status 4: nothing after its
 # phase is installed), "refused WHY" (status 6: nothing done).
 # Every staged file's SHA-256 is checked against its name and flushed; then the files move
@@ -32,7 +33,10 @@ find . -mindepth 1 ! -type f ! -type d -delete
 : > "$w/good"; : > "$w/bad"
 sed -n 's|^+ \([a-z]*/.*\)$|\1|p' "$w/list" > "$w/add"
 if [ -s "$w/add" ]; then
-  xargs -d '\n' sha256sum -- < "$w/add" > "$w/sums" || exit 3
+  # "checked PATH" as each file is read, so a long check is seen to move.
+  { xargs -d '\n' sha256sum -- < "$w/add" || echo failed > "$w/failed"; } |
+    while IFS= read -r l; do printf '%s\n' "$l" >> "$w/sums"; echo "checked ${l#*  }"; done
+  if [ -e "$w/failed" ]; then exit 3; fi
   awk -v good="$w/good" -v bad="$w/bad" '{ n = $2; sub(/.*\//, "", n); if ($1 == n) print $2 > good; else { print $2 > bad; print "corrupt " $2 " " $1 } }' "$w/sums"
   xargs -d '\n' -r rm -f -- < "$w/bad"
   flush .
