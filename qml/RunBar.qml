@@ -67,7 +67,7 @@ RowLayout {
     // The whole run: from this run's progress and the time earlier runs' steps took.
     ProgressBar {
         objectName: "runProgress"
-        Layout.preferredWidth: 160
+        Layout.preferredWidth: 110
         visible: bar.api.running
         from: 0
         to: 1

@@ -360,6 +360,9 @@ impl Expected {
             if !(secs.is_finite() && secs >= 0.0) {
                 continue;
             }
+            // No step takes less than a second or so (a round trip, a process started):
+            // a near-zero record would make its step weigh nothing.
+            let secs = secs.max(1.0);
             e.steps.entry((node, kind, title)).or_insert(secs);
             by_kind.entry(kind).or_default().push(secs);
         }

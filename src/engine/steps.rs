@@ -15,6 +15,9 @@ use std::collections::HashSet;
 use std::rc::Rc;
 use std::time::Duration;
 
+/// Password trials run side by side on one node.
+const PROBES_AT_ONCE: usize = 4;
+
 /// The checked nodes that can send their repositories in this run (a node left out, or
 /// without rsync, sends none), and the node being judged.
 fn senders(st: &State, node: &str) -> std::collections::HashMap<String, preflight::Checked> {
@@ -334,7 +337,7 @@ impl Run<'_> {
         Ok(no_rsync)
     }
 
-    /// The password tried, read-only, on every repository the node holds.
+    /// The password tried, read-only, on every repository the node holds, a few at once.
     async fn try_password(
         &self,
         step: &Step,
@@ -342,11 +345,20 @@ impl Run<'_> {
         facts: &prepare::Facts,
     ) -> Result<Vec<(String, preflight::Trial)>, Outcome> {
         let mut trials = vec![];
-        for owner in facts.held.keys() {
-            let job = Job::new(restic::unlock_probe_args(&conn.repo(owner)))
-                .stdin(Input::Password(self.password))
-                .timeout(Duration::from_secs(120));
-            let (fin, _) = process::capture(conn.at(), job, &self.cancel).await;
+        let owners: Vec<&String> = facts.held.keys().collect();
+        let mut done = vec![];
+        // A few at once: each open of a repository costs restic a key derivation (about
+        // half a second by design), and sshd allows 10 sessions per connection.
+        for some in owners.chunks(PROBES_AT_ONCE) {
+            let probes = some.iter().map(|owner| {
+                let job = Job::new(restic::unlock_probe_args(&conn.repo(owner)))
+                    .stdin(Input::Password(self.password))
+                    .timeout(Duration::from_secs(120));
+                process::capture(conn.at(), job, &self.cancel)
+            });
+            done.extend(some.iter().zip(super::run::all(probes.collect()).await));
+        }
+        for (owner, (fin, _)) in done {
             if fin.cancelled {
                 return Err(Outcome::Interrupted);
             }

@@ -293,7 +293,10 @@ impl RunState {
         let o = progress::overall(&self.view, &self.expected, self.jobs, Instant::now());
         self.overall = if self.started { o.fraction } else { 0.0 };
         self.overall_text = match o.left {
-            Some(left) if self.running => format!("about {}", progress::human_left(left)),
+            Some(left) if self.running && left.as_secs() >= 60 => {
+                format!("about {}", progress::human_left(left))
+            }
+            Some(left) if self.running => progress::human_left(left),
             _ => String::new(),
         };
     }
