@@ -6,7 +6,7 @@
 //! table and its own rules; `RunView::apply` is the one reducer, so the three cannot
 //! disagree about what happened.
 
-use super::events::{CheckItem, Event, Left, Outcome, Route, RunStatus, Stream};
+use super::events::{CheckItem, Event, Fact, Left, Outcome, Route, RunStatus, Stream};
 use crate::plan::{Plan, StepKind};
 use chrono::{DateTime, Local};
 use std::collections::BTreeMap;
@@ -32,6 +32,8 @@ pub struct StepView {
     pub progress: Option<(u64, u64)>,
     /// What the step said a person must not miss (`Stream::Notice`).
     pub notes: Vec<String>,
+    /// What it found that explains its failure (`Event::Found`), for `crate::problems`.
+    pub facts: Vec<Fact>,
 }
 
 /// A node's standing in this run.
@@ -110,6 +112,7 @@ impl RunView {
                     finished: None,
                     progress: None,
                     notes: vec![],
+                    facts: vec![],
                 })
                 .collect(),
             nodes: plan
@@ -139,6 +142,7 @@ impl RunView {
                 finished: None,
                 progress: None,
                 notes: vec![],
+                facts: vec![],
             });
         }
         let s = &mut self.steps[id];
@@ -220,6 +224,11 @@ impl RunView {
                 self.nodes.entry(node.clone()).or_default().checked = Some(items.clone());
             }
             Event::Waiting { without } => self.waiting = Some(without.clone()),
+            Event::Found { step, fact, .. } => {
+                if let Some(s) = self.steps.get_mut(*step) {
+                    s.facts.push(fact.clone());
+                }
+            }
             Event::RunFinished { status, .. } => {
                 self.waiting = None;
                 self.status = Some(*status);
