@@ -111,6 +111,8 @@ pub struct RunState {
     ended_at: String,
     pub hosts: Vec<HostRow>,
     pub failures: Vec<Failure>,
+    /// The failed steps grouped by cause, in plain sentences (`crate::problems`).
+    pub problems: Vec<crate::problems::Problem>,
     pub steps_total: usize,
     pub steps_done: usize,
     pub running: bool,
@@ -148,6 +150,7 @@ impl RunState {
             ended_at: String::new(),
             hosts: vec![],
             failures: vec![],
+            problems: vec![],
             steps_total: 0,
             steps_done: 0,
             running: false,
@@ -235,6 +238,7 @@ impl RunState {
                 _ => None,
             })
             .collect();
+        self.problems = crate::problems::of_view(&self.view);
         self.steps_done = self
             .view
             .steps
