@@ -1,5 +1,6 @@
-// After a run with failures: one entry per failed step (node, step, exit code, the last
-// lines it wrote on stderr). Choosing one shows that step's lines in the log.
+// After a run with failures: its problems, one per cause, each in a plain sentence with
+// what to do, followed by the failed steps it concerns (node, step, exit code). Choosing a
+// problem, or one of its steps, shows that step's lines in the log.
 import QtQuick
 import QtQuick.Controls
 import QtQuick.Layouts
@@ -7,8 +8,14 @@ import QtQuick.Layouts
 Rectangle {
     id: summary
     property var api
+    // Failed steps; the problems group them by cause.
     readonly property int count: api.failures.count
     signal stepChosen()
+
+    function choose(step) {
+        summary.api.showStep(step)
+        summary.stepChosen()
+    }
 
     visible: count > 0
     implicitHeight: column.implicitHeight + 16
@@ -24,32 +31,33 @@ Rectangle {
 
         Label {
             text: (summary.count === 1 ? "1 step failed" : summary.count + " steps failed")
-                  + " — choose one to see its log"
+                  + " — choose a problem to see its log"
             font.bold: true
             color: "#b52a25"
         }
 
         ListView {
-            id: failureList
-            objectName: "failureList"
+            id: problemList
+            objectName: "problemList"
             Layout.fillWidth: true
             Layout.fillHeight: true
             implicitHeight: contentHeight
             clip: true
             spacing: 4
-            model: summary.api.failures
+            model: summary.api.problems
             boundsBehavior: Flickable.StopAtBounds
             ScrollBar.vertical: ScrollBar {}
 
             delegate: Rectangle {
-                id: failure
-                required property int step
-                required property string node
-                required property string title
-                required property int exitCode
-                required property string message
-                required property var stderrTail
-                readonly property bool chosen: summary.api.filterStep === step
+                id: problem
+                objectName: "problem_" + cause
+                required property string cause
+                required property var nodes
+                required property var steps
+                required property var stepLabels
+                required property string sentence
+                required property string todo
+                readonly property bool chosen: steps.indexOf(String(summary.api.filterStep)) >= 0
                 width: ListView.view.width
                 implicitHeight: lines.implicitHeight + 8
                 radius: 3
@@ -61,10 +69,7 @@ Rectangle {
                     anchors.fill: parent
                     hoverEnabled: true
                     cursorShape: Qt.PointingHandCursor
-                    onClicked: {
-                        summary.api.showStep(failure.step)
-                        summary.stepChosen()
-                    }
+                    onClicked: summary.choose(Number(problem.steps[0]))
                 }
 
                 ColumnLayout {
@@ -72,32 +77,43 @@ Rectangle {
                     anchors.fill: parent
                     anchors.margins: 4
                     anchors.leftMargin: 8
-                    spacing: 1
+                    spacing: 2
                     Label {
-                        Layout.fillWidth: true
-                        elide: Text.ElideRight
-                        textFormat: Text.PlainText
-                        font.bold: true
-                        text: failure.node + " — step " + (failure.step + 1) + ": "
-                              + failure.title
-                              + (failure.exitCode >= 0 ? " — exit code " + failure.exitCode : "")
-                    }
-                    Label {
+                        objectName: "problemSentence"
                         Layout.fillWidth: true
                         wrapMode: Text.Wrap
                         textFormat: Text.PlainText
-                        text: failure.message
+                        font.bold: true
+                        text: problem.sentence
                     }
                     Label {
+                        objectName: "problemTodo"
                         Layout.fillWidth: true
-                        visible: failure.stderrTail.length > 0
+                        wrapMode: Text.Wrap
                         textFormat: Text.PlainText
-                        wrapMode: Text.WrapAnywhere
-                        maximumLineCount: 4
-                        elide: Text.ElideRight
-                        font.family: "monospace"
-                        color: "#8a1f1b"
-                        text: failure.stderrTail.slice(-4).join("\n")
+                        text: "What to do: " + problem.todo
+                    }
+                    Repeater {
+                        model: problem.stepLabels
+                        delegate: Label {
+                            id: stepLabel
+                            required property int index
+                            required property string modelData
+                            objectName: "problemStep_" + problem.steps[index]
+                            Layout.fillWidth: true
+                            elide: Text.ElideRight
+                            textFormat: Text.PlainText
+                            color: "#8a1f1b"
+                            font.underline: stepHover.containsMouse
+                            text: "› " + modelData + " — show its log"
+                            MouseArea {
+                                id: stepHover
+                                anchors.fill: parent
+                                hoverEnabled: true
+                                cursorShape: Qt.PointingHandCursor
+                                onClicked: summary.choose(Number(problem.steps[stepLabel.index]))
+                            }
+                        }
                     }
                 }
             }

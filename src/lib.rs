@@ -12,6 +12,7 @@ pub mod gui;
 pub mod logbook;
 pub mod password;
 pub mod plan;
+pub mod problems;
 #[cfg(test)]
 mod props;
 pub mod restore;

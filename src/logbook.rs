@@ -35,6 +35,10 @@ pub struct Summary {
     pub status: String,
     pub log: PathBuf,
     pub steps: Vec<StepSummary>,
+    /// The failed steps grouped by cause, each in a plain sentence with what to do
+    /// (`crate::problems`); absent from summaries written before they were recorded.
+    #[serde(default)]
+    pub problems: Vec<crate::problems::Problem>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -114,6 +118,7 @@ impl Logbook {
             status: "running".into(),
             log: log_path.clone(),
             steps: vec![],
+            problems: vec![],
         };
         let book = Logbook {
             log_path,
@@ -209,7 +214,13 @@ impl Sink for Logbook {
                     names.join(", ")
                 )
             }
+            Event::Found { step, node, fact } => {
+                let kind = inner.view.step(*step).map(|s| s.kind.to_string());
+                let fact = serde_json::to_string(fact).unwrap_or_default();
+                format!("{t} > [{node} {}] found: {fact}", kind.unwrap_or_default())
+            }
             Event::StepFinished { step, outcome, .. } => {
+                inner.summary.problems = crate::problems::of_view(&inner.view);
                 let summary = step_summary(&inner.view, *step);
                 let line = match &summary.message {
                     Some(m) => format!(

@@ -38,9 +38,9 @@ fn a_wrong_password_changes_nothing_on_any_of_three_nodes_and_is_said_once() {
     assert_exit(&o, 1);
     let out = stdout(&o);
     assert_eq!(
-        out.matches("wrong password").count(),
+        out.to_lowercase().matches("wrong password").count(),
         2,
-        "one sentence, as the step and in the summary:\n{out}"
+        "one sentence, as the step and in the problems summary:\n{out}"
     );
     assert!(out.contains("nothing was written on any node"), "{out}");
     assert_eq!(lab.causes().len(), 1, "{:?}", lab.causes());

@@ -24,7 +24,8 @@ impl Sink for Printer {
                 address,
                 route,
             } => writeln!(out, "  [{node}] reached via {address} ({route:?})"),
-            Event::NodeUnreachable { .. } | Event::Progress { .. } => Ok(()),
+            // Found: the run's end words what was found (`crate::problems`).
+            Event::NodeUnreachable { .. } | Event::Progress { .. } | Event::Found { .. } => Ok(()),
             Event::NodeChecked { node, items } => writeln!(
                 out,
                 "  [{node}] checked: {}",

@@ -6,12 +6,14 @@ use super::password::password_and_signals;
 use super::printer::{JsonPrinter, Printer, ProofPrinter};
 use crate::config::Config;
 use crate::engine;
-use crate::engine::events::{Outcome, Sink};
+use crate::engine::events::{Event, Fanout, Sink};
 use crate::engine::node;
+use crate::engine::runview::RunView;
 use crate::error::{self, Error, Exit};
 use crate::plan::Plan;
 use secrecy::SecretString;
 use std::io::Write;
+use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
 
 /// `wbackup run`: checks the flags against the plan, gets the password, runs the plan.
@@ -62,28 +64,34 @@ async fn execute(
     json: bool,
     cancel: CancellationToken,
 ) -> Exit {
-    let sink: Box<dyn Sink> = if json {
+    let printer: Box<dyn Sink> = if json {
         Box::new(JsonPrinter)
     } else {
         Box::new(Printer)
     };
+    // The run as its events tell it, for the problems summary at the end.
+    let view = Arc::new(Mutex::new(RunView::of_plan(plan)));
+    let seen = view.clone();
+    let reader = move |e: Event| {
+        if let Ok(mut v) = seen.lock() {
+            v.apply(&e);
+        }
+    };
+    let sink = Box::new(Fanout(vec![printer, Box::new(reader)]));
     // Held until this function returns, however the run ends.
     let _awake = crate::desktop::Inhibitor::for_run().await;
     let report = engine::execute(config, plan, &password, cancel, sink).await;
-    if !json {
-        let failed: Vec<_> = report
-            .outcomes
-            .iter()
-            .zip(&plan.steps)
-            .filter_map(|(o, s)| match o {
-                Outcome::Failed { message, .. } => Some(format!("  {}: {message}", s.title())),
-                _ => None,
-            })
-            .collect();
-        if !failed.is_empty() {
-            // stdout may be a terminal that hung up: never panic on it.
-            let _ = writeln!(std::io::stdout(), "failed steps:\n{}", failed.join("\n"));
-        }
+    let problems = view
+        .lock()
+        .map(|v| crate::problems::of_view(&v))
+        .unwrap_or_default();
+    if !json && !problems.is_empty() {
+        // stdout may be a terminal that hung up: never panic on it.
+        let _ = write!(
+            std::io::stdout(),
+            "problems:\n{}",
+            crate::problems::render(&problems)
+        );
     }
     report.status.into()
 }

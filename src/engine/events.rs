@@ -225,6 +225,49 @@ pub enum Event {
     Waiting {
         without: Vec<Left>,
     },
+    /// A fact a step found that explains its failure, in typed form: the problems summary
+    /// (`crate::problems`) words it for the terminal, the logbook and the window.
+    Found {
+        step: usize,
+        node: String,
+        fact: Fact,
+    },
+}
+
+/// What a failing step found out, beyond its cause: the figures and names a person
+/// needs to act (the paths restic could not read, who holds a lock, ...).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(tag = "fact", rename_all = "kebab-case")]
+pub enum Fact {
+    /// restic could not read these source paths; its snapshot was saved without them.
+    Unreadable { paths: Vec<String> },
+    /// Another restic process holds a lock on the repository.
+    Locked(LockHolder),
+    /// The node answered with another host key: the command (quoted) that forgets the old
+    /// one, for when the node was reinstalled.
+    HostKeyChanged { forget: String },
+    /// Programs the node lacks (`restic`, `rsync`).
+    ToolsMissing { tools: Vec<String> },
+    /// Not enough free space for what this run would write there, in KiB.
+    Room { free_kb: u64, need_kb: u64 },
+}
+
+/// Who holds a restic lock, as restic's refusal and the lock's node tell it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct LockHolder {
+    /// The repository, as its node names it.
+    pub repo: String,
+    pub pid: u32,
+    pub host: String,
+    pub user: String,
+    /// When restic created it, as restic printed it ("2026-11-27 21:49:58").
+    pub created: String,
+    /// Its age when restic refused, in seconds.
+    pub age_s: u64,
+    pub exclusive: bool,
+    /// Some(true) when the lock's host is the node itself and no process has that pid
+    /// there; Some(false) when one has; None when wbackup could not look (another host).
+    pub process_gone: Option<bool>,
 }
 
 impl Event {

@@ -11,6 +11,7 @@
 //! its node (restic removes its lock) and marks the rest of the plan interrupted.
 
 pub mod events;
+mod found;
 pub mod heal;
 pub mod node;
 mod preflight;
@@ -28,6 +29,8 @@ pub mod runview;
 pub(crate) mod shtest;
 mod steps;
 pub mod verify;
+
+pub(crate) use preflight::human_kb;
 
 use crate::config::Config;
 use crate::logbook::Logbook;

@@ -193,7 +193,7 @@ impl Unreachable {
 
 /// What ssh's complaint about a changed host key says to run, rebuilt with every word
 /// quoted (`ssh-keygen -f FILE -R HOST`); `fallback_host` when ssh did not say.
-fn forget_key_command(ssh_stderr: &str, fallback_host: &str) -> String {
+pub(crate) fn forget_key_command(ssh_stderr: &str, fallback_host: &str) -> String {
     /// The word after `flag` in `line`, unquoted ('…' or "…") as ssh wrote it.
     fn arg_after(line: &str, flag: &str) -> Option<String> {
         let rest = line.split_once(flag)?.1.trim_start();

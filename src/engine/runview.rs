@@ -6,7 +6,9 @@
 //! table and its own rules; `RunView::apply` is the one reducer, so the three cannot
 //! disagree about what happened.
 
-use super::events::{Activity, CheckItem, Event, Left, Outcome, Route, RunStatus, Stream};
+use super::events::{
+    Activity, CheckItem, Event, Fact, Left, Outcome, Route, RunStatus, Stream,
+};
 use crate::plan::{Plan, StepKind};
 use chrono::{DateTime, Local};
 use std::collections::BTreeMap;
@@ -45,6 +47,8 @@ pub struct StepView {
     pub since: Option<Instant>,
     /// What the step said a person must not miss (`Stream::Notice`).
     pub notes: Vec<String>,
+    /// What it found that explains its failure (`Event::Found`), for `crate::problems`.
+    pub facts: Vec<Fact>,
 }
 
 impl StepView {
@@ -66,6 +70,7 @@ impl StepView {
             stalled: None,
             since: None,
             notes: vec![],
+            facts: vec![],
         }
     }
 
@@ -292,6 +297,11 @@ impl RunView {
                 self.nodes.entry(node.clone()).or_default().checked = Some(items.clone());
             }
             Event::Waiting { without } => self.waiting = Some(without.clone()),
+            Event::Found { step, fact, .. } => {
+                if let Some(s) = self.steps.get_mut(*step) {
+                    s.facts.push(fact.clone());
+                }
+            }
             Event::RunFinished { status, .. } => {
                 self.waiting = None;
                 self.status = Some(*status);

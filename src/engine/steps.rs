@@ -2,12 +2,12 @@
 //! layout), and the restic steps on its own repository (`init`, `backup`, `check`,
 //! `forget`), each executing the action the plan gave it.
 
-use super::events::{Activity, Cause, CheckItem, Event, Left, Outcome, Stream};
+use super::events::{Activity, Cause, CheckItem, Event, Fact, Left, Outcome, Stream};
 use super::node::{self, Conn};
 use super::process::{self, Input, Job};
 use super::replication::{self, ledger};
 use super::run::{Halt, Run, State, Unusable};
-use super::{preflight, prepare, restic};
+use super::{found, preflight, prepare, restic};
 use crate::plan::action::{self, Action};
 use crate::plan::{Step, StepKind};
 use crate::shell;
@@ -56,6 +56,10 @@ impl Run<'_> {
                 node: node.name.clone(),
                 tried: node.addresses.clone(),
             });
+            if let Some(cmd) = &u.key_changed {
+                let forget = cmd.clone();
+                self.found(step, Fact::HostKeyChanged { forget });
+            }
             Outcome::Failed {
                 cause: u.cause(),
                 exit_code: None,
@@ -273,6 +277,10 @@ impl Run<'_> {
         self.st().conns.insert(node.name.clone(), conn.clone());
         let lines = self.prepare_script(step, "check").await?;
         let facts = prepare::parse(&lines, paths.len());
+        if !facts.missing_tools.is_empty() {
+            let tools = facts.missing_tools.clone();
+            self.found(step, Fact::ToolsMissing { tools });
+        }
         if let Some(kb) = facts.free_kb {
             self.info(
                 step,
@@ -377,7 +385,7 @@ impl Run<'_> {
                 );
                 preflight::Trial::Unreadable(fin.describe())
             };
-            trials.push((owner.clone(), trial));
+            trials.push(((*owner).clone(), trial));
         }
         Ok(trials)
     }
@@ -442,8 +450,11 @@ impl Run<'_> {
         let conn = st.conns.get(&step.node)?.clone();
         let needs = preflight::needs(self.plan, &senders(&st, &step.node), &step.node);
         let free = st.preflight.get(&step.node)?.facts.free_kb;
-        preflight::lacks_room(&step.node, &conn.base(), free, &needs)
-            .map(|why| Outcome::failed_as(Cause::DiskFull, why))
+        drop(st);
+        let why = preflight::lacks_room(&step.node, &conn.base(), free, &needs)?;
+        let (free_kb, need_kb) = (free.unwrap_or(0), needs.iter().map(|n| n.kb).sum());
+        self.found(step, Fact::Room { free_kb, need_kb });
+        Some(Outcome::failed_as(Cause::DiskFull, why))
     }
 
     /// `prepare.sh make`: the layout, and the purge of old quarantine folders.
@@ -596,10 +607,16 @@ impl Run<'_> {
             };
         }
         let cause = fin.cause();
+        // restic's last words on a lock advise `unlock`, which is wrong while the lock's
+        // process runs: the problems summary says who holds it and what to do.
+        let said = match cause {
+            Cause::Locked => "its repository is locked by another restic".to_string(),
+            _ => fin.describe(),
+        };
         Outcome::Failed {
             cause,
             exit_code: fin.code,
-            message: format!("{what} on {}: {}", step.node, fin.describe()),
+            message: format!("{what} on {}: {said}", step.node),
             stderr_tail: fin.stderr_tail.clone(),
         }
     }
@@ -620,9 +637,14 @@ impl Run<'_> {
             unreachable!("a restic step runs restic")
         };
         let argv = action::expand(words, &conn.home);
+        // `restic -r REPO …`: the repository, should another restic's lock stop this one.
+        let argv_repo = argv.get(2).cloned().unwrap_or_default();
         let sink = self.sink;
         let id = step.id;
         let name = step.node.clone();
+        let mut unreadable: Vec<String> = vec![];
+        // The last status line's totals (bytes, files), for the end of the bar.
+        let mut last_status: Option<(u64, u64)> = None;
         let fin = process::run(
             conn.at(),
             Job::new(argv).stdin(Input::Password(self.password)),
@@ -641,6 +663,13 @@ impl Run<'_> {
                         return;
                     }
                 }
+                if step.kind == StepKind::Backup && unreadable.len() < found::UNREADABLE_KEPT {
+                    if let Some(path) = crate::problems::unreadable_item(&text) {
+                        if !unreadable.contains(&path) {
+                            unreadable.push(path);
+                        }
+                    }
+                }
                 if step.kind == StepKind::Backup && stream == Stream::Stdout {
                     match restic::parse_backup_line(&text) {
                         restic::BackupLine::Status {
@@ -649,6 +678,7 @@ impl Run<'_> {
                             files,
                             reading,
                         } => {
+                            last_status = Some((total, files.1));
                             sink.emit(Event::Progress {
                                 step: id,
                                 node: name.clone(),
@@ -666,6 +696,20 @@ impl Run<'_> {
                             return;
                         }
                         restic::BackupLine::Summary(s) => {
+                            // restic's last status may stop short of the whole; the
+                            // snapshot saved, the step is done.
+                            if let Some((total, files)) = last_status.take() {
+                                sink.emit(Event::Progress {
+                                    step: id,
+                                    node: name.clone(),
+                                    activity: Activity::Uploading,
+                                    done: total,
+                                    total,
+                                    files: Some((files, files)),
+                                    rate: None,
+                                    eta_secs: None,
+                                });
+                            }
                             sink.emit(Event::Line {
                                 step: id,
                                 node: name.clone(),
@@ -695,6 +739,7 @@ impl Run<'_> {
         }
         // restic exits 3 when a backup could not read some files but saved a snapshot.
         if step.kind == StepKind::Backup && fin.code == Some(3) {
+            self.found(step, Fact::Unreadable { paths: unreadable });
             return Outcome::Failed {
                 cause: Cause::UnreadableFiles,
                 exit_code: fin.code,
@@ -704,6 +749,10 @@ impl Run<'_> {
                 ),
                 stderr_tail: fin.stderr_tail.clone(),
             };
+        }
+        if fin.cause() == Cause::Locked {
+            self.lock_found(step, &conn, &argv_repo, &fin.stderr_tail)
+                .await;
         }
         let what = format!("restic {}", step.kind);
         self.restic_failure(step, &fin, &what)

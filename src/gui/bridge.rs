@@ -1,7 +1,7 @@
 //! The QObject the QML window binds to. It is also the log pane's list model: each row is
 //! one line of the live log (after the host, step and search filters). The host list, the
 //! failure summary and the history are three more list models it owns ([`RowModel`]s,
-//! the properties `hosts`, `failures`, `history`).
+//! the properties `hosts`, `failures`, `problems`, `history`).
 //!
 //! It owns no backup logic. "Backup all" builds the same `Plan` the command line runs
 //! and hands it to the engine on a worker thread; the engine's events come back through
@@ -47,6 +47,8 @@ pub mod qobject {
         #[qproperty(f64, run_progress)]
         #[qproperty(*mut RowModel, hosts, READ, CONSTANT)]
         #[qproperty(*mut RowModel, failures, READ, CONSTANT)]
+        /// The last run's problems, one row per cause (`crate::problems`).
+        #[qproperty(*mut RowModel, problems, READ, CONSTANT)]
         #[qproperty(*mut RowModel, history, READ, CONSTANT)]
         #[qproperty(QString, plan_text)]
         #[qproperty(QString, log_path)]
@@ -202,10 +204,11 @@ struct ActiveRun {
 }
 
 /// The three list models besides the log, owned here and shown to QML through the
-/// `hosts`, `failures` and `history` pointer properties.
+/// `hosts`, `failures`, `problems` and `history` pointer properties.
 struct Models {
     hosts: cxx::UniquePtr<RowModel>,
     failures: cxx::UniquePtr<RowModel>,
+    problems: cxx::UniquePtr<RowModel>,
     history: cxx::UniquePtr<RowModel>,
 }
 
@@ -214,6 +217,7 @@ impl Models {
         Models {
             hosts: super::native::new_row_model(),
             failures: super::native::new_row_model(),
+            problems: super::native::new_row_model(),
             history: super::native::new_row_model(),
         }
     }
@@ -234,6 +238,7 @@ pub struct BackendRust {
     // The models' addresses for the properties; `models` owns them.
     hosts: *mut RowModel,
     failures: *mut RowModel,
+    problems: *mut RowModel,
     history: *mut RowModel,
     plan_text: QString,
     log_path: QString,
@@ -275,6 +280,7 @@ impl Default for BackendRust {
             run_progress: 0.0,
             hosts: std::ptr::null_mut(),
             failures: std::ptr::null_mut(),
+            problems: std::ptr::null_mut(),
             history: std::ptr::null_mut(),
             plan_text: QString::default(),
             log_path: QString::default(),
@@ -338,6 +344,7 @@ impl cxx_qt::Initialize for qobject::Backend {
         let rust = rust.get_mut();
         rust.hosts = model_ptr(&mut rust.models.hosts);
         rust.failures = model_ptr(&mut rust.models.failures);
+        rust.problems = model_ptr(&mut rust.models.problems);
         rust.history = model_ptr(&mut rust.models.history);
     }
 }
@@ -387,6 +394,13 @@ impl qobject::Backend {
             .as_ref()
             .expect("created with the backend")
     }
+    pub fn problem_rows(&self) -> &RowModel {
+        self.rust()
+            .models
+            .problems
+            .as_ref()
+            .expect("created with the backend")
+    }
     pub fn history_rows(&self) -> &RowModel {
         self.rust()
             .models
@@ -401,6 +415,9 @@ impl qobject::Backend {
     }
     pub fn failure_model(self: Pin<&mut Self>) -> Pin<&mut RowModel> {
         self.rust_mut().get_mut().models.failures.pin_mut()
+    }
+    pub fn problem_model(self: Pin<&mut Self>) -> Pin<&mut RowModel> {
+        self.rust_mut().get_mut().models.problems.pin_mut()
     }
     pub fn history_model(self: Pin<&mut Self>) -> Pin<&mut RowModel> {
         self.rust_mut().get_mut().models.history.pin_mut()
@@ -587,6 +604,7 @@ impl qobject::Backend {
         let run_data = run.then(|| {
             (
                 state.failures.clone(),
+                super::problems::rows(&state.problems, &state.failures),
                 state.log_path.clone(),
                 state.finished.is_some(),
             )
@@ -602,8 +620,9 @@ impl qobject::Backend {
                 .set_question_nodes(QString::from(&nodes.join(", ")));
             self.as_mut().set_question(question);
         }
-        if let Some((failures, log_path, finished)) = run_data {
+        if let Some((failures, problems, log_path, finished)) = run_data {
             self.as_mut().failure_model().show(&failures);
+            self.as_mut().problem_model().show(&problems);
             self.as_mut().set_failure_count(failures.len() as i32);
             if let Some(p) = log_path {
                 self.as_mut().set_log_path(QString::from(&p));

@@ -8,7 +8,7 @@
 //! `copies` is the Copies view and banner (a QObject of its own); `demo` builds runs
 //! from the engine's own events and words for tests and screenshots; `restore` is the
 //! Restore view's QObject and `browse` what it asks the nodes; `notice` the desktop
-//! notification at a run's end; `reminder` the banner when no run passed for too long.
+//! notification at a run's end; `problems` the failure box's rows (problems by cause); `reminder` the banner when no run passed for too long.
 pub mod bridge;
 pub mod browse;
 pub mod copies;
@@ -18,6 +18,7 @@ pub mod log;
 pub mod models;
 pub mod native;
 pub mod notice;
+pub mod problems;
 pub mod reminder;
 pub mod restore;
 pub mod rows;

@@ -65,6 +65,7 @@ mod tests {
             status: status.into(),
             log: "/l".into(),
             steps: vec![],
+            problems: vec![],
         }
     }
 

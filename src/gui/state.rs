@@ -120,6 +120,8 @@ pub struct RunState {
     ended_at: String,
     pub hosts: Vec<HostRow>,
     pub failures: Vec<Failure>,
+    /// The failed steps grouped by cause, in plain sentences (`crate::problems`).
+    pub problems: Vec<crate::problems::Problem>,
     pub steps_total: usize,
     pub steps_done: usize,
     pub running: bool,
@@ -186,6 +188,7 @@ impl RunState {
             ended_at: String::new(),
             hosts: vec![],
             failures: vec![],
+            problems: vec![],
             steps_total: 0,
             steps_done: 0,
             running: false,
@@ -279,6 +282,7 @@ impl RunState {
                 _ => None,
             })
             .collect();
+        self.problems = crate::problems::of_view(&self.view);
         self.steps_done = self
             .view
             .steps
