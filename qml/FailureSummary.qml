@@ -13,8 +13,9 @@ Rectangle {
     visible: count > 0
     implicitHeight: column.implicitHeight + 16
     radius: 4
-    color: "#fdf0ef"
-    border.color: "#c9302c"
+    Tones { id: tones; window: summary.palette.window }
+    color: tones.errLine
+    border.color: tones.errorEdge
 
     ColumnLayout {
         id: column
@@ -26,7 +27,7 @@ Rectangle {
             text: (summary.count === 1 ? "1 step failed" : summary.count + " steps failed")
                   + " — choose one to see its log"
             font.bold: true
-            color: "#b52a25"
+            color: tones.bad
         }
 
         ListView {
@@ -53,8 +54,21 @@ Rectangle {
                 width: ListView.view.width
                 implicitHeight: lines.implicitHeight + 8
                 radius: 3
-                color: chosen ? "#f6d5d3" : (hover.containsMouse ? "#faE3e1" : "white")
-                border.color: "#e6b8b5"
+                color: chosen ? tones.errorChosen : (hover.containsMouse ? tones.errorHover : tones.errorRow)
+                border.color: tones.errorEdge
+                // Tab reaches each failed step; Space or Enter shows its log, as a click does.
+                function choose() {
+                    summary.api.showStep(failure.step)
+                    summary.stepChosen()
+                }
+                activeFocusOnTab: true
+                Keys.onSpacePressed: choose()
+                Keys.onReturnPressed: choose()
+                Accessible.role: Accessible.ListItem
+                Accessible.name: failure.node + ", step " + (failure.step + 1) + ": " + failure.title + " failed"
+                Accessible.description: failure.message
+                Accessible.selected: failure.chosen
+                Accessible.onPressAction: choose()
 
                 MouseArea {
                     id: hover
@@ -96,7 +110,7 @@ Rectangle {
                         maximumLineCount: 4
                         elide: Text.ElideRight
                         font.family: "monospace"
-                        color: "#8a1f1b"
+                        color: tones.errorText
                         text: failure.stderrTail.slice(-4).join("\n")
                     }
                 }

@@ -8,6 +8,7 @@ Frame {
     id: list
     property var api
     padding: 0
+    Tones { id: tones; window: list.palette.window }
 
     readonly property var stateColors: ({
         "idle": "#8a8f98", "waiting": "#8a8f98", "reached": "#2f6fb3",
@@ -77,7 +78,17 @@ Frame {
                 objectName: "host_" + name
                 Layout.fillWidth: true
                 implicitHeight: Math.max(44, cells.implicitHeight + 12)
-                color: chosen ? "#dbe8f7" : (mouse.containsMouse ? "#f0f4f9" : (index % 2 ? palette.alternateBase : palette.base))
+                color: chosen ? tones.chosenFill : (mouse.containsMouse ? tones.hoverFill : (index % 2 ? list.palette.alternateBase : list.palette.base))
+                // Tab reaches each host; Space or Enter filters the log by it, as a click does.
+                activeFocusOnTab: true
+                Keys.onSpacePressed: list.api.toggleNodeFilter(hostRow.name)
+                Keys.onReturnPressed: list.api.toggleNodeFilter(hostRow.name)
+                Accessible.role: Accessible.ListItem
+                Accessible.name: hostRow.name + ", " + hostRow.role + ", " + list.stateWords[hostRow.hostState]
+                                 + (hostRow.lastResult !== "" ? ", last result " + hostRow.lastResult : "")
+                Accessible.description: mouse.ToolTip.text
+                Accessible.selected: hostRow.chosen
+                Accessible.onPressAction: list.api.toggleNodeFilter(hostRow.name)
 
                 MouseArea {
                     id: mouse
@@ -98,7 +109,7 @@ Frame {
                     spacing: 10
 
                     Cell { column: 0; text: hostRow.name; font.bold: true; font.pixelSize: 15 }
-                    Cell { column: 1; text: hostRow.role; color: "#555" }
+                    Cell { column: 1; text: hostRow.role; color: tones.muted }
                     Cell {
                         column: 2
                         wrapMode: Text.Wrap
@@ -113,8 +124,8 @@ Frame {
                                 return h.address + "  (" + (h.route === "lan" ? "LAN" : "public") + ")"
                             return h.addresses.join(" | ")
                         }
-                        color: hostRow.hostState === "unreachable" ? "#d9822b"
-                             : (hostRow.address === "" ? "#8a8f98" : palette.windowText)
+                        color: hostRow.hostState === "unreachable" ? tones.warn
+                             : (hostRow.address === "" ? tones.muted : palette.windowText)
                     }
                     Item {
                         Layout.preferredWidth: list.widths[3]
@@ -143,7 +154,7 @@ Frame {
                             Layout.fillWidth: true
                             elide: Text.ElideRight
                             text: hostRow.step !== "" ? hostRow.step : "—"
-                            color: hostRow.step !== "" ? palette.windowText : "#8a8f98"
+                            color: hostRow.step !== "" ? palette.windowText : tones.muted
                         }
                         ProgressBar {
                             Layout.fillWidth: true
@@ -160,7 +171,7 @@ Frame {
                                      && (!hostRow.checksOk || list.api.question !== "")
                             text: hostRow.checks.join("\n")
                             wrapMode: Text.Wrap
-                            color: hostRow.checksOk ? "#2e8b47" : "#c9302c"
+                            color: hostRow.checksOk ? tones.good : tones.bad
                             font.pixelSize: 12
                         }
                     }
@@ -170,13 +181,13 @@ Frame {
                         Label {
                             text: hostRow.lastResult === "" ? "never run" : hostRow.lastResult
                             font.bold: hostRow.lastResult !== ""
-                            color: ({ "passed": "#2e8b47", "failed": "#c9302c", "unreachable": "#d9822b",
-                                      "interrupted": "#b08a1e" })[hostRow.lastResult] || "#8a8f98"
+                            color: ({ "passed": tones.good, "failed": tones.bad, "unreachable": tones.warn,
+                                      "interrupted": tones.warn })[hostRow.lastResult] || tones.muted
                         }
                         Label {
                             visible: hostRow.lastTime !== ""
                             text: hostRow.lastTime
-                            color: "#6a7380"
+                            color: tones.muted
                             font.pixelSize: 11
                         }
                     }
