@@ -66,28 +66,6 @@ ColumnLayout {
             objectName: "logView"
             Accessible.role: Accessible.List
             Accessible.name: "Live log"
-            // Tab reaches the log; the arrows, Page Up/Down, Home and End scroll it (End
-            // follows the tail again).
-            activeFocusOnTab: true
-            keyNavigationEnabled: false
-            function scrollBy(dy) {
-                const top = originY, bottom = originY + Math.max(0, contentHeight - height)
-                contentY = Math.max(top, Math.min(bottom, contentY + dy))
-                follow = atYEnd
-            }
-            Keys.onPressed: (event) => {
-                const page = height - 20
-                switch (event.key) {
-                case Qt.Key_Up: scrollBy(-20); break
-                case Qt.Key_Down: scrollBy(20); break
-                case Qt.Key_PageUp: scrollBy(-page); break
-                case Qt.Key_PageDown: scrollBy(page); break
-                case Qt.Key_Home: scrollBy(-contentHeight); break
-                case Qt.Key_End: scrollBy(contentHeight); break
-                default: return
-                }
-                event.accepted = true
-            }
             anchors.fill: parent
             clip: true
             model: pane.api

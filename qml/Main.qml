@@ -17,30 +17,22 @@ ApplicationWindow {
     minimumWidth: 760
     minimumHeight: 480
 
-    // The system palette, so that a dark desktop gets a dark window. The disabled group
-    // too: without it, a disabled button would look enabled.
-    SystemPalette { id: system; colorGroup: SystemPalette.Active }
+    // The system palette, so that a dark desktop gets a dark window: each colour group
+    // of its own (a disabled button must look disabled), set again when it changes.
+    SystemPalette { id: system; colorGroup: SystemPalette.Active; onPaletteChanged: window.followSystem() }
+    SystemPalette { id: systemInactive; colorGroup: SystemPalette.Inactive }
     SystemPalette { id: systemDisabled; colorGroup: SystemPalette.Disabled }
-    palette.window: system.window
-    palette.windowText: system.windowText
-    palette.base: system.base
-    palette.alternateBase: system.alternateBase
-    palette.text: system.text
-    palette.button: system.button
-    palette.buttonText: system.buttonText
-    palette.highlight: system.highlight
-    palette.highlightedText: system.highlightedText
-    palette.placeholderText: system.placeholderText
-    palette.light: system.light
-    palette.midlight: system.midlight
-    palette.mid: system.mid
-    palette.dark: system.dark
-    palette.shadow: system.shadow
-    palette.disabled.windowText: systemDisabled.windowText
-    palette.disabled.text: systemDisabled.text
-    palette.disabled.buttonText: systemDisabled.buttonText
-    palette.disabled.base: systemDisabled.base
-    palette.disabled.highlight: systemDisabled.highlight
+    function followSystem() {
+        const roles = ["window", "windowText", "base", "alternateBase", "text", "button",
+                       "buttonText", "highlight", "highlightedText", "placeholderText",
+                       "light", "midlight", "mid", "dark", "shadow"]
+        const groups = [[window.palette.active, system], [window.palette.inactive, systemInactive],
+                        [window.palette.disabled, systemDisabled]]
+        for (const [group, source] of groups) {
+            for (const role of roles)
+                group[role] = source[role]
+        }
+    }
 
     // Size, position and view, kept between starts (src/gui/memory.rs).
     property alias memory: memory
@@ -66,6 +58,7 @@ ApplicationWindow {
             memory.save(window.x, window.y, window.width, window.height, view)
     }
     Component.onCompleted: {
+        followSystem()
         if (memory.positioned && shownOnAScreen(memory.left, memory.top, window.width)) {
             window.x = memory.left
             window.y = memory.top
