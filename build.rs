@@ -20,6 +20,8 @@ const QML: &[&str] = &[
     "qml/CopiesBanner.qml",
     "qml/PreflightQuestion.qml",
     "qml/ReminderBanner.qml",
+    "qml/Tones.qml",
+    "qml/FocusRing.qml",
 ];
 
 fn main() {
@@ -34,6 +36,7 @@ fn main() {
             "src/gui/native.rs",
             "src/gui/restore.rs",
             "src/gui/copies.rs",
+            "src/gui/memory.rs",
         ])
         // The window's icon, drawn by Qt's SVG plugin (libqt6svg6).
         .qrc_resources(["assets/wbackup.svg"])

@@ -5,7 +5,10 @@
 //! while `examples/screenshots/Shots.qml` grabs the window at each stage. The run is also
 //! written to the logbook, so History and "Open full log" show it as a real run's.
 //!
-//! Usage: gui-screenshots OUT_DIR CONFIG
+//! Usage: gui-screenshots OUT_DIR CONFIG [SUFFIX]
+//!
+//! SUFFIX is added to each picture's name (`idle-dark.png`): the script runs it again
+//! with `WBACKUP_PALETTE=dark` and with `QT_SCALE_FACTOR=2`.
 
 use cxx_qt_lib::{QGuiApplication, QString, QUrl};
 use std::path::{Path, PathBuf};
@@ -20,8 +23,10 @@ use wbackup::plan::Plan;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let [_, out, config_path] = args.as_slice() else {
-        anyhow::bail!("usage: gui-screenshots OUT_DIR CONFIG");
+    let (out, config_path, suffix) = match args.as_slice() {
+        [_, out, config] => (out, config, ""),
+        [_, out, config, suffix] => (out, config, suffix.as_str()),
+        _ => anyhow::bail!("usage: gui-screenshots OUT_DIR CONFIG [SUFFIX]"),
     };
     let out = std::fs::canonicalize(out)?;
     let config = config::load(Some(Path::new(config_path))).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -37,6 +42,7 @@ fn main() -> anyhow::Result<()> {
 
     wbackup::gui::prepare_environment();
     let mut app = QGuiApplication::new();
+    wbackup::gui::palette::apply();
     let mut engine = wbackup::gui::new_engine();
     let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/screenshots/Shots.qml");
     let url = QUrl::from_user_input(
@@ -72,20 +78,21 @@ fn main() -> anyhow::Result<()> {
         .position(|e| matches!(e, Event::Progress { done: 512, .. }))
         .map_or(events.len() / 2, |p| p + 1);
     let out_dir = out.clone();
+    let suffix = suffix.to_owned();
     std::thread::spawn(move || {
         let Ok(intake) = rx.recv() else { return };
         let sink = Fanout(vec![Box::new(logbook), Box::new(IntakeSink(intake))]);
         let wait_for = |name: &str| {
-            while !out_dir.join(name).exists() {
+            while !out_dir.join(format!("{name}{suffix}.png")).exists() {
                 std::thread::sleep(Duration::from_millis(50));
             }
         };
-        wait_for("idle.png");
+        wait_for("idle");
         let mut rest = events.split_off(pause);
         for e in events {
             sink.emit(e);
         }
-        wait_for("running.png");
+        wait_for("running");
         for e in rest.drain(..) {
             sink.emit(e);
         }

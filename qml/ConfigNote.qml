@@ -12,8 +12,9 @@ Rectangle {
     visible: api.configNote !== "" || isError
     implicitHeight: row.implicitHeight + 16
     radius: 4
-    color: isError ? "#fde7e7" : "#fff6d6"
-    border.color: isError ? "#d9534f" : "#e0b040"
+    Tones { id: tones; window: note.palette.window }
+    color: isError ? tones.errorFill : tones.noticeFill
+    border.color: isError ? tones.errorEdge : tones.noticeEdge
 
     RowLayout {
         id: row
@@ -27,11 +28,13 @@ Rectangle {
             wrapMode: Text.Wrap
             text: note.isError ? note.api.configError : note.api.configNote
             font.family: note.isError ? "monospace" : Qt.application.font.family
+            color: note.isError ? tones.errorText : tones.noticeText
         }
         Button {
             objectName: "saveConfigButton"
             visible: note.api.canSaveConfig
             text: "Save this configuration"
+            Accessible.name: "Save this configuration as the configuration file"
             onClicked: note.api.saveConfig()
         }
     }

@@ -14,8 +14,9 @@ Rectangle {
 
     visible: text !== ""
     implicitHeight: visible ? row.implicitHeight + 16 : 0
-    color: "#fdecc8"
-    border.color: "#d9822b"
+    Tones { id: tones; window: banner.palette.window }
+    color: tones.alertFill
+    border.color: tones.alertEdge
     radius: 4
 
     RowLayout {
@@ -28,10 +29,11 @@ Rectangle {
             Layout.fillWidth: true
             text: banner.text
             wrapMode: Text.WordWrap
-            color: "#5a3a00"
+            color: tones.noticeText
         }
         Button {
             text: "Show copies"
+            Accessible.name: "Show the Copies view"
             onClicked: banner.showCopies()
         }
     }

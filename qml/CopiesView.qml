@@ -12,14 +12,28 @@ Frame {
     // The configuration file the window opened ("" for the usual lookup).
     property string configFile: ""
     padding: 8
+    Tones { id: tones; window: view.palette.window }
 
-    readonly property var fills: ({
+    // Light fills and dark edges on a light palette; dark fills and light edges on a
+    // dark one (the cells' text is the palette's, so the fill must contrast with it).
+    readonly property var fills: tones.dark ? ({
+        "proven": "#1f3d29", "unproven": "#43361a", "behind": "#4a2423",
+        "missing": "#4a2423", "failed": "#4a2423", "unknown": "#34373c"
+    }) : ({
         "proven": "#cdebd3", "unproven": "#ffe3a3", "behind": "#f6c1bf",
         "missing": "#f6c1bf", "failed": "#f6c1bf", "unknown": "#dedfe2"
     })
-    readonly property var edges: ({
+    readonly property var edges: tones.dark ? ({
+        "proven": "#7fd18f", "unproven": "#f0b85a", "behind": "#ff8f87",
+        "missing": "#ff8f87", "failed": "#ff8f87", "unknown": "#a3a9b2"
+    }) : ({
         "proven": "#2e8b47", "unproven": "#c68a00", "behind": "#c9302c",
         "missing": "#c9302c", "failed": "#c9302c", "unknown": "#8a8f98"
+    })
+    // The state word on its fill: the edge colour where it is dark enough to read.
+    readonly property var words: tones.dark ? edges : ({
+        "proven": "#23703a", "unproven": "#7a5400", "behind": "#9a2420",
+        "missing": "#9a2420", "failed": "#9a2420", "unknown": "#4f545c"
     })
     readonly property int cellWidth: 200
     readonly property int repoWidth: 120
@@ -34,7 +48,7 @@ Frame {
             Label {
                 objectName: "copiesChecked"
                 text: view.copies.loading ? "Reaching the nodes…" : view.copies.checked
-                color: "#5c6370"
+                color: tones.muted
             }
             Item { Layout.fillWidth: true }
             Repeater {
@@ -54,6 +68,7 @@ Frame {
             Button {
                 objectName: "copiesRefresh"
                 text: "Refresh"
+                Accessible.name: "Refresh the copies"
                 enabled: !view.copies.loading
                 onClicked: view.copies.refresh(view.configFile)
             }
@@ -120,17 +135,26 @@ Frame {
                                 width: view.cellWidth
                                 height: 56
                                 radius: 4
-                                color: view.fills[copyState] || "#ffffff"
-                                border.color: view.edges[copyState] || "#8a8f98"
+                                color: view.fills[copyState] || view.palette.base
+                                border.color: view.edges[copyState] || tones.muted
                                 border.width: selected ? 3 : 1
+                                // Tab reaches each copy; Space or Enter selects it, as a click does.
+                                activeFocusOnTab: true
+                                Keys.onSpacePressed: choose()
+                                Keys.onReturnPressed: choose()
+                                Accessible.role: Accessible.Cell
+                                Accessible.name: repoRow.repo + " on " + holder + ": " + copyState
+                                Accessible.description: repoRow.firsts[cell.index] + ". " + repoRow.seconds[cell.index]
+                                Accessible.selected: selected
+                                Accessible.onPressAction: choose()
 
                                 Column {
                                     anchors.fill: parent
                                     anchors.margins: 6
                                     spacing: 1
-                                    Label { text: cell.copyState; font.bold: true; color: view.edges[cell.copyState] }
+                                    Label { text: cell.copyState; font.bold: true; color: view.words[cell.copyState] || tones.muted }
                                     Label { text: repoRow.firsts[cell.index]; font.pixelSize: 11; width: parent.width; elide: Text.ElideRight }
-                                    Label { text: repoRow.seconds[cell.index]; font.pixelSize: 11; width: parent.width; elide: Text.ElideRight; color: "#5c6370" }
+                                    Label { text: repoRow.seconds[cell.index]; font.pixelSize: 11; width: parent.width; elide: Text.ElideRight }
                                 }
                                 function choose() {
                                     view.copies.select(repoRow.index, cell.index)
@@ -149,7 +173,7 @@ Frame {
         Label {
             visible: view.copies.rows.count === 0
             text: view.copies.loading ? "" : "No repositories to show yet."
-            color: "#8a8f98"
+            color: tones.muted
         }
 
         RowLayout {
@@ -168,6 +192,7 @@ Frame {
                     Layout.fillHeight: true
                     TextArea {
                         objectName: "copyDetail"
+                        Accessible.name: "This copy's last proof"
                         readOnly: true
                         wrapMode: TextEdit.Wrap
                         text: view.copies.detail
@@ -184,10 +209,11 @@ Frame {
                         text: "Restore from " + view.copies.selectedRepo + " on " + view.copies.selectedHolder
                         font.bold: true
                     }
-                    Label { id: copied; visible: false; text: "copied"; color: "#2e8b47" }
+                    Label { id: copied; visible: false; text: "copied"; color: tones.good }
                     Button {
                         objectName: "copyRestoreButton"
                         text: "Copy"
+                        Accessible.name: "Copy the restore commands"
                         onClicked: copied.visible = view.copies.copyRestore()
                     }
                 }
@@ -196,6 +222,7 @@ Frame {
                     Layout.fillHeight: true
                     TextArea {
                         objectName: "restoreText"
+                        Accessible.name: "Commands that restore from this copy"
                         readOnly: true
                         selectByMouse: true
                         font.family: "monospace"

@@ -20,8 +20,9 @@ Rectangle {
     visible: count > 0
     implicitHeight: column.implicitHeight + 16
     radius: 4
-    color: "#fdf0ef"
-    border.color: "#c9302c"
+    Tones { id: tones; window: summary.palette.window }
+    color: tones.errLine
+    border.color: tones.errorEdge
 
     ColumnLayout {
         id: column
@@ -33,7 +34,7 @@ Rectangle {
             text: (summary.count === 1 ? "1 step failed" : summary.count + " steps failed")
                   + " — choose a problem to see its log"
             font.bold: true
-            color: "#b52a25"
+            color: tones.bad
         }
 
         ListView {
@@ -61,15 +62,28 @@ Rectangle {
                 width: ListView.view.width
                 implicitHeight: lines.implicitHeight + 8
                 radius: 3
-                color: chosen ? "#f6d5d3" : (hover.containsMouse ? "#faE3e1" : "white")
-                border.color: "#e6b8b5"
+                color: chosen ? tones.errorChosen : (hover.containsMouse ? tones.errorHover : tones.errorRow)
+                border.color: tones.errorEdge
+                // Tab reaches each problem; Space or Enter shows its first step's log, as a
+                // click does.
+                function choose() {
+                    summary.choose(Number(problem.steps[0]))
+                }
+                activeFocusOnTab: true
+                Keys.onSpacePressed: choose()
+                Keys.onReturnPressed: choose()
+                Accessible.role: Accessible.ListItem
+                Accessible.name: problem.sentence
+                Accessible.description: "What to do: " + problem.todo
+                Accessible.selected: problem.chosen
+                Accessible.onPressAction: choose()
 
                 MouseArea {
                     id: hover
                     anchors.fill: parent
                     hoverEnabled: true
                     cursorShape: Qt.PointingHandCursor
-                    onClicked: summary.choose(Number(problem.steps[0]))
+                    onClicked: problem.choose()
                 }
 
                 ColumnLayout {
@@ -103,7 +117,7 @@ Rectangle {
                             Layout.fillWidth: true
                             elide: Text.ElideRight
                             textFormat: Text.PlainText
-                            color: "#8a1f1b"
+                            color: tones.errorText
                             font.underline: stepHover.containsMouse
                             text: "› " + modelData + " — show its log"
                             MouseArea {

@@ -7,6 +7,7 @@ Frame {
     id: history
     property var api
     padding: 1
+    Tones { id: tones; window: history.palette.window }
 
     ListView {
         id: runList
@@ -38,7 +39,7 @@ Frame {
                     Layout.preferredWidth: 90
                     text: run.status
                     font.bold: true
-                    color: ({ "passed": "#2e8b47", "failed": "#c9302c", "interrupted": "#b08a1e" })[run.status] || "#8a8f98"
+                    color: ({ "passed": tones.good, "failed": tones.bad, "interrupted": tones.warn })[run.status] || tones.muted
                 }
                 Label {
                     Layout.fillWidth: true
@@ -48,6 +49,7 @@ Frame {
                 }
                 Button {
                     text: "Open log"
+                    Accessible.name: "Open the log of the run of " + run.started + " (" + run.status + ")"
                     onClicked: history.api.openHistory(run.index)
                 }
             }
@@ -57,7 +59,7 @@ Frame {
             anchors.centerIn: parent
             visible: runList.count === 0
             text: "No runs yet."
-            color: "#8a8f98"
+            color: tones.muted
         }
     }
 }

@@ -8,6 +8,7 @@ Frame {
     id: list
     property var api
     padding: 0
+    Tones { id: tones; window: list.palette.window }
 
     readonly property var stateColors: ({
         "idle": "#8a8f98", "waiting": "#8a8f98", "reached": "#2f6fb3",
@@ -80,7 +81,17 @@ Frame {
                 objectName: "host_" + name
                 Layout.fillWidth: true
                 implicitHeight: Math.max(44, cells.implicitHeight + 12)
-                color: chosen ? "#dbe8f7" : (mouse.containsMouse ? "#f0f4f9" : (index % 2 ? palette.alternateBase : palette.base))
+                color: chosen ? tones.chosenFill : (mouse.containsMouse ? tones.hoverFill : (index % 2 ? list.palette.alternateBase : list.palette.base))
+                // Tab reaches each host; Space or Enter filters the log by it, as a click does.
+                activeFocusOnTab: true
+                Keys.onSpacePressed: list.api.toggleNodeFilter(hostRow.name)
+                Keys.onReturnPressed: list.api.toggleNodeFilter(hostRow.name)
+                Accessible.role: Accessible.ListItem
+                Accessible.name: hostRow.name + ", " + hostRow.role + ", " + list.stateWords[hostRow.hostState]
+                                 + (hostRow.lastResult !== "" ? ", last result " + hostRow.lastResult : "")
+                Accessible.description: mouse.ToolTip.text
+                Accessible.selected: hostRow.chosen
+                Accessible.onPressAction: list.api.toggleNodeFilter(hostRow.name)
 
                 MouseArea {
                     id: mouse
@@ -101,7 +112,7 @@ Frame {
                     spacing: 10
 
                     Cell { column: 0; text: hostRow.name; font.bold: true; font.pixelSize: 15 }
-                    Cell { column: 1; text: hostRow.role; color: "#555" }
+                    Cell { column: 1; text: hostRow.role; color: tones.muted }
                     Cell {
                         column: 2
                         wrapMode: Text.Wrap
@@ -116,8 +127,8 @@ Frame {
                                 return h.address + "  (" + (h.route === "lan" ? "LAN" : "public") + ")"
                             return h.addresses.join(" | ")
                         }
-                        color: hostRow.hostState === "unreachable" ? "#d9822b"
-                             : (hostRow.address === "" ? "#8a8f98" : palette.windowText)
+                        color: hostRow.hostState === "unreachable" ? tones.warn
+                             : (hostRow.address === "" ? tones.muted : palette.windowText)
                     }
                     Item {
                         Layout.preferredWidth: list.widths[3]
@@ -151,7 +162,7 @@ Frame {
                             text: hostRow.step !== ""
                                   ? (hostRow.activity !== "" ? hostRow.activity + " — " : "") + hostRow.step
                                   : (hostRow.activity !== "" ? hostRow.activity : "—")
-                            color: hostRow.step !== "" || hostRow.activity !== "" ? palette.windowText : "#8a8f98"
+                            color: hostRow.step !== "" || hostRow.activity !== "" ? palette.windowText : tones.muted
                         }
                         ProgressBar {
                             Layout.fillWidth: true
@@ -166,7 +177,7 @@ Frame {
                             visible: hostRow.detail !== "" && hostRow.stalled === ""
                             elide: Text.ElideRight
                             text: hostRow.detail
-                            color: "#4a5260"
+                            color: tones.muted
                             font.pixelSize: 12
                         }
                         Label {
@@ -175,7 +186,7 @@ Frame {
                             visible: hostRow.stalled !== ""
                             wrapMode: Text.Wrap
                             text: hostRow.stalled
-                            color: "#b06000"
+                            color: tones.warn
                             font.pixelSize: 12
                             font.bold: true
                         }
@@ -188,7 +199,7 @@ Frame {
                                      && (!hostRow.checksOk || list.api.question !== "")
                             text: hostRow.checks.join("\n")
                             wrapMode: Text.Wrap
-                            color: hostRow.checksOk ? "#2e8b47" : "#c9302c"
+                            color: hostRow.checksOk ? tones.good : tones.bad
                             font.pixelSize: 12
                         }
                     }
@@ -198,13 +209,13 @@ Frame {
                         Label {
                             text: hostRow.lastResult === "" ? "never run" : hostRow.lastResult
                             font.bold: hostRow.lastResult !== ""
-                            color: ({ "passed": "#2e8b47", "failed": "#c9302c", "unreachable": "#d9822b",
-                                      "interrupted": "#b08a1e" })[hostRow.lastResult] || "#8a8f98"
+                            color: ({ "passed": tones.good, "failed": tones.bad, "unreachable": tones.warn,
+                                      "interrupted": tones.warn })[hostRow.lastResult] || tones.muted
                         }
                         Label {
                             visible: hostRow.lastTime !== ""
                             text: hostRow.lastTime
-                            color: "#6a7380"
+                            color: tones.muted
                             font.pixelSize: 11
                         }
                     }

@@ -9,6 +9,7 @@ ColumnLayout {
     id: pane
     property var api
     spacing: 6
+    Tones { id: tones; window: counts.palette.window }
 
     RowLayout {
         Layout.fillWidth: true
@@ -18,6 +19,7 @@ ColumnLayout {
             objectName: "searchField"
             Layout.preferredWidth: 260
             placeholderText: "Search the log"
+            Accessible.name: "Search the log"
             selectByMouse: true
             onTextChanged: pane.api.setSearch(text)
         }
@@ -26,13 +28,14 @@ ColumnLayout {
             implicitWidth: chip.implicitWidth + 12
             implicitHeight: chip.implicitHeight + 6
             radius: height / 2
-            color: "#dbe8f7"
+            color: tones.chosenFill
             RowLayout {
                 id: chip
                 anchors.centerIn: parent
                 Label { text: "Showing " + pane.api.filterText }
                 ToolButton {
                     text: "Show all"
+                    Accessible.name: "Show every node's lines"
                     implicitHeight: 24
                     onClicked: pane.api.clearFilter()
                 }
@@ -40,12 +43,14 @@ ColumnLayout {
         }
         Item { Layout.fillWidth: true }
         Label {
+            id: counts
             objectName: "logCounts"
             text: pane.api.logCounts
-            color: "#666"
+            color: tones.muted
         }
         Button {
             text: "Open full log"
+            Accessible.name: "Open the full log file"
             enabled: pane.api.logPath !== ""
             onClicked: pane.api.openLog()
         }
@@ -59,6 +64,8 @@ ColumnLayout {
         ListView {
             id: lines
             objectName: "logView"
+            Accessible.role: Accessible.List
+            Accessible.name: "Live log"
             anchors.fill: parent
             clip: true
             model: pane.api
@@ -87,7 +94,7 @@ ColumnLayout {
                 required property string stream
                 width: ListView.view.width - 12
                 implicitHeight: row.implicitHeight + 2
-                color: stream === "err" ? "#fdf0ef" : "transparent"
+                color: stream === "err" ? tones.errLine : "transparent"
 
                 RowLayout {
                     id: row
@@ -99,14 +106,14 @@ ColumnLayout {
                         Layout.preferredWidth: 150
                         elide: Text.ElideRight
                         text: line.tag
-                        color: "#6a7380"
+                        color: tones.muted
                         font.family: "monospace"
                         font.pixelSize: 12
                     }
                     Label {
                         Layout.preferredWidth: 14
                         text: line.stream === "err" ? "!" : (line.stream === "info" ? "›" : "")
-                        color: line.stream === "err" ? "#c9302c" : "#2f6fb3"
+                        color: line.stream === "err" ? tones.bad : tones.busy
                         font.bold: true
                         font.family: "monospace"
                     }
@@ -118,7 +125,7 @@ ColumnLayout {
                         font.family: "monospace"
                         font.pixelSize: 12
                         font.italic: line.stream === "info"
-                        color: line.stream === "err" ? "#a51d18" : (line.stream === "info" ? "#2f5f8f" : palette.windowText)
+                        color: line.stream === "err" ? tones.bad : (line.stream === "info" ? tones.busy : palette.windowText)
                     }
                 }
             }
@@ -127,7 +134,7 @@ ColumnLayout {
                 anchors.centerIn: parent
                 visible: lines.count === 0
                 text: pane.api.filterText !== "" ? "No lines match." : "The run's output appears here."
-                color: "#8a8f98"
+                color: tones.muted
             }
         }
     }

@@ -1,5 +1,8 @@
 // The wbackup window: run controls, one row per node, the failures of the last run, and
 // the live log / plan / history below. Every value shown comes from the Backend object.
+// It opens with the size, position and view it was closed with (WindowMemory), in the
+// system palette (light or dark, see src/gui/palette.rs), with a focus ring that shows
+// where the keyboard is.
 import QtQuick
 import QtQuick.Controls
 import QtQuick.Layouts
@@ -8,11 +11,72 @@ import org.wbackup
 ApplicationWindow {
     id: window
     title: "wbackup"
-    width: 1180
-    height: 780
+    // The size it opens with: the one it was closed with, else this.
+    width: memory.known ? Math.max(memory.width, minimumWidth) : 1180
+    height: memory.known ? Math.max(memory.height, minimumHeight) : 780
     minimumWidth: 760
     minimumHeight: 480
-    visible: true
+
+    // The system palette, so that a dark desktop gets a dark window: each colour group
+    // of its own (a disabled button must look disabled), set again when it changes.
+    SystemPalette { id: system; colorGroup: SystemPalette.Active; onPaletteChanged: window.followSystem() }
+    SystemPalette { id: systemInactive; colorGroup: SystemPalette.Inactive }
+    SystemPalette { id: systemDisabled; colorGroup: SystemPalette.Disabled }
+    function followSystem() {
+        const roles = ["window", "windowText", "base", "alternateBase", "text", "button",
+                       "buttonText", "highlight", "highlightedText", "placeholderText",
+                       "light", "midlight", "mid", "dark", "shadow"]
+        const groups = [[window.palette.active, system], [window.palette.inactive, systemInactive],
+                        [window.palette.disabled, systemDisabled]]
+        for (const [group, source] of groups) {
+            for (const role of roles)
+                group[role] = source[role]
+        }
+    }
+
+    // Size, position and view, kept between starts (src/gui/memory.rs).
+    property alias memory: memory
+    WindowMemory { id: memory }
+    // The remembered position, only when enough of the window's top (where it is
+    // grabbed) would be on one of today's screens: a screen unplugged since must not
+    // leave the window out of sight.
+    function shownOnAScreen(x, y, w) {
+        const screens = Qt.application.screens
+        for (let i = 0; i < screens.length; ++i) {
+            const s = screens[i]
+            const left = Math.max(x, s.virtualX), right = Math.min(x + w, s.virtualX + s.width)
+            if (right - left >= 100 && y >= s.virtualY && y + 40 <= s.virtualY + s.height)
+                return true
+        }
+        return false
+    }
+    function remember() {
+        const view = tabs.currentItem ? tabs.currentItem.key : ""
+        if (window.visibility === Window.Maximized)
+            memory.saveMaximized(view)
+        else
+            memory.save(window.x, window.y, window.width, window.height, view)
+    }
+    Component.onCompleted: {
+        followSystem()
+        if (memory.positioned && shownOnAScreen(memory.left, memory.top, window.width)) {
+            window.x = memory.left
+            window.y = memory.top
+        }
+        for (let i = 0; i < tabs.count; ++i) {
+            if (tabs.itemAt(i).key === memory.view)
+                tabs.currentIndex = i
+        }
+        if (memory.maximized)
+            window.showMaximized()
+        else
+            window.show()
+    }
+    onClosing: remember()
+    Connections {
+        target: Qt.application
+        function onAboutToQuit() { window.remember() }
+    }
 
     property alias backend: backend
     // The configuration file to open ("" for the usual lookup); the program sets it.
@@ -95,14 +159,16 @@ ApplicationWindow {
             TabBar {
                 id: tabs
                 Layout.fillWidth: true
-                TabButton { text: "Live log" }
-                TabButton { text: "Plan" }
-                TabButton { text: "History" }
-                TabButton { id: copiesTab; objectName: "copiesTab"; text: "Copies" }
-                TabButton { text: "Restore" }
+                // `key` names the view in the remembered state.
+                TabButton { property string key: "log"; objectName: "tab_log"; text: "Live log"; Accessible.name: "Live log view" }
+                TabButton { property string key: "plan"; objectName: "tab_plan"; text: "Plan"; Accessible.name: "Plan view" }
+                TabButton { property string key: "history"; objectName: "tab_history"; text: "History"; Accessible.name: "History view" }
+                TabButton { property string key: "copies"; id: copiesTab; objectName: "copiesTab"; text: "Copies"; Accessible.name: "Copies view" }
+                TabButton { property string key: "restore"; objectName: "tab_restore"; text: "Restore"; Accessible.name: "Restore view" }
             }
 
             StackLayout {
+                objectName: "views"
                 Layout.fillWidth: true
                 Layout.fillHeight: true
                 currentIndex: tabs.currentIndex
@@ -114,5 +180,12 @@ ApplicationWindow {
                 RestoreView { objectName: "restoreView"; configFile: window.configFile }
             }
         }
+    }
+
+    property alias focusRing: ring
+    FocusRing {
+        id: ring
+        parent: Overlay.overlay
+        host: window
     }
 }

@@ -10,6 +10,7 @@ ScrollView {
 
     TextArea {
         objectName: "planText"
+        Accessible.name: "The plan: every step and its commands"
         readOnly: true
         selectByMouse: true
         wrapMode: TextEdit.NoWrap

@@ -15,8 +15,9 @@ Rectangle {
     // The default answer takes the keyboard focus: Space goes on, Tab reaches Cancel.
     onVisibleChanged: if (visible) continueButton.forceActiveFocus()
     implicitHeight: visible ? row.implicitHeight + 16 : 0
-    color: "#fdecc8"
-    border.color: "#d9822b"
+    Tones { id: tones; window: question.palette.window }
+    color: tones.alertFill
+    border.color: tones.alertEdge
     radius: 4
 
     RowLayout {
@@ -29,7 +30,7 @@ Rectangle {
             Layout.fillWidth: true
             text: question.text
             wrapMode: Text.WordWrap
-            color: "#5a3a00"
+            color: tones.noticeText
         }
         Button {
             id: continueButton

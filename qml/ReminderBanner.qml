@@ -13,8 +13,9 @@ Rectangle {
 
     visible: text !== ""
     implicitHeight: visible ? row.implicitHeight + 16 : 0
-    color: "#fff6d6"
-    border.color: "#e0b040"
+    Tones { id: tones; window: banner.palette.window }
+    color: tones.noticeFill
+    border.color: tones.noticeEdge
     radius: 4
 
     RowLayout {
@@ -27,7 +28,7 @@ Rectangle {
             Layout.fillWidth: true
             text: banner.text
             wrapMode: Text.WordWrap
-            color: "#5a3a00"
+            color: tones.noticeText
         }
     }
 }

@@ -18,10 +18,11 @@ Item {
         Component.onCompleted: restore.load(view.configFile)
     }
 
-    readonly property color muted: "#8a8f98"
-    readonly property color good: "#2e8b47"
-    readonly property color warn: "#b08a1e"
-    readonly property color bad: "#c9302c"
+    Tones { id: tones; window: repoBox.palette.window }
+    readonly property color muted: tones.muted
+    readonly property color good: tones.good
+    readonly property color warn: tones.warn
+    readonly property color bad: tones.bad
 
     RowLayout {
         anchors.fill: parent
@@ -46,6 +47,7 @@ Item {
                     valueRole: "name"
                     currentIndex: -1
                     displayText: currentIndex < 0 ? "Choose…" : currentText
+                    Accessible.name: "Repository to restore"
                     onActivated: restore.chooseRepo(currentValue)
                 }
             }
@@ -75,6 +77,8 @@ Item {
                         required property string note
                         objectName: "copy_" + node
                         width: ListView.view.width
+                        focusPolicy: Qt.StrongFocus
+                        Accessible.name: node + "'s copy, " + (status !== "ready" ? status : behind > 0 ? behind + " behind" : "in sync")
                         enabled: status === "ready"
                         highlighted: restore.holder === node
                         onClicked: restore.chooseCopy(node)
@@ -130,6 +134,7 @@ Item {
                     objectName: "restorePassword"
                     Layout.fillWidth: true
                     placeholderText: "Restic password (to list snapshots)"
+                    Accessible.name: "Restic password, to list snapshots"
                     echoMode: TextInput.Password
                     onAccepted: unlock.clicked()
                 }
@@ -137,6 +142,7 @@ Item {
                     id: unlock
                     objectName: "restoreUnlock"
                     text: "List"
+                    Accessible.name: "List the snapshots"
                     enabled: password.length > 0
                     onClicked: {
                         restore.setPassword(password.text)
@@ -177,6 +183,8 @@ Item {
                         required property string size
                         objectName: "snapshot_" + shortId
                         width: ListView.view.width
+                        focusPolicy: Qt.StrongFocus
+                        Accessible.name: "Snapshot " + shortId + " of " + time + ", " + host
                         highlighted: restore.snapshot === snapshotId
                         onClicked: restore.chooseSnapshot(snapshotId)
                         contentItem: ColumnLayout {
@@ -240,6 +248,7 @@ Item {
                 }
                 Button {
                     text: "Clear"
+                    Accessible.name: "Clear the picked files"
                     visible: restore.pickedCount > 0
                     onClicked: restore.clearPicks()
                 }
@@ -282,6 +291,7 @@ Item {
                                 Layout.preferredHeight: 24
                                 visible: entry.kind === "dir"
                                 text: entry.loading ? "…" : entry.open ? "▾" : "▸"
+                                Accessible.name: (entry.open ? "Close " : "Open ") + entry.name
                                 onClicked: restore.toggleFolder(entry.path)
                             }
                             Item { visible: entry.kind !== "dir"; Layout.preferredWidth: 24 }
@@ -290,6 +300,7 @@ Item {
                                 Layout.preferredHeight: 24
                                 checked: entry.picked || entry.within
                                 enabled: !entry.within
+                                Accessible.name: "Restore " + entry.name
                                 onClicked: restore.togglePick(entry.path)
                             }
                             Label {
@@ -320,6 +331,7 @@ Item {
                     objectName: "restoreTarget"
                     Layout.fillWidth: true
                     placeholderText: "a folder that does not exist yet"
+                    Accessible.name: "Restore into this folder"
                     text: restore.target
                     onTextEdited: restore.setTargetFolder(text)
                 }
@@ -337,6 +349,7 @@ Item {
                     TextArea {
                         id: commands
                         objectName: "restoreCommands"
+                        Accessible.name: "Commands that restore the choice"
                         readOnly: true
                         selectByMouse: true
                         wrapMode: TextEdit.WrapAnywhere
@@ -351,6 +364,7 @@ Item {
                     objectName: "restoreCopy"
                     Layout.alignment: Qt.AlignTop
                     text: "Copy"
+                    Accessible.name: "Copy the restore commands"
                     enabled: restore.commands !== ""
                     onClicked: {
                         commands.selectAll()

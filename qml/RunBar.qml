@@ -10,6 +10,7 @@ RowLayout {
     id: bar
     property var api
     spacing: 8
+    Tones { id: tones; window: status.palette.window }
 
     // The window opens ready for typing the password.
     Component.onCompleted: password.forceActiveFocus()
@@ -27,6 +28,7 @@ RowLayout {
         objectName: "passwordField"
         Layout.preferredWidth: 240
         placeholderText: "Restic password"
+        Accessible.name: "Restic password"
         echoMode: TextInput.Password
         enabled: !bar.api.running
         onAccepted: repeat.visible && repeat.text !== password.text ? repeat.forceActiveFocus() : bar.start()
@@ -37,6 +39,7 @@ RowLayout {
         Layout.preferredWidth: 240
         visible: bar.api.confirmPassword
         placeholderText: "Repeat it (creates the repositories)"
+        Accessible.name: "Repeat the restic password"
         echoMode: TextInput.Password
         enabled: !bar.api.running
         onAccepted: bar.start()
@@ -47,6 +50,7 @@ RowLayout {
         id: backupAll
         objectName: "backupAllButton"
         text: "Backup all"
+        Accessible.name: "Backup all"
         highlighted: true
         enabled: bar.api.canStart && password.length > 0
                  && (!bar.api.confirmPassword || repeat.text === password.text)
@@ -55,6 +59,7 @@ RowLayout {
     Button {
         objectName: "stopButton"
         text: bar.api.stopping ? "Stopping…" : "Stop"
+        Accessible.name: "Stop the run"
         enabled: bar.api.running && !bar.api.stopping
         onClicked: bar.api.stop()
     }
@@ -67,6 +72,7 @@ RowLayout {
     // The whole run: from this run's progress and the time earlier runs' steps took.
     ProgressBar {
         objectName: "runProgress"
+        Accessible.name: "Run progress"
         Layout.preferredWidth: 110
         visible: bar.api.running
         from: 0
@@ -74,11 +80,12 @@ RowLayout {
         value: bar.api.runProgress
     }
     Label {
+        id: status
         objectName: "statusText"
         Layout.fillWidth: true
         elide: Text.ElideRight
         text: bar.api.statusText
         font.bold: true
-        color: bar.api.failureCount > 0 && !bar.api.running ? "#b52a25" : palette.windowText
+        color: bar.api.failureCount > 0 && !bar.api.running ? tones.bad : palette.windowText
     }
 }

@@ -2,6 +2,7 @@
 # Refreshes docs/screenshots/*.png:
 # - idle, running, after-failure, failure-log: the window offscreen on a sample 3-node
 #   configuration, fed a synthetic run (home's backup fails, the NAS is unreachable);
+#   the same with -dark (WBACKUP_PALETTE=dark) and -200 (QT_SCALE_FACTOR=2) in their names;
 # - e2e-passed, e2e-unreachable: the real binary under Xvfb after real runs on a lab of
 #   sshd nodes (tests/gui_e2e.rs), the second with one node's sshd stopped;
 # - restore: the Restore view offscreen on a 2-node lab, a file picked (tests/gui_restore.rs);
@@ -30,8 +31,19 @@ base_dir = "/srv/backup"
 TOML
 cargo build --quiet --example gui-screenshots
 target_dir=${CARGO_TARGET_DIR:-target}
-HOME="$work" XDG_RUNTIME_DIR="$work" QT_QPA_PLATFORM=offscreen \
-    "$target_dir/debug/examples/gui-screenshots" "$work/out" "$work/config.toml"
+# One home each (its own logbook and remembered window): the light palette, a dark one
+# forced, and 200 % scale (twice the pixels: text and icons must stay sharp).
+shots() { # SUFFIX [VAR=VALUE...]
+    suffix=$1
+    shift
+    mkdir -p "$work/home$suffix"
+    env HOME="$work/home$suffix" XDG_STATE_HOME="$work/home$suffix/state" XDG_RUNTIME_DIR="$work" \
+        QT_QPA_PLATFORM=offscreen WBACKUP_PALETTE=light "$@" \
+        "$target_dir/debug/examples/gui-screenshots" "$work/out" "$work/config.toml" "$suffix"
+}
+shots ""
+shots -dark WBACKUP_PALETTE=dark
+shots -200 QT_SCALE_FACTOR=2
 cp "$work/out"/*.png docs/screenshots/
 WBACKUP_E2E_SHOTS="$PWD/docs/screenshots" cargo test --quiet --test gui_e2e
 WBACKUP_RESTORE_SHOT="$PWD/docs/screenshots/restore.png" cargo test --quiet --test gui_restore

@@ -397,13 +397,13 @@ impl CopyCell {
     }
 }
 
-/// What the run history tells the banner.
+/// What the run history tells the banner. (How long ago a run last passed is the
+/// window's reminder banner's to say, with the user's `remind_after_days`, not this one's:
+/// the two banners never say the same thing.)
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RunTimes {
     /// When the oldest recorded run started.
     pub first: Option<DateTime<Utc>>,
-    /// When the latest run that passed started.
-    pub last_success: Option<DateTime<Utc>>,
 }
 
 impl RunTimes {
@@ -412,11 +412,6 @@ impl RunTimes {
         let times = |s: &crate::logbook::Summary| parse_time(&s.started);
         RunTimes {
             first: history.iter().filter_map(times).min(),
-            last_success: history
-                .iter()
-                .filter(|s| s.status == "passed")
-                .filter_map(times)
-                .max(),
         }
     }
 }
@@ -434,9 +429,9 @@ fn name_copies(cells: &[&CopyCell]) -> String {
     }
 }
 
-/// The window's banner: one plain sentence with what to do, or None when every copy is
-/// fine and the last successful run is recent. The worst problem is named; others are
-/// counted.
+/// The window's banner about copies: one plain sentence with what to do, or None when
+/// every copy is fine. The worst problem is named; others are counted. An old last
+/// successful run is not among them: the reminder banner (`gui::reminder`) says that.
 pub fn banner(m: &Matrix, policy: Policy, runs: RunTimes, now: DateTime<Utc>) -> Option<String> {
     let warn = policy.warn_after_days;
     let failed: Vec<&CopyCell> = m
@@ -457,13 +452,6 @@ pub fn banner(m: &Matrix, policy: Policy, runs: RunTimes, now: DateTime<Utc>) ->
         .filter(|c| !failed.contains(c) && !behind.contains(c))
         .filter(|c| c.unproven_for(warn, runs.first, now))
         .collect();
-    let stale_run = match runs.last_success {
-        Some(t) => (now.signed_duration_since(t) > chrono::Duration::days(i64::from(warn)))
-            .then(|| format!("The last successful backup was {}", age(t, now))),
-        None => runs
-            .first
-            .map(|_| "No backup has succeeded yet".to_string()),
-    };
     let mut sentences = Vec::new();
     if !failed.is_empty() {
         let (what, verb) = if failed.len() == 1 {
@@ -488,11 +476,6 @@ pub fn banner(m: &Matrix, policy: Policy, runs: RunTimes, now: DateTime<Utc>) ->
             "{} {} not been proven restorable for over {warn} days: run `wbackup verify`, or Backup all with verification due",
             name_copies(&unproven),
             if unproven.len() == 1 { "has" } else { "have" }
-        ));
-    }
-    if let Some(s) = stale_run {
-        sentences.push(format!(
-            "{s}: run Backup all, and fix what the last run's log names"
         ));
     }
     let first = sentences.first()?;
@@ -608,15 +591,7 @@ mod tests {
             c.lines(now())
         );
         assert_eq!(
-            banner(
-                &m,
-                POLICY,
-                RunTimes {
-                    first: Some(now()),
-                    last_success: Some(now())
-                },
-                now()
-            ),
+            banner(&m, POLICY, RunTimes { first: Some(now()) }, now()),
             None
         );
     }
@@ -671,10 +646,7 @@ mod tests {
         ledger.push(proof("laptop", "home", 1, false));
         let m = build(&seen, &ledger);
         assert_eq!(m.cell("home", "nas").unwrap().state, State::Missing);
-        let after_a_run = RunTimes {
-            first: Some(now()),
-            last_success: Some(now()),
-        };
+        let after_a_run = RunTimes { first: Some(now()) };
         let only_missing = build(&seen, &all_proven(1));
         let b = banner(&only_missing, POLICY, after_a_run, now()).unwrap();
         assert!(b.starts_with("home on nas is not up to date"), "{b}");
@@ -691,10 +663,7 @@ mod tests {
         assert!(c.note.contains("data pack damaged"), "{}", c.note);
         assert!(c.note.contains("last proven 3 d ago"), "{}", c.note);
         assert_eq!(c.lines(now())[0], "FAILED 24 h ago");
-        let ran = RunTimes {
-            first: Some(now()),
-            last_success: Some(now()),
-        };
+        let ran = RunTimes { first: Some(now()) };
         let b = banner(&m, POLICY, ran, now()).unwrap();
         assert!(
             b.starts_with("laptop on home failed verification: run Backup all"),
@@ -727,10 +696,7 @@ mod tests {
             );
         }
         // Not yet a reason for the banner: proven 3 days ago, warned after 14.
-        let runs = RunTimes {
-            first: Some(now()),
-            last_success: Some(now()),
-        };
+        let runs = RunTimes { first: Some(now()) };
         assert_eq!(banner(&m, POLICY, runs, now()), None);
         // A node absent from what was seen is not reached either.
         seen.remove("nas");
@@ -764,11 +730,10 @@ mod tests {
     }
 
     #[test]
-    fn the_banner_warns_of_copies_unproven_too_long_and_of_an_old_last_success() {
+    fn the_banner_warns_of_copies_unproven_too_long_and_leaves_the_last_run_to_the_reminder() {
         let m = build(&healthy(), &all_proven(15));
         let recent = RunTimes {
             first: Some(now() - chrono::Duration::days(30)),
-            last_success: Some(now()),
         };
         let b = banner(&m, POLICY, recent, now()).unwrap();
         assert!(b.starts_with("6 copies (laptop on laptop, "), "{b}");
@@ -776,28 +741,16 @@ mod tests {
             b.contains("not been proven restorable for over 14 days"),
             "{b}"
         );
+        // Every copy proven lately: nothing about copies to say, however long ago a run
+        // last passed or whether one ever did. The reminder banner says that, once.
         let m = build(&healthy(), &all_proven(1));
-        let old = RunTimes {
+        let long_ago = RunTimes {
             first: Some(now() - chrono::Duration::days(30)),
-            last_success: Some(now() - chrono::Duration::days(20)),
         };
-        assert_eq!(
-            banner(&m, POLICY, old, now()).as_deref(),
-            Some("The last successful backup was 20 d ago: run Backup all, and fix what the last run's log names.")
-        );
-        let never = RunTimes {
-            first: Some(now()),
-            last_success: None,
-        };
-        assert!(banner(&m, POLICY, never, now())
-            .unwrap()
-            .starts_with("No backup has succeeded yet"));
+        assert_eq!(banner(&m, POLICY, long_ago, now()), None);
         // Never proven, but the copies are new: no warning yet.
         let m = build(&healthy(), &[]);
-        let new = RunTimes {
-            first: Some(now()),
-            last_success: Some(now()),
-        };
+        let new = RunTimes { first: Some(now()) };
         assert_eq!(banner(&m, POLICY, new, now()), None);
     }
 

@@ -1,6 +1,7 @@
 //! wbackup on a desktop, over real D-Bus: a private `dbus-daemon` stands for both the
 //! session and the system bus, and this test itself owns `org.freedesktop.Notifications`
-//! and `org.freedesktop.login1` on it, recording every call. Its `Inhibit` hands out one
+//! and `org.freedesktop.login1` on it, recording every call, and the desktop portal's
+//! `org.freedesktop.portal.Settings` (the colour scheme the window follows). Its `Inhibit` hands out one
 //! end of a socket pair and keeps the other, which reads end-of-file once wbackup (and
 //! every process that inherited it) has closed its copy: the lock released.
 //!
@@ -8,7 +9,8 @@
 //! the lock taken at a run's start, held during it and released at its end, for runs of
 //! `wbackup run` that pass, fail and are interrupted, and for the window's runs (a
 //! failure, a Stop) in a process that goes on living; the window notifies only when it
-//! is not the active window.
+//! is not the active window; the window's palette is the portal's colour scheme (dark,
+//! light, or Qt's own when there is no preference or no such setting).
 //!
 //! The window's part needs a Qt application, one per process: `harness = false`.
 
@@ -112,8 +114,31 @@ impl Login1 {
     }
 }
 
+/// The desktop portal's settings: the `color-scheme` it says (None: it has no such key).
+struct Portal {
+    scheme: Arc<Mutex<Option<u32>>>,
+}
+
+#[zbus::interface(name = "org.freedesktop.portal.Settings")]
+impl Portal {
+    /// As older portals answer: a variant holding a variant.
+    fn read(&self, namespace: String, key: String) -> zbus::fdo::Result<OwnedValue> {
+        let scheme = *self.scheme.lock().unwrap();
+        match scheme {
+            Some(n) if namespace == "org.freedesktop.appearance" && key == "color-scheme" => {
+                OwnedValue::try_from(zbus::zvariant::Value::new(zbus::zvariant::Value::U32(n)))
+                    .map_err(|e| zbus::fdo::Error::Failed(e.to_string()))
+            }
+            _ => Err(zbus::fdo::Error::Failed(format!(
+                "no setting {namespace} {key}"
+            ))),
+        }
+    }
+}
+
 struct Desk {
     dir: tempfile::TempDir,
+    scheme: Arc<Mutex<Option<u32>>>,
     shown: Arc<Mutex<Vec<Shown>>>,
     locks: Arc<Mutex<Vec<Lock>>>,
     rt: tokio::runtime::Runtime,
@@ -277,10 +302,12 @@ fn main() {
     std::env::set_var("XDG_RUNTIME_DIR", &runtime_dir);
     std::env::set_var("HOME", dir.path());
     std::env::remove_var("WBACKUP_CONFIG");
+    std::env::remove_var("WBACKUP_PALETTE");
     std::env::set_var("QT_QPA_PLATFORM", "offscreen");
 
     let shown = Arc::new(Mutex::new(vec![]));
     let locks = Arc::new(Mutex::new(vec![]));
+    let scheme = Arc::new(Mutex::new(None));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -291,6 +318,7 @@ fn main() {
             zbus::connection::Builder::address(address.as_str())?
                 .name("org.freedesktop.Notifications")?
                 .name("org.freedesktop.login1")?
+                .name("org.freedesktop.portal.Desktop")?
                 .serve_at(
                     "/org/freedesktop/Notifications",
                     Notifications {
@@ -303,12 +331,19 @@ fn main() {
                         locks: locks.clone(),
                     },
                 )?
+                .serve_at(
+                    "/org/freedesktop/portal/desktop",
+                    Portal {
+                        scheme: scheme.clone(),
+                    },
+                )?
                 .build()
                 .await
         })
         .expect("serving on the private bus");
     let desk = Desk {
         dir,
+        scheme,
         shown,
         locks,
         rt,
@@ -330,6 +365,22 @@ fn main() {
         assert_eq!(shown.urgency, Some(2), "critical");
         assert_eq!(shown.expire_timeout, 0, "never expires");
     });
+
+    check(
+        "the window's palette follows the portal's colour scheme",
+        || {
+            use wbackup::gui::palette::{wanted, Scheme};
+            let say = |n: Option<u32>| *desk.scheme.lock().unwrap() = n;
+            say(Some(1));
+            assert_eq!(wanted(), Some(Scheme::Dark), "1 prefers dark");
+            say(Some(2));
+            assert_eq!(wanted(), Some(Scheme::Light), "2 prefers light");
+            say(Some(0));
+            assert_eq!(wanted(), None, "0: no preference, Qt's own palette");
+            say(None);
+            assert_eq!(wanted(), None, "no such setting: Qt's own palette");
+        },
+    );
 
     check("a pass's notification goes away by itself", || {
         let note = Notification {

@@ -111,6 +111,8 @@ fn open_window(lab: &Lab, display: &Display, config: &str) -> (Window, String) {
         .env("DISPLAY", &display.name)
         .env("QT_QPA_PLATFORM", "xcb")
         .env("XDG_RUNTIME_DIR", &runtime)
+        // The window remembers its geometry there, not in the real user's state folder.
+        .env("XDG_STATE_HOME", runtime.join("state"))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())

@@ -359,6 +359,8 @@ fn main() {
     .unwrap();
     // Before any thread starts.
     std::env::set_var("XDG_RUNTIME_DIR", &runtime);
+    // The window remembers its geometry there: never in the real user's state folder.
+    std::env::set_var("XDG_STATE_HOME", runtime.join("state"));
     std::env::set_var("QT_QPA_PLATFORM", "offscreen");
     wbackup::gui::prepare_environment();
 

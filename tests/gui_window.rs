@@ -180,6 +180,7 @@ fn main() {
     // Before any thread starts.
     std::env::set_var("XDG_RUNTIME_DIR", &runtime);
     std::env::set_var("HOME", dir.path());
+    std::env::set_var("XDG_STATE_HOME", dir.path().join("state"));
     std::env::set_var("QT_QPA_PLATFORM", "offscreen");
     wbackup::gui::prepare_environment();
 

@@ -1,20 +1,25 @@
 // Drives the real window for the screenshot script: it grabs the window's root item at
-// each stage of a synthetic run that gui-screenshots.rs feeds into the backend.
+// each stage of a synthetic run that gui-screenshots.rs feeds into the backend. The
+// pictures are taken at the screen's device pixel ratio (QT_SCALE_FACTOR=2: twice the
+// pixels), and named with the optional suffix argument (idle-dark.png).
 import QtQuick
+import QtQuick.Window
 import org.wbackup
 
 Main {
     id: win
     property string outDir: Qt.application.arguments[1]
+    property string suffix: Qt.application.arguments.length > 3 ? Qt.application.arguments[3] : ""
     property string stage: "idle"
     readonly property Item shotRoot: win.contentItem.children[0]
 
     function shoot(name, then) {
+        const ratio = Screen.devicePixelRatio
         shotRoot.grabToImage(function (result) {
-            result.saveToFile(outDir + "/" + name + ".png")
-            console.log("saved " + name + ".png")
+            result.saveToFile(outDir + "/" + name + suffix + ".png")
+            console.log("saved " + name + suffix + ".png")
             then()
-        })
+        }, Qt.size(shotRoot.width * ratio, shotRoot.height * ratio))
     }
 
     // Each stage waits until the window has been quiet for a moment, then shoots.

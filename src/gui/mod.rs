@@ -8,16 +8,21 @@
 //! `copies` is the Copies view and banner (a QObject of its own); `demo` builds runs
 //! from the engine's own events and words for tests and screenshots; `restore` is the
 //! Restore view's QObject and `browse` what it asks the nodes; `notice` the desktop
-//! notification at a run's end; `problems` the failure box's rows (problems by cause); `reminder` the banner when no run passed for too long.
+//! notification at a run's end; `problems` the failure box's rows (problems by cause);
+//! `reminder` the banner when no run passed for too long; `memory` the window's size,
+//! position and view kept between starts; `palette` the light or dark palette the desktop
+//! asks for.
 pub mod bridge;
 pub mod browse;
 pub mod copies;
 pub mod demo;
 pub mod intake;
 pub mod log;
+pub mod memory;
 pub mod models;
 pub mod native;
 pub mod notice;
+pub mod palette;
 pub mod problems;
 pub mod reminder;
 pub mod restore;
@@ -69,6 +74,7 @@ pub fn set_config_file(engine: Pin<&mut QQmlApplicationEngine>, config: Option<&
 pub fn run_window(config: Option<&std::path::Path>) -> anyhow::Result<i32> {
     prepare_environment();
     let mut app = QGuiApplication::new();
+    palette::apply();
     if !native::set_window_icon() {
         tracing::warn!(
             "the window icon cannot be drawn: Qt's SVG plugin is missing (apt install libqt6svg6)"

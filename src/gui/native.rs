@@ -1,6 +1,6 @@
 //! The few Qt calls cxx-qt-lib does not bind, declared against `native.h`: opening a
 //! file with the desktop's default application (QDesktopServices, no shell involved),
-//! leaving the event loop, setting the application's icon, creating a backend object and
+//! leaving the event loop, setting the application's icon and its light or dark palette, creating a backend object and
 //! its list models from Rust (tests and the benchmark use a backend without QML), and
 //! finding the backend of a window QML created.
 
@@ -23,6 +23,9 @@ pub mod ffi {
 
         #[cxx_name = "wbackup_set_window_icon"]
         fn set_window_icon() -> bool;
+
+        #[cxx_name = "wbackup_set_palette"]
+        fn set_palette(dark: bool) -> bool;
 
         #[cxx_name = "wbackup_new_backend"]
         fn new_backend() -> UniquePtr<Backend>;
@@ -53,4 +56,4 @@ pub fn window_backend(
     unsafe { ffi::window_backend_ptr(engine).as_ref() }.map(cxx_qt::Threading::qt_thread)
 }
 
-pub use ffi::{new_backend, new_row_model, quit_application, set_window_icon};
+pub use ffi::{new_backend, new_row_model, quit_application, set_palette, set_window_icon};

@@ -13,6 +13,10 @@ use cxx_qt::CxxQtType;
 use cxx_qt_lib::QString;
 use std::pin::Pin;
 
+/// What the banner asks the person to do. (It alone tells how long ago a run passed: the
+/// copies banner says nothing of it, so the window never says it twice.)
+const ACTION: &str = "type the restic password and click Backup all.";
+
 /// The banner's words for this history at `now`; None when the last pass is recent.
 pub fn reminder(
     history: &[Summary],
@@ -28,7 +32,7 @@ pub fn reminder(
         })
         .max();
     let Some(last_pass) = last_pass else {
-        return Some("No successful backup yet".into());
+        return Some(format!("No successful backup yet: {ACTION}"));
     };
     let age = now.signed_duration_since(last_pass);
     if age <= chrono::Duration::days(i64::from(remind_after_days)) {
@@ -36,7 +40,7 @@ pub fn reminder(
     }
     let days = age.num_days();
     Some(format!(
-        "Your last successful backup was {days} day{} ago",
+        "Your last successful backup was {days} day{} ago: {ACTION}",
         if days == 1 { "" } else { "s" }
     ))
 }
@@ -78,7 +82,7 @@ mod tests {
         let now = at("2025-03-10T12:00:00+01:00");
         assert_eq!(
             reminder(&[], now, 7).as_deref(),
-            Some("No successful backup yet")
+            Some("No successful backup yet: type the restic password and click Backup all.")
         );
         let failed = [
             run("failed", "2025-03-10T10:00:00+01:00", None),
@@ -86,7 +90,7 @@ mod tests {
         ];
         assert_eq!(
             reminder(&failed, now, 7).as_deref(),
-            Some("No successful backup yet")
+            Some("No successful backup yet: type the restic password and click Backup all.")
         );
     }
 
@@ -107,18 +111,18 @@ mod tests {
         // A minute later: due, counted in whole days.
         assert_eq!(
             reminder(&history, at("2025-03-08T09:31:00+01:00"), 7).as_deref(),
-            Some("Your last successful backup was 7 days ago")
+            Some("Your last successful backup was 7 days ago: type the restic password and click Backup all.")
         );
         assert_eq!(
             reminder(&history, at("2025-03-10T12:00:00Z"), 7).as_deref(),
-            Some("Your last successful backup was 9 days ago")
+            Some("Your last successful backup was 9 days ago: type the restic password and click Backup all.")
         );
         // A longer interval allowed: no reminder.
         assert_eq!(reminder(&history, at("2025-03-10T12:00:00Z"), 30), None);
         // One day allowed.
         assert_eq!(
             reminder(&history, at("2025-03-02T09:31:00+01:00"), 1).as_deref(),
-            Some("Your last successful backup was 1 day ago")
+            Some("Your last successful backup was 1 day ago: type the restic password and click Backup all.")
         );
     }
 }
