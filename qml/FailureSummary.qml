@@ -120,6 +120,13 @@ Rectangle {
                             color: tones.errorText
                             font.underline: stepHover.containsMouse
                             text: "› " + modelData + " — show its log"
+                            // Reached with Tab too; Space or Enter shows its log.
+                            activeFocusOnTab: true
+                            Keys.onSpacePressed: summary.choose(Number(problem.steps[stepLabel.index]))
+                            Keys.onReturnPressed: summary.choose(Number(problem.steps[stepLabel.index]))
+                            Accessible.role: Accessible.Link
+                            Accessible.name: modelData + ": show its log"
+                            Accessible.onPressAction: summary.choose(Number(problem.steps[stepLabel.index]))
                             MouseArea {
                                 id: stepHover
                                 anchors.fill: parent

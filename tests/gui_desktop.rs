@@ -447,10 +447,10 @@ Main {
                 press(Qt.Key_Space)
                 expect(win.backend.filterNode === "", "and again shows every node's")
             }
-            if (!win.failureTried && now.step !== undefined && now.exitCode !== undefined) {
+            if (!win.failureTried && now.cause !== undefined && now.steps !== undefined) {
                 win.failureTried = true
                 press(Qt.Key_Return)
-                expect(win.backend.filterStep === now.step, "Enter on a failed step shows its lines")
+                expect(win.backend.filterStep === Number(now.steps[0]), "Enter on a problem shows its step's lines")
                 win.backend.clearFilter()
                 // Choosing a failed step opens the live log; come back.
                 const tab = find(win.contentItem, win.views[win.view])
@@ -468,7 +468,7 @@ Main {
         }
         if (name === "tab_log") {
             expect(win.hostTried, "the host row was reached")
-            expect(win.failureTried, "the failed step was reached")
+            expect(win.failureTried, "the problem was reached")
         }
         win.nextView()
     }

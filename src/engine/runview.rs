@@ -6,9 +6,7 @@
 //! table and its own rules; `RunView::apply` is the one reducer, so the three cannot
 //! disagree about what happened.
 
-use super::events::{
-    Activity, CheckItem, Event, Fact, Left, Outcome, Route, RunStatus, Stream,
-};
+use super::events::{Activity, CheckItem, Event, Fact, Left, Outcome, Route, RunStatus, Stream};
 use crate::plan::{Plan, StepKind};
 use chrono::{DateTime, Local};
 use std::collections::BTreeMap;

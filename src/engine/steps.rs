@@ -622,17 +622,26 @@ impl Run<'_> {
     }
 
     /// init, backup, check, forget: one restic command on the node's own repository.
-    pub(crate) async fn restic_step(&self, step: &Step) -> Outcome {
+    /// The connection a restic step runs on, or why it cannot run.
+    fn restic_ready(&self, step: &Step) -> Result<Rc<Conn>, Outcome> {
         let Some(conn) = self.conn(&step.node) else {
-            return Outcome::Skipped {
+            return Err(Outcome::Skipped {
                 reason: "not prepared".into(),
-            };
+            });
         };
         if step.kind == StepKind::Backup && !self.st().repo_exists.contains(&step.node) {
-            return Outcome::Skipped {
+            return Err(Outcome::Skipped {
                 reason: "no repository (init did not run)".into(),
-            };
+            });
         }
+        Ok(conn)
+    }
+
+    pub(crate) async fn restic_step(&self, step: &Step) -> Outcome {
+        let conn = match self.restic_ready(step) {
+            Ok(c) => c,
+            Err(o) => return o,
+        };
         let Action::Restic(words) = &step.action else {
             unreachable!("a restic step runs restic")
         };
@@ -663,12 +672,8 @@ impl Run<'_> {
                         return;
                     }
                 }
-                if step.kind == StepKind::Backup && unreadable.len() < found::UNREADABLE_KEPT {
-                    if let Some(path) = crate::problems::unreadable_item(&text) {
-                        if !unreadable.contains(&path) {
-                            unreadable.push(path);
-                        }
-                    }
+                if step.kind == StepKind::Backup {
+                    keep_unreadable(&mut unreadable, &text);
                 }
                 if step.kind == StepKind::Backup && stream == Stream::Stdout {
                     match restic::parse_backup_line(&text) {
@@ -679,36 +684,26 @@ impl Run<'_> {
                             reading,
                         } => {
                             last_status = Some((total, files.1));
-                            sink.emit(Event::Progress {
-                                step: id,
-                                node: name.clone(),
-                                activity: if reading {
-                                    Activity::Uploading
-                                } else {
-                                    Activity::Scanning
-                                },
-                                done,
-                                total,
-                                files: Some(files),
-                                rate: None,
-                                eta_secs: None,
-                            });
+                            let activity = if reading {
+                                Activity::Uploading
+                            } else {
+                                Activity::Scanning
+                            };
+                            sink.emit(backup_progress(id, &name, activity, (done, total), files));
                             return;
                         }
                         restic::BackupLine::Summary(s) => {
                             // restic's last status may stop short of the whole; the
                             // snapshot saved, the step is done.
                             if let Some((total, files)) = last_status.take() {
-                                sink.emit(Event::Progress {
-                                    step: id,
-                                    node: name.clone(),
-                                    activity: Activity::Uploading,
-                                    done: total,
-                                    total,
-                                    files: Some((files, files)),
-                                    rate: None,
-                                    eta_secs: None,
-                                });
+                                let all = (total, total);
+                                sink.emit(backup_progress(
+                                    id,
+                                    &name,
+                                    Activity::Uploading,
+                                    all,
+                                    (files, files),
+                                ));
                             }
                             sink.emit(Event::Line {
                                 step: id,
@@ -823,5 +818,37 @@ impl Run<'_> {
             );
         }
         Outcome::Passed
+    }
+}
+
+/// A backup's progress as restic's status says it: bytes and files done of the totals.
+fn backup_progress(
+    step: usize,
+    node: &str,
+    activity: Activity,
+    (done, total): (u64, u64),
+    files: (u64, u64),
+) -> Event {
+    Event::Progress {
+        step,
+        node: node.to_string(),
+        activity,
+        done,
+        total,
+        files: Some(files),
+        rate: None,
+        eta_secs: None,
+    }
+}
+
+/// Keeps the path a `restic backup --json` error line names (a file it could not read),
+/// up to `found::UNREADABLE_KEPT` of them.
+fn keep_unreadable(unreadable: &mut Vec<String>, line: &str) {
+    if unreadable.len() < found::UNREADABLE_KEPT {
+        if let Some(path) = crate::problems::unreadable_item(line) {
+            if !unreadable.contains(&path) {
+                unreadable.push(path);
+            }
+        }
     }
 }
