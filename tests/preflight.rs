@@ -126,3 +126,104 @@ fn a_node_without_room_for_a_first_copy_is_left_out_before_anything_is_written()
         }
     }
 }
+
+/// Runs wbackup with a `restic` first on every node's PATH that records its arguments,
+/// and returns the run and the repositories preflight tried the password on: the
+/// `restic cat config` calls before any other (a later one names a repository in an
+/// error).
+fn run_counting_trials(lab: &Lab, shim: &Path) -> (std::process::Output, Vec<String>) {
+    let log = shim.join("calls");
+    let _ = fs::remove_file(&log);
+    let path = format!("{}:{}", shim.display(), std::env::var("PATH").unwrap());
+    let o = lab
+        .wbackup_cmd(&["run", "--json"])
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    let calls = fs::read_to_string(&log).unwrap_or_default();
+    let mut trials: Vec<String> = calls
+        .lines()
+        .take_while(|l| l.ends_with(" --no-lock cat config"))
+        .map(|l| l.split(' ').nth(1).unwrap_or_default().to_string())
+        .collect();
+    trials.sort();
+    (o, trials)
+}
+
+#[test]
+fn the_password_is_tried_once_per_repository_and_again_on_a_copy_that_differs() {
+    let lab = Lab::new(&["laptop", "home", "server"]);
+    lab.fill(1);
+    assert_exit(&lab.run(), 0);
+    lab.assert_everyone_holds_everything();
+    let shim = lab.path().join("shim");
+    fs::create_dir_all(&shim).unwrap();
+    let script = format!(
+        "#!/bin/sh\necho \"$*\" >> {}\nexec /usr/bin/restic \"$@\"\n",
+        shim.join("calls").display()
+    );
+    fs::write(shim.join("restic"), script).unwrap();
+    succeed(Command::new("chmod").arg("755").arg(shim.join("restic")));
+    for n in ["home", "server"] {
+        lab.stop_sshd(n);
+        lab.start_sshd_with(
+            n,
+            &format!(
+                "SetEnv PATH={}:/usr/local/bin:/usr/bin:/bin",
+                shim.display()
+            ),
+        );
+    }
+    let own = |n: &str| lab.repo(n, n).to_string_lossy().into_owned();
+
+    // Every copy holds the same config and key files as its owner's: three repositories,
+    // three trials, each on the owner's own node (nine copies in all).
+    let (o, trials) = run_counting_trials(&lab, &shim);
+    assert_exit(&o, 0);
+    let mut owners = vec![own("home"), own("laptop"), own("server")];
+    owners.sort();
+    assert_eq!(trials, owners, "{}", stdout(&o));
+    let out = stdout(&o);
+    assert!(out.contains("not tried again"), "{out}");
+    assert_eq!(
+        out.matches("password accepted by 3 repositories").count(),
+        3,
+        "every node's checklist counts every copy it holds: {out}"
+    );
+
+    // server's copy of home's repository replaced by another repository of that name:
+    // its key files differ, so server tries it itself, and restic refuses the password.
+    let copy = lab.repo("server", "home");
+    fs::remove_dir_all(&copy).unwrap();
+    let other = lab.path().join("other-password");
+    fs::write(&other, "another password\n").unwrap();
+    succeed(
+        Command::new("restic")
+            .arg("init")
+            .arg("-r")
+            .arg(&copy)
+            .arg("--password-file")
+            .arg(&other),
+    );
+    let before = tree(&copy);
+    let (o, trials) = run_counting_trials(&lab, &shim);
+    let out = stdout(&o);
+    let mut expected = owners.clone();
+    expected.push(copy.to_string_lossy().into_owned());
+    expected.sort();
+    assert_eq!(trials, expected, "{out}");
+    assert!(
+        out.contains("the copy of home's repository on server does not open with the password"),
+        "{out}"
+    );
+    assert_eq!(
+        tree(&copy),
+        before,
+        "the other repository is left as it was"
+    );
+}
+
+fn succeed(cmd: &mut Command) {
+    let o = cmd.output().unwrap();
+    assert!(o.status.success(), "{cmd:?}: {}", stderr(&o));
+}

@@ -1,9 +1,11 @@
 //! Every node checked before anything is written on any of them.
 //!
 //! The `prepare` steps of a run start together. Each first reaches its node and reads
-//! what it has (`prepare.sh check`: tools, repositories and their sizes, source paths,
-//! free space), and tries the password on every repository there, read-only. Then they
-//! wait for each other at a [`Gate`]: only once every node is known does each one judge
+//! what it has (`prepare.sh check`: tools, repositories with their sizes and a digest
+//! of their key files, source paths, free space). Once every node was read, the password
+//! is tried, read-only, once for each distinct repository ([`SharedTrials`]): copies
+//! that open alike share one trial. Then they wait for each other at a [`Gate`] again:
+//! only once every node is known does each one judge
 //! its own, with the others' facts in hand (a refused password stops every node; a node
 //! without room for what this run will write there is left out), and only then is its
 //! layout made. So a typo in the password, or a disk too full for a first copy, costs
@@ -13,7 +15,8 @@ use super::prepare::Facts;
 use crate::plan::{Plan, StepKind};
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
-use tokio::sync::Notify;
+use std::rc::Rc;
+use tokio::sync::{watch, Notify};
 
 /// Where the steps of one wave wait until each of them arrived (or was skipped).
 pub(crate) struct Gate {
@@ -54,10 +57,14 @@ impl Gate {
     }
 }
 
-/// The two meeting points of a run's prepare steps, and the decision between them and
-/// the first write: every node checked, every node judged, then (when some node is left
-/// out and the window asked for a say) the person's answer.
+/// The meeting points of a run's prepare steps, and the decision between them and the
+/// first write: every node read, every node checked, every node judged, then (when some
+/// node is left out and the window asked for a say) the person's answer.
 pub(crate) struct Gates {
+    /// Every node read (reached, `prepare.sh check`), before any password trial.
+    pub(crate) read: Gate,
+    /// The password trials' results, shared between copies that open alike.
+    pub(crate) trials: SharedTrials,
     pub(crate) checked: Gate,
     pub(crate) judged: Gate,
     asked: Cell<bool>,
@@ -68,6 +75,8 @@ pub(crate) struct Gates {
 impl Gates {
     pub(crate) fn new(steps: usize) -> Gates {
         Gates {
+            read: Gate::new(steps),
+            trials: SharedTrials::default(),
             checked: Gate::new(steps),
             judged: Gate::new(steps),
             asked: Cell::new(false),
@@ -78,6 +87,7 @@ impl Gates {
 
     /// A step that ended (whichever way) holds no one up.
     pub(crate) fn leave(&self, id: usize) {
+        self.read.arrive(id);
         self.checked.arrive(id);
         self.judged.arrive(id);
     }
@@ -111,6 +121,69 @@ pub(crate) enum Trial {
     Refused,
     /// It could not be read for another reason (its words).
     Unreadable(String),
+}
+
+/// Each password trial is a key derivation restic makes slow on purpose (about half a
+/// second of a core). Copies of a repository whose `config` and `keys/*` are the same
+/// bytes open alike, so the password is tried once for each distinct set: on the owner's
+/// own node when its repository is among them (where restic will run on it), else on
+/// the first node by name that holds it. Other holders wait for that result. A node that
+/// lies about its digest only skips the trial of its own copy; replication's guards
+/// still refuse to overwrite a copy of another repository.
+#[derive(Default)]
+pub(crate) struct SharedTrials {
+    /// By owner and digest: the trial, once made.
+    results: RefCell<HashMap<(String, String), Told>>,
+}
+
+type Told = Rc<watch::Sender<Option<Trial>>>;
+
+impl SharedTrials {
+    fn cell(&self, owner: &str, digest: &str) -> Told {
+        self.results
+            .borrow_mut()
+            .entry((owner.to_string(), digest.to_string()))
+            .or_insert_with(|| Rc::new(watch::channel(None).0))
+            .clone()
+    }
+
+    /// The trial of `owner`'s repository with key files `digest`, for those who wait.
+    pub(crate) fn tell(&self, owner: &str, digest: &str, trial: &Trial) {
+        self.cell(owner, digest).send_replace(Some(trial.clone()));
+    }
+
+    /// The trial of `owner`'s repository with key files `digest`, once told.
+    pub(crate) async fn told(&self, owner: &str, digest: &str) -> Trial {
+        let mut rx = self.cell(owner, digest).subscribe();
+        let told = rx.wait_for(Option::is_some).await;
+        let trial = told.expect("the sender lives in self").clone();
+        trial.expect("waited for it")
+    }
+}
+
+/// The node that tries the password on `owner`'s repository whose key files have
+/// `digest`, among the nodes that take part in the trials (`trying`): the owner itself
+/// when its own repository has them, else the first by name that holds such a copy.
+pub(crate) fn trier<'a>(
+    checked: &'a HashMap<String, Checked>,
+    trying: impl Fn(&str) -> bool,
+    owner: &str,
+    digest: &str,
+) -> Option<&'a str> {
+    let holds = |n: &str| {
+        trying(n)
+            && checked
+                .get(n)
+                .is_some_and(|c| c.facts.keys.get(owner).map(String::as_str) == Some(digest))
+    };
+    if let Some((n, _)) = checked.get_key_value(owner).filter(|(n, _)| holds(n)) {
+        return Some(n);
+    }
+    checked
+        .keys()
+        .map(String::as_str)
+        .filter(|n| holds(n))
+        .min()
 }
 
 /// What a node's check found: its facts, and the password tried on each repository
@@ -242,6 +315,59 @@ mod tests {
             },
             trials: vec![],
         }
+    }
+
+    #[test]
+    fn the_password_is_tried_once_for_copies_that_open_alike() {
+        let with = |keys: &[(&str, &str)]| Checked {
+            facts: Facts {
+                keys: keys
+                    .iter()
+                    .map(|(o, d)| (o.to_string(), d.to_string()))
+                    .collect(),
+                ..Facts::default()
+            },
+            trials: vec![],
+        };
+        let checked: HashMap<String, Checked> = [
+            (
+                "laptop",
+                with(&[("laptop", "L"), ("home", "H"), ("vps", "V2")]),
+            ),
+            (
+                "home",
+                with(&[("home", "H"), ("laptop", "L"), ("vps", "V2")]),
+            ),
+            ("vps", with(&[("vps", "V"), ("laptop", "L"), ("home", "X")])),
+            ("nas", with(&[("home", "H")])),
+        ]
+        .into_iter()
+        .map(|(n, c)| (n.to_string(), c))
+        .collect();
+        let all = |_: &str| true;
+        assert_eq!(
+            trier(&checked, all, "home", "H"),
+            Some("home"),
+            "the owner first"
+        );
+        assert_eq!(trier(&checked, all, "laptop", "L"), Some("laptop"));
+        assert_eq!(
+            trier(&checked, all, "vps", "V2"),
+            Some("home"),
+            "the owner's own differs: the first holder by name"
+        );
+        assert_eq!(
+            trier(&checked, all, "home", "X"),
+            Some("vps"),
+            "its only holder"
+        );
+        let no_home = |n: &str| n != "home";
+        assert_eq!(
+            trier(&checked, no_home, "home", "H"),
+            Some("laptop"),
+            "an owner out of the trials is passed over"
+        );
+        assert_eq!(trier(&checked, all, "home", "unknown"), None);
     }
 
     #[test]

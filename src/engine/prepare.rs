@@ -39,6 +39,9 @@ pub struct Facts {
     /// The source paths' size in KB, when the node's own repository does not exist yet
     /// (what its first backup reads at most).
     pub source_kb: Option<u64>,
+    /// Of the repositories held, one digest over each one's `config` and `keys/*` (what
+    /// restic reads to try a password), by owner; absent when a file could not be read.
+    pub keys: std::collections::BTreeMap<String, String>,
 }
 
 impl Facts {
@@ -115,6 +118,11 @@ pub fn parse(lines: &[String], npaths: usize) -> Facts {
         {
             if let (true, Ok(kb)) = (crate::config::valid_node_name(owner), kb.parse()) {
                 f.held.insert(owner.to_string(), kb);
+            }
+        } else if let Some((owner, hash)) = l.strip_prefix("keys ").and_then(|r| r.split_once(' '))
+        {
+            if crate::config::valid_node_name(owner) && is_id(hash) {
+                f.keys.insert(owner.to_string(), hash.to_string());
             }
         }
     }
@@ -230,6 +238,39 @@ mod tests {
     }
 
     #[test]
+    fn copies_with_the_same_config_and_keys_have_the_same_digest() {
+        let d = tempfile::tempdir().unwrap();
+        let put = |owner: &str, key: &str| {
+            let repo = d.path().join("b").join(owner).join("restic");
+            std::fs::create_dir_all(repo.join("keys")).unwrap();
+            std::fs::write(repo.join("config"), "the config").unwrap();
+            std::fs::write(repo.join("keys").join("k1"), key).unwrap();
+        };
+        put("home", "key one");
+        put("vps", "key one");
+        put("laptop", "key two");
+        let repo = d.path().join("b/nokeys/restic");
+        std::fs::create_dir_all(&repo).unwrap();
+        std::fs::write(repo.join("config"), "the config").unwrap();
+        let lines = run_as("check", &d.path().join("b").to_string_lossy(), &[]);
+        let facts = parse(&lines, 0);
+        assert_eq!(facts.keys["home"], facts.keys["vps"], "{lines:?}");
+        assert_ne!(facts.keys["home"], facts.keys["laptop"], "{lines:?}");
+        assert!(
+            facts.held.contains_key("nokeys") && !facts.keys.contains_key("nokeys"),
+            "no key file, no digest: {lines:?}"
+        );
+        // The digest covers the key files' names as well as their bytes.
+        let keys = d.path().join("b/vps/restic/keys");
+        std::fs::rename(keys.join("k1"), keys.join("k2")).unwrap();
+        let facts = parse(
+            &run_as("check", &d.path().join("b").to_string_lossy(), &[]),
+            0,
+        );
+        assert_ne!(facts.keys["home"], facts.keys["vps"]);
+    }
+
+    #[test]
     fn output_that_is_not_the_scripts_is_ignored() {
         let lines: Vec<String> = [
             "no-path 7",
@@ -238,6 +279,8 @@ mod tests {
             "snapshot ../../etc",
             "free lots",
             "readonly",
+            "keys ../x 0000000000000000000000000000000000000000000000000000000000000000",
+            "keys home not-a-digest",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -246,5 +289,6 @@ mod tests {
         assert!(f.missing_paths.is_empty() && f.missing_tools.is_empty());
         assert!(f.snapshots.is_empty() && f.free_kb.is_none());
         assert_eq!(f.layout, Layout::ReadOnly);
+        assert!(f.keys.is_empty());
     }
 }

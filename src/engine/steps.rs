@@ -73,8 +73,22 @@ impl Run<'_> {
     /// (`preflight::Gate`), judges it with the others' facts in hand, and only then makes
     /// its layout.
     pub(crate) async fn prepare(&self, step: &Step) -> Outcome {
-        let checked = self.check_node(step).await;
+        let read = self.read_node(step).await;
         let gates = self.st().gates.clone();
+        if let Some(g) = &gates {
+            g.read.arrive(step.id);
+            tokio::select! {
+                _ = g.read.wait() => {}
+                _ = self.cancel.cancelled() => return Outcome::Interrupted,
+            }
+        }
+        let checked = match read {
+            Ok(no_rsync) => self
+                .try_password(step, gates.as_deref())
+                .await
+                .map(|()| no_rsync),
+            Err(o) => Err(o),
+        };
         if let Some(g) = &gates {
             g.checked.arrive(step.id);
             tokio::select! {
@@ -248,9 +262,9 @@ impl Run<'_> {
             })
     }
 
-    /// Reads only: reaches the node, learns what it has (`prepare.sh check`), and tries
-    /// the password on each repository it holds. Ok(true) when it lacks only rsync.
-    async fn check_node(&self, step: &Step) -> Result<bool, Outcome> {
+    /// Reads only: reaches the node and learns what it has (`prepare.sh check`).
+    /// Ok(true) when it lacks only rsync.
+    async fn read_node(&self, step: &Step) -> Result<bool, Outcome> {
         let Action::Prepare {
             addresses,
             args,
@@ -338,22 +352,91 @@ impl Run<'_> {
                 .unusable
                 .insert(node.name.clone(), Unusable::NoRsync);
         }
-        let trials = self.try_password(step, &conn, &facts).await?;
-        self.st()
-            .preflight
-            .insert(node.name.clone(), preflight::Checked { facts, trials });
         Ok(no_rsync)
     }
 
-    /// The password tried, read-only, on every repository the node holds, a few at once.
+    /// The password tried, read-only, on every repository the node holds: here, or on
+    /// the node that tries it for copies that open alike (`preflight::SharedTrials`).
     async fn try_password(
         &self,
         step: &Step,
-        conn: &Conn,
-        facts: &prepare::Facts,
-    ) -> Result<Vec<(String, preflight::Trial)>, Outcome> {
-        let mut trials = vec![];
-        let owners: Vec<&String> = facts.held.keys().collect();
+        gates: Option<&preflight::Gates>,
+    ) -> Result<(), Outcome> {
+        let facts = self.st().preflight[&step.node].facts.clone();
+        let mut here: Vec<&String> = vec![];
+        let mut there: Vec<(&String, &String, String)> = vec![];
+        {
+            let st = self.st();
+            let trying = |n: &str| {
+                !matches!(
+                    st.unusable.get(n),
+                    Some(Unusable::Failed | Unusable::Unreachable(_))
+                )
+            };
+            for owner in facts.held.keys() {
+                let tried_by = match (gates, facts.keys.get(owner)) {
+                    (Some(_), Some(digest)) => {
+                        preflight::trier(&st.preflight, trying, owner, digest)
+                            .filter(|n| *n != step.node)
+                            .map(|n| (digest, n.to_string()))
+                    }
+                    _ => None,
+                };
+                match tried_by {
+                    Some((digest, n)) => there.push((owner, digest, n)),
+                    None => here.push(owner),
+                }
+            }
+        }
+        let mut trials = self.probe(step, &here).await?;
+        if let Some(g) = gates {
+            for (owner, trial) in &trials {
+                if let Some(digest) = facts.keys.get(owner) {
+                    g.trials.tell(owner, digest, trial);
+                }
+            }
+            let mut again = vec![];
+            let mut taken = vec![];
+            for (owner, digest, n) in there {
+                let trial = tokio::select! {
+                    t = g.trials.told(owner, digest) => t,
+                    _ = self.cancel.cancelled() => return Err(Outcome::Interrupted),
+                };
+                if let preflight::Trial::Unreadable(_) = trial {
+                    // Perhaps only there: tried here too.
+                    again.push(owner);
+                } else {
+                    taken.push(format!("{owner}'s (tried on {n})"));
+                    trials.insert(owner.clone(), trial);
+                }
+            }
+            trials.extend(self.probe(step, &again).await?);
+            if !taken.is_empty() {
+                self.info(
+                    step,
+                    format!(
+                        "the copies of {} on {} have the same config and key files as where the password was tried: not tried again",
+                        taken.join(", "),
+                        step.node
+                    ),
+                );
+            }
+        }
+        self.st()
+            .preflight
+            .get_mut(&step.node)
+            .expect("read before")
+            .trials = trials.into_iter().collect();
+        Ok(())
+    }
+
+    /// The password tried on these owners' repositories on the node, a few at once.
+    async fn probe(
+        &self,
+        step: &Step,
+        owners: &[&String],
+    ) -> Result<std::collections::BTreeMap<String, preflight::Trial>, Outcome> {
+        let conn = self.conn(&step.node).expect("read nodes are connected");
         let mut done = vec![];
         // A few at once: each open of a repository costs restic a key derivation (about
         // half a second by design), and sshd allows 10 sessions per connection.
@@ -366,6 +449,7 @@ impl Run<'_> {
             });
             done.extend(some.iter().zip(super::run::all(probes.collect()).await));
         }
+        let mut trials = std::collections::BTreeMap::new();
         for (owner, (fin, _)) in done {
             if fin.cancelled {
                 return Err(Outcome::Interrupted);
@@ -385,7 +469,7 @@ impl Run<'_> {
                 );
                 preflight::Trial::Unreadable(fin.describe())
             };
-            trials.push(((*owner).clone(), trial));
+            trials.insert((*owner).clone(), trial);
         }
         Ok(trials)
     }

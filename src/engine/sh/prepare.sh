@@ -10,8 +10,10 @@
 #   DIR...   the layout to create; the first is the quarantine folder, BASE/.quarantine
 # Prints one fact per line:
 #   check: missing TOOL | repo exists | snapshot ID | no-path INDEX (0-based, of PATH...)
-#          holds OWNER KB (a repository under BASE, its size) | source KB (the source
-#          paths' size, when REPO does not exist yet) | free KB (where BASE is or will be)
+#          holds OWNER KB (a repository under BASE, its size) | keys OWNER HASH (one
+#          sha256 over its config and key files, when all could be read) | source KB
+#          (the source paths' size, when REPO does not exist yet) | free KB (where BASE
+#          is or will be)
 #   make:  readonly | unwritable | mkdir failed | free KB
 # What it creates is private to the user (umask 077). Messages are read in English.
 export LC_ALL=C
@@ -49,7 +51,12 @@ if [ "$mode" = check ]; then
     # A repository reached through a link is not this node's: not counted.
     [ -f "$config" ] && [ ! -L "$owner" ] && [ ! -L "$owner/restic" ] || continue
     owner=${owner##*/}
-    du -sk -- "${config%/config}" 2>/dev/null | awk -v o="$owner" '{print "holds " o " " $1}'
+    dir=${config%/config}
+    du -sk -- "$dir" 2>/dev/null | awk -v o="$owner" '{print "holds " o " " $1}'
+    # A password opens a repository through its config and key files alone: copies
+    # whose files are the same open alike, so one trial of the password serves them all.
+    sums=$(cd -- "$dir" && sha256sum -- config keys/* 2>/dev/null) &&
+      printf 'keys %s %s\n' "$owner" "$(printf '%s\n' "$sums" | sha256sum | cut -d' ' -f1)"
   done
   free "$base"
   exit 0
