@@ -229,8 +229,10 @@ impl<S: Sink> Metered<S> {
     pub fn look(&self, now: Instant) {
         let stalled: Vec<Event> = {
             let mut w = self.watched.lock().expect("meters");
-            let mut v: Vec<Event> = w
-                .iter_mut()
+            let mut watched: Vec<_> = w.iter_mut().collect();
+            watched.sort_by_key(|(&step, _)| step);
+            watched
+                .into_iter()
                 .filter_map(|(&step, x)| {
                     x.meter.due(now, self.after).then(|| Event::Stalled {
                         step,
@@ -239,12 +241,7 @@ impl<S: Sink> Metered<S> {
                         waiting_on: x.activity.waiting_on(&x.node),
                     })
                 })
-                .collect();
-            v.sort_by_key(|e| match e {
-                Event::Stalled { step, .. } => *step,
-                _ => 0,
-            });
-            v
+                .collect()
         };
         for e in stalled {
             self.inner.emit(e);
