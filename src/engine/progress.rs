@@ -34,6 +34,9 @@ const RATE_WINDOW: Duration = Duration::from_secs(20);
 /// transfer says little about the rest.
 const RATE_MIN_SPAN: Duration = Duration::from_secs(2);
 
+/// Times left beyond this are not forecasts.
+const ETA_BOUND: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// What a step is doing, in the words the window and the terminal show.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -169,13 +172,14 @@ impl Meter {
     }
 
     /// Time left for `total` bytes at the current rate; None while it cannot be told
-    /// (no rate yet, or nothing moving).
+    /// (no rate yet, nothing moving, or figures that would need more than a year: a
+    /// crawl or a node's nonsense, not a forecast).
     pub fn eta(&self, total: u64) -> Option<Duration> {
         let rate = self.rate().filter(|r| *r > 0.0)?;
         let (done, _) = self.last?;
-        Some(Duration::from_secs_f64(
-            total.saturating_sub(done) as f64 / rate,
-        ))
+        Duration::try_from_secs_f64(total.saturating_sub(done) as f64 / rate)
+            .ok()
+            .filter(|left| *left <= ETA_BOUND)
     }
 
     /// How long the figures have not moved.
@@ -440,7 +444,10 @@ pub fn overall(view: &RunView, expected: &Expected, jobs: usize, now: Instant) -
     };
     let finished = view.status.is_some();
     let left = (!finished && (took > 0.0 || running_left > 0.0))
-        .then(|| Duration::from_secs_f64(running_left + waiting * pace / jobs.max(1) as f64));
+        .then_some(())
+        .and_then(|()| {
+            Duration::try_from_secs_f64(running_left + waiting * pace / jobs.max(1) as f64).ok()
+        });
     Overall {
         fraction: if finished { 1.0 } else { fraction },
         left,
@@ -533,6 +540,23 @@ mod tests {
         m.sample(secs(t0, 71), 5, None);
         assert_eq!(m.rate(), None);
         assert_eq!(m.quiet(secs(t0, 71)), Duration::ZERO);
+    }
+
+    #[test]
+    fn figures_a_node_made_up_give_no_time_left_and_no_panic() {
+        let t0 = Instant::now();
+        let mut m = Meter::new(t0);
+        m.sample(t0, 0, None);
+        m.sample(secs(t0, 20), 1, None);
+        assert_eq!(
+            m.eta(u64::MAX),
+            None,
+            "a byte in 20 s of 16 EB: no forecast"
+        );
+        let mut m = Meter::new(t0);
+        m.sample(t0, 0, None);
+        m.sample(secs(t0, 2), 1_000_000, None);
+        assert_eq!(m.eta(10), Some(Duration::ZERO), "more done than the total");
     }
 
     #[test]

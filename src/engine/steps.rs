@@ -73,8 +73,16 @@ impl Run<'_> {
     /// (`preflight::Gate`), judges it with the others' facts in hand, and only then makes
     /// its layout.
     pub(crate) async fn prepare(&self, step: &Step) -> Outcome {
-        let read = self.read_node(step).await;
         let gates = self.st().gates.clone();
+        // The node's own repository is tried as soon as the node was read: no other
+        // node tries it for it, and its trial then overlaps the others' reading.
+        let read = match self.read_node(step).await {
+            Ok(no_rsync) => self
+                .try_own(step, gates.as_deref())
+                .await
+                .map(|own| (no_rsync, own)),
+            Err(o) => Err(o),
+        };
         if let Some(g) = &gates {
             g.read.arrive(step.id);
             tokio::select! {
@@ -83,8 +91,8 @@ impl Run<'_> {
             }
         }
         let checked = match read {
-            Ok(no_rsync) => self
-                .try_password(step, gates.as_deref())
+            Ok((no_rsync, own)) => self
+                .try_password(step, gates.as_deref(), own)
                 .await
                 .map(|()| no_rsync),
             Err(o) => Err(o),
@@ -355,12 +363,28 @@ impl Run<'_> {
         Ok(no_rsync)
     }
 
-    /// The password tried, read-only, on every repository the node holds: here, or on
-    /// the node that tries it for copies that open alike (`preflight::SharedTrials`).
+    /// The password tried, read-only, on the node's own repository when it holds one,
+    /// and told to the nodes that hold copies which open alike.
+    async fn try_own(
+        &self,
+        step: &Step,
+        gates: Option<&preflight::Gates>,
+    ) -> Result<Tried, Outcome> {
+        let facts = self.st().preflight[&step.node].facts.clone();
+        let own: Vec<&String> = facts.held.keys().filter(|o| **o == step.node).collect();
+        let tried = self.probe(step, &own).await?;
+        tell(gates, &facts, &tried);
+        Ok(tried)
+    }
+
+    /// The password tried, read-only, on every other repository the node holds: here,
+    /// or on the node that tries it for copies that open alike
+    /// (`preflight::SharedTrials`). `tried`: those tried already.
     async fn try_password(
         &self,
         step: &Step,
         gates: Option<&preflight::Gates>,
+        tried: Tried,
     ) -> Result<(), Outcome> {
         let facts = self.st().preflight[&step.node].facts.clone();
         let mut here: Vec<&String> = vec![];
@@ -373,7 +397,7 @@ impl Run<'_> {
                     Some(Unusable::Failed | Unusable::Unreachable(_))
                 )
             };
-            for owner in facts.held.keys() {
+            for owner in facts.held.keys().filter(|o| !tried.contains_key(*o)) {
                 let tried_by = match (gates, facts.keys.get(owner)) {
                     (Some(_), Some(digest)) => {
                         preflight::trier(&st.preflight, trying, owner, digest)
@@ -389,12 +413,9 @@ impl Run<'_> {
             }
         }
         let mut trials = self.probe(step, &here).await?;
+        tell(gates, &facts, &trials);
+        trials.extend(tried);
         if let Some(g) = gates {
-            for (owner, trial) in &trials {
-                if let Some(digest) = facts.keys.get(owner) {
-                    g.trials.tell(owner, digest, trial);
-                }
-            }
             let mut again = vec![];
             let mut taken = vec![];
             for (owner, digest, n) in there {
@@ -431,11 +452,7 @@ impl Run<'_> {
     }
 
     /// The password tried on these owners' repositories on the node, a few at once.
-    async fn probe(
-        &self,
-        step: &Step,
-        owners: &[&String],
-    ) -> Result<std::collections::BTreeMap<String, preflight::Trial>, Outcome> {
+    async fn probe(&self, step: &Step, owners: &[&String]) -> Result<Tried, Outcome> {
         let conn = self.conn(&step.node).expect("read nodes are connected");
         let mut done = vec![];
         // A few at once: each open of a repository costs restic a key derivation (about
@@ -449,7 +466,7 @@ impl Run<'_> {
             });
             done.extend(some.iter().zip(super::run::all(probes.collect()).await));
         }
-        let mut trials = std::collections::BTreeMap::new();
+        let mut trials = Tried::new();
         for (owner, (fin, _)) in done {
             if fin.cancelled {
                 return Err(Outcome::Interrupted);
@@ -906,6 +923,20 @@ impl Run<'_> {
 }
 
 /// A backup's progress as restic's status says it: bytes and files done of the totals.
+/// Password trials by the owner of the repository tried.
+type Tried = std::collections::BTreeMap<String, preflight::Trial>;
+
+/// Tells the nodes that wait for them the trials made here on repositories with a
+/// digest (copies elsewhere that open alike take them).
+fn tell(gates: Option<&preflight::Gates>, facts: &prepare::Facts, trials: &Tried) {
+    let Some(g) = gates else { return };
+    for (owner, trial) in trials {
+        if let Some(digest) = facts.keys.get(owner) {
+            g.trials.tell(owner, digest, trial);
+        }
+    }
+}
+
 fn backup_progress(
     step: usize,
     node: &str,
