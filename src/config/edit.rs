@@ -511,9 +511,14 @@ fn remove_node(doc: &mut DocumentMut, name: &str) -> Outcome {
         .and_then(|p| p.as_str())
         .unwrap_or("")
         .to_string();
-    let kept = match prefix.trim_end_matches('\n').rfind("\n\n") {
-        Some(i) => &prefix[..i + 1],
-        None => "",
+    let kept = if prefix.ends_with("\n\n") {
+        // A blank line right above the header: none of the comments were its own.
+        prefix.as_str()
+    } else {
+        match prefix.rfind("\n\n") {
+            Some(i) => &prefix[..i + 1],
+            None => "",
+        }
     };
     if kept.contains('#') {
         let at = names.iter().position(|n| n == name).unwrap_or(0);
@@ -527,6 +532,12 @@ fn remove_node(doc: &mut DocumentMut, name: &str) -> Outcome {
             }
             None => {
                 let t = doc.trailing().as_str().unwrap_or("").to_string();
+                // At the end of the file, without the blank line `add_node` put after them.
+                let kept = if t.is_empty() && kept.ends_with("\n\n") {
+                    kept.strip_suffix('\n').unwrap_or(kept)
+                } else {
+                    kept
+                };
                 doc.set_trailing(format!("{kept}{t}"));
             }
         }
@@ -1088,6 +1099,23 @@ paths = ["~/Documents"]
             note.starts_with("nothing was deleted on any node"),
             "{note}"
         );
+    }
+
+    #[test]
+    fn a_node_added_then_removed_leaves_the_starter_file_as_it_was() {
+        let starter = crate::config::starter_file("laptop");
+        let (_d, _p, mut f) = open(&starter);
+        f.apply(&Edit::AddNode(home())).unwrap();
+        f.apply(&Edit::AddNode(NodeSpec {
+            name: "nas".into(),
+            paths: vec![],
+            ..home()
+        }))
+        .unwrap();
+        assert!(f.text().starts_with(&starter), "{}", f.text());
+        f.apply(&Edit::RemoveNode("nas".into())).unwrap();
+        f.apply(&Edit::RemoveNode("home".into())).unwrap();
+        assert_eq!(f.text(), starter);
     }
 
     #[test]
