@@ -389,7 +389,7 @@ fn strings(values: &[String]) -> Value {
 
 fn add_node(doc: &mut DocumentMut, spec: &NodeSpec) -> Outcome {
     let names = node_names(doc);
-    if names.iter().any(|n| *n == spec.name) {
+    if names.contains(&spec.name) {
         return Err(format!(
             "a node named {:?} already exists (node names are unique: each is its repository's folder)",
             spec.name
