@@ -10,6 +10,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
 
+pub mod edit;
+mod save;
+
 /// Where the configuration came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
@@ -385,31 +388,46 @@ pub fn locate(explicit: Option<&Path>) -> (PathBuf, bool) {
 /// exist; the default location may be empty, and then the built-in default is used.
 pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
     let (path, named) = locate(explicit);
-    match read_bounded(&path) {
-        Ok(text) => parse(&path, &text),
-        Err(ReadError::Refused(Refused(message, hint))) => Err(ConfigError {
+    match read_text(&path) {
+        Ok(Some(text)) => parse(&path, &text),
+        Ok(None) if !named => Ok(builtin_default(path)),
+        Ok(None) => Err(ConfigError {
             path: path.clone(),
+            at: None,
+            message: format!(
+                "cannot read the configuration: {}",
+                std::io::Error::from_raw_os_error(libc::ENOENT)
+            ),
+            line_text: None,
+            hint: Some(format!(
+                "create it with `wbackup init --config {}`",
+                crate::shell::quote(&path.to_string_lossy())
+            )),
+        }),
+        Err(e) => Err(e),
+    }
+}
+
+/// The text of the configuration file at `path`, or `None` when there is no file there;
+/// refused as `load` refuses it (not a regular file, too large, not UTF-8, unreadable).
+/// `load` and the editor (`edit`) read the file through this one function.
+pub fn read_text(path: &Path) -> Result<Option<String>, ConfigError> {
+    match read_bounded(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(ReadError::Refused(Refused(message, hint))) => Err(ConfigError {
+            path: path.to_path_buf(),
             at: None,
             message,
             line_text: None,
             hint: Some(hint),
         }),
-        Err(ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound && !named => {
-            Ok(builtin_default(path))
-        }
         Err(ReadError::Io(e)) => Err(ConfigError {
-            path: path.clone(),
+            path: path.to_path_buf(),
             at: None,
             message: format!("cannot read the configuration: {e}"),
             line_text: None,
-            hint: Some(if e.kind() == std::io::ErrorKind::NotFound {
-                format!(
-                    "create it with `wbackup init --config {}`",
-                    crate::shell::quote(&path.to_string_lossy())
-                )
-            } else {
-                "check the file's permissions".into()
-            }),
+            hint: Some("check the file's permissions".into()),
         }),
     }
 }

@@ -7,7 +7,20 @@ use std::path::Path;
 use std::process::Command;
 
 const SUBCOMMANDS: &[&str] = &[
-    "gui", "plan", "run", "status", "verify", "doctor", "restore", "init",
+    "gui", "plan", "run", "status", "verify", "doctor", "restore", "init", "config",
+];
+
+/// `wbackup config`'s own subcommands, each with its page `wbackup-config-NAME.1`.
+const CONFIG_SUBCOMMANDS: &[&str] = &[
+    "show",
+    "set",
+    "unset",
+    "add-node",
+    "remove-node",
+    "add-path",
+    "remove-path",
+    "add-exclude",
+    "remove-exclude",
 ];
 
 fn wbackup(args: &[&std::ffi::OsStr]) -> std::process::Output {
@@ -65,6 +78,11 @@ fn generated_man_pages_and_completions_name_every_subcommand() {
     let mut expected: Vec<String> = SUBCOMMANDS
         .iter()
         .map(|s| format!("wbackup-{s}.1"))
+        .chain(
+            CONFIG_SUBCOMMANDS
+                .iter()
+                .map(|s| format!("wbackup-config-{s}.1")),
+        )
         .chain(["wbackup.1", "wbackup.bash", "_wbackup", "wbackup.fish"].map(String::from))
         .collect();
     expected.sort();

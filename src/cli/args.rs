@@ -160,12 +160,90 @@ pub enum Command {
         #[arg(long, value_name = "FILE", requires = "from")]
         ssh_config: Option<String>,
     },
+    /// Change the configuration file without an editor: nodes, their paths and excludes,
+    /// any setting (comments and formatting kept; checked before writing; previous version
+    /// kept as .bak)
+    #[command(subcommand)]
+    Config(ConfigAction),
     /// Write the man pages and the bash, zsh and fish completions into DIR, for
     /// packaging (scripts/deb.sh); hidden from --help, the man pages and completions
     #[command(hide = true)]
     GenerateAssets {
         /// Where to write wbackup.1, wbackup-COMMAND.1, wbackup.bash, _wbackup, wbackup.fish
         dir: PathBuf,
+    },
+}
+
+/// `wbackup config …`: each changes the file `--config` points at (created from the
+/// starter file when missing), or refuses with the file untouched.
+#[derive(Subcommand, Debug)]
+pub enum ConfigAction {
+    /// Print the configuration file (the starter file when there is none yet)
+    Show,
+    /// Set a key, dotted as the file nests it: `jobs 2`, `retention.keep_daily 14`,
+    /// `nodes.home.user alice`, `nodes.home.addresses 192.168.1.10 home.example.org`
+    Set {
+        /// The key: orchestrator, base_dir, jobs, ssh.…, retention.…, check.…,
+        /// replication.…, verify.…, nodes.NAME.FIELD
+        key: String,
+        /// Read as TOML when it is (3, true, "quoted"), as text otherwise (~/x, 5%);
+        /// several values make a list
+        #[arg(required = true, num_args = 1.., allow_hyphen_values = true)]
+        values: Vec<String>,
+    },
+    /// Remove a key, so its default applies again (`retention.keep_last`, `nodes.home.port`)
+    Unset { key: String },
+    /// Add a machine: `add-node home --address 192.168.1.10 --address home.example.org --path '~/'`
+    AddNode {
+        /// Its name, also its repository's folder: lowercase letters, digits, `_` and `-`
+        name: String,
+        /// A host name, IP address or ~/.ssh/config alias; repeat it, LAN first
+        #[arg(long = "address", value_name = "HOST")]
+        addresses: Vec<String>,
+        /// The user to log in as (default: whatever ssh uses)
+        #[arg(long)]
+        user: Option<String>,
+        /// The ssh port (default: whatever ssh uses)
+        #[arg(long)]
+        port: Option<u16>,
+        /// Where its repositories live (default: the top-level base_dir)
+        #[arg(long, value_name = "DIR")]
+        base_dir: Option<String>,
+        /// A folder to back up, absolute or from ~ (repeatable)
+        #[arg(long = "path", value_name = "PATH")]
+        paths: Vec<String>,
+        /// A pattern to leave out of its backups (repeatable)
+        #[arg(long = "exclude", value_name = "PATTERN")]
+        exclude: Vec<String>,
+        /// It backs up nothing and only holds copies of the other repositories
+        #[arg(long, conflicts_with_all = ["paths", "exclude"])]
+        storage: bool,
+    },
+    /// Remove a machine from the configuration; nothing is deleted on any node
+    RemoveNode { name: String },
+    /// Back up these folders of NODE too
+    AddPath {
+        node: String,
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<String>,
+    },
+    /// Stop backing up these folders of NODE (what its snapshots hold stays)
+    RemovePath {
+        node: String,
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<String>,
+    },
+    /// Leave files matching these patterns out of NODE's backups (restic --exclude)
+    AddExclude {
+        node: String,
+        #[arg(required = true, value_name = "PATTERN")]
+        patterns: Vec<String>,
+    },
+    /// Stop leaving out these patterns
+    RemoveExclude {
+        node: String,
+        #[arg(required = true, value_name = "PATTERN")]
+        patterns: Vec<String>,
     },
 }
 

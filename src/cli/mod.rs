@@ -5,20 +5,21 @@
 //! `args` holds the clap definitions, `password` the password sources and signals,
 //! `printer` the terminal sinks, `inspect` the commands that look (status, doctor,
 //! restore), `run` the commands that run restic (run, verify), `init` the starter file,
-//! `assets` the man page and completions (the hidden `generate-assets`).
+//! `config` the configuration changed without an editor (`wbackup config …`), `assets`
+//! the man page and completions (the hidden `generate-assets`).
 
 mod args;
 mod assets;
+mod config;
 mod init;
 pub mod inspect;
 mod password;
 mod printer;
 mod run;
 
-pub use args::{Cli, Command, PasswordArgs, Selection};
+pub use args::{Cli, Command, ConfigAction, PasswordArgs, Selection};
 pub use password::{read_password, PASSWORD_COMMAND_TIMEOUT};
 
-use crate::config;
 use crate::engine;
 use crate::error::{self, Error, Exit};
 use clap::Parser;
@@ -92,10 +93,12 @@ fn dispatch(cli: Cli) -> error::Result {
             }
         }
         Some(Command::GenerateAssets { dir }) => return assets::generate(&dir),
+        Some(Command::Config(action)) => return config::run(cli.config.as_deref(), action),
         Some(c) => c,
         None => unreachable!("the window is opened by main"),
     };
-    let config = config::load(cli.config.as_deref()).map_err(|e| Error::Usage(e.to_string()))?;
+    let config =
+        crate::config::load(cli.config.as_deref()).map_err(|e| Error::Usage(e.to_string()))?;
     if config.is_builtin() {
         eprintln!(
             "note: no configuration at {}; using the built-in default (this machine, ~/Documents into ~/backup). `wbackup init` writes a starter file.",
@@ -141,7 +144,10 @@ fn dispatch(cli: Cli) -> error::Result {
                 target,
             },
         ),
-        Command::Gui | Command::Init { .. } | Command::GenerateAssets { .. } => {
+        Command::Gui
+        | Command::Init { .. }
+        | Command::Config(_)
+        | Command::GenerateAssets { .. } => {
             unreachable!("handled above")
         }
     }
