@@ -65,7 +65,7 @@ fn main() -> anyhow::Result<()> {
     let failing = Script {
         failing_backup: Some("home".into()),
         unreachable: Some("nas".into()),
-        stop_after_steps: None,
+        ..Script::default()
     };
     let mut events = demo::run_events(&config, &plan, &failing);
     let logbook = Logbook::open(&config, &plan)?;
