@@ -75,7 +75,7 @@ fn main() -> anyhow::Result<()> {
     // Pause the feed in the middle of home's backup for the "running" shot.
     let pause = events
         .iter()
-        .position(|e| matches!(e, Event::Progress { done: 512, .. }))
+        .position(|e| matches!(e, Event::Progress { done, total, .. } if done * 2 == *total))
         .map_or(events.len() / 2, |p| p + 1);
     let out_dir = out.clone();
     let suffix = suffix.to_owned();

@@ -187,7 +187,7 @@ fn main() {
         || {
             let pause = events
             .iter()
-            .position(|e| matches!(e, Event::Progress { step, done: 512, .. } if *step == home_backup))
+            .position(|e| matches!(e, Event::Progress { step, done, total, .. } if *step == home_backup && done * 2 == *total))
             .unwrap();
             fx.feed(b.as_mut(), events[..=pause].to_vec());
             fx.pump_until(b.as_mut(), "the run to start", |b| *b.running());
