@@ -371,7 +371,7 @@ impl Demo<'_> {
                     i * 97 % 60,
                     i * 25,
                     files * i / 4,
-                    total * i / 4 >> 20
+                    (total * i / 4) >> 20
                 ),
             );
         }
