@@ -65,7 +65,7 @@ fn main() -> anyhow::Result<()> {
     let failing = Script {
         failing_backup: Some("home".into()),
         unreachable: Some("nas".into()),
-        stop_after_steps: None,
+        ..Script::default()
     };
     let mut events = demo::run_events(&config, &plan, &failing);
     let logbook = Logbook::open(&config, &plan)?;
@@ -75,7 +75,7 @@ fn main() -> anyhow::Result<()> {
     // Pause the feed in the middle of home's backup for the "running" shot.
     let pause = events
         .iter()
-        .position(|e| matches!(e, Event::Progress { done: 512, .. }))
+        .position(|e| matches!(e, Event::Progress { done, total, .. } if done * 2 == *total))
         .map_or(events.len() / 2, |p| p + 1);
     let out_dir = out.clone();
     let suffix = suffix.to_owned();

@@ -158,6 +158,7 @@ Frame {
                         Label {
                             objectName: "activity"
                             Layout.fillWidth: true
+                            Layout.preferredWidth: 1
                             elide: Text.ElideRight
                             text: hostRow.step !== ""
                                   ? (hostRow.activity !== "" ? hostRow.activity + " — " : "") + hostRow.step
@@ -174,8 +175,10 @@ Frame {
                         Label {
                             objectName: "detail"
                             Layout.fillWidth: true
+                            Layout.preferredWidth: 1
                             visible: hostRow.detail !== "" && hostRow.stalled === ""
-                            elide: Text.ElideRight
+                            // All the figures, the time left last: wrapped, never cut.
+                            wrapMode: Text.Wrap
                             text: hostRow.detail
                             color: tones.muted
                             font.pixelSize: 12
@@ -183,6 +186,7 @@ Frame {
                         Label {
                             objectName: "stalled"
                             Layout.fillWidth: true
+                            Layout.preferredWidth: 1
                             visible: hostRow.stalled !== ""
                             wrapMode: Text.Wrap
                             text: hostRow.stalled
@@ -195,6 +199,9 @@ Frame {
                         Label {
                             objectName: "checks"
                             Layout.fillWidth: true
+                            // Wrapped to the column: a long line must not widen it and
+                            // push the last result out of line with the other rows.
+                            Layout.preferredWidth: 1
                             visible: hostRow.checks.length > 0
                                      && (!hostRow.checksOk || list.api.question !== "")
                             text: hostRow.checks.join("\n")

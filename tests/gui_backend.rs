@@ -168,7 +168,7 @@ fn main() {
     let script = Script {
         failing_backup: Some("home".into()),
         unreachable: Some("nas".into()),
-        stop_after_steps: None,
+        ..Script::default()
     };
     let events = demo::run_events(&config, &plan, &script);
     let line_count = events
@@ -187,7 +187,7 @@ fn main() {
         || {
             let pause = events
             .iter()
-            .position(|e| matches!(e, Event::Progress { step, done: 512, .. } if *step == home_backup))
+            .position(|e| matches!(e, Event::Progress { step, done, total, .. } if *step == home_backup && done * 2 == *total))
             .unwrap();
             fx.feed(b.as_mut(), events[..=pause].to_vec());
             fx.pump_until(b.as_mut(), "the run to start", |b| *b.running());
@@ -307,6 +307,37 @@ fn main() {
     );
 
     check(
+        "the problem cards give each failure's cause in plain sentences",
+        || {
+            // The causes are not written by the demo: the unreachable one is the engine's
+            // reading of ssh's answers, the full disk its reading of restic's stderr.
+            let m = b.problem_rows();
+            let cards: Vec<(String, String)> = (0..m.len())
+                .map(|r| (qt_text(m, r, "cause"), qt_text(m, r, "sentence")))
+                .collect();
+            let causes: Vec<&str> = cards.iter().map(|c| c.0.as_str()).collect();
+            assert_eq!(causes, ["unreachable", "disk-full"], "{cards:?}");
+            // The address tried is the configuration's; what it answered, ssh's.
+            let nas = &config.node("nas").unwrap().addresses;
+            assert!(
+                cards[0]
+                    .1
+                    .starts_with(&format!("nas could not be reached (tried {}: ", nas[0]))
+                    && cards[0].1.contains("Connection refused"),
+                "{}",
+                cards[0].1
+            );
+            assert_eq!(
+                cards[1].1, "home's disk is full: backup home could not write.",
+                "restic's 'no space left on device' read as a full disk"
+            );
+            assert_eq!(m.value(1, "nodes"), Some(&Cell::List(vec!["home".into()])));
+            assert_eq!(host(&b, "nas", "checksOk"), Cell::Bool(false));
+            assert_eq!(host(&b, "laptop", "checksOk"), Cell::Bool(true));
+        },
+    );
+
+    check(
         "every line is a row, tagged with node and step, stderr marked",
         || {
             assert_eq!(rows(&b) as usize, line_count);
@@ -377,6 +408,55 @@ fn main() {
             assert!(holding > 0 && holding < line_count);
             b.as_mut().set_search(&QString::from(""));
             assert_eq!(rows(&b) as usize, line_count);
+        },
+    );
+
+    check(
+        "a node without room is left out with its free and needed space",
+        || {
+            let script = Script {
+                no_room: Some("home".into()),
+                ..Script::default()
+            };
+            let short = demo::run_events(&config, &plan, &script);
+            let (free_kb, need_kb) = short
+                .iter()
+                .find_map(|e| match e {
+                    Event::Found {
+                        fact: wbackup::engine::events::Fact::Room { free_kb, need_kb },
+                        ..
+                    } => Some((*free_kb, *need_kb)),
+                    _ => None,
+                })
+                .expect("preflight found the room home lacks");
+            assert!(free_kb < need_kb);
+            fx.feed(b.as_mut(), short.clone());
+            fx.pump_until(b.as_mut(), "the run to end", |b| {
+                !*b.running() && b.problem_rows().len() == 1
+            });
+            let m = b.problem_rows();
+            assert_eq!(qt_text(m, 0, "cause"), "disk-full");
+            let sentence = qt_text(m, 0, "sentence");
+            // Sizes as a person reads them: KiB to decimal units, to one decimal.
+            let human = |kb: u64| format!("{:.1} GB", kb as f64 * 1024.0 / 1e9);
+            assert_eq!(
+                sentence,
+                format!(
+                    "home has {} free and this run would write up to about {} there; nothing was written on home.",
+                    human(free_kb),
+                    human(need_kb)
+                )
+            );
+            // Only its prepare failed: its other steps were skipped, not failed.
+            assert_eq!(failed_steps(&short).len(), 1);
+            assert_eq!(*b.failure_count(), 1);
+            assert_eq!(host(&b, "home", "checksOk"), Cell::Bool(false));
+            let checks = host(&b, "home", "checks");
+            assert!(
+                matches!(&checks, Cell::List(l) if l.iter().any(|c| c.starts_with('✗'))),
+                "{checks:?}"
+            );
+            assert_eq!(host(&b, "home", "state"), text("failed"));
         },
     );
 

@@ -14,8 +14,8 @@
 
 mod support;
 
-use cxx_qt_lib::{QByteArray, QGuiApplication, QString, QUrl};
 use std::fs;
+use support::window::{self, Window};
 use support::{assert_exit, Lab};
 
 const DRIVER: &str = r##"
@@ -162,6 +162,11 @@ fn age_proofs(lab: &Lab, repo: &str, days: i64) {
 }
 
 fn main() {
+    match window::phase().as_deref() {
+        Some("copies") => std::process::exit(copies()),
+        Some(other) => panic!("no phase {other}"),
+        None => {}
+    }
     let lab = Lab::new(&["laptop", "home", "nas*"]);
     lab.fill(2);
     assert_exit(
@@ -183,8 +188,17 @@ fn main() {
     age_proofs(&lab, "home", 10);
     lab.stop_sshd("home");
 
-    let config_path = lab.path().join("config.toml");
-    let config = wbackup::config::load(Some(&config_path)).expect("the lab's configuration");
+    // The window, in a home of its own (its remembered geometry never in the real
+    // user's state folder), offscreen.
+    Window::with_config(&lab.path().join("config.toml")).run("copies");
+    println!("gui_copies: all checks passed");
+}
+
+/// The window on the lab's configuration, wrapped in the Copies view's checks; its exit
+/// status.
+fn copies() -> i32 {
+    let config =
+        wbackup::config::load(Some(&window::config_file())).expect("the lab's configuration");
     let request = wbackup::restore::Request {
         repo: "laptop".into(),
         from: Some("nas".into()),
@@ -192,7 +206,7 @@ fn main() {
     };
     let expected = wbackup::restore::commands(&config, &request).expect("restore commands");
     let shot = std::env::var("WBACKUP_COPIES_SHOT").unwrap_or_default();
-    let driver = support::qml_driver(DRIVER)
+    let driver = DRIVER
         .replace(
             "@EXPECTED_RESTORE@",
             &serde_json::to_string(&expected).unwrap(),
@@ -202,41 +216,5 @@ fn main() {
             "@PASSWORD@",
             &serde_json::to_string(support::PASSWORD).unwrap(),
         );
-
-    let runtime = lab.path().join("runtime");
-    fs::create_dir(&runtime).unwrap();
-    fs::set_permissions(
-        &runtime,
-        std::os::unix::fs::PermissionsExt::from_mode(0o700),
-    )
-    .unwrap();
-    // Before any thread starts.
-    std::env::set_var("XDG_RUNTIME_DIR", &runtime);
-    // The window remembers its geometry there: never in the real user's state folder.
-    std::env::set_var("XDG_STATE_HOME", runtime.join("state"));
-    std::env::set_var("QT_QPA_PLATFORM", "offscreen");
-    wbackup::gui::prepare_environment();
-
-    let mut app = QGuiApplication::new();
-    let mut engine = wbackup::gui::new_engine();
-    wbackup::gui::set_config_file(engine.pin_mut(), Some(&config_path));
-    let url = QUrl::from_user_input(
-        &QString::from(&*lab.path().join("driver.qml").to_string_lossy()),
-        &QString::default(),
-    );
-    engine
-        .as_mut()
-        .expect("engine")
-        .load_data(&QByteArray::from(driver.as_str()), &url);
-    assert!(
-        wbackup::gui::native::window_backend(&engine).is_some(),
-        "the window did not load (see the QML errors above)"
-    );
-    let code = app.as_mut().expect("app").exec();
-    drop(engine);
-    assert_eq!(
-        code, 0,
-        "the Copies view's checks failed (see FAILED lines above)"
-    );
-    println!("gui_copies: all checks passed");
+    window::open(&driver, |_| {})
 }

@@ -11,75 +11,23 @@
 
 mod support;
 
-use cxx_qt_lib::{QByteArray, QGuiApplication, QString, QUrl};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
+use support::window::{self, Window};
 use wbackup::gui::memory::{self, Remembered};
 
-/// Names the phase a child process runs.
-const PHASE: &str = "WBACKUP_GUI_DESKTOP_PHASE";
+const CONFIG: &str =
+    "orchestrator = \"laptop\"\nbase_dir = \"~/backup\"\n[nodes.laptop]\npaths = [\"~/Documents\"]\n";
 
 fn main() {
-    match std::env::var(PHASE) {
-        Ok(phase) => std::process::exit(child(&phase)),
-        Err(_) => parent(),
-    }
-}
-
-/// A home with a one-node configuration, a runtime folder and a state folder.
-struct Home {
-    dir: tempfile::TempDir,
-}
-
-impl Home {
-    fn new() -> Home {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let runtime = dir.path().join("runtime");
-        std::fs::create_dir(&runtime).unwrap();
-        std::fs::set_permissions(
-            &runtime,
-            std::os::unix::fs::PermissionsExt::from_mode(0o700),
-        )
-        .unwrap();
-        std::fs::create_dir_all(dir.path().join("Documents")).unwrap();
-        std::fs::write(dir.path().join("Documents/note.txt"), "hello").unwrap();
-        std::fs::write(
-            dir.path().join("config.toml"),
-            "orchestrator = \"laptop\"\nbase_dir = \"~/backup\"\n[nodes.laptop]\npaths = [\"~/Documents\"]\n",
-        )
-        .unwrap();
-        Home { dir }
-    }
-
-    fn state_file(&self) -> PathBuf {
-        self.dir.path().join("state/wbackup/window.json")
-    }
-
-    /// Runs one phase in a child process; it must pass.
-    fn run(&self, phase: &str, env: &[(&str, &str)]) {
-        let home = self.dir.path();
-        let status = Command::new(std::env::current_exe().unwrap())
-            .env(PHASE, phase)
-            .env("HOME", home)
-            .env("XDG_STATE_HOME", home.join("state"))
-            .env("XDG_RUNTIME_DIR", home.join("runtime"))
-            .env("WBACKUP_CONFIG", home.join("config.toml"))
-            .env("QT_QPA_PLATFORM", "offscreen")
-            .env_remove("WBACKUP_PALETTE")
-            .env_remove("QT_SCALE_FACTOR")
-            .envs(env.iter().copied())
-            .status()
-            .expect("the test binary starts again");
-        assert!(
-            status.success(),
-            "phase {phase} failed: {status} (see its FAILED lines above)"
-        );
+    match window::phase() {
+        Some(phase) => std::process::exit(child(&phase)),
+        None => parent(),
     }
 }
 
 fn parent() {
-    let home = Home::new();
-    home.run("remember-first", &[]);
+    let home = Window::new(CONFIG);
+    home.run("remember-first");
     assert_eq!(
         memory::load(&home.state_file()),
         Some(Remembered {
@@ -92,7 +40,7 @@ fn parent() {
         "closing the window remembers its size, position and view in {}",
         home.state_file().display()
     );
-    home.run("remember-again", &[]);
+    home.run("remember-again");
 
     // The screen it was on is gone: the size and view come back, not the position.
     memory::save(
@@ -106,17 +54,16 @@ fn parent() {
         },
     )
     .unwrap();
-    home.run("elsewhere", &[]);
+    home.run("elsewhere");
 
-    let home = Home::new();
-    home.run("keyboard", &[]);
-    home.run("dark", &[("WBACKUP_PALETTE", "dark")]);
+    let home = Window::new(CONFIG);
+    home.run("keyboard");
+    home.run_with("dark", &[("WBACKUP_PALETTE", "dark")]);
     println!("gui_desktop: all phases passed");
 }
 
 /// One phase: the real window, wrapped in that phase's checks. Exit code 0 when all pass.
 fn child(phase: &str) -> i32 {
-    let config_path = PathBuf::from(std::env::var_os("WBACKUP_CONFIG").expect("set by parent"));
     let driver = match phase {
         "remember-first" => REMEMBER_FIRST,
         "remember-again" => REMEMBER_AGAIN,
@@ -125,33 +72,16 @@ fn child(phase: &str) -> i32 {
         "dark" => DARK,
         other => panic!("no phase {other}"),
     };
+    let config_path = window::config_file();
     let feed = phase == "keyboard";
     if feed {
         earlier_run(&config_path);
     }
-    wbackup::gui::prepare_environment();
-    let mut app = QGuiApplication::new();
-    wbackup::gui::palette::apply();
-    let mut engine = wbackup::gui::new_engine();
-    wbackup::gui::set_config_file(engine.pin_mut(), Some(&config_path));
-    let home = config_path.parent().unwrap();
-    let url = QUrl::from_user_input(
-        &QString::from(&*home.join(format!("{phase}.qml")).to_string_lossy()),
-        &QString::default(),
-    );
-    let source = support::qml_driver(&driver.replace("@HELPERS@", HELPERS));
-    engine
-        .as_mut()
-        .expect("engine")
-        .load_data(&QByteArray::from(source.as_str()), &url);
-    let Some(backend) = wbackup::gui::native::window_backend(&engine) else {
-        eprintln!("the window did not load (see the QML errors above)");
-        return 2;
-    };
-    if feed {
-        feed_failing_run(&config_path, backend);
-    }
-    app.as_mut().expect("app").exec()
+    window::open(&driver.replace("@HELPERS@", HELPERS), |backend| {
+        if feed {
+            feed_failing_run(&config_path, backend);
+        }
+    })
 }
 
 /// A run that passed, in the logbook before the window opens: History has a row.
@@ -169,10 +99,7 @@ fn earlier_run(config_path: &Path) {
 
 /// A run whose backup fails, fed through the window's own intake: the failure summary
 /// has a row to reach.
-fn feed_failing_run(
-    config_path: &Path,
-    backend: cxx_qt::CxxQtThread<wbackup::gui::bridge::qobject::Backend>,
-) {
+fn feed_failing_run(config_path: &Path, backend: window::BackendThread) {
     use wbackup::engine::events::Sink;
     let config = wbackup::config::load(Some(config_path)).expect("config");
     let plan = wbackup::plan::Plan::build(&config, &[]).expect("plan");
@@ -181,14 +108,10 @@ fn feed_failing_run(
         ..Default::default()
     };
     let events = wbackup::gui::demo::run_events(&config, &plan, &script);
-    let (tx, rx) = std::sync::mpsc::channel();
-    backend
-        .queue(move |b| {
-            let _ = tx.send(b.intake());
-        })
-        .expect("the backend lives");
     std::thread::spawn(move || {
-        let Ok(intake) = rx.recv() else { return };
+        let Some(intake) = window::intake(&backend) else {
+            return;
+        };
         let sink = wbackup::gui::intake::IntakeSink(intake);
         for e in events {
             sink.emit(e);

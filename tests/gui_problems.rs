@@ -12,8 +12,7 @@
 
 mod support;
 
-use cxx_qt_lib::{QByteArray, QGuiApplication, QString, QUrl};
-use std::sync::mpsc;
+use support::window::{self, Window};
 use wbackup::engine::events::{Cause, Event, Fact, Outcome, RunStatus, Stream};
 use wbackup::engine::node::Unreachable;
 use wbackup::engine::runview::RunView;
@@ -271,27 +270,21 @@ fn synthetic_run() -> Vec<Event> {
 }
 
 fn main() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let runtime = dir.path().join("runtime");
-    std::fs::create_dir(&runtime).unwrap();
-    std::fs::set_permissions(
-        &runtime,
-        std::os::unix::fs::PermissionsExt::from_mode(0o700),
-    )
-    .unwrap();
-    let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
+    match window::phase().as_deref() {
+        Some("problems") => std::process::exit(problems()),
+        Some(other) => panic!("no phase {other}"),
+        None => {}
+    }
+    Window::new(
         "orchestrator = \"laptop\"\nbase_dir = \"~/backup\"\n[nodes.laptop]\npaths = [\"~/Documents\"]\n\
          [nodes.nas]\naddresses = [\"nas.lan\", \"nas.example.org\"]\n",
     )
-    .unwrap();
-    // Before any thread starts.
-    std::env::set_var("XDG_RUNTIME_DIR", &runtime);
-    std::env::set_var("HOME", dir.path());
-    std::env::set_var("QT_QPA_PLATFORM", "offscreen");
-    wbackup::gui::prepare_environment();
+    .run("problems");
+    println!("gui_problems: all checks passed");
+}
 
+/// The window fed the synthetic run; its exit status.
+fn problems() -> i32 {
     let events = synthetic_run();
     // What the window must show: the engine's own reading of those events.
     let mut view = RunView::default();
@@ -352,41 +345,20 @@ fn main() {
         .filter(|e| matches!(e, Event::Line { step, .. } if *step == locked_step))
         .count();
     assert!(locked_lines > 0);
-    let driver = support::qml_driver(DRIVER)
+    let driver = DRIVER
         .replace("@EXPECTED@", &serde_json::to_string(&expected).unwrap())
         .replace("@FAILED@", "8")
         .replace("@LOCKED_LINES@", &locked_lines.to_string());
 
-    let mut app = QGuiApplication::new();
-    let mut engine = wbackup::gui::new_engine();
-    wbackup::gui::set_config_file(engine.pin_mut(), Some(&config));
-    let url = QUrl::from_user_input(
-        &QString::from(&*dir.path().join("driver.qml").to_string_lossy()),
-        &QString::default(),
-    );
-    engine
-        .as_mut()
-        .expect("engine")
-        .load_data(&QByteArray::from(driver.as_str()), &url);
-    let backend = wbackup::gui::native::window_backend(&engine)
-        .expect("the window did not load (see the QML errors above)");
-    let (tx, rx) = mpsc::channel();
-    backend
-        .queue(move |b| {
-            let _ = tx.send(b.intake());
-        })
-        .expect("the backend is there");
     // From another thread, as the engine does.
-    std::thread::spawn(move || {
-        let Ok(intake) = rx.recv() else { return };
-        for e in events {
-            intake.push(e);
-        }
-    });
-    let code = app.as_mut().expect("app").exec();
-    assert_eq!(
-        code, 0,
-        "the window's checks failed (see FAILED lines above)"
-    );
-    println!("gui_problems: all checks passed");
+    window::open(&driver, move |backend| {
+        std::thread::spawn(move || {
+            let Some(intake) = window::intake(&backend) else {
+                return;
+            };
+            for e in events {
+                intake.push(e);
+            }
+        });
+    })
 }

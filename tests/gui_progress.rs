@@ -8,9 +8,7 @@
 
 mod support;
 
-use cxx_qt_lib::{QByteArray, QGuiApplication, QString, QUrl};
-use std::sync::mpsc;
-use std::time::Duration;
+use support::window::{self, Window};
 use wbackup::engine::events::{Activity, Event, RunStatus};
 use wbackup::plan::StepKind;
 
@@ -101,68 +99,236 @@ fn started(step: usize, node: &str, kind: StepKind) -> Event {
     }
 }
 
+const CONFIG: &str = "orchestrator = \"laptop\"\nbase_dir = \"~/backup\"\n[nodes.laptop]\npaths = [\"~/Documents\"]\n\
+     [nodes.home]\naddresses = [\"home.lan\"]\npaths = [\"~/\"]\n[nodes.vps]\naddresses = [\"vps.example.org\"]\n";
+
 fn main() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let runtime = dir.path().join("runtime");
-    std::fs::create_dir(&runtime).unwrap();
-    std::fs::set_permissions(
-        &runtime,
-        std::os::unix::fs::PermissionsExt::from_mode(0o700),
-    )
-    .unwrap();
-    let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        "orchestrator = \"laptop\"\nbase_dir = \"~/backup\"\n[nodes.laptop]\npaths = [\"~/Documents\"]\n\
-         [nodes.home]\naddresses = [\"home.lan\"]\npaths = [\"~/\"]\n[nodes.vps]\naddresses = [\"vps.example.org\"]\n",
-    )
-    .unwrap();
-    std::env::set_var("XDG_RUNTIME_DIR", &runtime);
-    std::env::set_var("HOME", dir.path());
-    std::env::set_var("QT_QPA_PLATFORM", "offscreen");
-    wbackup::gui::prepare_environment();
+    match window::phase().as_deref() {
+        Some("synthetic") => std::process::exit(window::open(DRIVER, synthetic_feed)),
+        Some("lab") => std::process::exit(window::open(
+            &LAB_DRIVER.replace("@PASSWORD@", support::PASSWORD),
+            freezer,
+        )),
+        Some(other) => panic!("no phase {other}"),
+        None => {}
+    }
+    Window::new(CONFIG).run("synthetic");
+    on_a_lab();
+    println!("gui_progress: all checks passed");
+}
 
-    let mut app = QGuiApplication::new();
-    let mut engine = wbackup::gui::new_engine();
-    wbackup::gui::set_config_file(engine.pin_mut(), Some(&config));
-    let url = QUrl::from_user_input(
-        &QString::from(&*dir.path().join("driver.qml").to_string_lossy()),
-        &QString::default(),
-    );
-    engine.as_mut().expect("engine").load_data(
-        &QByteArray::from(support::qml_driver(DRIVER).as_str()),
-        &url,
-    );
-    let backend = wbackup::gui::native::window_backend(&engine)
-        .expect("the window did not load (see the QML errors above)");
+/// Under Xvfb on a real lab (issue 12's test): the window backs up 1 GB on the lab node
+/// home, whose row shows a percent that never goes back and a time left that falls;
+/// when its restic is frozen (SIGSTOP), the row says it stalled, and when restic is let
+/// go (SIGCONT) the figures come back and the run passes.
+fn on_a_lab() {
+    let lab = support::Lab::new(&["laptop", "home"]);
+    lab.fill(1);
+    // 1 GB that does not compress, in 100 files: on a quiet, fast machine too, the
+    // backup lasts long enough for a time left to be told twice (it takes two seconds of
+    // figures), as for the command line's test (tests/progress.rs).
+    let big = lab.node("home").data.join("big");
+    std::fs::create_dir_all(&big).unwrap();
+    for i in 0..100 {
+        let st = std::process::Command::new("dd")
+            .args(["if=/dev/urandom", "bs=1M", "count=10", "status=none"])
+            .arg(format!(
+                "of={}",
+                big.join(format!("part {i}.bin")).display()
+            ))
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    let config = lab.write_config(&lab.config_text(""));
+    let repo = lab.repo("home", "home").display().to_string();
+    Window::with_config(&config)
+        .xvfb()
+        .env("WBACKUP_STALL_AFTER_SECS", "3")
+        .env(REPO, repo)
+        .run("lab");
+    // What the window ran was a real run: home's repository holds its snapshot.
+    assert_eq!(lab.snapshots(&lab.repo("home", "home")).len(), 1);
+}
 
-    // The feed: each stage's events once the driver asks for them (it sets the log
-    // filter, read here on the Qt thread).
-    let (tx, rx) = mpsc::channel();
-    backend
-        .queue(move |b| {
-            let _ = tx.send(b.intake());
-        })
+/// Names, for the lab phase, the repository whose restic backup it freezes.
+const REPO: &str = "WBACKUP_TEST_FREEZE_REPO";
+
+/// The pids of the restic processes backing up into `repo`.
+fn restic_backups(repo: &str) -> Vec<i32> {
+    let out = std::process::Command::new("pgrep")
+        .args(["-f", &format!("restic.*{repo}.*backup")])
+        .output()
         .unwrap();
-    let asked = move |word: &str| loop {
-        let (tx, rx) = mpsc::channel();
-        let w = word.to_string();
-        if backend
-            .queue(move |b| {
-                let _ = tx.send(b.filter_text().to_string() == w);
-            })
-            .is_err()
-        {
-            return false;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+fn signal(pids: &[i32], sig: i32) {
+    for &p in pids {
+        // SAFETY: a signal to a restic process this test's run started.
+        unsafe {
+            libc::kill(p, sig);
         }
-        if rx.recv().unwrap_or(false) {
-            return true;
+    }
+}
+
+/// Freezes home's restic backup when the driver asks ("freeze"), lets it go when the
+/// driver saw the stall ("thaw"); whatever happens, nothing stays frozen.
+fn freezer(backend: window::BackendThread) {
+    let repo = std::env::var(REPO).expect("set by the parent");
+    std::thread::spawn(move || {
+        if !window::asked(&backend, "freeze") {
+            return;
         }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    // On a thread of its own: the queued calls run once the event loop does.
-    let feeder = std::thread::spawn(move || {
-        let Ok(intake) = rx.recv() else { return };
+        let frozen = restic_backups(&repo);
+        if frozen.is_empty() {
+            eprintln!("FAILED: no restic backup of {repo} was running to freeze");
+        }
+        signal(&frozen, libc::SIGSTOP);
+        window::asked(&backend, "thaw");
+        signal(&frozen, libc::SIGCONT);
+    });
+}
+
+const LAB_DRIVER: &str = r#"
+import QtQuick
+import QtQuick.Controls
+import org.wbackup
+
+Main {
+    id: win
+    property var errors: []
+    property string stage: "start"
+    property var percents: []
+    property var lefts: []
+    property int thawedFigures: 0
+
+    @CHECKS@
+    function inRow(node, name) {
+        const row = find(win.contentItem, "host_" + node)
+        return row ? find(row, name) : null
+    }
+    function text(node, name) {
+        const item = inRow(node, name)
+        return item ? item.text : ""
+    }
+    function shown(node, name) {
+        const item = inRow(node, name)
+        return item !== null && item.visible
+    }
+    // "a few seconds left", "42 s left", "3 min left", "1 h 5 min left" in seconds.
+    function seconds(left) {
+        if (left.indexOf("a few seconds") >= 0)
+            return 5
+        let m = /(\d+) h (\d+) min/.exec(left)
+        if (m)
+            return m[1] * 3600 + m[2] * 60
+        m = /(\d+) min/.exec(left)
+        if (m)
+            return m[1] * 60
+        m = /(\d+) s/.exec(left)
+        return m ? Number(m[1]) : -1
+    }
+    function falling() {
+        for (let i = 1; i < lefts.length; ++i)
+            if (seconds(lefts[i]) < seconds(lefts[0]))
+                return true
+        return false
+    }
+    // Reads home's figures while its backup runs: the percent, and each new time left.
+    function readFigures() {
+        if (text("home", "activity").indexOf("— backup home") < 0 || !shown("home", "detail"))
+            return false
+        const detail = text("home", "detail")
+        const pct = /^(\d+) %/.exec(detail)
+        if (pct) {
+            const p = Number(pct[1])
+            if (percents.length > 0 && p < percents[percents.length - 1])
+                expect(false, "the percent never goes back: " + percents.concat([p]).join(", "))
+            percents.push(p)
+        }
+        const left = / · ([^·]+ left)$/.exec(detail)
+        if (left && left[1] !== lefts[lefts.length - 1])
+            lefts.push(left[1])
+        return true
+    }
+
+    Timer {
+        running: true
+        repeat: true
+        interval: 100
+        onTriggered: {
+            if (win.stage === "start") {
+                if (!backend.canStart)
+                    return
+                find(win.contentItem, "passwordField").text = "@PASSWORD@"
+                const repeat = find(win.contentItem, "repeatField")
+                if (repeat.visible)
+                    repeat.text = "@PASSWORD@"
+                find(win.contentItem, "backupAllButton").clicked()
+                win.stage = "figures"
+            } else if (win.stage === "figures") {
+                readFigures()
+                if (win.lefts.length >= 2 && win.falling()) {
+                    console.log("time left told: " + win.lefts.join(" → "))
+                    win.stage = "frozen"
+                    backend.filterText = "freeze"
+                } else if (!backend.running) {
+                    expect(false, "the backup ended before its time left fell: "
+                           + win.lefts.join(", ") + " (percents " + win.percents.join(", ") + ")")
+                    win.finish()
+                }
+            } else if (win.stage === "frozen") {
+                if (shown("home", "stalled")) {
+                    const said = text("home", "stalled")
+                    expect(/^stalled — no progress for \d+ s, waiting on restic on home$/.test(said),
+                           "home's row says it stalled and on what: " + said)
+                    expect(!shown("home", "detail"), "a stalled row shows the stall, not its old pace")
+                    win.stage = "thawed"
+                    backend.filterText = "thaw"
+                } else {
+                    readFigures()
+                    if (!backend.running) {
+                        expect(false, "the frozen backup was never said to have stalled")
+                        win.finish()
+                    }
+                }
+            } else if (win.stage === "thawed") {
+                if (!shown("home", "stalled") && readFigures())
+                    win.thawedFigures++
+                if (!backend.running) {
+                    expect(win.thawedFigures > 0, "home's figures came back after restic was let go")
+                    expect(backend.statusText.indexOf("Last run passed") === 0,
+                           "the run passed: " + backend.statusText)
+                    expect(text("home", "state") !== "" && !shown("home", "stalled"),
+                           "no stall left on home's row")
+                    win.finish()
+                }
+            }
+        }
+    }
+
+    Timer {
+        running: true
+        interval: 900000
+        onTriggered: {
+            expect(false, "finished within 15 minutes (stage " + win.stage + ")")
+            win.finish()
+        }
+    }
+}
+"#;
+
+/// The feed: each stage's events once the driver asks for them (it sets the log
+/// filter), on a thread of its own: the queued calls run once the event loop does.
+fn synthetic_feed(backend: window::BackendThread) {
+    std::thread::spawn(move || {
+        let Some(intake) = window::intake(&backend) else {
+            return;
+        };
         for e in [
             Event::RunStarted {
                 run_id: "synthetic".into(),
@@ -194,7 +360,7 @@ fn main() {
         ] {
             intake.push(e);
         }
-        if !asked("stall") {
+        if !window::asked(&backend, "stall") {
             return;
         }
         intake.push(Event::Stalled {
@@ -216,7 +382,7 @@ fn main() {
             rate: None,
             eta_secs: None,
         });
-        if !asked("end") {
+        if !window::asked(&backend, "end") {
             return;
         }
         intake.push(Event::RunFinished {
@@ -224,11 +390,4 @@ fn main() {
             summary_path: None,
         });
     });
-    let code = app.as_mut().expect("app").exec();
-    drop(feeder);
-    assert_eq!(
-        code, 0,
-        "the window's checks failed (see FAILED lines above)"
-    );
-    println!("gui_progress: all checks passed");
 }

@@ -8,7 +8,7 @@
 
 mod support;
 
-use cxx_qt_lib::{QByteArray, QGuiApplication, QString, QUrl};
+use support::window::{self, Window};
 
 /// Wraps the real `Main` and drives it; every expectation that fails is printed and
 /// makes the exit code 1. Steps advance on the backend's property changes, not on time.
@@ -161,52 +161,19 @@ Main {
 "#;
 
 fn main() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let runtime = dir.path().join("runtime");
-    std::fs::create_dir(&runtime).unwrap();
-    std::fs::set_permissions(
-        &runtime,
-        std::os::unix::fs::PermissionsExt::from_mode(0o700),
-    )
-    .unwrap();
-    std::fs::create_dir_all(dir.path().join("Documents")).unwrap();
-    std::fs::write(dir.path().join("Documents/note.txt"), "hello").unwrap();
-    let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
+    match window::phase().as_deref() {
+        Some("window") => std::process::exit(window::open(DRIVER, |_| {
+            assert!(
+                wbackup::gui::native::set_window_icon(),
+                "the window icon (assets/wbackup.svg in the binary's resources) cannot be drawn"
+            );
+        })),
+        Some(other) => panic!("no phase {other}"),
+        None => {}
+    }
+    Window::new(
         "orchestrator = \"laptop\"\nbase_dir = \"~/backup\"\n[nodes.laptop]\npaths = [\"~/Documents\"]\n",
     )
-    .unwrap();
-    // Before any thread starts.
-    std::env::set_var("XDG_RUNTIME_DIR", &runtime);
-    std::env::set_var("HOME", dir.path());
-    std::env::set_var("XDG_STATE_HOME", dir.path().join("state"));
-    std::env::set_var("QT_QPA_PLATFORM", "offscreen");
-    wbackup::gui::prepare_environment();
-
-    let mut app = QGuiApplication::new();
-    assert!(
-        wbackup::gui::native::set_window_icon(),
-        "the window icon (assets/wbackup.svg in the binary's resources) cannot be drawn"
-    );
-    let mut engine = wbackup::gui::new_engine();
-    wbackup::gui::set_config_file(engine.pin_mut(), Some(&config));
-    let url = QUrl::from_user_input(
-        &QString::from(&*dir.path().join("driver.qml").to_string_lossy()),
-        &QString::default(),
-    );
-    engine.as_mut().expect("engine").load_data(
-        &QByteArray::from(support::qml_driver(DRIVER).as_str()),
-        &url,
-    );
-    assert!(
-        wbackup::gui::native::window_backend(&engine).is_some(),
-        "the window did not load (see the QML errors above)"
-    );
-    let code = app.as_mut().expect("app").exec();
-    assert_eq!(
-        code, 0,
-        "the window's checks failed (see FAILED lines above)"
-    );
+    .run("window");
     println!("gui_window: all checks passed");
 }

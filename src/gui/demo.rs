@@ -9,7 +9,7 @@
 //! on a lab of sshd nodes, not from this.) Nothing here is used by a real run.
 
 use crate::config::Config;
-use crate::engine::events::{Activity, Event, Outcome, Route, RunStatus, Stream};
+use crate::engine::events::{Activity, CheckItem, Event, Fact, Outcome, Route, RunStatus, Stream};
 use crate::engine::node::Unreachable;
 use crate::engine::process::Finished;
 use crate::plan::{Plan, Step, StepKind};
@@ -19,6 +19,10 @@ use crate::plan::{Plan, Step, StepKind};
 pub struct Script {
     /// This node's backup fails (restic exits 1: its disk is full).
     pub failing_backup: Option<String>,
+    /// This node has too little free space for what the run would write there: its
+    /// `prepare` leaves it out before anything is written (cause `disk-full`, with the
+    /// free and needed space as facts), and its other steps are skipped.
+    pub no_room: Option<String>,
     /// This node answers on none of its addresses; its steps fail.
     pub unreachable: Option<String>,
     /// Stop after the events of this many steps, as if the run were still going; the
@@ -130,6 +134,10 @@ impl Demo<'_> {
             _ if self.unreachable(node) => Outcome::Skipped {
                 reason: self.why_unreachable(node).reason(node),
             },
+            // ... and those of a node its prepare left out with these words.
+            _ if self.no_room(node) => Outcome::Skipped {
+                reason: format!("{node} is not usable (see its prepare step)"),
+            },
             _ if blocked => Outcome::Skipped {
                 reason: "a node it needs is unreachable".into(),
             },
@@ -226,8 +234,22 @@ impl Demo<'_> {
                 node: node.to_string(),
                 tried,
             });
-            // The engine's words for it, as its prepare step reports them.
-            return Outcome::failed(u.reason(node));
+            // The engine's outcome for it, as its prepare step reports it: the cause
+            // ssh's answers make it, each address tried with what it answered.
+            // Its checklist holds that one failure.
+            self.ev.push(Event::NodeChecked {
+                node: node.to_string(),
+                items: vec![CheckItem {
+                    ok: false,
+                    text: u.reason(node),
+                }],
+            });
+            return Outcome::Failed {
+                cause: u.cause(),
+                exit_code: None,
+                message: u.reason(node),
+                stderr_tail: u.tried.iter().map(|(a, w)| format!("{a}: {w}")).collect(),
+            };
         }
         let (address, route) = match self.config.node(node) {
             Some(n) if n.is_orchestrator => ("local".to_string(), Route::Local),
@@ -250,7 +272,73 @@ impl Demo<'_> {
             Stream::Stdout,
             "rsync  version 3.2.7  protocol version 31",
         );
+        let reached = match route {
+            Route::Local => "this machine".to_string(),
+            _ => format!("reached via {address} ({route:?})"),
+        };
+        if self.no_room(node) {
+            return self.lacks_room(step, reached);
+        }
+        self.checked(node, reached, (48_300_000, 1_210_000));
         Outcome::Passed
+    }
+
+    fn no_room(&self, node: &str) -> bool {
+        self.script.no_room.as_deref() == Some(node)
+    }
+
+    /// The node's checklist in the engine's words: reached, tools, password, room (KiB
+    /// free and needed).
+    fn checked(&mut self, node: &str, reached: String, (free_kb, need_kb): (u64, u64)) {
+        let item = |ok: bool, text: String| CheckItem { ok, text };
+        let held = self
+            .config
+            .nodes
+            .iter()
+            .filter(|n| !n.paths.is_empty())
+            .count();
+        let items = vec![
+            item(true, reached),
+            item(true, "restic and rsync installed".into()),
+            item(true, format!("password accepted by {held} repositories")),
+            item(
+                need_kb <= free_kb,
+                format!(
+                    "{} free, this run writes up to about {}",
+                    crate::engine::human_kb(free_kb),
+                    crate::engine::human_kb(need_kb)
+                ),
+            ),
+        ];
+        self.ev.push(Event::NodeChecked {
+            node: node.to_string(),
+            items,
+        });
+    }
+
+    /// Preflight finds less free space on the node than the run would write there: the
+    /// facts (free and needed, in KiB) and the step's failure, as the engine reports
+    /// them, so the problem's sentence is the one a real run gives.
+    fn lacks_room(&mut self, step: &Step, reached: String) -> Outcome {
+        let node = step.node.as_str();
+        let (free_kb, need_kb) = (1_210_000, 3_565_000);
+        let (free, need) = (
+            crate::engine::human_kb(free_kb),
+            crate::engine::human_kb(need_kb),
+        );
+        self.checked(node, reached, (free_kb, need_kb));
+        self.ev.push(Event::Found {
+            step: step.id,
+            node: node.to_string(),
+            fact: Fact::Room { free_kb, need_kb },
+        });
+        let base = base(self.config, node);
+        Outcome::failed_as(
+            crate::engine::events::Cause::DiskFull,
+            format!(
+                "not enough space on {node}: {free} free under {base}, and this run would write up to about {need} there ({need} first backup of {node}); nothing was written on {node}: free some space there (or give it a bigger disk) and run again"
+            ),
+        )
     }
 
     fn backup(&mut self, step: &Step) -> Outcome {
@@ -261,28 +349,40 @@ impl Demo<'_> {
             Stream::Stdout,
             format!("open repository {base}/{node}/restic"),
         );
+        // A quarter at a time of 3.4 GB in 5310 files, at 9 MB/s once measured.
+        let (total, files, rate) = (3_650_722_200u64, 5_310u64, 9_437_184u64);
         for i in 1..=4u64 {
             self.ev.push(Event::Progress {
                 step: step.id,
                 node: step.node.clone(),
                 activity: Activity::Uploading,
-                done: i * 256,
-                total: 1024,
-                files: Some((i * 10, 40)),
-                rate: (i > 1).then_some(96),
-                eta_secs: (i > 1).then(|| (4 - i) * 256 / 96),
+                done: total * i / 4,
+                total,
+                files: Some((files * i / 4, files)),
+                rate: (i > 1).then_some(rate),
+                eta_secs: (i > 1).then(|| total * (4 - i) / 4 / rate),
             });
             self.line(
                 step,
                 Stream::Stdout,
-                format!("[0:0{i}] {}%  {} files {} MiB", i * 25, i * 310, i * 42),
+                format!(
+                    "[{}:{:02}] {}%  {} files {} MiB",
+                    i * 97 / 60,
+                    i * 97 % 60,
+                    i * 25,
+                    files * i / 4,
+                    (total * i / 4) >> 20
+                ),
             );
         }
         if self.script.failing_backup.as_deref() != Some(node) {
             self.line(
                 step,
                 Stream::Stdout,
-                "snapshot 4f2a9c1e saved: 1240 files, 168 MiB added",
+                format!(
+                    "snapshot 4f2a9c1e saved: {files} files, {} MiB added",
+                    total >> 20
+                ),
             );
             return Outcome::Passed;
         }
@@ -300,9 +400,9 @@ impl Demo<'_> {
             timed_out: false,
             spawn_error: None,
         };
-        // As the engine words a failed restic step.
+        // As the engine words a failed restic step, and classifies it by what restic said.
         Outcome::Failed {
-            cause: crate::engine::events::Cause::Other,
+            cause: fin.cause(),
             exit_code: fin.code,
             message: format!("restic backup on {node}: {}", fin.describe()),
             stderr_tail: fin.stderr_tail,

@@ -11,7 +11,7 @@
 use crate::config::{Config, Role};
 use crate::engine::events::{Activity, Event, Outcome, Route, RunStatus};
 use crate::engine::progress::{self, Expected};
-use crate::engine::runview::{NodeResult, RunView, StepStatus};
+use crate::engine::runview::{NodeResult, RunView, StepStatus, StepView};
 use crate::logbook::Summary;
 use crate::plan::{Plan, StepKind};
 use serde::Serialize;
@@ -251,9 +251,40 @@ impl RunState {
             _ => {}
         }
         self.view.apply(event);
+        if let Event::RunStarted { steps, .. } = event {
+            self.foresee(*steps);
+        }
         let before = std::mem::take(&mut self.hosts);
         self.render();
         self.hosts != before
+    }
+
+    /// Makes the run's `steps` known to the view before they start, when no plan was
+    /// handed over (a run begun elsewhere, a demo): the run's bar then weighs every step
+    /// from the first event, not only those seen so far. A step not yet seen weighs what
+    /// a check is expected to take (between a prepare's seconds and a backup's minutes);
+    /// its own `StepStarted` names it.
+    fn foresee(&mut self, steps: usize) {
+        while self.view.steps.len() < steps {
+            self.view.steps.push(StepView {
+                id: self.view.steps.len(),
+                node: String::new(),
+                kind: StepKind::Check,
+                title: String::new(),
+                status: StepStatus::Waiting,
+                started: None,
+                finished: None,
+                progress: None,
+                activity: None,
+                files: None,
+                rate: None,
+                eta_secs: None,
+                stalled: None,
+                since: None,
+                notes: vec![],
+                facts: vec![],
+            });
+        }
     }
 
     /// Reads the rows, the failures and the counts off the view.
@@ -584,5 +615,46 @@ mod tests {
         assert_eq!(s.hosts[0].last_result, "passed");
         assert_eq!(s.hosts[1].last_result, "interrupted");
         assert_eq!(s.status_text(), "Last run was stopped");
+    }
+
+    #[test]
+    fn without_a_plan_the_run_bar_weighs_every_step_from_run_started() {
+        let mut s = RunState::new(&config());
+        s.apply(&Event::RunStarted {
+            run_id: "r".into(),
+            log_path: None,
+            steps: 4,
+        });
+        assert_eq!(s.overall, 0.0);
+        s.apply(&started(0, "laptop"));
+        s.apply(&Event::progress(0, "n", Activity::Uploading, 1, 2));
+        assert!(
+            s.overall > 0.0 && s.overall < 0.5,
+            "half of one step of four, not half the run: {}",
+            s.overall
+        );
+        s.apply(&Event::StepFinished {
+            step: 0,
+            node: "laptop".into(),
+            kind: StepKind::Backup,
+            title: "backup laptop".into(),
+            outcome: Outcome::Passed,
+        });
+        assert!(s.overall < 1.0, "three steps still to come: {}", s.overall);
+        assert!(s.status_text().starts_with("Running: 1 of 4 steps done"));
+        for step in 1..4 {
+            s.apply(&started(step, "home"));
+            let before = s.overall;
+            s.apply(&Event::StepFinished {
+                step,
+                node: "home".into(),
+                kind: StepKind::Backup,
+                title: "backup home".into(),
+                outcome: Outcome::Passed,
+            });
+            assert!(s.overall >= before, "the bar never goes back");
+        }
+        assert_eq!(s.steps_done, 4);
+        assert!(s.hosts.iter().all(|h| h.progress == -1.0));
     }
 }

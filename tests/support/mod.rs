@@ -10,6 +10,8 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+pub mod window;
+
 pub const PASSWORD: &str = "correct horse battery staple";
 
 pub struct Lab {
