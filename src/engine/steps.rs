@@ -76,13 +76,10 @@ impl Run<'_> {
         let gates = self.st().gates.clone();
         // The node's own repository is tried as soon as the node was read: no other
         // node tries it for it, and its trial then overlaps the others' reading.
-        let read = match self.read_node(step).await {
-            Ok(no_rsync) => self
-                .try_own(step, gates.as_deref())
-                .await
-                .map(|own| (no_rsync, own)),
-            Err(o) => Err(o),
-        };
+        let read = self.read_node(step).await.and_then(|(no_rsync, early)| {
+            let own = self.try_own(step, gates.as_deref(), early)?;
+            Ok((no_rsync, own))
+        });
         if let Some(g) = &gates {
             g.read.arrive(step.id);
             tokio::select! {
@@ -272,7 +269,7 @@ impl Run<'_> {
 
     /// Reads only: reaches the node and learns what it has (`prepare.sh check`).
     /// Ok(true) when it lacks only rsync.
-    async fn read_node(&self, step: &Step) -> Result<bool, Outcome> {
+    async fn read_node(&self, step: &Step) -> Result<(bool, Option<process::Finished>), Outcome> {
         let Action::Prepare {
             addresses,
             args,
@@ -297,7 +294,16 @@ impl Run<'_> {
         let paths: Vec<String> = action::expand(args, &conn.home)[3..3 + npaths].to_vec();
         let conn = Rc::new(conn);
         self.st().conns.insert(node.name.clone(), conn.clone());
-        let lines = self.prepare_script(step, "check").await?;
+        // The password is tried on the node's own repository while the check runs: its
+        // key derivation is the longest part of the check; the answer counts only if
+        // the check finds the repository (`try_own`).
+        let own = [&step.node];
+        let (lines, early) = tokio::join!(
+            self.prepare_script(step, "check"),
+            self.trial_runs(step, &own)
+        );
+        let lines = lines?;
+        let early = early.into_iter().next();
         let facts = prepare::parse(&lines, paths.len());
         if !facts.missing_tools.is_empty() {
             let tools = facts.missing_tools.clone();
@@ -360,19 +366,24 @@ impl Run<'_> {
                 .unusable
                 .insert(node.name.clone(), Unusable::NoRsync);
         }
-        Ok(no_rsync)
+        Ok((no_rsync, early))
     }
 
-    /// The password tried, read-only, on the node's own repository when it holds one,
-    /// and told to the nodes that hold copies which open alike.
-    async fn try_own(
+    /// The password tried, read-only, on the node's own repository when it holds one
+    /// (`early`: restic's answer, asked while the node was read), told to the nodes that
+    /// hold copies which open alike.
+    fn try_own(
         &self,
         step: &Step,
         gates: Option<&preflight::Gates>,
+        early: Option<process::Finished>,
     ) -> Result<Tried, Outcome> {
         let facts = self.st().preflight[&step.node].facts.clone();
-        let own: Vec<&String> = facts.held.keys().filter(|o| **o == step.node).collect();
-        let tried = self.probe(step, &own).await?;
+        let mut tried = Tried::new();
+        if let (true, Some(fin)) = (facts.held.contains_key(&step.node), early) {
+            let trial = self.verdict(step, &step.node, &fin)?;
+            tried.insert(step.node.clone(), trial);
+        }
         tell(gates, &facts, &tried);
         Ok(tried)
     }
@@ -453,10 +464,20 @@ impl Run<'_> {
 
     /// The password tried on these owners' repositories on the node, a few at once.
     async fn probe(&self, step: &Step, owners: &[&String]) -> Result<Tried, Outcome> {
+        let runs = self.trial_runs(step, owners).await;
+        let mut trials = Tried::new();
+        for (owner, fin) in owners.iter().zip(runs) {
+            trials.insert((*owner).clone(), self.verdict(step, owner, &fin)?);
+        }
+        Ok(trials)
+    }
+
+    /// restic opening these owners' repositories on the node with the password, a few
+    /// at once: each open costs restic a key derivation (about half a second by
+    /// design), and sshd allows 10 sessions per connection.
+    async fn trial_runs(&self, step: &Step, owners: &[&String]) -> Vec<process::Finished> {
         let conn = self.conn(&step.node).expect("read nodes are connected");
         let mut done = vec![];
-        // A few at once: each open of a repository costs restic a key derivation (about
-        // half a second by design), and sshd allows 10 sessions per connection.
         for some in owners.chunks(PROBES_AT_ONCE) {
             let probes = some.iter().map(|owner| {
                 let job = Job::new(restic::unlock_probe_args(&conn.repo(owner)))
@@ -464,31 +485,41 @@ impl Run<'_> {
                     .timeout(Duration::from_secs(120));
                 process::capture(conn.at(), job, &self.cancel)
             });
-            done.extend(some.iter().zip(super::run::all(probes.collect()).await));
+            done.extend(
+                super::run::all(probes.collect())
+                    .await
+                    .into_iter()
+                    .map(|(fin, _)| fin),
+            );
         }
-        let mut trials = Tried::new();
-        for (owner, (fin, _)) in done {
-            if fin.cancelled {
-                return Err(Outcome::Interrupted);
-            }
-            let trial = if fin.success() {
-                preflight::Trial::Accepted
-            } else if fin.stderr_tail.iter().any(|l| restic::is_wrong_password(l)) {
-                preflight::Trial::Refused
-            } else {
-                self.info(
-                    step,
-                    format!(
-                        "{owner}'s repository on {} could not be read: {}",
-                        step.node,
-                        fin.describe()
-                    ),
-                );
-                preflight::Trial::Unreadable(fin.describe())
-            };
-            trials.insert((*owner).clone(), trial);
+        done
+    }
+
+    /// What restic's open of `owner`'s repository on the node says of the password.
+    fn verdict(
+        &self,
+        step: &Step,
+        owner: &str,
+        fin: &process::Finished,
+    ) -> Result<preflight::Trial, Outcome> {
+        if fin.cancelled {
+            return Err(Outcome::Interrupted);
         }
-        Ok(trials)
+        Ok(if fin.success() {
+            preflight::Trial::Accepted
+        } else if fin.stderr_tail.iter().any(|l| restic::is_wrong_password(l)) {
+            preflight::Trial::Refused
+        } else {
+            self.info(
+                step,
+                format!(
+                    "{owner}'s repository on {} could not be read: {}",
+                    step.node,
+                    fin.describe()
+                ),
+            );
+            preflight::Trial::Unreadable(fin.describe())
+        })
     }
 
     /// With every node checked: whether this one may be written. A password that no
