@@ -51,7 +51,7 @@ pub struct StepView {
 
 impl StepView {
     /// A step nothing is known of yet.
-    fn blank() -> StepView {
+    pub fn blank() -> StepView {
         StepView {
             id: 0,
             node: String::new(),

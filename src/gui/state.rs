@@ -268,21 +268,8 @@ impl RunState {
         while self.view.steps.len() < steps {
             self.view.steps.push(StepView {
                 id: self.view.steps.len(),
-                node: String::new(),
                 kind: StepKind::Check,
-                title: String::new(),
-                status: StepStatus::Waiting,
-                started: None,
-                finished: None,
-                progress: None,
-                activity: None,
-                files: None,
-                rate: None,
-                eta_secs: None,
-                stalled: None,
-                since: None,
-                notes: vec![],
-                facts: vec![],
+                ..StepView::blank()
             });
         }
     }
