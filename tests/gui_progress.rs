@@ -129,25 +129,9 @@ fn on_a_lab() {
     // backs up 1 GB in 8 s. home's restic is therefore held to 15 MB/s (its own
     // --limit-upload, added by a `restic` first on home's PATH), and backs up 600 MB
     // that do not compress: about 40 s however fast the machine.
-    let shim = lab.path().join("slow-restic");
-    std::fs::create_dir_all(&shim).unwrap();
-    std::fs::write(
-        shim.join("restic"),
-        "#!/bin/sh\nfor a in \"$@\"; do\n  [ \"$a\" = backup ] && exec /usr/bin/restic --limit-upload 15000 \"$@\"\ndone\nexec /usr/bin/restic \"$@\"\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(
-        shim.join("restic"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
-    lab.stop_sshd("home");
-    lab.start_sshd_with(
-        "home",
-        &format!(
-            "SetEnv PATH={}:/usr/local/bin:/usr/bin:/bin",
-            shim.display()
-        ),
+    lab.restic_first_on_path(
+        &["home"],
+        "for a in \"$@\"; do\n  [ \"$a\" = backup ] && exec /usr/bin/restic --limit-upload 15000 \"$@\"\ndone\nexec /usr/bin/restic \"$@\"\n",
     );
     let big = lab.node("home").data.join("big");
     std::fs::create_dir_all(&big).unwrap();
@@ -176,27 +160,6 @@ fn on_a_lab() {
 /// Names, for the lab phase, the repository whose restic backup it freezes.
 const REPO: &str = "WBACKUP_TEST_FREEZE_REPO";
 
-/// The pids of the restic processes backing up into `repo`.
-fn restic_backups(repo: &str) -> Vec<i32> {
-    let out = std::process::Command::new("pgrep")
-        .args(["-f", &format!("restic.*{repo}.*backup")])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
-        .collect()
-}
-
-fn signal(pids: &[i32], sig: i32) {
-    for &p in pids {
-        // SAFETY: a signal to a restic process this test's run started.
-        unsafe {
-            libc::kill(p, sig);
-        }
-    }
-}
-
 /// Freezes home's restic backup when the driver asks ("freeze"), lets it go when the
 /// driver saw the stall ("thaw"); whatever happens, nothing stays frozen.
 fn freezer(backend: window::BackendThread) {
@@ -205,13 +168,13 @@ fn freezer(backend: window::BackendThread) {
         if !window::asked(&backend, "freeze") {
             return;
         }
-        let frozen = restic_backups(&repo);
+        let frozen = support::restic_backups(&repo);
         if frozen.is_empty() {
             eprintln!("FAILED: no restic backup of {repo} was running to freeze");
         }
-        signal(&frozen, libc::SIGSTOP);
+        support::signal(&frozen, libc::SIGSTOP);
         window::asked(&backend, "thaw");
-        signal(&frozen, libc::SIGCONT);
+        support::signal(&frozen, libc::SIGCONT);
     });
 }
 

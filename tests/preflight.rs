@@ -132,7 +132,7 @@ fn a_node_without_room_for_a_first_copy_is_left_out_before_anything_is_written()
 /// `restic cat config` calls before any other (a later one names a repository in an
 /// error).
 fn run_counting_trials(lab: &Lab, shim: &Path) -> (std::process::Output, Vec<String>) {
-    let log = shim.join("calls");
+    let log = lab.path().join("restic-calls");
     let _ = fs::remove_file(&log);
     let path = format!("{}:{}", shim.display(), std::env::var("PATH").unwrap());
     let o = lab
@@ -156,24 +156,14 @@ fn the_password_is_tried_once_per_repository_and_again_on_a_copy_that_differs() 
     lab.fill(1);
     assert_exit(&lab.run(), 0);
     lab.assert_everyone_holds_everything();
-    let shim = lab.path().join("shim");
-    fs::create_dir_all(&shim).unwrap();
-    let script = format!(
-        "#!/bin/sh\necho \"$*\" >> {}\nexec /usr/bin/restic \"$@\"\n",
-        shim.join("calls").display()
+    let log = lab.path().join("restic-calls");
+    let shim = lab.restic_first_on_path(
+        &["home", "server"],
+        &format!(
+            "echo \"$*\" >> {}\nexec /usr/bin/restic \"$@\"\n",
+            log.display()
+        ),
     );
-    fs::write(shim.join("restic"), script).unwrap();
-    succeed(Command::new("chmod").arg("755").arg(shim.join("restic")));
-    for n in ["home", "server"] {
-        lab.stop_sshd(n);
-        lab.start_sshd_with(
-            n,
-            &format!(
-                "SetEnv PATH={}:/usr/local/bin:/usr/bin:/bin",
-                shim.display()
-            ),
-        );
-    }
     let own = |n: &str| lab.repo(n, n).to_string_lossy().into_owned();
 
     // Every copy holds the same config and key files as its owner's: three repositories,

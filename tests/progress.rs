@@ -11,27 +11,6 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use support::*;
 
-/// The pids of the restic processes backing up into `repo`.
-fn restic_backups(repo: &str) -> Vec<i32> {
-    let out = Command::new("pgrep")
-        .args(["-f", &format!("restic.*{repo}.*backup")])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
-        .collect()
-}
-
-fn signal(pids: &[i32], sig: i32) {
-    for &p in pids {
-        // SAFETY: a signal to a restic process this test's run started.
-        unsafe {
-            libc::kill(p, sig);
-        }
-    }
-}
-
 #[test]
 fn a_large_backup_shows_its_pace_and_a_frozen_one_is_said_to_have_stalled() {
     let lab = Lab::new(&["laptop", "home"]);

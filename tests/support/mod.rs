@@ -187,6 +187,25 @@ impl Lab {
         }
     }
 
+    /// Puts a `restic` running `script` (sh; the real one is /usr/bin/restic) first on
+    /// the PATH of these remote nodes (their sshd restarted with `SetEnv PATH=`) and
+    /// returns the folder it is in, for the orchestrator's own PATH when wanted.
+    pub fn restic_first_on_path(&self, nodes: &[&str], script: &str) -> PathBuf {
+        let dir = self.path().join("restic-first");
+        fs::create_dir_all(&dir).unwrap();
+        let restic = dir.join("restic");
+        fs::write(&restic, format!("#!/bin/sh\n{script}")).unwrap();
+        must(Command::new("chmod").arg("755").arg(&restic));
+        for n in nodes {
+            self.stop_sshd(n);
+            self.start_sshd_with(
+                n,
+                &format!("SetEnv PATH={}:/usr/local/bin:/usr/bin:/bin", dir.display()),
+            );
+        }
+        dir
+    }
+
     /// How many ssh logins a node's sshd accepted so far.
     pub fn logins(&self, name: &str) -> usize {
         fs::read_to_string(self.sshd_log(name))
@@ -635,4 +654,26 @@ pub fn qml_driver(driver: &str) -> String {
     }"#;
     assert!(driver.contains("@CHECKS@"), "the driver has no @CHECKS@");
     driver.replace("@CHECKS@", CHECKS)
+}
+
+/// The pids of the restic processes backing up into `repo`.
+pub fn restic_backups(repo: &str) -> Vec<i32> {
+    let out = Command::new("pgrep")
+        .args(["-f", &format!("restic.*{repo}.*backup")])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+/// Sends `sig` to each of these processes (restic processes the test's run started).
+pub fn signal(pids: &[i32], sig: i32) {
+    for &p in pids {
+        // SAFETY: a signal to a process this test's run started.
+        unsafe {
+            libc::kill(p, sig);
+        }
+    }
 }
