@@ -11,7 +11,9 @@ Rectangle {
     property var api
     readonly property string text: api ? api.reminder : ""
 
-    visible: text !== ""
+    // While a run goes on, the reminder has been heeded: it comes back if the run
+    // does not pass.
+    visible: text !== "" && !(api && api.running)
     implicitHeight: visible ? row.implicitHeight + 16 : 0
     Tones { id: tones; window: banner.palette.window }
     color: tones.noticeFill

@@ -402,7 +402,8 @@ impl CopyCell {
 /// the two banners never say the same thing.)
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RunTimes {
-    /// When the oldest recorded run started.
+    /// When the oldest recorded run that ended started (a run still going has not yet
+    /// had the chance to make the copies it lacks).
     pub first: Option<DateTime<Utc>>,
 }
 
@@ -411,7 +412,11 @@ impl RunTimes {
     pub fn of(history: &[crate::logbook::Summary]) -> RunTimes {
         let times = |s: &crate::logbook::Summary| parse_time(&s.started);
         RunTimes {
-            first: history.iter().filter_map(times).min(),
+            first: history
+                .iter()
+                .filter(|s| s.finished.is_some())
+                .filter_map(times)
+                .min(),
         }
     }
 }
@@ -441,15 +446,23 @@ pub fn banner(m: &Matrix, policy: Policy, runs: RunTimes, now: DateTime<Utc>) ->
         .collect();
     // Before the first run every copy is missing: that is the window's first start, not
     // a problem to warn about.
+    let after_a_run = |c: &&CopyCell| c.state == State::Missing && runs.first.is_some();
+    // An owner that lost its own repository is not behind a source: it is the source.
+    let lost: Vec<&CopyCell> = m
+        .cells
+        .iter()
+        .filter(after_a_run)
+        .filter(|c| c.repo == c.holder)
+        .collect();
     let behind: Vec<&CopyCell> = m
         .cells
         .iter()
-        .filter(|c| c.state == State::Behind || (c.state == State::Missing && runs.first.is_some()))
+        .filter(|c| c.state == State::Behind || (after_a_run(c) && c.repo != c.holder))
         .collect();
     let unproven: Vec<&CopyCell> = m
         .cells
         .iter()
-        .filter(|c| !failed.contains(c) && !behind.contains(c))
+        .filter(|c| !failed.contains(c) && !behind.contains(c) && !lost.contains(c))
         .filter(|c| c.unproven_for(warn, runs.first, now))
         .collect();
     let mut sentences = Vec::new();
@@ -463,6 +476,20 @@ pub fn banner(m: &Matrix, policy: Policy, runs: RunTimes, now: DateTime<Utc>) ->
             "{} failed verification: run Backup all, which heals {what} from a sound copy, and see Copies if it still {verb}",
             name_copies(&failed)
         ));
+    }
+    if !lost.is_empty() {
+        let owners: Vec<&str> = lost.iter().map(|c| c.repo.as_str()).collect();
+        sentences.push(if owners.len() == 1 {
+            format!(
+                "{} no longer holds its own repository: run Backup all, which brings it back from a copy",
+                owners[0]
+            )
+        } else {
+            format!(
+                "{} no longer hold their own repositories: run Backup all, which brings them back from their copies",
+                crate::problems::and_list(&owners)
+            )
+        });
     }
     if !behind.is_empty() {
         sentences.push(format!(
@@ -634,6 +661,54 @@ mod tests {
         let c = m.cell("home", "nas").unwrap();
         assert_eq!(c.state, State::Behind);
         assert_eq!((c.behind, c.extra), (Some(0), Some(1)));
+    }
+
+    #[test]
+    fn a_run_still_going_does_not_make_missing_copies_a_problem() {
+        let summary = |started: &str, finished: Option<&str>| -> crate::logbook::Summary {
+            serde_json::from_value(serde_json::json!({
+                "started": started, "finished": finished, "status": "running",
+                "log": "/l", "steps": []
+            }))
+            .unwrap()
+        };
+        let going = [summary("2026-11-27T11:00:00Z", None)];
+        assert_eq!(RunTimes::of(&going).first, None);
+        let ended = [
+            summary("2026-11-27T11:00:00Z", None),
+            summary("2026-11-26T11:00:00Z", Some("2026-11-26T11:05:00Z")),
+        ];
+        assert_eq!(
+            RunTimes::of(&ended).first,
+            parse_time("2026-11-26T11:00:00Z")
+        );
+    }
+
+    #[test]
+    fn an_owner_that_lost_its_own_repository_is_told_so_not_that_it_is_behind() {
+        let mut seen = healthy();
+        for owner in ["laptop", "home"] {
+            if let Some(Ok(held)) = seen.get_mut(owner) {
+                held.remove(owner);
+            }
+        }
+        let m = build(&seen, &all_proven(1));
+        assert_eq!(m.cell("laptop", "laptop").unwrap().state, State::Missing);
+        let after_a_run = RunTimes { first: Some(now()) };
+        let b = banner(&m, POLICY, after_a_run, now()).unwrap();
+        assert!(
+            b.starts_with("laptop and home no longer hold their own repositories: run Backup all, which brings them back"),
+            "{b}"
+        );
+        assert!(!b.contains("laptop on laptop"), "{b}");
+        if let Some(Ok(held)) = seen.get_mut("home") {
+            held.insert("home".into(), holding(&["bbbb1111"]));
+        }
+        let b = banner(&build(&seen, &all_proven(1)), POLICY, after_a_run, now()).unwrap();
+        assert!(
+            b.starts_with("laptop no longer holds its own repository: run Backup all"),
+            "{b}"
+        );
     }
 
     #[test]

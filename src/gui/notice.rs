@@ -8,6 +8,7 @@ use super::bridge::qobject;
 use super::state::RunState;
 use crate::desktop::Notification;
 use crate::engine::events::RunStatus;
+use crate::problems::and_list;
 use cxx_qt::CxxQtType;
 
 /// The notification for a run that ended (None while it runs or before any run).
@@ -67,15 +68,6 @@ pub fn run_ended(state: &RunState) -> Option<Notification> {
             failed: false,
         },
     })
-}
-
-/// "a", "a and b", "a, b and c".
-fn and_list(items: &[&str]) -> String {
-    match items.split_last() {
-        None => String::new(),
-        Some((last, [])) => last.to_string(),
-        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
-    }
 }
 
 impl qobject::Backend {
