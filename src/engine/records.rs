@@ -190,26 +190,33 @@ impl Run<'_> {
                 reason: "no records to keep yet".into(),
             };
         }
-        let mut failures = vec![];
+        let mut reached = vec![];
         for t in &step.targets {
-            if self.cancel.is_cancelled() {
-                return Outcome::Interrupted;
-            }
             let unreachable = self.st().unusable.get(t).cloned();
             if let Some(why) = unreachable {
                 self.info(
                     step,
                     format!("{t} is {why}: its copy of the records waits for the next run"),
                 );
-                continue;
+            } else if let Some(conn) = self.conn(t) {
+                reached.push((t, conn));
             }
-            let Some(conn) = self.conn(t) else {
-                continue;
-            };
-            match put(&conn, &staging.0, &self.cancel).await {
+        }
+        // Each node on its own connection: the copies go side by side.
+        let staged = &staging.0;
+        let puts = reached
+            .iter()
+            .map(|(_, conn)| put(conn, staged, &self.cancel))
+            .collect();
+        let mut failures = vec![];
+        for ((t, _), put) in reached.iter().zip(super::run::all(puts).await) {
+            match put {
                 Ok(()) => self.info(step, format!("records kept on {t}: {}", what.join(", "))),
                 Err(e) => failures.push(e),
             }
+        }
+        if self.cancel.is_cancelled() {
+            return Outcome::Interrupted;
         }
         if failures.is_empty() {
             Outcome::Passed
