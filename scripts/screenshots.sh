@@ -3,8 +3,11 @@
 # - idle, running, after-failure, failure-log: the window offscreen on a sample 3-node
 #   configuration, fed a synthetic run (home's backup fails, the NAS is unreachable);
 #   the same with -dark (WBACKUP_PALETTE=dark) and -200 (QT_SCALE_FACTOR=2) in their names;
-# - e2e-passed, e2e-unreachable: the real binary under Xvfb after real runs on a lab of
-#   sshd nodes (tests/gui_e2e.rs), the second with one node's sshd stopped;
+# - e2e-passed, e2e-preflight, e2e-unreachable: the real binary under Xvfb on a lab of
+#   sshd nodes (tests/gui_e2e.rs): after a real run; one node's sshd stopped, the
+#   preflight question before anything is written; and after the run without it;
+# - e2e-running, e2e-stalled: the real window under Xvfb backing up 600 MB on a lab node
+#   (tests/gui_progress.rs): live progress with a time left, then its restic frozen;
 # - restore: the Restore view offscreen on a 2-node lab, a file picked (tests/gui_restore.rs);
 # - copies: the Copies view offscreen on a lab after real runs and verification
 #   (tests/gui_copies.rs).
@@ -46,6 +49,7 @@ shots -dark WBACKUP_PALETTE=dark
 shots -200 QT_SCALE_FACTOR=2
 cp "$work/out"/*.png docs/screenshots/
 WBACKUP_E2E_SHOTS="$PWD/docs/screenshots" cargo test --quiet --test gui_e2e
+WBACKUP_E2E_SHOTS="$PWD/docs/screenshots" cargo test --quiet --test gui_progress
 WBACKUP_RESTORE_SHOT="$PWD/docs/screenshots/restore.png" cargo test --quiet --test gui_restore
 WBACKUP_COPIES_SHOT="$PWD/docs/screenshots/copies.png" cargo test --quiet --test gui_copies
 ls -l docs/screenshots

@@ -106,7 +106,9 @@ fn main() {
     match window::phase().as_deref() {
         Some("synthetic") => std::process::exit(window::open(DRIVER, synthetic_feed)),
         Some("lab") => std::process::exit(window::open(
-            &LAB_DRIVER.replace("@PASSWORD@", support::PASSWORD),
+            &LAB_DRIVER
+                .replace("@PASSWORD@", support::PASSWORD)
+                .replace("@SHOTS@", &shots_dir()),
             freezer,
         )),
         Some(other) => panic!("no phase {other}"),
@@ -155,6 +157,17 @@ fn on_a_lab() {
         .run("lab");
     // What the window ran was a real run: home's repository holds its snapshot.
     assert_eq!(lab.snapshots(&lab.repo("home", "home")).len(), 1);
+}
+
+/// Where the lab phase saves its screenshots (`scripts/screenshots.sh` sets
+/// `WBACKUP_E2E_SHOTS` to `docs/screenshots`), as a QML string's content; empty for none.
+fn shots_dir() -> String {
+    let dir = std::env::var("WBACKUP_E2E_SHOTS").unwrap_or_default();
+    assert!(
+        !dir.contains(['"', '\\', '\n']),
+        "WBACKUP_E2E_SHOTS must be a plain path: {dir:?}"
+    );
+    dir
 }
 
 /// Names, for the lab phase, the repository whose restic backup it freezes.
@@ -217,6 +230,24 @@ Main {
         m = /(\d+) s/.exec(left)
         return m ? Number(m[1]) : -1
     }
+    // With a folder for screenshots (WBACKUP_E2E_SHOTS), saves the window's content
+    // there as `name`, then goes on; without one, goes on at once.
+    function shoot(name, then) {
+        const dir = "@SHOTS@"
+        if (dir === "") {
+            then()
+            return
+        }
+        Qt.callLater(function() {
+            const ok = find(win.contentItem, "root").grabToImage(function(result) {
+                expect(result.saveToFile(dir + "/" + name), "the screenshot is saved to " + dir + "/" + name)
+                then()
+            })
+            expect(ok, "the window can be grabbed")
+            if (!ok)
+                then()
+        })
+    }
     function falling() {
         for (let i = 1; i < lefts.length; ++i)
             if (seconds(lefts[i]) < seconds(lefts[0]))
@@ -256,11 +287,22 @@ Main {
                 find(win.contentItem, "backupAllButton").clicked()
                 win.stage = "figures"
             } else if (win.stage === "figures") {
-                readFigures()
+                if (readFigures() && win.percents.length === 1) {
+                    // The lab's first run: nothing to remind of while it goes on, and no
+                    // copy is missing yet that a run should have made.
+                    expect(!find(win.contentItem, "reminderBanner").visible,
+                           "no reminder to back up while a backup runs")
+                    const copies = find(win.contentItem, "copiesBanner")
+                    expect(!copies.visible, "no copies banner during the first run: "
+                           + find(win.contentItem, "copiesBannerText").text)
+                }
                 if (win.lefts.length >= 2 && win.falling()) {
                     console.log("time left told: " + win.lefts.join(" → "))
-                    win.stage = "frozen"
-                    backend.filterText = "freeze"
+                    win.stage = "shooting"
+                    win.shoot("e2e-running.png", function() {
+                        win.stage = "frozen"
+                        backend.filterText = "freeze"
+                    })
                 } else if (!backend.running) {
                     expect(false, "the backup ended before its time left fell: "
                            + win.lefts.join(", ") + " (percents " + win.percents.join(", ") + ")")
@@ -272,8 +314,14 @@ Main {
                     expect(/^stalled — no progress for \d+ s, waiting on restic on home$/.test(said),
                            "home's row says it stalled and on what: " + said)
                     expect(!shown("home", "detail"), "a stalled row shows the stall, not its old pace")
-                    win.stage = "thawed"
-                    backend.filterText = "thaw"
+                    // The freezer saw "freeze" (home stalled): the log may show every line
+                    // again while the picture is taken.
+                    win.stage = "shooting"
+                    backend.filterText = ""
+                    win.shoot("e2e-stalled.png", function() {
+                        win.stage = "thawed"
+                        backend.filterText = "thaw"
+                    })
                 } else {
                     readFigures()
                     if (!backend.running) {
