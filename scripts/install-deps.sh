@@ -2,7 +2,8 @@
 # Installs what wbackup needs to build, run and be tested on Debian/Ubuntu: Qt 6 (QML),
 # restic, rsync, OpenSSH client and server, lld, and the tools the window's tests use
 # (Xvfb, xdotool, ImageMagick; dbus-daemon for tests/desktop.rs's private bus), and what
-# scripts/deb.sh and check-deb.sh use (dpkg-dev, man-db). Safe to run again; installs only
+# scripts/deb.sh and check-deb.sh use (dpkg-dev, man-db), and iproute2 for the lab with
+# link speeds (bench/netlab.sh: network namespaces, tc). Safe to run again; installs only
 # what is missing.
 set -euo pipefail
 pkgs=(
@@ -13,7 +14,7 @@ pkgs=(
   qml6-module-qtquick-templates qml6-module-qtquick-window qml6-module-qttest
   qt6-qpa-plugins libqt6svg6 xvfb xauth xdotool imagemagick
   restic rsync openssh-client openssh-server procps bsdutils dbus-daemon
-  dpkg-dev man-db
+  dpkg-dev man-db iproute2
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -17,6 +17,9 @@ pub const PASSWORD: &str = "correct horse battery staple";
 pub struct Lab {
     pub dir: tempfile::TempDir,
     pub nodes: Vec<LabNode>,
+    /// The orchestrator's network namespace in a lab with link speeds (`Lab::shaped`):
+    /// wbackup runs in it.
+    pub netns: Option<String>,
 }
 
 pub struct LabNode {
@@ -93,7 +96,11 @@ impl Lab {
             kh = d.join("known_hosts").display()
         ));
         fs::write(d.join("ssh_config"), ssh_config).unwrap();
-        let lab = Lab { dir, nodes };
+        let lab = Lab {
+            dir,
+            nodes,
+            netns: None,
+        };
         for n in &lab.nodes {
             if n.port.is_some() {
                 lab.start_sshd(&n.name);
@@ -276,7 +283,14 @@ impl Lab {
         if !self.path().join("config.toml").exists() {
             self.write_config(&self.config_text(""));
         }
-        let mut c = Command::new(env!("CARGO_BIN_EXE_wbackup"));
+        let mut c = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, env!("CARGO_BIN_EXE_wbackup")]);
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_wbackup")),
+        };
         c.arg("--config").arg(self.path().join("config.toml"));
         c.args(args);
         if args.first() == Some(&"run") {
@@ -380,6 +394,10 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
+        if self.netns.is_some() {
+            netlab(&["down", &self.path().display().to_string()]);
+            return;
+        }
         let names: Vec<String> = self
             .nodes
             .iter()
@@ -675,5 +693,58 @@ pub fn signal(pids: &[i32], sig: i32) {
         unsafe {
             libc::kill(p, sig);
         }
+    }
+}
+
+/// `bench/netlab.sh` with these arguments; its output.
+fn netlab(args: &[&str]) -> Output {
+    must(Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/bench/netlab.sh")).args(args))
+}
+
+impl Lab {
+    /// A lab whose links have speeds (`bench/netlab.sh`): each node in a network
+    /// namespace of its own with its sshd, each link held to its rates by tc. `specs`
+    /// are `NAME:DOWN/UP` in Mbit/s; the first is the orchestrator, in whose namespace
+    /// wbackup runs. `Drop` stops the sshds and deletes the namespaces.
+    pub fn shaped(specs: &[&str]) -> Lab {
+        let dir = tempfile::Builder::new()
+            .prefix("wb-netlab-")
+            .tempdir()
+            .unwrap();
+        let d = dir.path().to_path_buf();
+        let mut args = vec!["up".to_string(), d.display().to_string()];
+        args.extend(specs.iter().map(|s| s.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = netlab(&args);
+        eprint!("{}", stdout(&out));
+        let id = fs::read_to_string(d.join("netlab.id")).unwrap();
+        // The tests' own configuration (`config_text`) replaces the script's.
+        fs::remove_file(d.join("config.toml")).unwrap();
+        let nodes = specs
+            .iter()
+            .enumerate()
+            .map(|(i, spec)| {
+                let name = spec.split(':').next().unwrap().to_string();
+                LabNode {
+                    base: d.join("nodes").join(&name).join("backup"),
+                    data: d.join("nodes").join(&name).join("data"),
+                    port: (i > 0).then_some(22),
+                    storage_only: false,
+                    name,
+                }
+            })
+            .collect::<Vec<_>>();
+        let netns = Some(format!("wb{}-{}", id.trim(), nodes[0].name));
+        let lab = Lab { dir, nodes, netns };
+        lab.write_password_file();
+        lab
+    }
+
+    /// Bytes sent and received so far on `node`'s link (a shaped lab's).
+    pub fn link_bytes(&self, node: &str) -> (u64, u64) {
+        let out = netlab(&["bytes", &self.path().display().to_string(), node]);
+        let text = stdout(&out);
+        let mut n = text.split_whitespace().map(|w| w.parse::<u64>().unwrap());
+        (n.next().unwrap(), n.next().unwrap())
     }
 }
