@@ -442,7 +442,13 @@ pub fn banner(m: &Matrix, policy: Policy, runs: RunTimes, now: DateTime<Utc>) ->
     let failed: Vec<&CopyCell> = m
         .cells
         .iter()
-        .filter(|c| c.state == State::Failed || c.proof.as_ref().is_some_and(|p| !p.proven))
+        // A copy not reached now, or not made yet, was not verified: its last proof says
+        // so (the matrix shows it), which is not a failed verification.
+        .filter(|c| {
+            c.state == State::Failed
+                || (!matches!(c.state, State::Unknown | State::Missing)
+                    && c.proof.as_ref().is_some_and(|p| !p.proven))
+        })
         .collect();
     // Before the first run every copy is missing: that is the window's first start, not
     // a problem to warn about.
@@ -791,6 +797,30 @@ mod tests {
             c.lines(now())[1].ends_with("not compared"),
             "{:?}",
             c.lines(now())
+        );
+    }
+
+    #[test]
+    fn a_copy_out_of_reach_whose_last_proof_says_so_has_not_failed_verification() {
+        let mut seen = healthy();
+        seen.insert("nas".into(), Err("unreachable".into()));
+        let mut ledger = all_proven(1);
+        ledger.push(proof("laptop", "nas", 0, false));
+        ledger.push(proof("home", "nas", 0, false));
+        let m = build(&seen, &ledger);
+        assert_eq!(m.cell("laptop", "nas").unwrap().state, State::Unknown);
+        let ran = RunTimes { first: Some(now()) };
+        assert!(
+            banner(&m, POLICY, ran, now()).is_none_or(|b| !b.contains("failed verification")),
+            "{:?}",
+            banner(&m, POLICY, ran, now())
+        );
+        // Reached, the same failed proof is a failed verification.
+        let m = build(&healthy(), &ledger);
+        let b = banner(&m, POLICY, ran, now()).unwrap();
+        assert!(
+            b.starts_with("laptop on nas and home on nas failed verification"),
+            "{b}"
         );
     }
 

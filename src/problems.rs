@@ -114,6 +114,12 @@ fn words(cause: Cause, f: &Failed) -> (String, String) {
     let node = shell::inert(f.node);
     let fact = |pick: fn(&Fact) -> bool| f.facts.iter().find(|x| pick(x));
     match cause {
+        // A step of a reached node that failed for another node out of reach (a
+        // verification of its copies there): its own message names that node.
+        Cause::Unreachable if f.tried.is_empty() => (
+            sentence(f.message),
+            "Check that the node named is switched on and connected, and that its SSH server runs; then run again.".into(),
+        ),
         Cause::Unreachable => (
             format!("{node} could not be reached (tried {}).", tried(f)),
             format!("Check that {node} is switched on and connected, and that its SSH server runs; then run again."),
