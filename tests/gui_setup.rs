@@ -531,11 +531,13 @@ fn from_the_default_to_a_backup_on_a_lab() {
         .replace("@PASSWORD@", PASSWORD);
     let config = home.join(".config/wbackup/config.toml");
     // No file: the built-in default.
-    w.env("WBACKUP_CONFIG", "")
+    // Kept until the end: the home holds the saved file and the laptop's repositories.
+    let w = w
+        .env("WBACKUP_CONFIG", "")
         .env("XDG_CONFIG_HOME", home.join(".config").to_string_lossy())
         .env("GUI_SETUP_DRIVER", driver)
-        .xvfb()
-        .run("lab");
+        .xvfb();
+    w.run("lab");
     let saved = std::fs::read_to_string(&config).expect("Save wrote the file");
     assert!(
         saved.starts_with("# wbackup configuration.") && saved.contains("# A storage-only node"),
