@@ -124,8 +124,10 @@ ScrollView {
                     text: "Add machine"
                     Accessible.name: "Add this machine"
                     onClicked: {
-                        if (setup.addNode(addName.text, addAddresses.text, addUser.text, addPort.text,
-                                          addBaseDir.text, addPaths.text, addStorage.checked)) {
+                        const form = {name: addName.text, addresses: addAddresses.text, user: addUser.text,
+                                      port: addPort.text, baseDir: addBaseDir.text, paths: addPaths.text,
+                                      storage: addStorage.checked}
+                        if (setup.addNode(JSON.stringify(form))) {
                             for (const f of [addName, addAddresses, addUser, addPort, addBaseDir, addPaths])
                                 f.text = ""
                             addStorage.checked = false
@@ -345,16 +347,18 @@ ScrollView {
                     objectName: "pickerDir_" + modelData
                     width: ListView.view.width
                     text: modelData + "/"
+                    Accessible.name: "Open " + modelData
                     onClicked: setup.browse(view.picker.path.replace(/\/$/, "") + "/" + modelData)
                 }
             }
             RowLayout {
-                Button { objectName: "pickerUp"; text: "Up"; enabled: view.picker !== null && view.picker.parent !== ""; onClicked: setup.browse(view.picker.parent) }
+                Button { objectName: "pickerUp"; text: "Up"; Accessible.name: "The folder above"; enabled: view.picker !== null && view.picker.parent !== ""; onClicked: setup.browse(view.picker.parent) }
                 Item { Layout.fillWidth: true }
-                Button { text: "Cancel"; onClicked: pickerPopup.close() }
+                Button { text: "Cancel"; Accessible.name: "Close the folder picker"; onClicked: pickerPopup.close() }
                 Button {
                     objectName: "pickerChoose"
                     text: "Back up this folder"
+                    Accessible.name: "Back up this folder"
                     highlighted: true
                     onClicked: {
                         setup.changeList(view.pickerNode, "paths", setup.configPath(view.picker.path), true)

@@ -13,6 +13,17 @@
 //!   is off; fixed by hand, the window recovers without a restart. During a run, a
 //!   change waits for the run's end (the run keeps its plan), then is read.
 //!
+//! - lab (under Xvfb, on a 3-node sshd lab): from the built-in default, two machines and
+//!   a folder (through the picker) added by typing and clicking, both connections tested
+//!   (address, restic, rsync, free space, base_dir writable), Save, Backup all: every node
+//!   holds every repository (checked with restic) and the saved file keeps the starter
+//!   file's comments and loads.
+//! - failures: a refused key, an unknown host key and a missing restic each show their
+//!   sentence and fix; nothing on any node changes and the unknown key is not accepted.
+//!
+//! Screenshots of the Setup view (`setup.png`, `setup-connection-failed.png`) are saved
+//! to `$WBACKUP_SETUP_SHOTS` when set.
+//!
 //! One Qt application per process: `harness = false`.
 
 mod support;
@@ -225,6 +236,25 @@ Main {
     property var errors: []
     property string stage: "start"
     readonly property var lab: @LAB@
+    readonly property string shots: @SHOTS@
+    // Saves the window's content as shots/NAME (when asked), then goes on.
+    function shoot(name, card, then) {
+        if (shots === "") {
+            then()
+            return
+        }
+        const flick = setupView().contentItem
+        flick.contentY = Math.max(0, card.mapToItem(flick.contentItem, 0, 0).y - 8)
+        Qt.callLater(function() {
+            const ok = find(win.contentItem, "root").grabToImage(function(result) {
+                expect(result.saveToFile(shots + "/" + name), "the screenshot is saved to " + name)
+                then()
+            })
+            expect(ok, "the window can be grabbed")
+            if (!ok)
+                then()
+        })
+    }
     @CHECKS@
 
     function setupView() {
@@ -281,7 +311,7 @@ Main {
                 expect(find(card, "nodeTestState").text === "Everything a run needs is there", "and says so")
             }
             win.stage = "saving"
-            Qt.callLater(function() {
+            win.shoot("setup.png", find(win.setupView(), "node_home"), function() {
                 win.field("setupSave").clicked()
                 expect(!win.setupView().setup.dirty, "saved: " + win.setupView().setup.error)
             })
@@ -339,6 +369,26 @@ Main {
     id: win
     property var errors: []
     readonly property var expected: @EXPECTED@
+    height: shots === "" ? 780 : 1000
+    readonly property string shots: @SHOTS@
+    // Saves the window's content as shots/NAME (when asked), then goes on.
+    function shoot(name, card, then) {
+        if (shots === "") {
+            then()
+            return
+        }
+        const flick = setupView().contentItem
+        flick.contentY = Math.max(0, card.mapToItem(flick.contentItem, 0, 0).y - 8)
+        Qt.callLater(function() {
+            const ok = find(win.contentItem, "root").grabToImage(function(result) {
+                expect(result.saveToFile(shots + "/" + name), "the screenshot is saved to " + name)
+                then()
+            })
+            expect(ok, "the window can be grabbed")
+            if (!ok)
+                then()
+        })
+    }
     @CHECKS@
 
     function setupView() {
@@ -365,7 +415,7 @@ Main {
                 expect(s !== null && s.text.indexOf(sentence) >= 0, name + " says " + sentence + ": " + (s ? s.text : "nothing"))
                 expect(f !== null && f.text.indexOf(fix) >= 0, name + "'s fix holds " + fix + ": " + (f ? f.text : "nothing"))
             }
-            Qt.callLater(win.finish)
+            win.shoot("setup-connection-failed.png", find(win.setupView(), "node_home"), win.finish)
         }
     }
     Timer { running: true; interval: 50; onTriggered: win.start() }
@@ -439,8 +489,14 @@ fn edit_by_hand(backend: BackendThread) {
         !*b.running() && b.host_rows().row_count(&Default::default()) == 2
     });
     // A syntax error on line 5, then fixed.
-    std::fs::write(&cfg, "# my backups\norchestrator = \"laptop\"\n\n[nodes.laptop]\npaths = [\"~/Documents\"\n").unwrap();
-    until(&backend, "the error is shown", |b| !b.config_error().is_empty());
+    std::fs::write(
+        &cfg,
+        "# my backups\norchestrator = \"laptop\"\n\n[nodes.laptop]\npaths = [\"~/Documents\"\n",
+    )
+    .unwrap();
+    until(&backend, "the error is shown", |b| {
+        !b.config_error().is_empty()
+    });
     std::fs::write(&cfg, &two).unwrap();
 }
 
@@ -470,7 +526,10 @@ fn main() {
         CONFIG,
         "refused input leaves the file byte for byte as it was"
     );
-    assert!(!w.config().with_extension("toml.bak").exists(), "and writes no .bak");
+    assert!(
+        !w.config().with_extension("toml.bak").exists(),
+        "and writes no .bak"
+    );
     println!("refused input: ok");
 
     let w = Window::new(CONFIG);
@@ -486,7 +545,10 @@ fn main() {
     assert_eq!(names, ["laptop", "home", "nas"]);
     let home = c.node("home").unwrap();
     assert_eq!(home.addresses, ["192.168.1.10", "home.example.org"]);
-    assert_eq!((home.user.as_deref(), home.port), (Some("alice"), Some(2222)));
+    assert_eq!(
+        (home.user.as_deref(), home.port),
+        (Some("alice"), Some(2222))
+    );
     assert_eq!(home.paths, ["~/"]);
     let nas = c.node("nas").unwrap();
     assert!(nas.is_storage() && nas.base_dir == "/srv/backup");
@@ -511,6 +573,12 @@ fn main() {
     println!("failed connection tests: ok");
 }
 
+/// Where to save the screenshots (`$WBACKUP_SETUP_SHOTS`, `scripts/screenshots.sh`), as
+/// a QML string; "" for none.
+fn shots() -> String {
+    serde_json::to_string(&std::env::var("WBACKUP_SETUP_SHOTS").unwrap_or_default()).unwrap()
+}
+
 fn from_the_default_to_a_backup_on_a_lab() {
     let lab = Lab::new(&["laptop", "home", "vps"]);
     lab.fill(2);
@@ -528,6 +596,7 @@ fn from_the_default_to_a_backup_on_a_lab() {
     let facts = serde_json::json!({"sshConfig": lab.path().join("ssh_config"), "nodes": nodes});
     let driver = LAB
         .replace("@LAB@", &facts.to_string())
+        .replace("@SHOTS@", &shots())
         .replace("@PASSWORD@", PASSWORD);
     let config = home.join(".config/wbackup/config.toml");
     // No file: the built-in default.
@@ -590,7 +659,10 @@ fn failed_tests_say_why_and_write_nothing() {
     let text = lab
         .config_text("")
         .replace(
-            &format!("config_file = \"{}\"", lab.path().join("ssh_config").display()),
+            &format!(
+                "config_file = \"{}\"",
+                lab.path().join("ssh_config").display()
+            ),
             &format!("config_file = \"{}\"", strict.display()),
         )
         // home: a user whose key is refused.
@@ -608,7 +680,12 @@ fn failed_tests_say_why_and_write_nothing() {
     });
     let vps_port = lab.node("vps").port.unwrap();
     Window::with_config(&cfg)
-        .env("GUI_SETUP_DRIVER", FAILURES.replace("@EXPECTED@", &expected.to_string()))
+        .env(
+            "GUI_SETUP_DRIVER",
+            FAILURES
+                .replace("@EXPECTED@", &expected.to_string())
+                .replace("@SHOTS@", &shots()),
+        )
         .run("failures");
     assert_eq!(
         support::tree(&lab.path().join("nodes")),

@@ -44,7 +44,9 @@ impl Checkup {
             } else if let Some((_, what)) = l
                 .strip_prefix("folder ")
                 .and_then(|rest| rest.split_once(": "))
-                .filter(|(n, w)| n.parse() == Ok(c.folders.len()) && matches!(*w, "found" | "missing"))
+                .filter(|(n, w)| {
+                    n.parse() == Ok(c.folders.len()) && matches!(*w, "found" | "missing")
+                })
             {
                 c.folders.push(what == "found");
             } else if let Some((tool, what)) = l
@@ -143,7 +145,13 @@ pub fn unreachable(config: &Config, node: &Node, u: &Unreachable) -> Finding {
         .ssh
         .config_file
         .as_ref()
-        .map(|f| vec!["-F".to_string(), f.clone()])
+        .map(|f| {
+            let home = crate::config::home_dir();
+            vec![
+                "-F".to_string(),
+                crate::config::expand_home(f, &home.to_string_lossy()),
+            ]
+        })
         .unwrap_or_default();
     if let Some((address, _)) = answered("Host key verification failed") {
         let mut words = vec!["ssh".to_string()];
@@ -281,7 +289,12 @@ pub async fn report(
         }),
         Ok(c) => {
             r.problems = problems(conn, &c);
-            r.folders = node.paths.iter().cloned().zip(c.folders.iter().copied()).collect();
+            r.folders = node
+                .paths
+                .iter()
+                .cloned()
+                .zip(c.folders.iter().copied())
+                .collect();
             for (folder, _) in r.folders.iter().filter(|(_, found)| !found) {
                 r.problems.push(Finding {
                     sentence: format!(
@@ -308,7 +321,10 @@ pub fn test_node_refused(name: &str) -> Report {
         checkup: None,
         folders: vec![],
         problems: vec![Finding {
-            sentence: format!("there is no node {} in the configuration.", shell::inert(name)),
+            sentence: format!(
+                "there is no node {} in the configuration.",
+                shell::inert(name)
+            ),
             fix: "Add it first, then test it.".into(),
         }],
     }
@@ -363,7 +379,10 @@ mod tests {
         assert!(!c.unwritable);
         assert_eq!(c.folders, [true, false]);
         assert!(!base.exists(), "the checkup creates nothing");
-        assert!(Checkup::parse(&["folder 1: found".to_string()]).is_err(), "counted from 0");
+        assert!(
+            Checkup::parse(&["folder 1: found".to_string()]).is_err(),
+            "counted from 0"
+        );
         let c = Checkup::parse(&["restic: missing".to_string()]).unwrap();
         assert_eq!(c.tools, [("restic".to_string(), None)]);
         assert!(Checkup::parse(&["free: lots".to_string()]).is_err());
@@ -406,7 +425,8 @@ mod tests {
         let f = unreachable(&config(), &node(Some("alice"), Some(2222)), &u);
         assert!(f.sentence.contains("refused the login"), "{f:?}");
         assert!(
-            f.fix.contains("`ssh-copy-id -p 2222 alice@home.example.org`"),
+            f.fix
+                .contains("`ssh-copy-id -p 2222 alice@home.example.org`"),
             "{f:?}"
         );
     }
@@ -414,7 +434,10 @@ mod tests {
     #[test]
     fn an_unknown_host_key_is_never_accepted_but_shown_how() {
         let u = Unreachable {
-            tried: vec![("192.168.1.10".into(), "Host key verification failed.".into())],
+            tried: vec![(
+                "192.168.1.10".into(),
+                "Host key verification failed.".into(),
+            )],
             key_changed: None,
         };
         let f = unreachable(&config(), &node(None, None), &u);

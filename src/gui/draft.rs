@@ -32,16 +32,25 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
     ("replication.quarantine_days", "Quarantine (days)", "14"),
     ("ssh.connect_timeout_s", "SSH connect timeout (s)", "5"),
     ("ssh.config_file", "SSH config file", ""),
-    ("ssh.options", "SSH options (Key=Value, comma-separated)", ""),
+    (
+        "ssh.options",
+        "SSH options (Key=Value, comma-separated)",
+        "",
+    ),
     ("verify.every_days", "Verify every (days)", "7"),
     ("verify.files", "Files per drill", "20"),
     ("verify.max_bytes", "Bytes per drill", "256MiB"),
-    ("verify.read_data_cycle", "Read all data within (verifications)", "12"),
+    (
+        "verify.read_data_cycle",
+        "Read all data within (verifications)",
+        "12",
+    ),
     ("verify.warn_after_days", "Warn after (days)", "14"),
 ];
 
 /// The machine form of the Setup view, as typed.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default, rename_all = "camelCase")]
 pub struct NodeForm {
     pub name: String,
     /// One address per line or comma-separated, in the order they are tried.
@@ -408,7 +417,12 @@ mod tests {
             .unwrap_err();
         assert!(e.contains("relative"), "{e}");
         assert!(d.set_setting("jobs", "many").is_err());
-        assert!(d.add_node(&NodeForm { port: "99999".into(), ..home() }).is_err());
+        assert!(d
+            .add_node(&NodeForm {
+                port: "99999".into(),
+                ..home()
+            })
+            .is_err());
         assert_eq!(d.text(), before);
         assert!(!d.dirty());
     }
@@ -419,7 +433,8 @@ mod tests {
         assert_eq!(d.setting("retention.keep_daily"), "");
         d.set_setting("retention.keep_daily", "14").unwrap();
         d.set_setting("check.read_data_subset", "5%").unwrap();
-        d.set_setting("ssh.options", "ServerAliveInterval=15").unwrap();
+        d.set_setting("ssh.options", "ServerAliveInterval=15")
+            .unwrap();
         assert_eq!(d.setting("retention.keep_daily"), "14");
         assert_eq!(d.config().check.read_data_subset.as_deref(), Some("5%"));
         assert_eq!(d.config().ssh.options, ["ServerAliveInterval=15"]);
@@ -445,7 +460,8 @@ mod tests {
             ..NodeForm::default()
         })
         .unwrap();
-        d.change_list("laptop", List::Exclude, "*.iso", true).unwrap();
+        d.change_list("laptop", List::Exclude, "*.iso", true)
+            .unwrap();
         let n: serde_json::Value = serde_json::from_str(&d.nodes_json()).unwrap();
         assert_eq!(n[0]["name"], "laptop");
         assert_eq!(n[0]["orchestrator"], true);

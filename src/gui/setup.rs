@@ -54,18 +54,10 @@ pub mod qobject {
         #[qinvokable]
         fn file_changed(self: Pin<&mut Setup>);
 
-        /// Adds a machine; `addresses` and `paths` one per line (or comma-separated).
+        /// Adds a machine described by the form, as JSON: {name, addresses, user, port,
+        /// baseDir, paths, storage}; `addresses` and `paths` one per line or comma-separated.
         #[qinvokable]
-        fn add_node(
-            self: Pin<&mut Setup>,
-            name: &QString,
-            addresses: &QString,
-            user: &QString,
-            port: &QString,
-            base_dir: &QString,
-            paths: &QString,
-            storage: bool,
-        ) -> bool;
+        fn add_node(self: Pin<&mut Setup>, form: &QString) -> bool;
 
         /// Changes a machine's addresses, user, port, base_dir and storage-only switch.
         #[qinvokable]
@@ -233,27 +225,11 @@ impl qobject::Setup {
         ok
     }
 
-    #[allow(clippy::too_many_arguments)]
-    pub fn add_node(
-        self: Pin<&mut Self>,
-        name: &QString,
-        addresses: &QString,
-        user: &QString,
-        port: &QString,
-        base_dir: &QString,
-        paths: &QString,
-        storage: bool,
-    ) -> bool {
-        let form = NodeForm {
-            name: name.into(),
-            addresses: addresses.into(),
-            user: user.into(),
-            port: port.into(),
-            base_dir: base_dir.into(),
-            paths: paths.into(),
-            storage,
-        };
-        self.change("add", |d| d.add_node(&form))
+    pub fn add_node(self: Pin<&mut Self>, form: &QString) -> bool {
+        match serde_json::from_str::<NodeForm>(&String::from(form)) {
+            Ok(form) => self.change("add", |d| d.add_node(&form)),
+            Err(e) => self.change("add", |_| Err(format!("the form could not be read: {e}"))),
+        }
     }
 
     pub fn update_node(
@@ -331,7 +307,8 @@ impl qobject::Setup {
     }
 
     pub fn discard(mut self: Pin<&mut Self>) {
-        self.as_mut().set_message(QString::from("Changes discarded"));
+        self.as_mut()
+            .set_message(QString::from("Changes discarded"));
         self.read();
     }
 
@@ -341,10 +318,7 @@ impl qobject::Setup {
         let path = if wanted.is_empty() {
             home.clone()
         } else {
-            PathBuf::from(crate::config::expand_home(
-                &wanted,
-                &home.to_string_lossy(),
-            ))
+            PathBuf::from(crate::config::expand_home(&wanted, &home.to_string_lossy()))
         };
         let listing = folder_listing(&path);
         self.as_mut()
@@ -356,14 +330,19 @@ impl qobject::Setup {
         let Some(config) = self.rust().draft.as_ref().map(|d| d.config().clone()) else {
             return;
         };
-        self.as_mut().set_test(&name, serde_json::json!({"state": "testing", "lines": [], "problems": []}));
+        self.as_mut().set_test(
+            &name,
+            serde_json::json!({"state": "testing", "lines": [], "problems": []}),
+        );
         let thread = self.qt_thread();
         let spawned = std::thread::Builder::new()
             .name("wbackup-test-connection".into())
             .spawn(move || {
                 let cancel = tokio_util::sync::CancellationToken::new();
                 let report = match crate::runtime::current_thread() {
-                    Ok(rt) => rt.block_on(crate::engine::checkup::test_node(&config, &name, &cancel)),
+                    Ok(rt) => {
+                        rt.block_on(crate::engine::checkup::test_node(&config, &name, &cancel))
+                    }
                     Err(e) => {
                         let mut r = crate::engine::checkup::test_node_refused(&name);
                         r.problems[0].sentence = format!("cannot start the test: {e}");
@@ -441,9 +420,15 @@ mod tests {
     #[test]
     fn folders_under_home_are_written_from_home() {
         let home = Path::new("/home/alice");
-        assert_eq!(as_config_path(Path::new("/home/alice/My Docs"), home), "~/My Docs");
+        assert_eq!(
+            as_config_path(Path::new("/home/alice/My Docs"), home),
+            "~/My Docs"
+        );
         assert_eq!(as_config_path(home, home), "~/");
         assert_eq!(as_config_path(Path::new("/srv/www"), home), "/srv/www");
-        assert_eq!(as_config_path(Path::new("/home/alicex"), home), "/home/alicex");
+        assert_eq!(
+            as_config_path(Path::new("/home/alicex"), home),
+            "/home/alicex"
+        );
     }
 }
