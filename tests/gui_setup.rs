@@ -369,7 +369,7 @@ Main {
     id: win
     property var errors: []
     readonly property var expected: @EXPECTED@
-    height: shots === "" ? 780 : 1000
+    height: shots === "" ? 780 : 1500
     readonly property string shots: @SHOTS@
     // Saves the window's content as shots/NAME (when asked), then goes on.
     function shoot(name, card, then) {
