@@ -22,6 +22,7 @@ const QML: &[&str] = &[
     "qml/ReminderBanner.qml",
     "qml/Tones.qml",
     "qml/FocusRing.qml",
+    "qml/SetupView.qml",
 ];
 
 fn main() {
@@ -37,6 +38,7 @@ fn main() {
             "src/gui/restore.rs",
             "src/gui/copies.rs",
             "src/gui/memory.rs",
+            "src/gui/setup.rs",
         ])
         // The window's icon, drawn by Qt's SVG plugin (libqt6svg6).
         .qrc_resources(["assets/wbackup.svg"])

@@ -165,6 +165,7 @@ ApplicationWindow {
                 TabButton { property string key: "history"; objectName: "tab_history"; text: "History"; Accessible.name: "History view" }
                 TabButton { property string key: "copies"; id: copiesTab; objectName: "copiesTab"; text: "Copies"; Accessible.name: "Copies view" }
                 TabButton { property string key: "restore"; objectName: "tab_restore"; text: "Restore"; Accessible.name: "Restore view" }
+                TabButton { property string key: "setup"; objectName: "tab_setup"; text: "Setup"; Accessible.name: "Setup view" }
             }
 
             StackLayout {
@@ -178,6 +179,7 @@ ApplicationWindow {
                 HistoryList { api: backend }
                 CopiesView { copies: window.copies; configFile: window.configFile }
                 RestoreView { objectName: "restoreView"; configFile: window.configFile }
+                SetupView { objectName: "setupView"; configFile: window.configFile; api: backend }
             }
         }
     }

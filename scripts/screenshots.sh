@@ -10,7 +10,9 @@
 #   (tests/gui_progress.rs): live progress with a time left, then its restic frozen;
 # - restore: the Restore view offscreen on a 2-node lab, a file picked (tests/gui_restore.rs);
 # - copies: the Copies view offscreen on a lab after real runs and verification
-#   (tests/gui_copies.rs).
+#   (tests/gui_copies.rs);
+# - setup, setup-connection-failed: the Setup view on a lab, machines tested (under Xvfb)
+#   and a failed test of three machines (tests/gui_setup.rs).
 set -eu
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
@@ -52,4 +54,5 @@ WBACKUP_E2E_SHOTS="$PWD/docs/screenshots" cargo test --quiet --test gui_e2e
 WBACKUP_E2E_SHOTS="$PWD/docs/screenshots" cargo test --quiet --test gui_progress
 WBACKUP_RESTORE_SHOT="$PWD/docs/screenshots/restore.png" cargo test --quiet --test gui_restore
 WBACKUP_COPIES_SHOT="$PWD/docs/screenshots/copies.png" cargo test --quiet --test gui_copies
+WBACKUP_SETUP_SHOTS="$PWD/docs/screenshots" cargo test --quiet --test gui_setup
 ls -l docs/screenshots

@@ -286,7 +286,7 @@ Main {
     @HELPERS@
     TestEvent { id: keys }
     Tones { id: lightTones }
-    readonly property var views: ["tab_log", "tab_plan", "tab_history", "copiesTab", "tab_restore"]
+    readonly property var views: ["tab_log", "tab_plan", "tab_history", "copiesTab", "tab_restore", "tab_setup"]
     property int view: -1
     property bool hostTried: false
     property bool failureTried: false

@@ -4,10 +4,11 @@
 
 use crate::config::Config;
 use crate::copies;
+use crate::engine::checkup;
 use crate::engine::node;
 use crate::engine::replication;
 use crate::engine::verify;
-use crate::error::{self, Error, Exit};
+use crate::error::{self, Exit};
 use crate::shell;
 use std::collections::{BTreeMap, HashMap};
 use tokio_util::sync::CancellationToken;
@@ -263,40 +264,23 @@ fn print_status(all: &[NodeStatus]) {
     }
 }
 
-/// `wbackup doctor`: per node, its address, tools and free space, and what to fix.
+/// `wbackup doctor`: per node, its address, tools and free space, and what to fix: the
+/// same checkup as the window's Test connection (`engine::checkup`).
 pub(super) async fn doctor(config: &Config) -> error::Result {
     let cancel = CancellationToken::new();
     let conns = node::Connections::open(config).await;
     let mut problems = 0;
     for (n, (_, c)) in config.nodes.iter().zip(&conns.nodes) {
         println!("{} ({})", n.name, n.role());
-        let conn = match c {
-            Err(u) if u.key_changed.is_some() => {
-                problems += 1;
-                println!("  PROBLEM: {}", u.reason(&n.name));
-                continue;
-            }
-            Err(u) => {
-                problems += 1;
-                println!("  PROBLEM: {u}");
-                println!("  fix: check that `ssh {}` logs in without a prompt (ssh-copy-id, host key accepted once, sshd running)", shell::quote(n.addresses.first().map(String::as_str).unwrap_or("")));
-                continue;
-            }
-            Ok(c) => c,
-        };
-        println!("  address: {} ({:?})", conn.address(), conn.route);
-        match conn
-            .script(DOCTOR, &[&conn.base()], &cancel)
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|lines| Checkup::parse(&lines))
-        {
-            Err(e) => {
-                problems += 1;
-                println!("  PROBLEM: {e}");
-            }
-            Ok(checkup) => problems += report_node(conn, &checkup),
+        let report = checkup::report(config, n, c, &cancel).await;
+        for line in report.lines() {
+            println!("  {line}");
         }
+        for p in &report.problems {
+            println!("  PROBLEM: {}", p.sentence);
+            println!("  fix: {}", p.fix);
+        }
+        problems += report.problems.len();
     }
     conns.close().await;
     if problems == 0 {
@@ -306,73 +290,6 @@ pub(super) async fn doctor(config: &Config) -> error::Result {
         println!("{problems} problem(s) found");
         Ok(Exit::Failed)
     }
-}
-
-/// What `doctor` asks each node (`engine/sh/doctor.sh`).
-const DOCTOR: &str = include_str!("../engine/sh/doctor.sh");
-
-/// What `DOCTOR` found on a node.
-#[derive(Debug, Default, PartialEq)]
-struct Checkup {
-    /// Each tool with its version line, None when it is missing.
-    tools: Vec<(String, Option<String>)>,
-    free_kib: Option<u64>,
-    unwritable: bool,
-}
-
-impl Checkup {
-    /// Reads the script's output strictly: a line it never writes is an error.
-    fn parse(lines: &[String]) -> Result<Checkup, String> {
-        let mut c = Checkup::default();
-        for l in lines {
-            if let Some(kib) = l.strip_prefix("free: ") {
-                let kib = kib.parse().map_err(|_| format!("unexpected line {l:?}"))?;
-                c.free_kib = Some(kib);
-            } else if l == "unwritable" {
-                c.unwritable = true;
-            } else if let Some((tool, what)) = l
-                .split_once(": ")
-                .filter(|(t, _)| matches!(*t, "restic" | "rsync"))
-            {
-                let version = (what != "missing").then(|| what.to_string());
-                c.tools.push((tool.to_string(), version));
-            } else {
-                return Err(format!("unexpected line {l:?} from the checkup"));
-            }
-        }
-        Ok(c)
-    }
-}
-
-/// Prints what `DOCTOR` found on `conn`'s node; returns the number of problems.
-fn report_node(conn: &node::Conn, c: &Checkup) -> usize {
-    let mut problems = 0;
-    for (tool, version) in &c.tools {
-        match version {
-            Some(v) => println!("  {tool}: {v}"),
-            None => {
-                problems += 1;
-                let missing = Error::ToolMissing { tool: tool.clone() };
-                println!("  PROBLEM: {missing}");
-            }
-        }
-    }
-    if let Some(kib) = c.free_kib {
-        let mb = kib / 1024;
-        println!("  free space at {}: {mb} MB", conn.base());
-        if mb < 1024 {
-            problems += 1;
-            println!("  PROBLEM: less than 1 GB free at {}", conn.base());
-        }
-    }
-    if c.unwritable {
-        problems += 1;
-        println!(
-            "  PROBLEM: {} is not writable; fix: chown it to the backup user",
-            conn.base()
-        );
-    }
-    problems
 }
 
 /// `wbackup restore`: the restic commands that restore a repository from a node's copy,
@@ -386,25 +303,6 @@ pub(super) fn restore(config: &Config, request: &crate::restore::Request) -> err
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_checkup_is_read_as_the_script_writes_it() {
-        let tmp = tempfile::tempdir().unwrap();
-        let base = tmp.path().join("not yet/made");
-        let (code, said) = crate::engine::shtest::run(DOCTOR, &[&base], "");
-        assert_eq!(code, Some(0), "{said:?}");
-        let c = Checkup::parse(&said).unwrap();
-        // restic and rsync are on this machine (the tests use them).
-        let names: Vec<&str> = c.tools.iter().map(|(t, _)| t.as_str()).collect();
-        assert_eq!(names, ["restic", "rsync"]);
-        assert!(c.tools.iter().all(|(_, v)| v.is_some()), "{c:?}");
-        assert!(c.free_kib.is_some_and(|k| k > 0), "{c:?}");
-        assert!(!c.unwritable);
-        let c = Checkup::parse(&["restic: missing".to_string()]).unwrap();
-        assert_eq!(c.tools, [("restic".to_string(), None)]);
-        assert!(Checkup::parse(&["free: lots".to_string()]).is_err());
-        assert!(Checkup::parse(&["hello".to_string()]).is_err());
-    }
 
     #[test]
     fn a_stray_file_with_a_short_name_among_the_snapshots_is_reported_not_a_panic() {

@@ -10,6 +10,7 @@
 //! at once, before anything is written. Cancellation interrupts the running process on
 //! its node (restic removes its lock) and marks the rest of the plan interrupted.
 
+pub mod checkup;
 pub mod events;
 mod found;
 pub mod heal;

@@ -64,6 +64,9 @@ pub mod qobject {
         #[qproperty(bool, window_active)]
         /// "" or the reminder banner's words (no recent successful run).
         #[qproperty(QString, reminder)]
+        /// Counts the times the configuration file was read again after it changed on
+        /// disk (the Setup and Copies views follow it).
+        #[qproperty(i32, config_generation)]
         type Backend = super::BackendRust;
     }
 
@@ -251,6 +254,7 @@ pub struct BackendRust {
     question_nodes: QString,
     window_active: bool,
     reminder: QString,
+    config_generation: i32,
 
     pub(super) config: Option<Config>,
     pub(super) state: Option<RunState>,
@@ -263,6 +267,13 @@ pub struct BackendRust {
     search: String,
     /// Counts the runs started here, so a finished run's thread cannot end a newer run.
     generation: u64,
+    /// The file the window named (`None`: the usual lookup), to read it again.
+    explicit: Option<std::path::PathBuf>,
+    /// Watches the configuration file; reading it again is queued here on a change.
+    watch: Option<super::watch::Watch>,
+    /// The file changed during a run: read it again when the run ends (the run keeps
+    /// the plan it started with).
+    reload_pending: bool,
 }
 
 impl Default for BackendRust {
@@ -294,6 +305,7 @@ impl Default for BackendRust {
             // A backend with no window (tests, tools) has nobody to notify.
             window_active: true,
             reminder: QString::default(),
+            config_generation: 0,
             config: None,
             state: None,
             log: Log::new(DEFAULT_CAPACITY),
@@ -304,6 +316,9 @@ impl Default for BackendRust {
             cancel: None,
             search: String::new(),
             generation: 0,
+            explicit: None,
+            watch: None,
+            reload_pending: false,
         }
     }
 }
@@ -362,15 +377,68 @@ impl qobject::Backend {
     pub fn load(mut self: Pin<&mut Self>, config_file: &QString) {
         let file = String::from(config_file);
         let explicit = (!file.is_empty()).then(|| std::path::PathBuf::from(file));
-        match config::load(explicit.as_deref()) {
+        self.as_mut().rust_mut().explicit = explicit.clone();
+        // Watched from before it is read, so no change can slip in between.
+        let (path, _) = config::locate(explicit.as_deref());
+        if self.rust().watch.as_ref().map(|w| &w.path) != Some(&path) {
+            let thread = self.qt_thread();
+            let watch = super::watch::start(path, move || {
+                thread.queue(|backend| backend.file_changed()).is_ok()
+            });
+            if watch.is_none() {
+                tracing::warn!(
+                    "cannot watch the configuration file: restart the window after changing it"
+                );
+            }
+            self.as_mut().rust_mut().watch = watch;
+        }
+        self.read_config();
+    }
+
+    /// Reads the configuration file again and shows it, or its error in place (file,
+    /// line and column) with the run controls off until it loads.
+    fn read_config(mut self: Pin<&mut Self>) {
+        match config::load(self.rust().explicit.as_deref()) {
             Ok(config) => self.open(config),
             Err(e) => {
+                // Backup all is off before the error shows.
+                self.as_mut().rust_mut().config = None;
+                let running = self.rust().running;
+                self.as_mut().set_running_and_can_start(running);
+                self.as_mut().set_config_note(QString::default());
+                self.as_mut().set_can_save_config(false);
+                self.as_mut().set_status_text(QString::from(
+                    "Fix the configuration: the window reads it again as soon as the file is saved",
+                ));
                 self.as_mut()
                     .set_config_error(QString::from(&e.to_string()));
-                self.as_mut()
-                    .set_status_text(QString::from("Fix the configuration, then restart"));
             }
         }
+    }
+
+    /// The configuration file changed on disk (the watch's queued call): read it again,
+    /// or, during a run, once the run has ended.
+    pub fn file_changed(mut self: Pin<&mut Self>) {
+        if self.rust().running || self.rust().cancel.is_some() {
+            self.as_mut().rust_mut().reload_pending = true;
+            self.as_mut().set_config_note(QString::from(
+                "The configuration file changed: this run goes on with the plan it started with; the window reads the file again when it ends.",
+            ));
+            return;
+        }
+        self.as_mut().rust_mut().reload_pending = false;
+        let had_error = !self.rust().config_error.is_empty();
+        self.as_mut().read_config();
+        if self.rust().config.is_some() {
+            let path = String::from(&self.rust().config_path);
+            self.as_mut().set_status_text(QString::from(&if had_error {
+                format!("The configuration loads again: read {path}")
+            } else {
+                format!("The configuration changed on disk: read {path} again")
+            }));
+        }
+        let generation = self.rust().config_generation + 1;
+        self.as_mut().set_config_generation(generation);
     }
 
     /// Stops this window's runs and waits for them: what closing the window does (tests
@@ -447,7 +515,6 @@ impl qobject::Backend {
         self.as_mut().set_can_save_config(builtin);
         self.as_mut()
             .set_confirm_password(engine::holds_no_repository(&config));
-        self.as_mut().set_config_error(QString::default());
         self.as_mut().set_plan_text(QString::from(&plan_text));
         let latest_log = history
             .first()
@@ -463,6 +530,8 @@ impl qobject::Backend {
         self.as_mut().publish_history();
         self.as_mut().publish_state(true);
         self.as_mut().publish_log_counts();
+        // Last: whoever watches the error's end sees the configuration in place.
+        self.as_mut().set_config_error(QString::default());
     }
 
     /// Events from the run, a batch at a time (the intake's queued call).
@@ -651,7 +720,10 @@ impl qobject::Backend {
         }
         self.as_mut().rust_mut().cancel = None;
         self.as_mut().set_stopping(false);
-        self.set_running_and_can_start(false);
+        self.as_mut().set_running_and_can_start(false);
+        if self.rust().reload_pending {
+            self.file_changed();
+        }
     }
 
     /// Updates `canStart` before `running`, so a handler of `runningChanged` already sees

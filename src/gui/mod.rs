@@ -11,11 +11,13 @@
 //! notification at a run's end; `problems` the failure box's rows (problems by cause);
 //! `reminder` the banner when no run passed for too long; `memory` the window's size,
 //! position and view kept between starts; `palette` the light or dark palette the desktop
-//! asks for.
+//! asks for; `setup` the Setup view's QObject and `draft` the configuration it edits
+//! (through `config::edit`); `watch` notices when the configuration file changes on disk.
 pub mod bridge;
 pub mod browse;
 pub mod copies;
 pub mod demo;
+pub mod draft;
 pub mod intake;
 pub mod log;
 pub mod memory;
@@ -27,7 +29,9 @@ pub mod problems;
 pub mod reminder;
 pub mod restore;
 pub mod rows;
+pub mod setup;
 pub mod state;
+pub mod watch;
 
 use cxx_qt_lib::{
     QGuiApplication, QMap, QMapPair_QString_QVariant, QQmlApplicationEngine, QString, QUrl,
