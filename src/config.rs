@@ -829,23 +829,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     for (key, value) in raw.nodes {
         let span = value.span();
         let name = key.into_inner();
-        if let Some(remote) = &value.get_ref().rclone {
-            let remote = remote.clone();
-            bucket::check(
-                &loc,
-                &name,
-                span.clone(),
-                value.get_ref(),
-                &remote,
-                &orchestrator,
-            )?;
-            buckets.push((
-                span.start,
-                Bucket {
-                    name,
-                    remote: remote.trim_end_matches('/').to_string(),
-                },
-            ));
+        if value.get_ref().rclone.is_some() {
+            let b = bucket::bucket_of(&loc, name, span.clone(), value.get_ref(), &orchestrator)?;
+            buckets.push((span.start, b));
             continue;
         }
         let is_orchestrator = name == orchestrator;

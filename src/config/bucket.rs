@@ -3,7 +3,7 @@
 //! nodes reached over SSH because a bucket takes none of their keys: nothing runs there,
 //! it has no addresses, no user, no port, no folders of its own.
 
-use super::{absolute, find_span, Located, Node, RawNode, RawRclone, Rclone};
+use super::{absolute, find_span, Bucket, Located, Node, RawNode, RawRclone, Rclone};
 use crate::config::ConfigError;
 use std::ops::Range;
 use toml::Spanned;
@@ -51,14 +51,14 @@ pub fn valid_remote(remote: &str) -> bool {
 }
 
 /// A `[nodes.NAME]` table that has `rclone`: storage only, and no key of an SSH host.
-pub(super) fn check(
+pub(super) fn bucket_of(
     loc: &Located,
-    name: &str,
+    name: String,
     span: Range<usize>,
     raw: &RawNode,
-    remote: &str,
     orchestrator: &str,
-) -> Result<(), ConfigError> {
+) -> Result<Bucket, ConfigError> {
+    let remote = raw.rclone.as_deref().unwrap_or_default();
     if name == orchestrator {
         return Err(loc.error(
             Some(key_span(loc, &span, "rclone")),
@@ -93,7 +93,10 @@ pub(super) fn check(
             Some("write the name of a remote of your rclone.conf, a colon, and a folder in it: \"b2:my-bucket/wbackup\" (configure the remote itself with `rclone config`)".into()),
         ));
     }
-    Ok(())
+    Ok(Bucket {
+        remote: remote.trim_end_matches('/').to_string(),
+        name,
+    })
 }
 
 /// The `[rclone]` table, checked against the nodes.
