@@ -76,6 +76,23 @@ fn restic_reads_every_repository_from_the_bucket_and_later_runs_upload_only_new_
     lab.fill(3);
     let o = lab.run();
     assert_exit(&o, 0);
+    // No secret in what wbackup printed or logged: rclone's keys stay in rclone's file.
+    let logs = lab.node("laptop").base.join("logs");
+    let mut said = stdout(&o) + &stderr(&o);
+    for f in files(&logs) {
+        said.push_str(&String::from_utf8_lossy(&fs::read(logs.join(f)).unwrap()));
+    }
+    assert!(said.contains("cloud"), "the log speaks of the bucket");
+    for secret in [
+        support::bucket::SECRET_KEY,
+        support::bucket::ACCESS_KEY,
+        PASSWORD,
+    ] {
+        assert!(
+            !said.contains(secret),
+            "{secret} appears in the output or logs"
+        );
+    }
     for owner in OWNERS {
         assert_bucket_matches(&lab, &bucket, owner);
     }
@@ -204,5 +221,57 @@ fn with_retention_the_bucket_holds_exactly_the_source_and_removed_files_go_to_qu
             moved.iter().any(|f| f.contains("/snapshots/")),
             "{owner}: forgotten snapshots in quarantine: {moved:?}"
         );
+    }
+}
+
+/// Killed (wbackup and everything it started, rclone included) at each moment of a first
+/// upload and of an incremental one: the bucket's copy passes `restic check` over S3 or is
+/// not a repository yet, and holds no snapshot its source lacks; the next run completes it.
+#[test]
+fn killed_during_an_upload_the_copy_is_sound_or_not_yet_a_repository() {
+    let (lab, bucket) = lab_with_bucket("");
+    lab.fill(2);
+    let points: [&[&str]; 5] = [
+        &["cloud: uploading home"],
+        &["cloud: keys:"],
+        &["cloud: config:"],
+        &["cloud: data:"],
+        &["cloud: index:"],
+    ];
+    for round in 0..2 {
+        if round == 1 {
+            fs::write(lab.node("home").data.join("new.bin"), noise(500_000, 11)).unwrap();
+        }
+        for (i, point) in points.iter().enumerate() {
+            if round == 1 && (i == 1 || i == 2) {
+                continue; // keys and config are uploaded once, by the first copy
+            }
+            let at = lab.run_killed_at("replicate", "home", point);
+            let copy = bucket.copy_dir("home");
+            if copy.join("config").exists() {
+                let out = bucket.restic("home", &lab.password_file(), &["check"]);
+                assert!(
+                    out.status.success(),
+                    "killed at {at:?}: {}{}",
+                    stdout(&out),
+                    stderr(&out)
+                );
+                let source: Vec<String> = lab
+                    .snapshots(&lab.repo("home", "home"))
+                    .into_iter()
+                    .map(|(id, _)| id)
+                    .collect();
+                let out = bucket.restic("home", &lab.password_file(), &["snapshots", "--json"]);
+                let held: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+                for s in held.as_array().unwrap() {
+                    let id = s["short_id"].as_str().unwrap();
+                    assert!(source.iter().any(|x| x == id), "killed at {at:?}: {id}");
+                }
+            } else {
+                assert_eq!(round, 0, "a copy never loses its config");
+            }
+        }
+        assert_exit(&lab.run(), 0);
+        assert_bucket_matches(&lab, &bucket, "home");
     }
 }
