@@ -247,6 +247,7 @@ fn killed_during_an_upload_the_copy_is_sound_or_not_yet_a_repository() {
                 continue; // keys and config are uploaded once, by the first copy
             }
             let at = lab.run_killed_at("replicate", "home", point);
+            assert!(at.is_some(), "round {round}: the run reached {point:?}");
             let copy = bucket.copy_dir("home");
             if copy.join("config").exists() {
                 let out = bucket.restic("home", &lab.password_file(), &["check"]);
