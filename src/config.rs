@@ -10,6 +10,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
 
+mod bucket;
 pub mod edit;
 mod save;
 
@@ -38,6 +39,32 @@ pub struct Config {
     pub jobs: usize,
     /// The window reminds when the last successful run is older than this (days, >= 1).
     pub remind_after_days: u32,
+    /// Storage nodes on object storage, reached with rclone (`[nodes.X] rclone = …`), in
+    /// the order the file declares them. They are not in `nodes`: nothing is run on them.
+    pub buckets: Vec<Bucket>,
+    /// `[rclone]`: how buckets are reached.
+    pub rclone: Rclone,
+}
+
+/// A storage node on object storage (DESIGN §11): `rclone = "REMOTE:PATH"`. Its copies
+/// live at `REMOTE:PATH/<repo>/restic`, its quarantine at `REMOTE:PATH/.quarantine`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bucket {
+    pub name: String,
+    /// `REMOTE:PATH` as written (no trailing `/`).
+    pub remote: String,
+}
+
+/// `[rclone]`. wbackup never reads rclone's configuration file: it only names it to
+/// rclone (`--config`), so the credentials in it stay rclone's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rclone {
+    /// A path on the uploading node; rclone's own lookup when absent.
+    pub config_file: Option<String>,
+    /// The node that uploads; the orchestrator when absent.
+    pub from: Option<String>,
+    pub bwlimit: Option<String>,
+    pub transfers: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -261,6 +288,16 @@ struct RawConfig {
     verify: Verify,
     #[serde(default)]
     nodes: BTreeMap<Spanned<String>, Spanned<RawNode>>,
+    rclone: Option<Spanned<RawRclone>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRclone {
+    config_file: Option<String>,
+    from: Option<String>,
+    bwlimit: Option<String>,
+    transfers: Option<i64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -282,6 +319,7 @@ struct RawNode {
     paths: Vec<String>,
     #[serde(default)]
     exclude: Vec<String>,
+    rclone: Option<String>,
 }
 
 // ---- errors ---------------------------------------------------------------------------
@@ -521,6 +559,8 @@ pub fn builtin_default(path: PathBuf) -> Config {
         verify: Verify::default(),
         jobs: 1,
         remind_after_days: DEFAULT_REMIND_AFTER_DAYS,
+        buckets: vec![],
+        rclone: Rclone::default(),
     }
 }
 
@@ -563,7 +603,12 @@ fn orchestrator_of(
     raw: &RawConfig,
     names: &[(String, std::ops::Range<usize>)],
 ) -> Result<String, ConfigError> {
-    Ok(match (&raw.orchestrator, raw.nodes.len()) {
+    let hosts = raw
+        .nodes
+        .values()
+        .filter(|n| n.get_ref().rclone.is_none())
+        .count();
+    Ok(match (&raw.orchestrator, hosts) {
         (Some(o), _) => {
             if !raw.nodes.keys().any(|k| k.get_ref() == o.get_ref()) {
                 let known: Vec<&str> = names.iter().map(|(n, _)| n.as_str()).collect();
@@ -578,7 +623,12 @@ fn orchestrator_of(
             }
             o.get_ref().clone()
         }
-        (None, 1) => names[0].0.clone(),
+        (None, 1) => raw
+            .nodes
+            .iter()
+            .find(|(_, n)| n.get_ref().rclone.is_none())
+            .map(|(k, _)| k.get_ref().clone())
+            .expect("one node that is not a bucket"),
         (None, _) => {
             return Err(loc.error(
                 None,
@@ -775,9 +825,15 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         return Err(relative_base(&loc, &default_base));
     }
     let mut nodes: Vec<(usize, Node)> = Vec::new();
+    let mut buckets: Vec<(usize, Bucket)> = Vec::new();
     for (key, value) in raw.nodes {
         let span = value.span();
         let name = key.into_inner();
+        if value.get_ref().rclone.is_some() {
+            let b = bucket::bucket_of(&loc, name, span.clone(), value.get_ref(), &orchestrator)?;
+            buckets.push((span.start, b));
+            continue;
+        }
         let is_orchestrator = name == orchestrator;
         let node = node_of(
             &loc,
@@ -791,9 +847,15 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     }
     nodes.sort_by_key(|(start, n)| (!n.is_orchestrator, *start));
     let nodes: Vec<Node> = nodes.into_iter().map(|(_, n)| n).collect();
+    buckets.sort_by_key(|(start, _)| *start);
+    let buckets: Vec<Bucket> = buckets.into_iter().map(|(_, b)| b).collect();
+    let rclone = bucket::rclone(&loc, raw.rclone, &nodes)?;
 
     let replication = Replication {
-        enabled: raw.replication.enabled.unwrap_or(nodes.len() >= 2),
+        enabled: raw
+            .replication
+            .enabled
+            .unwrap_or(nodes.len() + buckets.len() >= 2),
         quarantine_days: raw.replication.quarantine_days.unwrap_or(14),
     };
 
@@ -808,6 +870,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         verify: raw.verify,
         jobs,
         remind_after_days,
+        buckets,
+        rclone,
     })
 }
 
@@ -837,6 +901,13 @@ fn hint_for_parse_error(message: &str) -> Option<String> {
 impl Config {
     pub fn node(&self, name: &str) -> Option<&Node> {
         self.nodes.iter().find(|n| n.name == name)
+    }
+    pub fn bucket(&self, name: &str) -> Option<&Bucket> {
+        self.buckets.iter().find(|b| b.name == name)
+    }
+    /// The node that uploads to the buckets (`[rclone] from`, else the orchestrator).
+    pub fn uploader(&self) -> &str {
+        self.rclone.from.as_deref().unwrap_or(&self.orchestrator)
     }
     pub fn orchestrator(&self) -> &Node {
         self.node(&self.orchestrator)

@@ -97,4 +97,24 @@ pub struct Hop {
     /// The node whose copy is read: the owner, or the orchestrator relaying it.
     pub from: String,
     pub to: String,
+    /// Set when `to` is a bucket: the copy is brought up to date with rclone, run on
+    /// `from`, instead of rsync and the install script.
+    pub upload: Option<Upload>,
+}
+
+/// A copy on object storage (DESIGN §11) brought up to date with rclone on the uploading
+/// node: its listing read, the files it lacks uploaded and confirmed phase by phase, what
+/// the source no longer has moved to its quarantine (`engine::replication::bucket` runs
+/// these words; `wbackup plan` prints them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upload {
+    /// `rclone` and the flags every command of the hop takes (`--config`, `--bwlimit`,
+    /// `--transfers`): rclone reads its credentials itself, wbackup never does.
+    pub rclone: Vec<Word>,
+    /// The repository read, on the uploading node.
+    pub source: Word,
+    /// The copy: `REMOTE:PATH/<repo>/restic`.
+    pub copy: String,
+    /// Its quarantine: `REMOTE:PATH/.quarantine/<repo>` (one folder per run under it).
+    pub quarantine: String,
 }

@@ -164,7 +164,13 @@ impl Step {
             }
             Action::Replicate(hops) => hops
                 .iter()
-                .flat_map(|h| hop_commands(&self.node, node(&h.from), node(&h.to)))
+                .flat_map(|h| match &h.upload {
+                    Some(u) => replication::bucket::commands(u)
+                        .into_iter()
+                        .map(|c| on(node(&h.from), c))
+                        .collect(),
+                    None => hop_commands(&self.node, node(&h.from), node(&h.to)),
+                })
                 .collect(),
             Action::Records => records_commands(config, node(&self.node), &self.targets),
             Action::Heal { donors } => self
@@ -511,6 +517,42 @@ fn hops(owner: &str, orch: &str, targets: &[String]) -> Vec<Hop> {
                 orch.to_string()
             },
             to: t.clone(),
+            upload: None,
+        })
+        .collect()
+}
+
+/// The hops that bring `owner`'s copies on the buckets of this run up to date, from the
+/// uploading node (which holds every repository once the SSH hops ran: they come last).
+/// None when the uploading node is not part of the run.
+fn bucket_hops(config: &Config, options: &Options, nodes: &[&Node], owner: &str) -> Vec<Hop> {
+    let from = config.uploader();
+    let Some(up) = nodes.iter().find(|n| n.name == from) else {
+        return vec![];
+    };
+    let mut rclone = vec![Word::lit("rclone")];
+    if let Some(f) = &config.rclone.config_file {
+        rclone.extend([Word::lit("--config"), Word::path(f.clone())]);
+    }
+    if let Some(b) = &config.rclone.bwlimit {
+        rclone.extend([Word::lit("--bwlimit"), Word::lit(b.clone())]);
+    }
+    if let Some(t) = config.rclone.transfers {
+        rclone.extend([Word::lit("--transfers"), Word::lit(t.to_string())]);
+    }
+    config
+        .buckets
+        .iter()
+        .filter(|b| options.only.is_empty() || options.only.contains(&b.name))
+        .map(|b| Hop {
+            from: from.to_string(),
+            to: b.name.clone(),
+            upload: Some(action::Upload {
+                rclone: rclone.clone(),
+                source: Word::path(repo_path(up, owner)),
+                copy: format!("{}/{owner}/restic", b.remote),
+                quarantine: format!("{}/.quarantine/{owner}", b.remote),
+            }),
         })
         .collect()
 }
@@ -553,8 +595,13 @@ fn participants<'c>(
     only: &[String],
 ) -> Result<(Vec<&'c Node>, Vec<&'c Node>), PlanError> {
     for name in only {
-        if config.node(name).is_none() {
-            let known: Vec<&str> = config.nodes.iter().map(|n| n.name.as_str()).collect();
+        if config.node(name).is_none() && config.bucket(name).is_none() {
+            let known: Vec<&str> = config
+                .nodes
+                .iter()
+                .map(|n| n.name.as_str())
+                .chain(config.buckets.iter().map(|b| b.name.as_str()))
+                .collect();
             return Err(PlanError::UnknownNode(name.clone(), known.join(", ")));
         }
     }
@@ -595,7 +642,7 @@ impl Plan {
     /// Builds the plan with a person's options.
     pub fn build_with(config: &Config, options: &Options) -> Result<Plan, PlanError> {
         let (nodes, owners) = participants(config, &options.only)?;
-        let replicate = config.replication.enabled && config.nodes.len() > 1;
+        let replicate = config.replication.enabled && config.nodes.len() + config.buckets.len() > 1;
 
         let mut steps = Vec::new();
         let mut push = |kind, node: &str, targets: Vec<String>, action: Action| {
@@ -639,12 +686,16 @@ impl Plan {
                     .filter(|t| t.name != owner.name)
                     .map(|t| t.name.clone())
                     .collect();
-                if targets.is_empty() {
+                let uploads = bucket_hops(config, options, &nodes, &owner.name);
+                if targets.is_empty() && uploads.is_empty() {
                     continue;
                 }
                 // The orchestrator's own copy is the relay: it is brought up to date first.
                 targets.sort_by_key(|t| *t != orch.name);
-                let action = Action::Replicate(hops(&owner.name, &orch.name, &targets));
+                let mut hops = hops(&owner.name, &orch.name, &targets);
+                targets.extend(uploads.iter().map(|h| h.to.clone()));
+                hops.extend(uploads);
+                let action = Action::Replicate(hops);
                 replicated.push(owner.name.clone());
                 push(StepKind::Replicate, &owner.name, targets, action);
             }
@@ -711,6 +762,18 @@ impl Plan {
             })
             .collect();
         out.push_str(&format!("nodes: {}\n", roles.join(", ")));
+        if !config.buckets.is_empty() {
+            let buckets: Vec<String> = config
+                .buckets
+                .iter()
+                .map(|b| format!("{} (bucket, rclone {})", b.name, shell::quote(&b.remote)))
+                .collect();
+            out.push_str(&format!(
+                "buckets: {}, uploaded from {}\n",
+                buckets.join(", "),
+                config.uploader()
+            ));
+        }
         if self.jobs > 1 {
             out.push_str(&format!(
                 "steps of one kind run up to {} at a time, each on its own node; replication steps one at a time\n",

@@ -10,6 +10,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+pub mod bucket;
 pub mod window;
 
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -31,7 +32,7 @@ pub struct LabNode {
     pub storage_only: bool,
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -17,7 +17,10 @@
 //! `transfer` (one hop: rsync into staging, then `sh/install.sh` on the target), `guards`
 //! (what may leave a copy), `ledger` (what wbackup's own forget removed), and `step` (the
 //! replicate step of a run, which strings them together hop by hop as the plan says).
+//! `bucket` is the hop into a copy on object storage, with rclone instead of rsync and
+//! the install script, under the same rules.
 
+pub mod bucket;
 pub mod guards;
 pub mod inventory;
 pub mod ledger;

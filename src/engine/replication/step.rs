@@ -75,6 +75,10 @@ impl Run<'_> {
             // The listings are dropped: the next step lists those nodes again.
             return Outcome::Interrupted;
         }
+        // A bucket's listing holds this repository alone: never kept for other steps.
+        for h in hops.iter().filter(|h| h.upload.is_some()) {
+            copies.inventories.remove(&h.to);
+        }
         self.st()
             .listings
             .extend(std::mem::take(&mut copies.inventories));
@@ -143,7 +147,14 @@ impl Run<'_> {
             failures: vec![],
             waiting: vec![],
         };
+        let Action::Replicate(hops) = &step.action else {
+            unreachable!("a replicate step has hops")
+        };
         for t in &step.targets {
+            if let Some(h) = hops.iter().find(|h| h.to == *t && h.upload.is_some()) {
+                self.bucket_listing(owner, h, &mut c).await;
+                continue;
+            }
             // A node that failed `prepare` is that step's failure, reported there once;
             // here its copy only waits for the next run.
             let unreachable = self.st().unusable.get(t).cloned();
@@ -172,6 +183,37 @@ impl Run<'_> {
             c.inventories.insert(t.clone(), inv);
         }
         c
+    }
+
+    /// A bucket's copy of `owner`, listed from the uploading node: kept with the other
+    /// listings, or why it cannot be written.
+    async fn bucket_listing(&self, owner: &str, h: &PlannedHop, c: &mut Copies) {
+        let u = h.upload.as_ref().expect("a bucket hop");
+        let t = &h.to;
+        let Some(from) = self.conn(&h.from) else {
+            c.failures.push(format!(
+                "{t}'s copy was not updated: {} (the uploading node) is not reachable",
+                h.from
+            ));
+            return;
+        };
+        match replication::bucket::listing(&from, u, &self.cancel).await {
+            Ok(files) if files.unsound.is_some() => c.failures.push(format!(
+                "{t}'s copy of {owner} was not touched: {}. Look at {} with rclone",
+                files.unsound.unwrap_or_default(),
+                shell::quote(&u.copy)
+            )),
+            Ok(files) => {
+                let inv = Inventory {
+                    now: 0.0,
+                    repos: HashMap::from([(owner.to_string(), files)]),
+                };
+                c.inventories.insert(t.clone(), inv);
+            }
+            Err(e) => c
+                .failures
+                .push(format!("{t}'s copy of {owner} was not updated: {e}")),
+        }
     }
 
     /// Shrink guard, copy by copy: the snapshots each copy holds that the source does not
@@ -232,6 +274,34 @@ impl Run<'_> {
             } else {
                 replication::extras(src_files, dst_files)
             };
+            if let Some(upload) = &h.upload {
+                let Some(src) = self.conn(from) else {
+                    copies
+                        .failures
+                        .push(format!("{t}: {from} is not reachable"));
+                    continue;
+                };
+                let hop = replication::bucket::BucketHop {
+                    repo: owner,
+                    from: &src,
+                    to: t,
+                    upload,
+                    src_files,
+                    dst_files,
+                    gone: &gone,
+                    stamp: &stamp,
+                };
+                match replication::bucket::hop(hop, &self.cancel, out, done).await {
+                    Ok(d) => done = d,
+                    Err(HopError::Cancelled) => return Err(()),
+                    Err(HopError::Foreign) => copies.failures.push(format!(
+                        "{t} holds a different repository under {owner}'s name (its config is not the source's); it was not touched: move {} aside with rclone and rerun",
+                        shell::quote(&upload.copy),
+                    )),
+                    Err(HopError::Failed(e)) => copies.failures.push(format!("{t}: {e}")),
+                }
+                continue;
+            }
             let (Some(src), Some(dst)) = (self.conn(from), self.conn(t)) else {
                 copies
                     .failures

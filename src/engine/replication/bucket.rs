@@ -1,0 +1,511 @@
+//! A hop into a bucket (DESIGN §11): a copy on object storage brought up to date with
+//! rclone, run on the uploading node, under the rules of §6 that the SSH hops keep.
+//!
+//! Nothing runs on a bucket, so the install script's work is done by rclone from the
+//! uploading node: the copy is listed (`lsjson`, read as strictly as `sh/list.sh`'s
+//! output: only names restic writes), its `config` hashed to prove it is the same
+//! repository, then the files it lacks are uploaded one phase at a time in restic's write
+//! order (`PHASES`: keys, config, data, index, snapshots), each phase confirmed by
+//! `rclone check` (sizes, and the backend's hashes where it has them) before the next
+//! starts. An object store shows an object under its name only once its upload completed,
+//! so no half-written file is ever visible under a real name. Then what the source no
+//! longer has is moved (server-side where the backend can) under
+//! `PATH/.quarantine/<repo>/<time>/`, snapshots first, then index, then data.
+//!
+//! The words of every command are built here, once: `wbackup plan` prints them and the
+//! engine runs them. wbackup names rclone's configuration file to rclone and nothing
+//! more; the credentials stay rclone's.
+
+use super::{missing, phase_of, HopError, HopOutput, RepoFiles, PHASES};
+use crate::engine::node::Conn;
+use crate::engine::process::{self, Input, Job, Stream};
+use crate::plan::action::{self, Upload, Word};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// How long listing a copy (or hashing its config) may take.
+const LIST_TIMEOUT: Duration = Duration::from_secs(600);
+
+fn words(u: &Upload, args: &[&str]) -> Vec<Word> {
+    u.rclone
+        .iter()
+        .cloned()
+        .chain(args.iter().map(|a| Word::lit(*a)))
+        .collect()
+}
+
+/// Lists the copy: every object under it, with size and hashes (`--fast-list`: one
+/// listing request per 1000 objects on S3).
+pub fn list_words(u: &Upload) -> Vec<Word> {
+    let mut w = words(
+        u,
+        &[
+            "lsjson",
+            "-R",
+            "--files-only",
+            "--hash",
+            "--no-mimetype",
+            "--fast-list",
+        ],
+    );
+    w.push(Word::lit(&u.copy));
+    w
+}
+
+/// The SHA-256 of the copy's `config` (the name `config` on stdin), downloaded and
+/// hashed by rclone on the uploading node.
+pub fn config_hash_words(u: &Upload) -> Vec<Word> {
+    let mut w = words(
+        u,
+        &["hashsum", "sha256", "--download", "--files-from-raw", "-"],
+    );
+    w.push(Word::lit(&u.copy));
+    w
+}
+
+/// Uploads the names on stdin from the source to the copy, with one JSON stats line a
+/// second on stderr (the bytes so far, for progress). `--no-check-dest`: every name
+/// given is one the copy lacks (restic never changes a file once written).
+pub fn copy_words(u: &Upload) -> Vec<Word> {
+    let mut w = words(
+        u,
+        &[
+            "copy",
+            "--files-from-raw",
+            "-",
+            "--no-traverse",
+            "--no-check-dest",
+            "--use-json-log",
+            "--stats",
+            "1s",
+            "--stats-log-level",
+            "NOTICE",
+        ],
+    );
+    w.push(u.source.clone());
+    w.push(Word::lit(&u.copy));
+    w
+}
+
+/// Confirms the names on stdin arrived: the same size, and the same hash where the
+/// backend keeps one (MD5 on S3, SHA-1 on B2), as the source's files.
+pub fn check_words(u: &Upload) -> Vec<Word> {
+    let mut w = words(u, &["check", "--one-way", "--files-from-raw", "-"]);
+    w.push(u.source.clone());
+    w.push(Word::lit(&u.copy));
+    w
+}
+
+/// Moves the names on stdin from the copy into its quarantine folder of this run.
+pub fn quarantine_words(u: &Upload, stamp: &str) -> Vec<Word> {
+    let mut w = words(u, &["move", "--files-from-raw", "-", "--no-traverse"]);
+    w.push(Word::lit(&u.copy));
+    w.push(Word::lit(format!("{}/{stamp}", u.quarantine)));
+    w
+}
+
+/// The hop's commands as a person could type them on the uploading node.
+pub fn commands(u: &Upload) -> Vec<String> {
+    vec![
+        format!(
+            "{}   (the copy's files, read strictly: only names restic writes)",
+            action::display(&list_words(u))
+        ),
+        format!(
+            "{}   (`config` on stdin, when the copy has one: it must be the source's, or nothing is touched)",
+            action::display(&config_hash_words(u))
+        ),
+        format!(
+            "{}   (per phase in order keys, config, data, index, snapshots: the names the copy lacks on stdin)",
+            action::display(&copy_words(u))
+        ),
+        format!(
+            "{}   (after each phase, the same names: sizes and hashes confirmed before the next phase)",
+            action::display(&check_words(u))
+        ),
+        format!(
+            "{}   (names the source no longer has, snapshots, then index, then data)",
+            action::display(&quarantine_words(u, "TIME"))
+        ),
+    ]
+}
+
+/// Reads `rclone lsjson` output: a JSON array of files. Every path must be a name restic
+/// writes (`classify`); anything else makes the copy unsound (neither written to nor
+/// trusted). `config` is noted apart (its hash is read separately).
+pub fn parse_listing(text: &str) -> Result<(RepoFiles, bool), String> {
+    use super::inventory::{classify, Entry};
+    let v: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("rclone's listing is not JSON: {e}"))?;
+    let items = v
+        .as_array()
+        .ok_or("rclone's listing is not a list of files")?;
+    let mut files = RepoFiles::default();
+    let mut has_config = false;
+    for item in items {
+        let (Some(path), Some(size), Some(false)) = (
+            item["Path"].as_str(),
+            item["Size"].as_u64(),
+            item["IsDir"].as_bool(),
+        ) else {
+            return Err(format!("unexpected entry in rclone's listing: {item}"));
+        };
+        match classify(path) {
+            Ok(Entry::Config) => has_config = true,
+            Ok(Entry::Temporary) => {
+                files.unsound.get_or_insert(format!(
+                    "{path} is a temporary name, never uploaded by wbackup"
+                ));
+            }
+            Ok(_) => {
+                files.files.insert(path.to_string(), (size, 0.0));
+            }
+            Err(e) => {
+                files.unsound.get_or_insert(e);
+            }
+        }
+    }
+    Ok((files, has_config))
+}
+
+/// What the copy on the bucket holds: its files and its config's hash.
+pub async fn listing(
+    conn: &Conn,
+    u: &Upload,
+    cancel: &CancellationToken,
+) -> Result<RepoFiles, String> {
+    let argv = action::expand(&list_words(u), &conn.home);
+    let (fin, lines) =
+        process::capture(conn.at(), Job::new(argv).timeout(LIST_TIMEOUT), cancel).await;
+    if !fin.success() {
+        return Err(format!("cannot list {}: {}", u.copy, fin.describe()));
+    }
+    let (mut files, has_config) = parse_listing(&lines.join("\n"))?;
+    if has_config {
+        let argv = action::expand(&config_hash_words(u), &conn.home);
+        let job = Job::new(argv)
+            .stdin(Input::Bytes(b"config\n".to_vec()))
+            .timeout(LIST_TIMEOUT);
+        let (fin, lines) = process::capture(conn.at(), job, cancel).await;
+        if !fin.success() {
+            return Err(format!("cannot read {}/config: {}", u.copy, fin.describe()));
+        }
+        files.config_sha = Some(parse_config_hash(&lines)?);
+    }
+    Ok(files)
+}
+
+/// `rclone hashsum sha256` of `config` alone: one line, `<64 hex>  config`.
+fn parse_config_hash(lines: &[String]) -> Result<String, String> {
+    match lines {
+        [l] => match l.split_once("  ") {
+            Some((h, "config"))
+                if h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) =>
+            {
+                Ok(h.to_string())
+            }
+            _ => Err(format!("unexpected hash line {l:?}")),
+        },
+        _ => Err(format!("expected one hash line, got {}", lines.len())),
+    }
+}
+
+/// One hop into a bucket.
+pub struct BucketHop<'a> {
+    pub repo: &'a str,
+    /// The uploading node (the copy read is its own).
+    pub from: &'a Conn,
+    pub to: &'a str,
+    pub upload: &'a Upload,
+    pub src_files: &'a RepoFiles,
+    pub dst_files: &'a mut RepoFiles,
+    /// Files the copy holds that the source no longer has, in deletion order (`extras`).
+    pub gone: &'a [String],
+    pub stamp: &'a str,
+}
+
+/// The bytes uploaded so far, from one of rclone's JSON stats lines.
+fn stats_bytes(line: &str) -> Option<u64> {
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    v.get("stats")?.get("bytes")?.as_u64()
+}
+
+/// Names, one per line, for `--files-from-raw -`.
+fn names_in(names: &[&str]) -> Vec<u8> {
+    names
+        .iter()
+        .flat_map(|n| format!("{n}\n").into_bytes())
+        .collect()
+}
+
+/// Brings the bucket's copy up to date with the source: the additive pass phase by
+/// phase, then the deletion pass. Returns the bytes carried so far over the step.
+pub async fn hop(
+    h: BucketHop<'_>,
+    cancel: &CancellationToken,
+    out: &mut dyn HopOutput,
+    done: u64,
+) -> Result<u64, HopError> {
+    let src_sha = h.src_files.config_sha.clone().ok_or_else(|| {
+        HopError::Failed(format!(
+            "{}'s copy on {} has no config",
+            h.repo, h.from.node.name
+        ))
+    })?;
+    if let Some(dst_sha) = &h.dst_files.config_sha {
+        if *dst_sha != src_sha {
+            return Err(HopError::Foreign);
+        }
+    }
+    out.hop(&h.from.node.name, h.to);
+    let todo = missing(h.src_files, h.dst_files);
+    let need_config = h.dst_files.config_sha.is_none();
+    if todo.is_empty() && !need_config && h.gone.is_empty() {
+        out.line(Stream::Info, format!("{} on {}: up to date", h.repo, h.to));
+        return Ok(done);
+    }
+    let bytes: u64 = todo.iter().map(|(_, s)| s).sum();
+    out.line(
+        Stream::Info,
+        format!(
+            "{} → {}: uploading {}: {} file(s), {}",
+            h.from.node.name,
+            h.to,
+            h.repo,
+            todo.len() + usize::from(need_config),
+            super::human_bytes(bytes)
+        ),
+    );
+    let mut done = done;
+    for phase in PHASES {
+        let names: Vec<&str> = if phase == "config" {
+            if need_config {
+                vec!["config"]
+            } else {
+                vec![]
+            }
+        } else {
+            todo.iter()
+                .filter(|(p, _)| phase_of(p) == Some(phase))
+                .map(|(p, _)| p.as_str())
+                .collect()
+        };
+        if names.is_empty() {
+            continue;
+        }
+        done = phase_upload(&h, phase, &names, &todo, cancel, out, done).await?;
+        if phase == "config" {
+            h.dst_files.config_sha = Some(src_sha.clone());
+        }
+        for (p, size) in todo.iter().filter(|(p, _)| phase_of(p) == Some(phase)) {
+            h.dst_files.files.insert(p.clone(), (*size, 0.0));
+        }
+    }
+    quarantine(&h, cancel, out).await?;
+    Ok(done)
+}
+
+/// One phase: the upload, then its confirmation. Err leaves the phase unconfirmed and
+/// every later phase not started.
+async fn phase_upload(
+    h: &BucketHop<'_>,
+    phase: &str,
+    names: &[&str],
+    todo: &[(String, u64)],
+    cancel: &CancellationToken,
+    out: &mut dyn HopOutput,
+    done: u64,
+) -> Result<u64, HopError> {
+    let home = &h.from.home;
+    let fin = process::run(
+        h.from.at(),
+        Job::new(action::expand(&copy_words(h.upload), home)).stdin(Input::Bytes(names_in(names))),
+        cancel,
+        |stream, text| match stats_bytes(&text) {
+            Some(n) => out.progress(done + n),
+            None if text.trim().is_empty() => {}
+            None => out.line(stream, text),
+        },
+    )
+    .await;
+    if fin.cancelled {
+        return Err(HopError::Cancelled);
+    }
+    if !fin.success() {
+        return Err(HopError::Failed(format!(
+            "uploading {}'s {phase} to {} failed: {}; the copy holds every earlier phase whole and nothing of later ones",
+            h.repo,
+            h.to,
+            fin.describe()
+        )));
+    }
+    let fin = process::run(
+        h.from.at(),
+        Job::new(action::expand(&check_words(h.upload), home)).stdin(Input::Bytes(names_in(names))),
+        cancel,
+        |stream, text| {
+            if stream == Stream::Stderr && text.contains("ERROR") {
+                out.line(stream, text)
+            }
+        },
+    )
+    .await;
+    if fin.cancelled {
+        return Err(HopError::Cancelled);
+    }
+    if !fin.success() {
+        return Err(HopError::Failed(format!(
+            "{}'s {phase} on {} could not be confirmed (sizes or hashes differ from the source's, or the check failed: {}); later phases were not uploaded",
+            h.repo,
+            h.to,
+            fin.describe()
+        )));
+    }
+    let phase_bytes: u64 = todo
+        .iter()
+        .filter(|(p, _)| phase_of(p) == Some(phase))
+        .map(|(_, s)| s)
+        .sum();
+    out.progress(done + phase_bytes);
+    out.line(
+        Stream::Info,
+        format!(
+            "{} → {}: {phase}: {} file(s) uploaded and confirmed",
+            h.from.node.name,
+            h.to,
+            names.len()
+        ),
+    );
+    Ok(done + phase_bytes)
+}
+
+/// The deletion pass: `gone` moved into this run's quarantine folder, one phase at a
+/// time in the order `extras` gives (snapshots, index, data, keys).
+async fn quarantine(
+    h: &BucketHop<'_>,
+    cancel: &CancellationToken,
+    out: &mut dyn HopOutput,
+) -> Result<(), HopError> {
+    let mut phases: Vec<&str> = vec![];
+    for g in h.gone {
+        if let Some(p) = phase_of(g) {
+            if !phases.contains(&p) {
+                phases.push(p);
+            }
+        }
+    }
+    for phase in phases {
+        let names: Vec<&str> = h
+            .gone
+            .iter()
+            .filter(|g| phase_of(g) == Some(phase))
+            .map(String::as_str)
+            .collect();
+        let fin = process::run(
+            h.from.at(),
+            Job::new(action::expand(
+                &quarantine_words(h.upload, h.stamp),
+                &h.from.home,
+            ))
+            .stdin(Input::Bytes(names_in(&names))),
+            cancel,
+            |stream, text| {
+                if !text.trim().is_empty() {
+                    out.line(stream, text)
+                }
+            },
+        )
+        .await;
+        if fin.cancelled {
+            return Err(HopError::Cancelled);
+        }
+        if !fin.success() {
+            return Err(HopError::Failed(format!(
+                "moving {} {phase} file(s) the source removed into {}/{} failed: {}; the copy keeps them",
+                names.len(),
+                h.upload.quarantine,
+                h.stamp,
+                fin.describe()
+            )));
+        }
+        out.line(
+            Stream::Info,
+            format!(
+                "{} on {}: {phase}: {} file(s) the source removed moved to quarantine",
+                h.repo,
+                h.to,
+                names.len()
+            ),
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    fn upload() -> Upload {
+        Upload {
+            rclone: vec![
+                Word::lit("rclone"),
+                Word::lit("--config"),
+                Word::path("~/my rc.conf"),
+            ],
+            source: Word::path("~/backup/a/restic"),
+            copy: "lab:bucket/w/a/restic".into(),
+            quarantine: "lab:bucket/w/.quarantine/a".into(),
+        }
+    }
+
+    #[test]
+    fn listings_are_read_strictly() {
+        let text = format!(
+            r#"[{{"Path":"config","Size":155,"IsDir":false}},
+               {{"Path":"keys/{H}","Size":400,"IsDir":false,"Hashes":{{"md5":"x"}}}},
+               {{"Path":"data/01/{H}","Size":10,"IsDir":false}}]"#
+        );
+        let (files, has_config) = parse_listing(&text).unwrap();
+        assert!(has_config);
+        assert_eq!(files.unsound, None);
+        assert_eq!(files.content().count(), 2);
+        // A name restic never writes makes the copy unsound.
+        let (files, _) =
+            parse_listing(r#"[{"Path":"data/../../x","Size":1,"IsDir":false}]"#).unwrap();
+        assert!(files.unsound.unwrap().contains("not a file restic writes"));
+        for bad in [
+            "{}",
+            "[1]",
+            r#"[{"Path":"config","Size":-1,"IsDir":false}]"#,
+            "nope",
+        ] {
+            assert!(parse_listing(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_config_hash(&[format!("{H}  config")]).unwrap(), H);
+        assert!(parse_config_hash(&[format!("{H}  other")]).is_err());
+        assert!(parse_config_hash(&[]).is_err());
+    }
+
+    #[test]
+    fn commands_are_words_with_the_users_paths_quoted() {
+        let u = upload();
+        let copy = action::expand(&copy_words(&u), "/home/me");
+        assert_eq!(copy[..3], ["rclone", "--config", "/home/me/my rc.conf"]);
+        assert_eq!(
+            copy[copy.len() - 2..],
+            ["/home/me/backup/a/restic", "lab:bucket/w/a/restic"]
+        );
+        let shown = commands(&u).join("\n");
+        assert!(
+            shown.contains("rclone --config ~/'my rc.conf' copy"),
+            "{shown}"
+        );
+        assert!(shown.contains("lab:bucket/w/.quarantine/a/TIME"), "{shown}");
+        assert_eq!(
+            stats_bytes(r#"{"level":"notice","stats":{"bytes":1110021}}"#),
+            Some(1110021)
+        );
+    }
+}
