@@ -37,6 +37,9 @@ pub struct Config {
     /// How many steps of one kind a run may run at once, each on its own node (1: one
     /// step at a time, the default).
     pub jobs: usize,
+    /// `jobs = "auto"`: one step per node of the run at once (`jobs` is then 1 and
+    /// unused; the plan counts the nodes).
+    pub jobs_auto: bool,
     /// The window reminds when the last successful run is older than this (days, >= 1).
     pub remind_after_days: u32,
     /// Storage nodes on object storage, reached with rclone (`[nodes.X] rclone = …`), in
@@ -260,6 +263,12 @@ impl<'de> Deserialize<'de> for ByteSize {
 pub struct Replication {
     pub enabled: bool,
     pub quarantine_days: u32,
+    /// Copies between two nodes other than the orchestrator go straight from the node
+    /// holding the source copy to the target (`engine::replication::direct`), instead of
+    /// through the orchestrator's copy.
+    pub direct: bool,
+    /// How many copies may go into, and how many out of, one node at once.
+    pub transfers_per_node: usize,
 }
 
 /// How many days without a successful run the window lets pass before it reminds.
@@ -275,7 +284,7 @@ pub const MAX_JOBS: usize = 64;
 struct RawConfig {
     orchestrator: Option<Spanned<String>>,
     base_dir: Option<String>,
-    jobs: Option<Spanned<i64>>,
+    jobs: Option<Spanned<RawJobs>>,
     remind_after_days: Option<Spanned<i64>>,
     #[serde(default)]
     ssh: Ssh,
@@ -300,11 +309,21 @@ struct RawRclone {
     transfers: Option<i64>,
 }
 
+/// `jobs`: a number of steps, or `"auto"`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawJobs {
+    Count(i64),
+    Word(String),
+}
+
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawReplication {
     enabled: Option<bool>,
     quarantine_days: Option<u32>,
+    direct: Option<bool>,
+    transfers_per_node: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -555,9 +574,12 @@ pub fn builtin_default(path: PathBuf) -> Config {
         replication: Replication {
             enabled: false,
             quarantine_days: 14,
+            direct: false,
+            transfers_per_node: 1,
         },
         verify: Verify::default(),
         jobs: 1,
+        jobs_auto: false,
         remind_after_days: DEFAULT_REMIND_AFTER_DAYS,
         buckets: vec![],
         rclone: Rclone::default(),
@@ -723,18 +745,52 @@ fn relative_base(loc: &Located, p: &str) -> ConfigError {
     )
 }
 
-/// `jobs` and `remind_after_days`, each within its range.
-fn counts(loc: &Located, raw: &RawConfig) -> Result<(usize, u32), ConfigError> {
-    let jobs = match &raw.jobs {
+/// The counts a file sets, each read within its range.
+struct Counts {
+    jobs: usize,
+    jobs_auto: bool,
+    remind_after_days: u32,
+    transfers_per_node: usize,
+}
+
+/// `jobs`, `remind_after_days` and `[replication] transfers_per_node`, each within its
+/// range.
+fn counts(loc: &Located, raw: &RawConfig) -> Result<Counts, ConfigError> {
+    let out_of_range = |span, what: String| {
+        Err(loc.error(
+            Some(span),
+            what,
+            Some(format!(
+                "set jobs from 1 (one step at a time) to {MAX_JOBS}, or to \"auto\" (one step per node at once)"
+            )),
+        ))
+    };
+    let (jobs, jobs_auto) = match &raw.jobs {
+        None => (1, false),
+        Some(j) => match j.get_ref() {
+            RawJobs::Word(w) if w == "auto" => (1, true),
+            RawJobs::Word(w) => {
+                return out_of_range(
+                    j.span(),
+                    format!("jobs = {w:?} is neither a number of steps nor \"auto\""),
+                )
+            }
+            RawJobs::Count(n) => match usize::try_from(*n) {
+                Ok(n @ 1..=MAX_JOBS) => (n, false),
+                _ => return out_of_range(j.span(), format!("jobs = {n} is out of range")),
+            },
+        },
+    };
+    let transfers_per_node = match &raw.replication.transfers_per_node {
         None => 1,
-        Some(j) => match usize::try_from(*j.get_ref()) {
+        Some(t) => match usize::try_from(*t.get_ref()) {
             Ok(n @ 1..=MAX_JOBS) => n,
             _ => {
                 return Err(loc.error(
-                    Some(j.span()),
-                    format!("jobs = {} is out of range", j.get_ref()),
+                    Some(t.span()),
+                    format!("transfers_per_node = {} is out of range", t.get_ref()),
                     Some(format!(
-                        "set jobs from 1 (one step at a time) to {MAX_JOBS}"
+                        "set it from 1 (one copy into and one out of each node at once, the default) to {MAX_JOBS}"
                     )),
                 ))
             }
@@ -759,7 +815,12 @@ fn counts(loc: &Located, raw: &RawConfig) -> Result<(usize, u32), ConfigError> {
             }
         },
     };
-    Ok((jobs, remind_after_days))
+    Ok(Counts {
+        jobs,
+        jobs_auto,
+        remind_after_days,
+        transfers_per_node,
+    })
 }
 
 /// Parses and validates a configuration file's text.
@@ -794,7 +855,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     }
 
     let orchestrator = orchestrator_of(&loc, &raw, &names)?;
-    let (jobs, remind_after_days) = counts(&loc, &raw)?;
+    let Counts {
+        jobs,
+        jobs_auto,
+        remind_after_days,
+        transfers_per_node,
+    } = counts(&loc, &raw)?;
 
     let retention = match raw.retention {
         None => Retention::standard(),
@@ -857,6 +923,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             .enabled
             .unwrap_or(nodes.len() + buckets.len() >= 2),
         quarantine_days: raw.replication.quarantine_days.unwrap_or(14),
+        direct: raw.replication.direct.unwrap_or(false),
+        transfers_per_node,
     };
 
     Ok(Config {
@@ -869,6 +937,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         replication,
         verify: raw.verify,
         jobs,
+        jobs_auto,
         remind_after_days,
         buckets,
         rclone,
@@ -981,6 +1050,7 @@ keep_monthly = 12
 [replication]
 # enabled = true                  # default: true with 2 or more nodes
 quarantine_days = 14
+# direct = true                   # copies between two other nodes go straight between them
 
 # This machine.
 [nodes.{local_name}]
@@ -1214,6 +1284,25 @@ paths = ["/x"]
         assert_eq!(c.jobs, 3);
         let c = parse(Path::new("x"), "[nodes.a]\n").unwrap();
         assert_eq!(c.jobs, 1);
+        assert!(!c.jobs_auto);
+        let c = parse(Path::new("x"), "jobs = \"auto\"\n[nodes.a]\n").unwrap();
+        assert!(c.jobs_auto);
+        let e = err("jobs = \"many\"\n[nodes.a]\n");
+        assert!(
+            e.message.contains("neither a number") && e.to_string().contains("auto"),
+            "{e}"
+        );
+        let e = err("[replication]\ntransfers_per_node = 0\n[nodes.a]\n");
+        assert_eq!(e.at, Some((2, 22)), "{e}");
+        let c = parse(
+            Path::new("x"),
+            "[replication]\ntransfers_per_node = 2\ndirect = true\n[nodes.a]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            (c.replication.transfers_per_node, c.replication.direct),
+            (2, true)
+        );
     }
 
     #[test]

@@ -234,7 +234,7 @@ fn every_invalid_edit_is_refused_and_the_file_is_unchanged_byte_for_byte() {
             &["remove-path", "laptop", "/not/there"],
             "is not in nodes.laptop.paths",
         ),
-        (&["set", "jobs", "many"], "invalid type"),
+        (&["set", "jobs", "many"], "is neither a number of steps"),
         (&["set", "jobs", "0"], "out of range"),
         (&["set", "retention.keep_daily", "-1"], "invalid value"),
         (&["set", "replication.enabled", "yes"], "invalid type"),

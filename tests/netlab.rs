@@ -49,3 +49,169 @@ fn over_shaped_links_every_node_gets_every_repository_and_copies_between_others_
         sent_after - sent
     );
 }
+
+/// `NODE`'s address on a shaped lab's network.
+fn address(lab: &Lab, node: &str) -> String {
+    let nodes = std::fs::read_to_string(lab.path().join("netlab.nodes")).unwrap();
+    nodes
+        .lines()
+        .find_map(|l| {
+            let mut w = l.split(' ');
+            (w.next() == Some(node)).then(|| w.next().unwrap().to_string())
+        })
+        .unwrap()
+}
+
+/// `NODE`'s network namespace in a shaped lab.
+fn netns(lab: &Lab, node: &str) -> String {
+    let id = std::fs::read_to_string(lab.path().join("netlab.id")).unwrap();
+    format!("wb{}-{node}", id.trim())
+}
+
+/// Tries to log in to `to` from inside `from`'s namespace, with the agent at `sock` or,
+/// when None, the lab's key file; whether it got in.
+fn login_from(lab: &Lab, from: &str, to: &str, sock: Option<&str>) -> bool {
+    let kh = lab.path().join(format!("known-{from}-{to}"));
+    let mut c = std::process::Command::new("ip");
+    c.args(["netns", "exec", &netns(lab, from), "ssh", "-F", "/dev/null"]);
+    c.args([
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "StrictHostKeyChecking=accept-new",
+    ]);
+    c.arg("-o")
+        .arg(format!("UserKnownHostsFile={}", kh.display()));
+    c.args(["-o", "ConnectTimeout=5", "-l", "root"]);
+    match sock {
+        Some(s) => {
+            c.env("SSH_AUTH_SOCK", s);
+            c.args(["-o", "IdentityFile=/nonexistent"]);
+        }
+        None => {
+            c.env_remove("SSH_AUTH_SOCK");
+            c.arg("-i").arg(lab.path().join("id"));
+            c.args(["-o", "IdentitiesOnly=yes"]);
+        }
+    }
+    c.args([&address(lab, to), "true"]);
+    c.stdin(std::process::Stdio::null());
+    c.status().unwrap().success()
+}
+
+/// The agent sockets sshds made for forwarded agents so far.
+fn forwarded_agents() -> Vec<std::path::PathBuf> {
+    let mut found = vec![];
+    for d in std::fs::read_dir("/tmp").unwrap().flatten() {
+        if d.file_name().to_string_lossy().starts_with("ssh-") {
+            for f in std::fs::read_dir(d.path()).into_iter().flatten().flatten() {
+                if f.file_name().to_string_lossy().starts_with("agent.") {
+                    found.push(f.path());
+                }
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn with_direct_copies_no_byte_between_two_other_nodes_crosses_the_orchestrator_and_the_lent_agent_reaches_only_the_target(
+) {
+    let mut lab = Lab::shaped(&[
+        "laptop:50/20",
+        "home:100/20",
+        "server:200/200",
+        "decoy:200/200",
+    ]);
+    // decoy: an sshd on the lab's network that takes the lab's key, but no node of the
+    // configuration.
+    lab.nodes.retain(|n| n.name != "decoy");
+    lab.write_config(&lab.config_text("[replication]\ndirect = true\n"));
+    lab.fill(2);
+    std::fs::write(
+        lab.node("home").data.join("photo.raw"),
+        support::noise(24 << 20, 9),
+    )
+    .unwrap();
+    assert!(
+        login_from(&lab, "home", "decoy", None),
+        "decoy lets the lab's key in"
+    );
+    let before = forwarded_agents();
+    let (sent, received) = lab.link_bytes("laptop");
+    let mut run = lab
+        .wbackup_cmd(&["run"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // While home's photo goes to server, the agent forwarded to home is tried from home.
+    let mut tried = None;
+    while tried.is_none() && run.try_wait().unwrap().is_none() {
+        let lent = forwarded_agents().into_iter().find(|s| !before.contains(s));
+        if let Some(sock) = lent {
+            let s = sock.display().to_string();
+            tried = Some((
+                login_from(&lab, "home", "server", Some(&s)),
+                login_from(&lab, "home", "decoy", Some(&s)),
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = run.wait_with_output().unwrap();
+    assert_exit(&out, 0);
+    let (to_server, to_decoy) = tried.expect("the run forwarded an agent to home");
+    assert!(to_server, "the lent agent lets home reach server");
+    assert!(
+        !to_decoy,
+        "the lent agent must not let home reach any other host"
+    );
+    lab.assert_everyone_holds_everything();
+    let (sent_after, received_after) = lab.link_bytes("laptop");
+    let home = size_of(&lab.repo("home", "home"));
+    // laptop's own copy of home came over its link once; nothing went out again.
+    assert!(
+        received_after - received >= home,
+        "laptop received {} bytes of {home}",
+        received_after - received
+    );
+    assert!(
+        sent_after - sent < home / 4,
+        "laptop sent {} bytes; home's repository is {home} bytes and went straight to server",
+        sent_after - sent
+    );
+}
+
+#[test]
+fn a_direct_path_refused_falls_back_to_the_relay_once_and_the_copy_completes() {
+    let lab = Lab::shaped(&["laptop:200/200", "home:200/200", "server:200/200"]);
+    lab.write_config(&lab.config_text("[replication]\ndirect = true\n"));
+    lab.fill(2);
+    // home has no route to server (server still reaches home, laptop reaches both).
+    let blocked = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &netns(&lab, "home"),
+            "ip",
+            "route",
+            "add",
+            "unreachable",
+        ])
+        .arg(format!("{}/32", address(&lab, "server")))
+        .status()
+        .unwrap();
+    assert!(blocked.success());
+    let out = lab.run();
+    assert_exit(&out, 0);
+    let text = support::stdout(&out);
+    let notice = "home → server: no direct path";
+    assert!(
+        text.contains(notice) && text.contains("relayed through laptop"),
+        "{text}"
+    );
+    assert!(!text.contains("server → home: no direct path"), "{text}");
+    // Once in the log, and kept with the step in the run's summary.
+    assert_eq!(text.matches(notice).count(), 1, "{text}");
+    assert!(support::summary_of(&text).contains(notice));
+    lab.assert_everyone_holds_everything();
+}

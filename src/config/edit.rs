@@ -890,7 +890,7 @@ paths = ["~/Documents"]
         let e = f.save().unwrap_err();
         let shown = e.to_string();
         assert!(shown.contains("config.toml:"), "{shown}");
-        assert!(shown.contains("invalid type"), "{shown}");
+        assert!(shown.contains("jobs = \"many\" is neither"), "{shown}");
         assert!(e.is_usage());
         assert_eq!(fs::read_to_string(&p).unwrap(), COMMENTED);
     }

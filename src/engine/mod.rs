@@ -173,12 +173,13 @@ pub async fn execute(
 }
 
 /// Consecutive steps that may run side by side: one kind, each on its own node.
-/// Replication and heal steps come one per wave (both may relay through the orchestrator).
+/// Replication steps share nodes, so their hops take turns on each node (`run::Transfers`);
+/// heal steps come one per wave (they may relay through the orchestrator).
 fn waves(steps: &[Step]) -> Vec<&[Step]> {
     let mut out = vec![];
     let mut rest = steps;
     while let Some(first) = rest.first() {
-        let len = if matches!(first.kind, StepKind::Replicate | StepKind::Heal) {
+        let len = if first.kind == StepKind::Heal {
             1
         } else {
             rest.iter().take_while(|s| s.kind == first.kind).count()

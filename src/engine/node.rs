@@ -234,7 +234,7 @@ impl std::fmt::Display for Unreachable {
 }
 
 /// The ssh options every connection of the run shares, before the control options.
-fn ssh_base(config: &Config, node: &Node) -> Vec<String> {
+pub(crate) fn ssh_base(config: &Config, node: &Node) -> Vec<String> {
     let mut a = vec!["ssh".to_string()];
     if let Some(f) = &config.ssh.config_file {
         a.push("-F".into());

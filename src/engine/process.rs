@@ -75,6 +75,8 @@ pub struct Job<'a> {
     pub timeout: Option<Duration>,
     /// Split stdout on `\r` too (rsync's progress lines).
     pub carriage_returns: bool,
+    /// Variables set for the local process (for a remote job: the local ssh).
+    pub env: Vec<(String, String)>,
 }
 
 impl<'a> Job<'a> {
@@ -84,6 +86,7 @@ impl<'a> Job<'a> {
             stdin: Input::Null,
             timeout: None,
             carriage_returns: false,
+            env: vec![],
         }
     }
     /// A constant POSIX shell script run with `args` as its positional parameters: user
@@ -103,6 +106,10 @@ impl<'a> Job<'a> {
     }
     pub fn carriage_returns(mut self) -> Self {
         self.carriage_returns = true;
+        self
+    }
+    pub fn env(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.env.push((key.to_string(), value.into()));
         self
     }
 }
@@ -218,7 +225,7 @@ pub async fn run_bytes(
         }
     };
 
-    let mut child = match spawn(&argv, !matches!(job.stdin, Input::Null)) {
+    let mut child = match spawn(&argv, !matches!(job.stdin, Input::Null), &job.env) {
         Ok(c) => c,
         Err(e) => {
             return Finished {
@@ -319,7 +326,11 @@ impl SpawnError {
 /// Starts `argv` locally the one way: its own process group (Ctrl-C reaches wbackup,
 /// which then ends its processes in order), killed when dropped, stdout and stderr
 /// piped, no restic password variable inherited.
-fn spawn(argv: &[String], piped_stdin: bool) -> Result<tokio::process::Child, SpawnError> {
+fn spawn(
+    argv: &[String],
+    piped_stdin: bool,
+    env: &[(String, String)],
+) -> Result<tokio::process::Child, SpawnError> {
     let mut cmd = Command::new(&argv[0]);
     cmd.args(&argv[1..])
         .stdin(if piped_stdin {
@@ -334,6 +345,7 @@ fn spawn(argv: &[String], piped_stdin: bool) -> Result<tokio::process::Child, Sp
     for v in RESTIC_PASSWORD_VARS {
         cmd.env_remove(v);
     }
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
     cmd.spawn().map_err(|source| SpawnError {
         program: argv[0].clone(),
         source,
@@ -397,7 +409,7 @@ const RUNNING_TAIL: usize = 200;
 impl Running {
     /// Starts `argv` locally, its stdin a pipe that stays open until `close`.
     pub fn start(argv: &[String]) -> Result<Running, SpawnError> {
-        let mut child = spawn(argv, true)?;
+        let mut child = spawn(argv, true, &[])?;
         let stdin = child.stdin.take();
         let output = read_output(&mut child, false);
         Ok(Running {

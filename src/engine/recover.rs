@@ -483,6 +483,7 @@ impl Run<'_> {
                 dst_files: &mut relay_files,
                 gone: &[],
                 stamp: &stamp,
+                direct: None,
             };
             done = replication::hop(hop, &self.cancel, &mut out, done)
                 .await
@@ -500,6 +501,7 @@ impl Run<'_> {
             dst_files: &mut place,
             gone: &[],
             stamp: &stamp,
+            direct: None,
         };
         done = replication::hop(hop, &self.cancel, &mut out, done)
             .await
@@ -514,6 +516,7 @@ impl Run<'_> {
             dst_files: &mut place,
             gone: &[],
             stamp: &stamp,
+            direct: None,
         };
         replication::hop(hop, &self.cancel, &mut out, done)
             .await

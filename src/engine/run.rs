@@ -118,6 +118,71 @@ pub(crate) struct State {
     pub(crate) gates: Option<Rc<super::preflight::Gates>>,
     /// The nodes a prepare step left out before anything was written, and why.
     pub(crate) left: Vec<super::events::Left>,
+    /// Copies under way into and out of each node (replicate steps run side by side).
+    pub(crate) transfers: Option<Rc<Transfers>>,
+}
+
+/// The copies going into and out of each node at once, at most `per_node` each way: a
+/// hop waits until both its source may send and its target may receive, and takes both
+/// at once (so two hops never wait on each other).
+pub(crate) struct Transfers {
+    per_node: usize,
+    busy: RefCell<HashMap<(String, bool), usize>>,
+    freed: tokio::sync::Notify,
+}
+
+/// A hop's place in `Transfers`, given back when dropped.
+pub(crate) struct Slot {
+    transfers: Rc<Transfers>,
+    from: String,
+    to: String,
+}
+
+impl Transfers {
+    pub(crate) fn new(per_node: usize) -> Transfers {
+        Transfers {
+            per_node: per_node.max(1),
+            busy: RefCell::new(HashMap::new()),
+            freed: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Waits until `from` may send and `to` may receive, then holds both.
+    pub(crate) async fn take(self: &Rc<Self>, from: &str, to: &str) -> Slot {
+        let (out, into) = ((from.to_string(), true), (to.to_string(), false));
+        loop {
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            {
+                let mut busy = self.busy.borrow_mut();
+                let used = |k: &(String, bool)| busy.get(k).copied().unwrap_or(0);
+                if used(&out) < self.per_node && used(&into) < self.per_node {
+                    *busy.entry(out).or_default() += 1;
+                    *busy.entry(into).or_default() += 1;
+                    return Slot {
+                        transfers: self.clone(),
+                        from: from.to_string(),
+                        to: to.to_string(),
+                    };
+                }
+            }
+            freed.await;
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut busy = self.transfers.busy.borrow_mut();
+        for k in [(self.from.clone(), true), (self.to.clone(), false)] {
+            if let Some(n) = busy.get_mut(&k) {
+                *n = n.saturating_sub(1);
+            }
+        }
+        drop(busy);
+        self.transfers.freed.notify_waiters();
+    }
 }
 
 /// Runs the futures side by side on this task and returns their outputs in order.
@@ -154,6 +219,15 @@ impl Run<'_> {
 
     pub(crate) fn conn(&self, node: &str) -> Option<Rc<Conn>> {
         self.st().conns.get(node).cloned()
+    }
+
+    /// Where hops take their place before they carry anything.
+    pub(crate) fn transfers(&self) -> Rc<Transfers> {
+        let per_node = self.config.replication.transfers_per_node;
+        self.st()
+            .transfers
+            .get_or_insert_with(|| Rc::new(Transfers::new(per_node)))
+            .clone()
     }
 
     /// Runs one wave's steps, at most `plan.jobs` at a time (one at a time until the

@@ -30,6 +30,11 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
     ("check.read_data_subset", "Check reads data (e.g. 5%)", ""),
     ("replication.enabled", "Replication (true/false)", "true"),
     ("replication.quarantine_days", "Quarantine (days)", "14"),
+    (
+        "replication.direct",
+        "Direct copies between nodes (true/false)",
+        "false",
+    ),
     ("ssh.connect_timeout_s", "SSH connect timeout (s)", "5"),
     ("ssh.config_file", "SSH config file", ""),
     (

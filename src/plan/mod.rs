@@ -169,6 +169,9 @@ impl Step {
                         .into_iter()
                         .map(|c| on(node(&h.from), c))
                         .collect(),
+                    None if !node(&h.from).is_orchestrator && !node(&h.to).is_orchestrator => {
+                        direct_commands(config, &self.node, node(&h.from), node(&h.to))
+                    }
                     None => hop_commands(&self.node, node(&h.from), node(&h.to)),
                 })
                 .collect(),
@@ -248,6 +251,40 @@ fn hop_commands(repo: &str, from: &Node, to: &Node) -> Vec<String> {
             ),
         ),
     ]
+}
+
+/// A direct hop's commands: the transfer run on the source through a connection that
+/// forwards a private agent restricted to this one path, then the install on the target
+/// as for any hop; the relay's transfer when the direct path fails.
+fn direct_commands(config: &Config, repo: &str, from: &Node, to: &Node) -> Vec<String> {
+    let orch = config.orchestrator();
+    let base = to.base_dir.trim_end_matches('/');
+    let stage = replication::stage_path(base, repo);
+    let mut transfer = vec!["rsync".to_string()];
+    transfer.extend(replication::transfer::transfer_flags());
+    let transfer: Vec<String> = transfer.iter().map(|w| shell::quote(w)).collect();
+    let target = to.addresses.first().map(String::as_str).unwrap_or("");
+    let mut out = vec![on(
+        from,
+        format!(
+            "{} -e 'ssh -o StrictHostKeyChecking=yes …' {}/ {}{}/   (on a new connection to {} that forwards a private ssh-agent holding this machine's key, usable only for {} > {}; {}'s host key as this machine knows it; the names on stdin)",
+            transfer.join(" "),
+            shell::quote_path_for_user(&repo_path(from, repo)),
+            shell::quote(&crate::engine::node::rsync_spec(target, "")),
+            shell::quote_path_for_user(&stage),
+            from.name,
+            from.name,
+            to.name,
+            to.name,
+        ),
+    )];
+    let relayed = hop_commands(repo, orch, to);
+    out.push(format!(
+        "if that fails (no route, key refused): {}",
+        relayed[0]
+    ));
+    out.extend(relayed.into_iter().skip(1));
+    out
 }
 
 /// A damaged copy's heal: its files read, the donors asked in order for the damaged
@@ -506,12 +543,12 @@ fn restic_action(config: &Config, n: &Node, kind: StepKind) -> Action {
 
 /// The hops that bring every copy of `owner`'s repository on `targets` up to date: the
 /// orchestrator's copy from the owner, every other copy from the orchestrator's (or from
-/// the owner, when the owner is the orchestrator).
-fn hops(owner: &str, orch: &str, targets: &[String]) -> Vec<Hop> {
+/// the owner, when the owner is the orchestrator or copies go `direct`).
+fn hops(owner: &str, orch: &str, targets: &[String], direct: bool) -> Vec<Hop> {
     targets
         .iter()
         .map(|t| Hop {
-            from: if owner == orch || t == orch {
+            from: if direct || owner == orch || t == orch {
                 owner.to_string()
             } else {
                 orch.to_string()
@@ -692,7 +729,7 @@ impl Plan {
                 }
                 // The orchestrator's own copy is the relay: it is brought up to date first.
                 targets.sort_by_key(|t| *t != orch.name);
-                let mut hops = hops(&owner.name, &orch.name, &targets);
+                let mut hops = hops(&owner.name, &orch.name, &targets, config.replication.direct);
                 targets.extend(uploads.iter().map(|h| h.to.clone()));
                 hops.extend(uploads);
                 let action = Action::Replicate(hops);
@@ -735,11 +772,19 @@ impl Plan {
             };
             return Err(PlanError::NotReplicated(bad.clone(), known));
         }
+        let plan_nodes = nodes.len() + config.buckets.len();
         Ok(Plan {
             nodes: nodes.iter().map(|n| n.name.clone()).collect(),
             steps,
             accept_shrink: options.accept_shrink.clone(),
-            jobs: options.jobs.unwrap_or(config.jobs).max(1),
+            jobs: options
+                .jobs
+                .unwrap_or(if config.jobs_auto {
+                    plan_nodes
+                } else {
+                    config.jobs
+                })
+                .max(1),
         })
     }
 
@@ -775,8 +820,14 @@ impl Plan {
             ));
         }
         if self.jobs > 1 {
+            let auto = if config.jobs_auto {
+                " (jobs = \"auto\": one step per node of this run)"
+            } else {
+                ""
+            };
+            let per = config.replication.transfers_per_node;
             out.push_str(&format!(
-                "steps of one kind run up to {} at a time, each on its own node; replication steps one at a time\n",
+                "steps of one kind run up to {} at a time{auto}, each on its own node; copies side by side when they share no node ({per} copy into and {per} out of each node at once)\n",
                 self.jobs
             ));
         }

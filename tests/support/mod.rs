@@ -749,3 +749,15 @@ impl Lab {
         (n.next().unwrap(), n.next().unwrap())
     }
 }
+
+/// The summary file a run's terminal output names (`run finished: … (summary: PATH)`).
+pub fn summary_of(run_output: &str) -> String {
+    let path = run_output
+        .lines()
+        .find_map(|l| {
+            l.split_once("(summary: ")
+                .map(|(_, p)| p.trim_end_matches(')'))
+        })
+        .unwrap_or_else(|| panic!("no summary named in:\n{run_output}"));
+    fs::read_to_string(path).unwrap()
+}

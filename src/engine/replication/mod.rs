@@ -18,9 +18,11 @@
 //! (what may leave a copy), `ledger` (what wbackup's own forget removed), and `step` (the
 //! replicate step of a run, which strings them together hop by hop as the plan says).
 //! `bucket` is the hop into a copy on object storage, with rclone instead of rsync and
-//! the install script, under the same rules.
+//! the install script, under the same rules; `direct` carries a hop between two remote
+//! nodes straight from one to the other (`[replication] direct`).
 
 pub mod bucket;
+pub mod direct;
 pub mod guards;
 pub mod inventory;
 pub mod ledger;
@@ -30,8 +32,8 @@ pub mod transfer;
 
 pub use inventory::{extras, inventory, missing, phase_of, Inventory, RepoFiles};
 pub use transfer::{
-    hop, human_bytes, install_args, quarantine_path, stage_path, transfer_argv, Hop, HopError,
-    HopOutput,
+    hop, human_bytes, install_args, quarantine_path, stage_path, transfer_argv, DirectHop, Hop,
+    HopError, HopOutput,
 };
 
 /// The parts of a repository in the order a replica receives them.

@@ -73,15 +73,17 @@ impl Run<'_> {
             .await;
         if hopped.is_err() {
             // The listings are dropped: the next step lists those nodes again.
+            let mut st = self.st();
+            for t in copies.inventories.keys() {
+                st.listings.remove(t);
+            }
             return Outcome::Interrupted;
         }
         // A bucket's listing holds this repository alone: never kept for other steps.
         for h in hops.iter().filter(|h| h.upload.is_some()) {
             copies.inventories.remove(&h.to);
         }
-        self.st()
-            .listings
-            .extend(std::mem::take(&mut copies.inventories));
+        self.keep_listings(&owner, std::mem::take(&mut copies.inventories));
         if !guarded.is_empty() {
             copies.failures.push(shrink_refusal(
                 &owner,
@@ -170,14 +172,15 @@ impl Run<'_> {
                 c.failures.push(e);
                 continue;
             }
-            let inv = self.st().listings.remove(t).expect("just listed");
+            // A copy: other replicate steps may run meanwhile and keep their own
+            // repositories' part of the same node's listing (`keep_listings`).
+            let inv = self.st().listings.get(t).cloned().expect("just listed");
             if let Some(why) = inv.repos.get(owner).and_then(|f| f.unsound.clone()) {
                 let path = self.conn(t).map(|c| c.repo(owner)).unwrap_or_default();
                 c.failures.push(format!(
                     "{t}'s copy of {owner} was not touched: {why}. Look at {} on {t}",
                     shell::quote(&path)
                 ));
-                self.st().listings.insert(t.clone(), inv);
                 continue;
             }
             c.inventories.insert(t.clone(), inv);
@@ -213,6 +216,24 @@ impl Run<'_> {
             Err(e) => c
                 .failures
                 .push(format!("{t}'s copy of {owner} was not updated: {e}")),
+        }
+    }
+
+    /// Puts back what this step's hops made of `owner`'s copies into the kept listings,
+    /// leaving the other repositories' parts as other steps left them.
+    fn keep_listings(&self, owner: &str, inventories: HashMap<String, Inventory>) {
+        let mut st = self.st();
+        for (t, mut inv) in inventories {
+            let files = inv.repos.remove(owner).unwrap_or_default();
+            match st.listings.get_mut(&t) {
+                Some(kept) => {
+                    kept.repos.insert(owner.to_string(), files);
+                }
+                None => {
+                    inv.repos.insert(owner.to_string(), files);
+                    st.listings.insert(t, inv);
+                }
+            }
         }
     }
 
@@ -274,6 +295,9 @@ impl Run<'_> {
             } else {
                 replication::extras(src_files, dst_files)
             };
+            // One copy into and one out of each node at a time (unless raised): the
+            // hop waits for both, while other steps' hops go on.
+            let _slot = self.transfers().take(from, t).await;
             if let Some(upload) = &h.upload {
                 let Some(src) = self.conn(from) else {
                     copies
@@ -308,6 +332,26 @@ impl Run<'_> {
                     .push(format!("{t}: {from} or {t} is not reachable"));
                 continue;
             };
+            // Both remote: the plan made it a direct hop (`[replication] direct`); the
+            // orchestrator's copy, once up to date, is its way round.
+            let orch = &self.config.orchestrator().name;
+            let relay = self.conn(orch).filter(|_| fed.contains(orch.as_str()));
+            let direct = match (&src.remote, &dst.remote) {
+                (Some(_), Some(_)) => match self.control_dir() {
+                    Ok(dir) => Some(replication::DirectHop {
+                        config: self.config,
+                        dir,
+                        relay: relay.as_deref(),
+                    }),
+                    Err(e) => {
+                        copies
+                            .failures
+                            .push(format!("{t}: no private folder for the run: {e}"));
+                        continue;
+                    }
+                },
+                _ => None,
+            };
             let hop = replication::Hop {
                 repo: owner,
                 src: &src,
@@ -316,6 +360,7 @@ impl Run<'_> {
                 dst_files,
                 gone: &gone,
                 stamp: &stamp,
+                direct,
             };
             match replication::hop(hop, &self.cancel, out, done).await {
                 Ok(d) => {

@@ -3,9 +3,11 @@
 //! install script (`sh/install.sh`, run on the target) checks each against its name,
 //! moves them in phase by phase and sends what the source no longer has to quarantine.
 
-use super::{missing, phase_of, RepoFiles, PHASES};
+use super::{direct, missing, phase_of, RepoFiles, PHASES};
+use crate::config::Config;
 use crate::engine::node::Conn;
 use crate::engine::process::{self, At, Input, Job, Stream};
+use std::path::PathBuf;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -26,6 +28,19 @@ pub struct Hop<'a> {
     /// deletion pass moves them into `<base>/.quarantine/<repo>/<stamp>/`.
     pub gone: &'a [String],
     pub stamp: &'a str,
+    /// Set when the transfer goes straight from `src` to `dst`, both remote
+    /// (`[replication] direct`).
+    pub direct: Option<DirectHop<'a>>,
+}
+
+/// What a direct transfer needs from the run.
+pub struct DirectHop<'a> {
+    pub config: &'a Config,
+    /// The run's private folder (the lent agent's socket goes there).
+    pub dir: PathBuf,
+    /// The orchestrator's copy, up to date in this step: the transfer's source when the
+    /// direct path fails. None when it is not.
+    pub relay: Option<&'a Conn>,
 }
 
 /// Reports for the step's log.
@@ -66,17 +81,8 @@ pub fn transfer_argv(src: String, dst: String, shell: Option<String>) -> Vec<Str
     // with the source's and sends only what differs. Staging is empty otherwise.
     // -L: a file the source reaches through a link (a data/ moved to a bigger disk and
     // linked back) is sent as the file it points to, as restic reads it.
-    let mut argv: Vec<String> = [
-        "rsync",
-        "-tpIL",
-        "-s",
-        "--files-from=-",
-        "--info=progress2",
-        "--no-motd",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let mut argv = vec!["rsync".to_string()];
+    argv.extend(transfer_flags());
     if let Some(sh) = shell {
         argv.push("-e".into());
         argv.push(sh);
@@ -84,6 +90,19 @@ pub fn transfer_argv(src: String, dst: String, shell: Option<String>) -> Vec<Str
     argv.push(src);
     argv.push(dst);
     argv
+}
+
+/// rsync's flags for a hop's transfer, relayed or direct (`transfer_argv` says why each).
+pub fn transfer_flags() -> Vec<String> {
+    [
+        "-tpIL",
+        "-s",
+        "--files-from=-",
+        "--info=progress2",
+        "--no-motd",
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 /// The install script's arguments (its header in `sh/install.sh` says what each is);
@@ -151,7 +170,8 @@ pub async fn hop(
 }
 
 /// The transfer: `names` (config first when the copy has none, then `todo` in phase
-/// order) into `stage` on the target.
+/// order) into `stage` on the target: straight from the source when the hop is direct,
+/// through the relay's copy when the direct path fails (said once, as a notice).
 async fn send(
     hop: &Hop<'_>,
     stage: &str,
@@ -175,37 +195,77 @@ async fn send(
             (n > 0).then(|| format!("{ph} {n}"))
         })
         .collect();
+    let how = if hop.direct.is_some() {
+        " directly"
+    } else {
+        ""
+    };
     out.line(
         Stream::Info,
         format!(
-            "{src_name} → {dst_name}: copying {} file(s), {} ({})",
+            "{src_name} → {dst_name}: copying {} file(s){how}, {} ({})",
             names.len(),
             human_bytes(bytes),
             counts.join(", ")
         ),
     );
+    let mut src = hop.src;
+    if let Some(d) = &hop.direct {
+        let why = match direct::open(d.config, &d.dir, hop.src, hop.dst, cancel).await {
+            Ok(path) => {
+                let job = path.job(
+                    &transfer_flags(),
+                    &hop.src.repo(hop.repo),
+                    stage,
+                    lines_of(names),
+                );
+                let fin = carry(At::Remote(&path.remote), job, cancel, out, done).await;
+                if fin.cancelled {
+                    return Err(HopError::Cancelled);
+                }
+                if fin.success() {
+                    return Ok(());
+                }
+                let said = fin.stderr_tail.last().cloned().unwrap_or_default();
+                format!(
+                    "{}{}",
+                    fin.describe(),
+                    if said.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {said}")
+                    }
+                )
+            }
+            Err(why) => why,
+        };
+        let Some(relay) = d.relay else {
+            return Err(HopError::Failed(format!(
+                "copying {} straight from {src_name} to {dst_name} failed ({why}), and the relay's copy is not up to date",
+                hop.repo
+            )));
+        };
+        out.line(
+            Stream::Notice,
+            format!(
+                "{src_name} → {dst_name}: no direct path ({why}); {}'s copy relayed through {}",
+                hop.repo, relay.node.name
+            ),
+        );
+        src = relay;
+    }
     let argv = transfer_argv(
-        format!("{}/", hop.src.rsync_spec(&hop.src.repo(hop.repo))),
+        format!("{}/", src.rsync_spec(&src.repo(hop.repo))),
         format!("{}/", hop.dst.rsync_spec(stage)),
-        hop.src
-            .remote
+        src.remote
             .as_ref()
             .or(hop.dst.remote.as_ref())
             .map(|r| r.rsync_shell()),
     );
-    let fin = process::run(
-        At::Local,
-        Job::new(argv)
-            .stdin(Input::Bytes(lines_of(names)))
-            .carriage_returns(),
-        cancel,
-        |stream, text| match parse_progress(&text) {
-            Some(n) if stream == Stream::Stdout => out.progress(done + n),
-            _ if text.trim().is_empty() => {}
-            _ => out.line(stream, text),
-        },
-    )
-    .await;
+    let job = Job::new(argv)
+        .stdin(Input::Bytes(lines_of(names)))
+        .carriage_returns();
+    let fin = carry(At::Local, job, cancel, out, done).await;
     if fin.cancelled {
         return Err(HopError::Cancelled);
     }
@@ -233,6 +293,24 @@ async fn send(
         "copying {} to {dst_name} failed: {why}",
         hop.repo
     )))
+}
+
+/// Runs a transfer, its progress lines counted, its other lines passed to the log.
+async fn carry(
+    at: At<'_>,
+    job: Job<'_>,
+    cancel: &CancellationToken,
+    out: &mut dyn HopOutput,
+    done: u64,
+) -> process::Finished {
+    process::run(at, job, cancel, |stream, text| {
+        match parse_progress(&text) {
+            Some(n) if stream == Stream::Stdout => out.progress(done + n),
+            _ if text.trim().is_empty() => {}
+            _ => out.line(stream, text),
+        }
+    })
+    .await
 }
 
 /// The install on the target: `list` (`+ NAME` staged files, `- NAME` files the source no

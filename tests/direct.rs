@@ -1,0 +1,207 @@
+//! Direct copies (`[replication] direct = true`, issue 14): a copy between two nodes
+//! other than the orchestrator goes straight from the node holding the source to the
+//! target, through a private agent restricted to that one path; a direct path that
+//! fails falls back to the relay, once, said as a notice. Real sshd, rsync and restic on
+//! the loopback lab; `tests/netlab.rs` measures what crosses the orchestrator's link and
+//! tries the forwarded agent against other hosts.
+
+mod support;
+
+use std::io::BufRead;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use support::{assert_exit, stdout, Lab};
+
+fn direct_lab(names: &[&str]) -> Lab {
+    let lab = Lab::new(names);
+    lab.write_config(&lab.config_text("[replication]\ndirect = true\n"));
+    lab
+}
+
+/// Files wbackup's direct transfers leave in /tmp (none once a run ended).
+fn known_hosts_leftovers() -> Vec<String> {
+    std::fs::read_dir("/tmp")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("wbackup-known."))
+        .collect()
+}
+
+#[test]
+fn copies_between_two_other_nodes_go_straight_from_one_to_the_other() {
+    let lab = direct_lab(&["laptop", "home", "server"]);
+    lab.fill(3);
+    let plan = stdout(&lab.wbackup(&["plan"]));
+    assert!(
+        plan.contains("usable only for home > server") && plan.contains("if that fails"),
+        "the plan says which copies go direct and how:\n{plan}"
+    );
+    let out = lab.run();
+    assert_exit(&out, 0);
+    let text = stdout(&out);
+    for (from, to) in [("home", "server"), ("server", "home")] {
+        assert!(
+            text.contains(&format!("{from} → {to}: copying")) && text.contains("directly"),
+            "{from}'s copy to {to} went direct:\n{text}"
+        );
+    }
+    assert!(!text.contains("no direct path"), "{text}");
+    // Nothing went through the orchestrator's copy for them: laptop's own copy of home
+    // came from home, and server's from home too (no "laptop → server" for home).
+    assert!(
+        !text.contains("laptop → server: copying") || !text.contains("home on server"),
+        "{text}"
+    );
+    lab.assert_everyone_holds_everything();
+    assert!(
+        known_hosts_leftovers().is_empty(),
+        "{:?}",
+        known_hosts_leftovers()
+    );
+    // A second run carries its new snapshots the same way.
+    let again = lab.run();
+    assert_exit(&again, 0);
+    let text = stdout(&again);
+    assert!(
+        text.contains("home → server: copying") && !text.contains("no direct path"),
+        "{text}"
+    );
+    lab.assert_everyone_holds_everything();
+}
+
+/// rsync processes whose command line holds every one of `words` and, when `cwd` is
+/// given, whose working folder is `cwd` (a receiving rsync started with `-s` names no path
+/// on its command line: it works in the folder it writes to).
+fn pids_with(words: &[&str], cwd: Option<&str>) -> Vec<i32> {
+    let out = Command::new("pgrep")
+        .args(["-x", "rsync"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse::<i32>().ok())
+        .filter(|pid| {
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            let here = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap_or_default();
+            words.iter().all(|w| cmd.contains(w))
+                && cwd.is_none_or(|c| here.display().to_string() == c)
+        })
+        .collect()
+}
+
+/// A run whose direct transfer of home's repository to server is killed on one side
+/// (`side`: the words of the process to kill); returns the run's output.
+fn run_killing(lab: &Lab, side: &[&str], cwd: Option<&str>) -> (std::process::Output, usize) {
+    let mut child = lab
+        .wbackup_cmd(&["run"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Watch for the process from the start: it lives for a fraction of a second.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut killed = 0;
+    while Instant::now() < deadline && killed == 0 {
+        let pids = pids_with(side, cwd);
+        for p in &pids {
+            // SAFETY: a signal to a process this test's run started.
+            unsafe {
+                libc::kill(*p, libc::SIGKILL);
+            }
+        }
+        killed += pids.len();
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let mut out = String::new();
+    for l in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {
+        out.push_str(&l.unwrap());
+        out.push('\n');
+    }
+    let output = child.wait_with_output().unwrap();
+    (
+        std::process::Output {
+            stdout: out.into_bytes(),
+            ..output
+        },
+        killed,
+    )
+}
+
+#[test]
+fn a_direct_transfer_killed_on_either_side_leaves_sound_copies_and_the_relay_completes_it() {
+    let lab = direct_lab(&["laptop", "home", "server"]);
+    lab.fill(2);
+    let server_stage = lab
+        .node("server")
+        .base
+        .join(".wbackup-incoming")
+        .join("home");
+    let server_stage = server_stage.display().to_string();
+    let home_repo = lab.repo("home", "home").display().to_string();
+    // The source's rsync (it carries the known hosts file the direct script made), then
+    // the target's (it writes into server's staging folder for home).
+    let sides: [(&str, Vec<&str>, Option<&str>); 2] = [
+        ("source", vec!["wbackup-known.", &home_repo], None),
+        ("target", vec!["--server"], Some(&server_stage)),
+    ];
+    for (round, (side, words, cwd)) in sides.iter().enumerate() {
+        // New data on home for each round, big enough to be caught in flight.
+        std::fs::write(
+            lab.node("home").data.join(format!("round-{round}.raw")),
+            support::noise(40 << 20, round as u64 + 11),
+        )
+        .unwrap();
+        let (out, killed) = run_killing(&lab, words, *cwd);
+        let text = stdout(&out);
+        assert!(
+            killed > 0,
+            "round {round}: the {side} side's rsync was never seen:\n{text}"
+        );
+        assert_exit(&out, 0);
+        assert!(
+            text.contains("home → server: no direct path")
+                && text.contains("relayed through laptop"),
+            "round {round} ({side} killed): the fallback is said:\n{text}"
+        );
+        // Said once in the log, and kept with the step in the run's summary.
+        assert_eq!(
+            text.matches("home → server: no direct path").count(),
+            1,
+            "{text}"
+        );
+        assert!(support::summary_of(&text).contains("home → server: no direct path"));
+        lab.assert_everyone_holds_everything();
+    }
+    // And with nothing killed, the next run goes direct again and has nothing to carry.
+    let out = lab.run();
+    assert_exit(&out, 0);
+    assert!(!stdout(&out).contains("no direct path"), "{}", stdout(&out));
+}
+
+#[test]
+fn a_direct_transfer_cut_with_the_orchestrator_leaves_sound_copies_and_the_next_run_completes() {
+    let lab = direct_lab(&["laptop", "home", "server"]);
+    lab.fill(2);
+    std::fs::write(
+        lab.node("home").data.join("big.raw"),
+        support::noise(30 << 20, 5),
+    )
+    .unwrap();
+    // A power cut of the orchestrator while home's files go straight to server.
+    let at = lab.run_killed_at("replicate", "home", &["\"Progress\"", "\"to\":\"server\""]);
+    assert!(at.is_some(), "the run never reached home → server");
+    for holder in ["laptop", "home", "server"] {
+        let repo = lab.repo(holder, "home");
+        if repo.join("config").exists() {
+            lab.check(&repo);
+        }
+    }
+    let out = lab.run();
+    assert_exit(&out, 0);
+    lab.assert_everyone_holds_everything();
+}
