@@ -321,6 +321,18 @@ impl Direct {
     }
 }
 
+/// Why a direct transfer failed, in ssh's words where it said something (no route, a
+/// refused key, an unknown host key), else as the transfer ended.
+pub fn failure(fin: &process::Finished) -> String {
+    let ssh_said = fin.stderr_tail.iter().find(|l| {
+        l.starts_with("ssh:") || l.contains("Permission denied") || l.contains("Host key")
+    });
+    match ssh_said {
+        Some(l) => l.trim().to_string(),
+        None => fin.describe(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

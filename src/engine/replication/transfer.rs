@@ -226,16 +226,7 @@ async fn send(
                 if fin.success() {
                     return Ok(());
                 }
-                let said = fin.stderr_tail.last().cloned().unwrap_or_default();
-                format!(
-                    "{}{}",
-                    fin.describe(),
-                    if said.is_empty() {
-                        String::new()
-                    } else {
-                        format!(": {said}")
-                    }
-                )
+                direct::failure(&fin)
             }
             Err(why) => why,
         };
