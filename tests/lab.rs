@@ -477,7 +477,8 @@ fn a_second_run_at_once_is_refused_and_the_first_completes() {
     assert_exit(&lab.run(), 0);
 }
 
-/// With `--jobs 3` the steps of one kind overlap, one per node; replication does not.
+/// With `--jobs 3` the steps of one kind overlap, one per node; replication steps too,
+/// their copies taking turns on each node (one into and one out of it at a time).
 /// A wrong password is still reported once, and the result is the same as a sequential
 /// run's.
 #[test]
@@ -492,7 +493,7 @@ fn parallel_steps_overlap_per_kind_and_end_the_same() {
     assert_eq!(most_at_once(&spans, "prepare"), 3, "{spans:?}");
     assert_eq!(most_at_once(&spans, "backup"), 3, "{spans:?}");
     assert_eq!(most_at_once(&spans, "check"), 3, "{spans:?}");
-    assert_eq!(most_at_once(&spans, "replicate"), 1, "{spans:?}");
+    assert!(most_at_once(&spans, "replicate") >= 2, "{spans:?}");
     assert_eq!(lab.logins("home"), 1);
     assert_eq!(lab.logins("server"), 1);
 

@@ -436,3 +436,37 @@ impl Run<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_hop_waits_until_its_source_may_send_and_its_target_may_receive() {
+        let t = Rc::new(Transfers::new(1));
+        let first = t.take("home", "server").await;
+        // Another node's copy into home, and server's out to laptop, share no direction.
+        let into_home = t.take("laptop", "home").await;
+        let out_of_server = t.take("server", "laptop_b").await;
+        drop((into_home, out_of_server));
+        // home → laptop must wait for home's first copy out to end.
+        let waiting = t.take("home", "laptop");
+        tokio::pin!(waiting);
+        assert!(!ready(waiting.as_mut()), "two copies out of home at once");
+        drop(first);
+        assert!(
+            ready(waiting.as_mut()),
+            "home's turn came when its copy ended"
+        );
+        // Raised by the user: two at once.
+        let two = Rc::new(Transfers::new(2));
+        let _a = two.take("home", "server").await;
+        let _b = two.take("home", "laptop").await;
+    }
+
+    /// Whether the future is ready when polled once now.
+    fn ready<F: Future>(f: Pin<&mut F>) -> bool {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        f.poll(&mut cx).is_ready()
+    }
+}

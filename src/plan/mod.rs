@@ -870,6 +870,36 @@ mod tests {
     }
 
     #[test]
+    fn jobs_auto_runs_one_step_per_node_and_direct_hops_leave_from_the_owner() {
+        let mut c = topology(3);
+        c.jobs_auto = true;
+        c.replication.direct = true;
+        let p = Plan::build(&c, &[]).unwrap();
+        assert_eq!(p.jobs, 3);
+        let text = p.render(&c);
+        assert!(
+            text.contains("up to 3 at a time (jobs = \"auto\""),
+            "{text}"
+        );
+        let Action::Replicate(hops) = &p
+            .steps
+            .iter()
+            .find(|s| s.kind == StepKind::Replicate && s.node == "home")
+            .unwrap()
+            .action
+        else {
+            panic!("a replicate step")
+        };
+        // The orchestrator's copy first, then server's straight from home.
+        assert_eq!(hops[0].to, "laptop");
+        assert!(hops.iter().all(|h| h.from == "home"), "{hops:?}");
+        assert!(text.contains("usable only for home > server"), "{text}");
+        c.replication.direct = false;
+        let p = Plan::build(&c, &["home".into()]).unwrap();
+        assert_eq!(p.jobs, 1, "home alone: one node, one step at a time");
+    }
+
+    #[test]
     fn plans_for_1_2_3_and_5_nodes() {
         for n in [1, 2, 3, 5] {
             let c = topology(n);
