@@ -46,8 +46,18 @@ pub fn commands(config: &Config, req: &Request) -> Result<String, Error> {
         )));
     };
     let from = req.from.as_deref().unwrap_or(&config.orchestrator);
-    let Some(holder) = config.node(from) else {
-        let names: Vec<&str> = config.nodes.iter().map(|n| n.name.as_str()).collect();
+    let bucket = config.bucket(from);
+    let holder = match bucket {
+        Some(_) => config.node(config.uploader()),
+        None => config.node(from),
+    };
+    let Some(holder) = holder else {
+        let names: Vec<&str> = config
+            .nodes
+            .iter()
+            .map(|n| n.name.as_str())
+            .chain(config.buckets.iter().map(|b| b.name.as_str()))
+            .collect();
         return Err(Error::Usage(format!(
             "unknown node {from:?} in --from; nodes: {}",
             names.join(", ")
@@ -81,8 +91,26 @@ pub fn commands(config: &Config, req: &Request) -> Result<String, Error> {
         .target
         .clone()
         .unwrap_or_else(|| default_target(&owner.name));
-    let r = shell::quote_path_for_user(&plan::repo_path(holder, &owner.name));
+    let (r, env) = match bucket {
+        // restic starts rclone itself (`rclone serve restic`), on the uploading node where
+        // rclone is configured; rclone finds its file through RCLONE_CONFIG.
+        Some(b) => (
+            shell::quote(&bucket_repo(b, &owner.name)),
+            match &config.rclone.config_file {
+                Some(f) => format!("RCLONE_CONFIG={} ", shell::quote_path_for_user(f)),
+                None => String::new(),
+            },
+        ),
+        None => (
+            shell::quote_path_for_user(&plan::repo_path(holder, &owner.name)),
+            String::new(),
+        ),
+    };
     let t = shell::quote_path_for_user(&target);
+    let held_by = match bucket {
+        Some(b) => format!("the bucket {}", b.name),
+        None => holder.name.clone(),
+    };
     let where_ = if holder.is_orchestrator {
         "on this machine".to_string()
     } else {
@@ -110,18 +138,23 @@ pub fn commands(config: &Config, req: &Request) -> Result<String, Error> {
         format!(
             "# Restore {}'s data from the copy held by {}. Run these {}; restic asks for the password.",
             owner.name,
-            holder.name,
+            held_by,
             shell::inert(&where_)
         ),
         "# 1. list the snapshots:".to_string(),
-        format!("restic -r {r} snapshots"),
+        format!("{env}restic -r {r} snapshots"),
         format!(
             "# 2. {what} into a new directory ({} must not exist yet):",
             shell::inert(&t)
         ),
-        format!("mkdir -- {t} && restic -r {r} restore {snapshot} --target {t}{includes}"),
+        format!("mkdir -- {t} && {env}restic -r {r} restore {snapshot} --target {t}{includes}"),
     ]
     .join("\n"))
+}
+
+/// A bucket's copy of `repo` as restic names it: `rclone:REMOTE:PATH/<repo>/restic`.
+pub fn bucket_repo(b: &crate::config::Bucket, repo: &str) -> String {
+    format!("rclone:{}/{repo}/restic", b.remote)
 }
 
 #[cfg(test)]

@@ -222,6 +222,202 @@ fn with_retention_the_bucket_holds_exactly_the_source_and_removed_files_go_to_qu
             "{owner}: forgotten snapshots in quarantine: {moved:?}"
         );
     }
+    // A quarantine folder older than quarantine_days is purged by the next run (as a
+    // node's are); this run's folders stay.
+    let q = bucket.root.join("bucket/wb/.quarantine/home");
+    let recent = files(&q);
+    let old = lab.path().join("old-quarantine");
+    fs::create_dir_all(old.join("snapshots")).unwrap();
+    fs::write(old.join("snapshots/forgotten"), "x").unwrap();
+    bucket.rclone(&[
+        "copy",
+        old.to_str().unwrap(),
+        "lab:bucket/wb/.quarantine/home/20200101-000000",
+    ]);
+    assert!(q.join("20200101-000000/snapshots/forgotten").exists());
+    let o = lab.run();
+    assert_exit(&o, 0);
+    assert!(
+        stdout(&o).contains("quarantine folder 20200101-000000 purged"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(!q.join("20200101-000000/snapshots/forgotten").exists());
+    let now = files(&q);
+    assert!(
+        now.is_superset(&recent),
+        "recent quarantine folders are kept"
+    );
+}
+
+/// `status`, `restore` and `doctor` know the bucket: status lists its copies, restore
+/// prints restic commands that read them through rclone (and they work as printed), and
+/// doctor checks rclone, the remote's writability and its free space.
+#[test]
+fn status_restore_and_doctor_know_the_bucket() {
+    let (lab, bucket) = lab_with_bucket("");
+    lab.fill(1);
+    assert_exit(&lab.run(), 0);
+
+    let o = lab.wbackup(&["status", "--json"]);
+    assert_exit(&o, 0);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let cloud = v["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["node"] == "cloud")
+        .unwrap_or_else(|| panic!("status lists the bucket: {v:#}"));
+    assert_eq!(cloud["role"], "bucket");
+    assert_eq!(cloud["reachable"], true);
+    let mut held: Vec<&str> = cloud["repositories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["repository"].as_str().unwrap())
+        .collect();
+    held.sort();
+    assert_eq!(held, ["home", "laptop"]);
+    for r in cloud["repositories"].as_array().unwrap() {
+        let owner = r["repository"].as_str().unwrap();
+        let n = lab.snapshots(&lab.repo(owner, owner)).len();
+        assert_eq!(r["snapshots"], n, "{owner}");
+    }
+    let cells: Vec<&serde_json::Value> = v["copies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["holder"] == "cloud")
+        .collect();
+    assert_eq!(cells.len(), 2, "the copies matrix has the bucket's column");
+    let text = stdout(&lab.wbackup(&["status"]));
+    assert!(text.contains("cloud (bucket): lab:bucket/wb"), "{text}");
+
+    // restore: the printed commands, run as printed, read the bucket's copy.
+    let target = lab.path().join("restored");
+    let o = lab.wbackup(&[
+        "restore",
+        "home",
+        "--from",
+        "cloud",
+        "--target",
+        target.to_str().unwrap(),
+    ]);
+    assert_exit(&o, 0);
+    let text = stdout(&o);
+    assert!(
+        text.contains("restic -r rclone:lab:bucket/wb/home/restic snapshots"),
+        "{text}"
+    );
+    assert!(text.contains("RCLONE_CONFIG="), "{text}");
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let out = std::process::Command::new("sh")
+            .args(["-c", line])
+            .env("RESTIC_PASSWORD_FILE", lab.password_file())
+            .env("HOME", lab.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{line}: {}", stderr(&out));
+    }
+    let data = lab.node("home").data.clone();
+    let restored = target.join(data.strip_prefix("/").unwrap());
+    assert_eq!(files(&restored), files(&data), "home's files came back");
+
+    // doctor: rclone, the remote writable (the probe removed), free space.
+    let text = stdout(&lab.wbackup(&["doctor"]));
+    assert!(text.contains("cloud (bucket lab:bucket/wb)"), "{text}");
+    assert!(text.contains("rclone: rclone v"), "{text}");
+    assert!(
+        text.contains("writable: a probe object was written and removed"),
+        "{text}"
+    );
+    assert!(text.contains("free: "), "{text}");
+    assert!(!bucket.root.join("bucket/wb/.wbackup-probe").exists());
+    // A remote rclone does not know is a problem named with its fix.
+    let conf = fs::read_to_string(lab.path().join("config.toml"))
+        .unwrap()
+        .replace("rclone = \"lab:bucket/wb\"", "rclone = \"nope:bucket/wb\"");
+    lab.write_config(&conf);
+    let o = lab.wbackup(&["doctor"]);
+    assert_exit(&o, 1);
+    let text = stdout(&o);
+    assert!(
+        text.contains("PROBLEM: cloud (nope:bucket/wb) cannot be written to from laptop"),
+        "{text}"
+    );
+    assert!(text.contains("lsd nope:"), "{text}");
+}
+
+/// A bucket that refuses deletions (its objects locked: `rclone serve s3` over files that
+/// cannot be removed answers each DELETE with an error) keeps the files the source
+/// removed; the run says so once, in its output and its summary, and passes.
+#[test]
+fn a_bucket_that_refuses_deletions_keeps_its_files_and_says_so_once() {
+    let (lab, bucket) = lab_with_bucket("");
+    let text = fs::read_to_string(lab.path().join("config.toml"))
+        .unwrap()
+        .replace("keep_last = 10", "keep_last = 2");
+    lab.write_config(&text);
+    let change = |round: u32| {
+        for n in &lab.nodes {
+            let content: Vec<u8> = (0..300_000u32)
+                .map(|j| (j.wrapping_mul(round * 7 + 13) >> 3) as u8)
+                .collect();
+            fs::write(n.data.join("changing.bin"), content).unwrap();
+        }
+    };
+    for round in 0..2 {
+        change(round);
+        assert_exit(&lab.run(), 0);
+    }
+    let _locked = bucket.lock("home");
+    let held = files(&bucket.copy_dir("home"));
+    change(2);
+    // One try per request: the locked objects' DELETE answers 500, which rclone retries.
+    let o = lab
+        .wbackup_cmd(&["run"])
+        .env("RCLONE_RETRIES", "1")
+        .env("RCLONE_LOW_LEVEL_RETRIES", "1")
+        .output()
+        .unwrap();
+    let out = stdout(&o);
+    assert_exit(&o, 0);
+    let notice = "cloud refuses deletions";
+    assert_eq!(out.matches(notice).count(), 1, "{out}");
+    assert!(
+        out.contains("home's copy keeps the"),
+        "the notice names the copy: {out}"
+    );
+    // The summary keeps it with its step.
+    let logs = lab.node("laptop").base.join("logs");
+    let newest = files(&logs)
+        .into_iter()
+        .filter(|f| f.ends_with(".json"))
+        .max()
+        .unwrap();
+    let summary = fs::read_to_string(logs.join(newest)).unwrap();
+    assert_eq!(summary.matches(notice).count(), 1, "{summary}");
+    // home's copy kept every object and has the new ones: it reads as a repository.
+    let src = files(&lab.repo("home", "home"));
+    assert_eq!(lab.snapshots(&lab.repo("home", "home")).len(), 2);
+    let now = files(&bucket.copy_dir("home"));
+    assert!(
+        now.is_superset(&held),
+        "no object of home's copy was removed"
+    );
+    assert!(
+        now.is_superset(&src),
+        "home's copy holds the source's files"
+    );
+    assert!(
+        now.len() > src.len(),
+        "the files the source removed are kept"
+    );
+    let check = bucket.restic("home", &lab.password_file(), &["check"]);
+    assert!(check.status.success(), "{}", stderr(&check));
+    // laptop's copy (not locked) and the nodes went on as usual.
+    assert_bucket_matches(&lab, &bucket, "laptop");
+    lab.assert_everyone_holds_everything();
 }
 
 /// Killed (wbackup and everything it started, rclone included) at each moment of a first
@@ -275,4 +471,20 @@ fn killed_during_an_upload_the_copy_is_sound_or_not_yet_a_repository() {
         assert_exit(&lab.run(), 0);
         assert_bucket_matches(&lab, &bucket, "home");
     }
+}
+
+/// Three nodes and a bucket: after a run restic reads every repository from the bucket
+/// over S3, its check passes there, and each copy holds exactly its source's files.
+#[test]
+fn a_three_node_lab_and_a_bucket_hold_every_repository() {
+    let owners = ["laptop", "home", "office"];
+    let lab = Lab::new(&owners);
+    let bucket = Bucket::start(lab.path());
+    lab.write_config(&lab.config_text(&bucket.config("cloud")));
+    lab.fill(2);
+    assert_exit(&lab.run(), 0);
+    for owner in owners {
+        assert_bucket_matches(&lab, &bucket, owner);
+    }
+    lab.assert_everyone_holds_everything();
 }

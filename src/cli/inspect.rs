@@ -97,8 +97,18 @@ pub async fn survey(config: &Config) -> Survey {
         }
         all.push(st);
     }
+    for b in &config.buckets {
+        let (st, held) = survey_bucket(config, &conns, b, &repos, &cancel).await;
+        seen.insert(b.name.clone(), held);
+        all.push(st);
+    }
     conns.close().await;
-    let names: Vec<String> = config.nodes.iter().map(|n| n.name.clone()).collect();
+    let names: Vec<String> = config
+        .nodes
+        .iter()
+        .map(|n| n.name.clone())
+        .chain(config.buckets.iter().map(|b| b.name.clone()))
+        .collect();
     let matrix = copies::matrix(
         &repos,
         &names,
@@ -108,6 +118,60 @@ pub async fn survey(config: &Config) -> Survey {
         chrono::Utc::now(),
     );
     Survey { nodes: all, matrix }
+}
+
+/// What a bucket holds, listed with rclone from the uploading node as a run lists it.
+async fn survey_bucket(
+    config: &Config,
+    conns: &node::Connections,
+    b: &crate::config::Bucket,
+    repos: &[String],
+    cancel: &CancellationToken,
+) -> (NodeStatus, copies::Seen) {
+    let mut st = NodeStatus {
+        node: b.name.clone(),
+        role: "bucket".into(),
+        reachable: false,
+        address: Some(b.remote.clone()),
+        error: None,
+        repositories: vec![],
+    };
+    let up = config.uploader();
+    let conn = config
+        .nodes
+        .iter()
+        .zip(&conns.nodes)
+        .find(|(n, _)| n.name == up)
+        .map(|(_, (_, c))| c);
+    let conn = match conn {
+        Some(Ok(c)) => c,
+        _ => {
+            let e = format!("{up}, the node that uploads to it, is not reachable");
+            st.error = Some(e.clone());
+            return (st, Err(e));
+        }
+    };
+    let mut held = BTreeMap::new();
+    for r in repos {
+        let u = replication::bucket::upload_for(config, &conn.node, r, b);
+        match replication::bucket::listing(conn, &u, cancel).await {
+            Err(e) => {
+                st.error = Some(e.clone());
+                return (st, Err(e));
+            }
+            Ok(files) => {
+                if let Some(why) = &files.unsound {
+                    st.error = Some(format!("its copy of {r} cannot be listed soundly: {why}"));
+                }
+                if let Some(h) = holding(&files) {
+                    held.insert(r.clone(), h);
+                }
+                st.repositories.extend(repo_status(r, &files));
+            }
+        }
+    }
+    st.reachable = true;
+    (st, Ok(held))
 }
 
 /// A node's copy of a repository as the matrix compares it: None when it holds none.
@@ -246,6 +310,9 @@ fn print_status(all: &[NodeStatus]) {
     for s in all {
         match (&s.address, &s.error) {
             (_, Some(e)) => println!("{} ({}): {e}", s.node, s.role),
+            (Some(a), None) if s.role == "bucket" => {
+                println!("{} (bucket): {a}", s.node)
+            }
             (Some(a), None) => println!("{} ({}): reached via {a}", s.node, s.role),
             _ => {}
         }
@@ -281,6 +348,37 @@ pub(super) async fn doctor(config: &Config) -> error::Result {
             println!("  fix: {}", p.fix);
         }
         problems += report.problems.len();
+    }
+    for b in &config.buckets {
+        println!("{} (bucket {})", b.name, b.remote);
+        let up = config.uploader();
+        let conn = config
+            .nodes
+            .iter()
+            .zip(&conns.nodes)
+            .find(|(n, _)| n.name == up)
+            .map(|(_, (_, c))| c);
+        let (lines, found) = match conn {
+            Some(Ok(c)) => checkup::bucket(config, b, c, &cancel).await,
+            _ => (
+                vec![],
+                vec![checkup::Finding {
+                    sentence: format!(
+                        "{up}, the node that uploads to {}, is not reachable.",
+                        b.name
+                    ),
+                    fix: format!("fix {up} first (see above)"),
+                }],
+            ),
+        };
+        for line in lines {
+            println!("  {line}");
+        }
+        for p in &found {
+            println!("  PROBLEM: {}", p.sentence);
+            println!("  fix: {}", p.fix);
+        }
+        problems += found.len();
     }
     conns.close().await;
     if problems == 0 {

@@ -312,6 +312,91 @@ pub async fn report(
 }
 
 /// The report for a node that is not in the configuration.
+/// A bucket's checkup, from the uploading node `conn` (DESIGN §11): rclone is installed
+/// there, the remote exists and takes a probe object under `PATH/.wbackup-probe` (written,
+/// then removed), and its free space where the backend tells it (`rclone about`).
+/// Returns the lines to show and what to fix.
+pub async fn bucket(
+    config: &Config,
+    b: &crate::config::Bucket,
+    conn: &Conn,
+    cancel: &CancellationToken,
+) -> (Vec<String>, Vec<Finding>) {
+    use crate::engine::process::{self, Input, Job};
+    use crate::engine::replication::bucket::rclone_words;
+    use crate::plan::action::{self, Word};
+    let up = shell::inert(&conn.node.name);
+    let name = shell::inert(&b.name);
+    let cmd = |args: &[&str]| {
+        let mut w = rclone_words(&config.rclone);
+        w.extend(args.iter().map(|a| Word::lit(*a)));
+        Job::new(action::expand(&w, &conn.home)).timeout(std::time::Duration::from_secs(120))
+    };
+    let mut lines = vec![format!("uploads from: {up}")];
+    let (fin, out) = process::capture(conn.at(), cmd(&["version"]), cancel).await;
+    if !fin.success() {
+        return (
+            lines,
+            vec![Finding {
+                sentence: format!(
+                    "rclone does not run on {up}, the node that uploads to {name}: {}.",
+                    fin.describe()
+                ),
+                fix: format!("install rclone on {up} (apt install rclone), version 1.60 or later"),
+            }],
+        );
+    }
+    lines.push(format!(
+        "rclone: {}",
+        out.first().map(String::as_str).unwrap_or("?")
+    ));
+    let probe = format!("{}/.wbackup-probe", b.remote);
+    let job = cmd(&["rcat", &probe]).stdin(Input::Bytes(b"wbackup probe\n".to_vec()));
+    let (fin, _) = process::capture(conn.at(), job, cancel).await;
+    if !fin.success() {
+        let conf = match &config.rclone.config_file {
+            Some(f) => format!(" --config {}", shell::quote_path_for_user(f)),
+            None => String::new(),
+        };
+        let remote = b.remote.split(':').next().unwrap_or_default();
+        return (
+            lines,
+            vec![Finding {
+                sentence: format!(
+                    "{name} ({}) cannot be written to from {up}: {}.",
+                    shell::inert(&b.remote),
+                    fin.describe()
+                ),
+                fix: format!(
+                    "on {up}, check the remote with `rclone{conf} lsd {}` and fix it with `rclone{conf} config`",
+                    shell::quote(&format!("{remote}:"))
+                ),
+            }],
+        );
+    }
+    let (fin, _) = process::capture(conn.at(), cmd(&["deletefile", &probe]), cancel).await;
+    lines.push(if fin.success() {
+        "writable: a probe object was written and removed".into()
+    } else {
+        format!(
+            "writable, but deletions are refused ({}): files the sources remove will be kept there",
+            fin.describe()
+        )
+    });
+    let root = format!("{}:", b.remote.split(':').next().unwrap_or_default());
+    let (fin, out) = process::capture(conn.at(), cmd(&["about", "--json", &root]), cancel).await;
+    let free = fin
+        .success()
+        .then(|| serde_json::from_str::<serde_json::Value>(&out.join("\n")).ok())
+        .flatten()
+        .and_then(|v| v["free"].as_u64());
+    lines.push(match free {
+        Some(f) => format!("free: {}", crate::engine::replication::human_bytes(f)),
+        None => "free: unknown (the backend does not tell)".into(),
+    });
+    (lines, vec![])
+}
+
 pub fn test_node_refused(name: &str) -> Report {
     Report {
         node: name.to_string(),

@@ -117,4 +117,6 @@ pub struct Upload {
     pub copy: String,
     /// Its quarantine: `REMOTE:PATH/.quarantine/<repo>` (one folder per run under it).
     pub quarantine: String,
+    /// Quarantine folders older than this are purged (`[replication] quarantine_days`).
+    pub quarantine_days: u32,
 }

@@ -567,16 +567,6 @@ fn bucket_hops(config: &Config, options: &Options, nodes: &[&Node], owner: &str)
     let Some(up) = nodes.iter().find(|n| n.name == from) else {
         return vec![];
     };
-    let mut rclone = vec![Word::lit("rclone")];
-    if let Some(f) = &config.rclone.config_file {
-        rclone.extend([Word::lit("--config"), Word::path(f.clone())]);
-    }
-    if let Some(b) = &config.rclone.bwlimit {
-        rclone.extend([Word::lit("--bwlimit"), Word::lit(b.clone())]);
-    }
-    if let Some(t) = config.rclone.transfers {
-        rclone.extend([Word::lit("--transfers"), Word::lit(t.to_string())]);
-    }
     config
         .buckets
         .iter()
@@ -584,12 +574,9 @@ fn bucket_hops(config: &Config, options: &Options, nodes: &[&Node], owner: &str)
         .map(|b| Hop {
             from: from.to_string(),
             to: b.name.clone(),
-            upload: Some(action::Upload {
-                rclone: rclone.clone(),
-                source: Word::path(repo_path(up, owner)),
-                copy: format!("{}/{owner}/restic", b.remote),
-                quarantine: format!("{}/.quarantine/{owner}", b.remote),
-            }),
+            upload: Some(crate::engine::replication::bucket::upload_for(
+                config, up, owner, b,
+            )),
         })
         .collect()
 }

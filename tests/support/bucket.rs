@@ -149,6 +149,41 @@ impl Bucket {
     }
 }
 
+/// Objects made undeletable (`chattr +i`, as an object lock would): the server answers a
+/// DELETE of them with an error, and writes new objects beside them as usual. `Drop`
+/// unlocks them (so the lab's folder can be removed).
+pub struct Locked(Vec<PathBuf>);
+
+impl Bucket {
+    /// Locks every object of `owner`'s copy as it is now.
+    pub fn lock(&self, owner: &str) -> Locked {
+        let dir = self.copy_dir(owner);
+        let paths: Vec<PathBuf> = super::files(&dir).iter().map(|f| dir.join(f)).collect();
+        assert!(!paths.is_empty(), "{owner}'s copy holds objects");
+        chattr("+i", &paths);
+        Locked(paths)
+    }
+}
+
+fn chattr(flag: &str, paths: &[PathBuf]) {
+    let out = Command::new("chattr")
+        .arg(flag)
+        .args(paths)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "chattr {flag} (needs root and ext4): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Drop for Locked {
+    fn drop(&mut self) {
+        chattr("-i", &self.0);
+    }
+}
+
 impl Drop for Bucket {
     fn drop(&mut self) {
         self.stop();

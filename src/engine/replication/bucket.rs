@@ -17,11 +17,38 @@
 //! more; the credentials stay rclone's.
 
 use super::{missing, phase_of, HopError, HopOutput, RepoFiles, PHASES};
+use crate::config::{Bucket, Config, Node};
 use crate::engine::node::Conn;
 use crate::engine::process::{self, Input, Job, Stream};
 use crate::plan::action::{self, Upload, Word};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+
+/// `rclone` and the options of `[rclone]` every command starts with.
+pub fn rclone_words(r: &crate::config::Rclone) -> Vec<Word> {
+    let mut w = vec![Word::lit("rclone")];
+    if let Some(f) = &r.config_file {
+        w.extend([Word::lit("--config"), Word::path(f.clone())]);
+    }
+    if let Some(b) = &r.bwlimit {
+        w.extend([Word::lit("--bwlimit"), Word::lit(b.clone())]);
+    }
+    if let Some(t) = r.transfers {
+        w.extend([Word::lit("--transfers"), Word::lit(t.to_string())]);
+    }
+    w
+}
+
+/// The upload of `owner`'s copy held by the uploading node `up` into the bucket `b`.
+pub fn upload_for(config: &Config, up: &Node, owner: &str, b: &Bucket) -> Upload {
+    Upload {
+        rclone: rclone_words(&config.rclone),
+        source: Word::path(crate::plan::repo_path(up, owner)),
+        copy: format!("{}/{owner}/restic", b.remote),
+        quarantine: format!("{}/.quarantine/{owner}", b.remote),
+        quarantine_days: config.replication.quarantine_days,
+    }
+}
 
 /// How long listing a copy (or hashing its config) may take.
 const LIST_TIMEOUT: Duration = Duration::from_secs(600);
@@ -104,6 +131,33 @@ pub fn quarantine_words(u: &Upload, stamp: &str) -> Vec<Word> {
     w
 }
 
+/// Lists the copy's quarantine folders (one per run that moved files there).
+pub fn quarantine_list_words(u: &Upload) -> Vec<Word> {
+    let mut w = words(u, &["lsf", "--dirs-only", "--dir-slash=false"]);
+    w.push(Word::lit(&u.quarantine));
+    w
+}
+
+/// Removes one quarantine folder and everything in it.
+pub fn purge_words(u: &Upload, stamp: &str) -> Vec<Word> {
+    let mut w = words(u, &["purge"]);
+    w.push(Word::lit(format!("{}/{stamp}", u.quarantine)));
+    w
+}
+
+/// The quarantine folders among `names` older than `days` at `now`: named by the local
+/// time of the run that filled them (`YYYYmmdd-HHMMSS`); any other name is left alone.
+fn expired(names: &[String], now: chrono::NaiveDateTime, days: u32) -> Vec<String> {
+    let limit = now - chrono::Duration::days(i64::from(days));
+    names
+        .iter()
+        .filter(|n| {
+            chrono::NaiveDateTime::parse_from_str(n, "%Y%m%d-%H%M%S").is_ok_and(|t| t < limit)
+        })
+        .cloned()
+        .collect()
+}
+
 /// The hop's commands as a person could type them on the uploading node.
 pub fn commands(u: &Upload) -> Vec<String> {
     vec![
@@ -126,6 +180,12 @@ pub fn commands(u: &Upload) -> Vec<String> {
         format!(
             "{}   (names the source no longer has, snapshots, then index, then data)",
             action::display(&quarantine_words(u, "TIME"))
+        ),
+        format!(
+            "{}   (then each folder listed by `{}` older than {} days)",
+            action::display(&purge_words(u, "TIME")),
+            action::display(&quarantine_list_words(u)),
+            u.quarantine_days
         ),
     ]
 }
@@ -158,7 +218,11 @@ pub fn parse_listing(text: &str) -> Result<(RepoFiles, bool), String> {
                 ));
             }
             Ok(_) => {
-                files.files.insert(path.to_string(), (size, 0.0));
+                let time = item["ModTime"]
+                    .as_str()
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                    .map_or(0.0, |t| t.timestamp() as f64);
+                files.files.insert(path.to_string(), (size, time));
             }
             Err(e) => {
                 files.unsound.get_or_insert(e);
@@ -262,6 +326,7 @@ pub async fn hop(
     let need_config = h.dst_files.config_sha.is_none();
     if todo.is_empty() && !need_config && h.gone.is_empty() {
         out.line(Stream::Info, format!("{} on {}: up to date", h.repo, h.to));
+        purge(&h, cancel, out).await?;
         return Ok(done);
     }
     let bytes: u64 = todo.iter().map(|(_, s)| s).sum();
@@ -302,6 +367,7 @@ pub async fn hop(
         }
     }
     quarantine(&h, cancel, out).await?;
+    purge(&h, cancel, out).await?;
     Ok(done)
 }
 
@@ -401,6 +467,7 @@ async fn quarantine(
             .filter(|g| phase_of(g) == Some(phase))
             .map(String::as_str)
             .collect();
+        let mut said: Vec<(Stream, String)> = vec![];
         let fin = process::run(
             h.from.at(),
             Job::new(action::expand(
@@ -411,13 +478,30 @@ async fn quarantine(
             cancel,
             |stream, text| {
                 if !text.trim().is_empty() {
-                    out.line(stream, text)
+                    said.push((stream, text))
                 }
             },
         )
         .await;
         if fin.cancelled {
             return Err(HopError::Cancelled);
+        }
+        if !fin.success() && deletion_refused(said.iter().map(|(_, t)| t.as_str())) {
+            // The bucket keeps what it holds (object lock, a key without the right to
+            // delete): the copy is complete and sound, only larger than its source.
+            out.line(
+                Stream::Notice,
+                format!(
+                    "{} refuses deletions (object lock or a key that may not delete): {}'s copy keeps the {} file(s) the source removed; nothing else is affected",
+                    h.to,
+                    h.repo,
+                    h.gone.len()
+                ),
+            );
+            return Ok(());
+        }
+        for (stream, text) in said {
+            out.line(stream, text);
         }
         if !fin.success() {
             return Err(HopError::Failed(format!(
@@ -441,6 +525,68 @@ async fn quarantine(
     Ok(())
 }
 
+/// Purges the copy's quarantine folders older than `quarantine_days`, as a node's
+/// prepare step purges its own. A purge that fails is said and left to the next run: the
+/// copy itself is complete either way.
+async fn purge(
+    h: &BucketHop<'_>,
+    cancel: &CancellationToken,
+    out: &mut dyn HopOutput,
+) -> Result<(), HopError> {
+    let home = &h.from.home;
+    let job =
+        Job::new(action::expand(&quarantine_list_words(h.upload), home)).timeout(LIST_TIMEOUT);
+    let (fin, names) = process::capture(h.from.at(), job, cancel).await;
+    if fin.cancelled {
+        return Err(HopError::Cancelled);
+    }
+    if !fin.success() {
+        out.line(
+            Stream::Info,
+            format!(
+                "{} on {}: its quarantine could not be listed ({}); old folders are purged by a later run",
+                h.repo,
+                h.to,
+                fin.describe()
+            ),
+        );
+        return Ok(());
+    }
+    let now = chrono::Local::now().naive_local();
+    for stamp in expired(&names, now, h.upload.quarantine_days) {
+        let job = Job::new(action::expand(&purge_words(h.upload, &stamp), home));
+        let fin = process::run(h.from.at(), job, cancel, |_, _| {}).await;
+        if fin.cancelled {
+            return Err(HopError::Cancelled);
+        }
+        out.line(
+            Stream::Info,
+            if fin.success() {
+                format!(
+                    "{} on {}: quarantine folder {stamp} purged (older than {} days)",
+                    h.repo, h.to, h.upload.quarantine_days
+                )
+            } else {
+                format!(
+                    "{} on {}: quarantine folder {stamp} could not be purged ({}); a later run tries again",
+                    h.repo,
+                    h.to,
+                    fin.describe()
+                )
+            },
+        );
+    }
+    Ok(())
+}
+
+/// Whether rclone's words say the bucket refused to delete (the server-side copy into
+/// quarantine worked, the removal of the original did not): `Couldn't delete` is rclone's
+/// line for a refused removal, whatever the status the server answered with (403 from an
+/// append-only key, 403 or 500 from a locked object).
+fn deletion_refused<'a>(mut lines: impl Iterator<Item = &'a str>) -> bool {
+    lines.any(|l| l.contains("Couldn't delete") || l.contains("AccessDenied"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -457,6 +603,7 @@ mod tests {
             source: Word::path("~/backup/a/restic"),
             copy: "lab:bucket/w/a/restic".into(),
             quarantine: "lab:bucket/w/.quarantine/a".into(),
+            quarantine_days: 14,
         }
     }
 
@@ -503,6 +650,22 @@ mod tests {
             "{shown}"
         );
         assert!(shown.contains("lab:bucket/w/.quarantine/a/TIME"), "{shown}");
+        let now =
+            chrono::NaiveDateTime::parse_from_str("20261128-120000", "%Y%m%d-%H%M%S").unwrap();
+        let names: Vec<String> = ["20261101-000000", "20261120-000000", "notes", "2026"]
+            .map(String::from)
+            .into();
+        assert_eq!(expired(&names, now, 14), ["20261101-000000"]);
+        assert!(deletion_refused(
+            [
+                "x",
+                "ERROR : f1: Couldn't delete: operation error S3: DeleteObject"
+            ]
+            .into_iter()
+        ));
+        assert!(!deletion_refused(
+            ["ERROR : connection refused"].into_iter()
+        ));
         assert_eq!(
             stats_bytes(r#"{"level":"notice","stats":{"bytes":1110021}}"#),
             Some(1110021)

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Benchmark (issue 13): copies in a bucket against one plain `rclone sync`. A 3-node lab
+# of bench/lab.sh (MB of data per node; laptop is the orchestrator and the uploader) and
+# `rclone serve s3` on 127.0.0.1 (a real S3 API over a folder). A first run without the
+# bucket brings every node's copies up to date; then, with the bucket added:
+#   - first upload: a `wbackup run` whose replication uploads the three repositories;
+#   - no-change pass: the next `wbackup run` (no data changed: each repository gains the
+#     run's snapshot and nothing else);
+# each timed as the run's replication (first replicate step's start to the last one's
+# finish, from --json events; this includes the SSH hops of the run's new snapshots, so
+# it is an upper bound of the bucket's part), against `rclone sync` of the same three
+# repository folders from laptop to another prefix of the same server, right after each
+# (the second sync carries the same new snapshots). Requests per pass are counted in the
+# server's log (`serve s3 -vv` logs one line per S3 request: "serve s3: GET OBJECT ...").
+#
+# usage: bench/bucket.sh [MB]      (default 50; SHARED=path/to/shared/bench)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MB=${1:-50}
+. bench/lab.sh
+L=$OUT/lab
+lab "$L" "$MB" laptop home office >/dev/null
+"$WB" --config "$L/config.toml" run --no-verify --password-file "$PW" > "$OUT/run0" 2>&1 \
+  || { cat "$OUT/run0"; exit 1; }
+
+S3PORT=$(( 26000 + RANDOM % 2000 ))
+KEY=wbackupbenchkey; SECRET=wbackupbenchsecret0123
+mkdir -p "$OUT/s3/bucket"
+rclone serve s3 -vv --config /dev/null --addr "127.0.0.1:$S3PORT" --auth-key "$KEY,$SECRET" \
+  "$OUT/s3" 2> "$OUT/serve.log" &
+SERVE=$!
+trap 'kill $SERVE 2>/dev/null; for p in "$OUT"/*/sshd_*.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null; done; [ -n "${BENCH_KEEP:-}" ] || rm -rf "$OUT"' EXIT
+until grep -q "Starting s3 server" "$OUT/serve.log"; do sleep 0.1; done
+RC=$OUT/rclone.conf
+printf '[lab]\ntype = s3\nprovider = Rclone\nendpoint = http://127.0.0.1:%s\naccess_key_id = %s\nsecret_access_key = %s\n' \
+  "$S3PORT" "$KEY" "$SECRET" > "$RC"
+printf '[rclone]\nconfig_file = "%s"\n[nodes.cloud]\nrclone = "lab:bucket/wb"\n' "$RC" >> "$L/config.toml"
+
+requests() { grep -cE 'serve s3: [A-Z]{3,}( [A-Z]+)*( |$)' "$OUT/serve.log" || true; }
+replication() {  # one run; prints the seconds of its replication
+  python3 - "$WB" "$L/config.toml" "$PW" <<'PY'
+import json, subprocess, sys, time
+wb, conf, pw = sys.argv[1:4]
+p = subprocess.Popen([wb, "--config", conf, "run", "--no-verify", "--json",
+                      "--password-file", pw], stdout=subprocess.PIPE, text=True)
+first = last = None
+for line in p.stdout:
+    t = time.monotonic()
+    e = json.loads(line)
+    if e.get("kind") != "replicate":
+        continue
+    if e["event"] == "StepStarted" and first is None:
+        first = t
+    elif e["event"] == "StepFinished":
+        if e["outcome"]["result"] != "passed":
+            sys.exit(f"replication failed: {e}")
+        last = t
+if p.wait() != 0 or first is None or last is None:
+    sys.exit("the run failed")
+print(f"{last - first:.2f}")
+PY
+}
+sync_all() {  # rclone sync of the three repositories; prints its seconds
+  local t0; t0=$(now)
+  for r in laptop home office; do
+    rclone --config "$RC" sync "$L/nodes/laptop/backup/$r/restic" "lab:bucket/plain/$r/restic"
+  done
+  calc "$(now) - $t0"
+}
+
+r0=$(requests); first=$(replication); r1=$(requests)
+sfirst=$(sync_all); r2=$(requests)
+again=$(replication); r3=$(requests)
+sagain=$(sync_all); r4=$(requests)
+
+size=$(du -sb "$L/nodes/laptop/backup"/{laptop,home,office}/restic | awk '{s+=$1} END {print s}')
+files=$(find "$L/nodes/laptop/backup"/{laptop,home,office}/restic -type f | wc -l)
+diff -r "$OUT/s3/bucket/wb/home/restic" "$L/nodes/laptop/backup/home/restic" >/dev/null \
+  || { echo "the bucket's copy of home differs from the source" >&2; exit 1; }
+echo "3 repositories: $files files, $((size >> 20)) MiB"
+printf 'first upload:    wbackup %6.2f s   rclone sync %6.2f s   ratio %.2f (goal <= 1.1)   requests %d vs %d\n' \
+  "$first" "$sfirst" "$(calc "$first / $sfirst")" $((r1 - r0)) $((r2 - r1))
+printf 'no-change pass:  wbackup %6.2f s   rclone sync %6.2f s   ratio %.2f (goal <= 1.5)   requests %d vs %d\n' \
+  "$again" "$sagain" "$(calc "$again / $sagain")" $((r3 - r2)) $((r4 - r3))
