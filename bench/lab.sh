@@ -1,4 +1,5 @@
-# Sourced by the benchmarks, from the project's root: builds the release binary ($WB),
+# Sourced by the benchmarks, from the project's root: builds the release binary ($WB,
+# unless WB is set),
 # makes a scratch folder ($OUT, removed on exit with every sshd started in it unless
 # BENCH_KEEP is set) and a password file ($PW), and defines `lab`: simulated nodes on
 # 127.0.0.1 (one sshd per remote node, own port and host key, a `restic` shim first on
@@ -6,8 +7,11 @@
 # a wbackup config for them. SHARED names the folder holding mkdata.sh.
 SHARED=${SHARED:-$(cd .. && pwd)/shared/bench}
 [ -f "$SHARED/mkdata.sh" ] || { echo "no mkdata.sh in $SHARED (set SHARED=)" >&2; exit 2; }
-cargo build --release --quiet
-WB=$PWD/target/release/wbackup
+# WB may name another build (a network-bound benchmark does not need the release one).
+if [ -z "${WB:-}" ]; then
+  cargo build --release --quiet
+  WB=$PWD/target/release/wbackup
+fi
 OUT=$(mktemp -d /tmp/wb-bench-XXXX)
 trap 'for p in "$OUT"/*/sshd_*.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null; done; [ -n "${BENCH_KEEP:-}" ] || rm -rf "$OUT"' EXIT
 PW=$OUT/pw; echo "bench password" > "$PW"; chmod 600 "$PW"

@@ -489,6 +489,12 @@ async fn quarantine(
         if !fin.success() && deletion_refused(said.iter().map(|(_, t)| t.as_str())) {
             // The bucket keeps what it holds (object lock, a key without the right to
             // delete): the copy is complete and sound, only larger than its source.
+            // What rclone already copied into this run's quarantine folder goes again,
+            // so that refused runs do not pile up copies there (best effort: a bucket
+            // that locks every new object keeps them, and says so the same way).
+            let home = &h.from.home;
+            let job = Job::new(action::expand(&purge_words(h.upload, h.stamp), home));
+            let _ = process::capture(h.from.at(), job, cancel).await;
             out.line(
                 Stream::Notice,
                 format!(
