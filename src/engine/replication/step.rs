@@ -5,6 +5,7 @@
 use super::guards::{shrink_refusal, unexplained};
 use super::{ledger, HopError, HopOutput, Inventory, RepoFiles};
 use crate::engine::events::{Activity, Cause, Event, Outcome, Sink, Stream};
+use crate::engine::node::Conn;
 use crate::engine::replication;
 use crate::engine::run::{Run, Unusable};
 use crate::plan::action::{Action, Hop as PlannedHop};
@@ -219,6 +220,29 @@ impl Run<'_> {
         }
     }
 
+    /// A hop between two remote nodes goes direct (the plan made it so under
+    /// `[replication] direct`); the orchestrator's copy, when `relay_fed` (up to date in
+    /// this step), is its way round.
+    fn direct_hop(
+        &self,
+        src: &Conn,
+        dst: &Conn,
+        relay_fed: bool,
+    ) -> Result<Option<replication::DirectHop<'_>>, String> {
+        if src.remote.is_none() || dst.remote.is_none() {
+            return Ok(None);
+        }
+        let dir = self
+            .control_dir()
+            .map_err(|e| format!("no private folder for the run: {e}"))?;
+        let relay = self.conn(orch_name(self)).filter(|_| relay_fed);
+        Ok(Some(replication::DirectHop {
+            config: self.config,
+            dir,
+            relay,
+        }))
+    }
+
     /// Puts back what this step's hops made of `owner`'s copies into the kept listings,
     /// leaving the other repositories' parts as other steps left them.
     fn keep_listings(&self, owner: &str, inventories: HashMap<String, Inventory>) {
@@ -332,25 +356,12 @@ impl Run<'_> {
                     .push(format!("{t}: {from} or {t} is not reachable"));
                 continue;
             };
-            // Both remote: the plan made it a direct hop (`[replication] direct`); the
-            // orchestrator's copy, once up to date, is its way round.
-            let orch = &self.config.orchestrator().name;
-            let relay = self.conn(orch).filter(|_| fed.contains(orch.as_str()));
-            let direct = match (&src.remote, &dst.remote) {
-                (Some(_), Some(_)) => match self.control_dir() {
-                    Ok(dir) => Some(replication::DirectHop {
-                        config: self.config,
-                        dir,
-                        relay: relay.as_deref(),
-                    }),
-                    Err(e) => {
-                        copies
-                            .failures
-                            .push(format!("{t}: no private folder for the run: {e}"));
-                        continue;
-                    }
-                },
-                _ => None,
+            let direct = match self.direct_hop(&src, &dst, fed.contains(orch_name(self))) {
+                Ok(d) => d,
+                Err(e) => {
+                    copies.failures.push(format!("{t}: {e}"));
+                    continue;
+                }
             };
             let hop = replication::Hop {
                 repo: owner,
@@ -381,6 +392,11 @@ impl Run<'_> {
         }
         Ok(())
     }
+}
+
+/// The orchestrator's name.
+fn orch_name<'r>(run: &'r Run<'_>) -> &'r str {
+    &run.config.orchestrator().name
 }
 
 /// The step's outcome from what its copies went through.

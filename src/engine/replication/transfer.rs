@@ -40,7 +40,7 @@ pub struct DirectHop<'a> {
     pub dir: PathBuf,
     /// The orchestrator's copy, up to date in this step: the transfer's source when the
     /// direct path fails. None when it is not.
-    pub relay: Option<&'a Conn>,
+    pub relay: Option<std::rc::Rc<Conn>>,
 }
 
 /// Reports for the step's log.
@@ -230,7 +230,7 @@ async fn send(
             }
             Err(why) => why,
         };
-        let Some(relay) = d.relay else {
+        let Some(relay) = d.relay.as_deref() else {
             return Err(HopError::Failed(format!(
                 "copying {} straight from {src_name} to {dst_name} failed ({why}), and the relay's copy is not up to date",
                 hop.repo
