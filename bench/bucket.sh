@@ -38,27 +38,7 @@ printf '[rclone]\nconfig_file = "%s"\n[nodes.cloud]\nrclone = "lab:bucket/wb"\n'
 
 requests() { grep -cE 'serve s3: [A-Z]{3,}( [A-Z]+)*( |$)' "$OUT/serve.log" || true; }
 replication() {  # one run; prints the seconds of its replication
-  python3 - "$WB" "$L/config.toml" "$PW" <<'PY'
-import json, subprocess, sys, time
-wb, conf, pw = sys.argv[1:4]
-p = subprocess.Popen([wb, "--config", conf, "run", "--no-verify", "--json",
-                      "--password-file", pw], stdout=subprocess.PIPE, text=True)
-first = last = None
-for line in p.stdout:
-    t = time.monotonic()
-    e = json.loads(line)
-    if e.get("kind") != "replicate":
-        continue
-    if e["event"] == "StepStarted" and first is None:
-        first = t
-    elif e["event"] == "StepFinished":
-        if e["outcome"]["result"] != "passed":
-            sys.exit(f"replication failed: {e}")
-        last = t
-if p.wait() != 0 or first is None or last is None:
-    sys.exit("the run failed")
-print(f"{last - first:.2f}")
-PY
+  python3 bench/replication-time.py "$WB" --config "$L/config.toml" "$PW"
 }
 sync_all() {  # rclone sync of the three repositories; prints its seconds
   local t0; t0=$(now)

@@ -37,29 +37,7 @@ round() {
   snap home > "$L.home.before"; snap server > "$L.server.before"
   local tx0 rx0 tx1 rx1
   read -r tx0 rx0 < <(bench/netlab.sh bytes "$L" laptop)
-  REPL=$(python3 - bench/netlab.sh "$L" "$WB" "$PW" <<'PY'
-import json, subprocess, sys, time
-netlab, lab, wb, pw = sys.argv[1:5]
-p = subprocess.Popen([netlab, "run", lab, wb, "--config", lab + "/config.toml", "run",
-                      "--no-verify", "--json", "--password-file", pw],
-                     stdout=subprocess.PIPE, text=True)
-first = last = None
-for line in p.stdout:
-    t = time.monotonic()
-    e = json.loads(line)
-    if e.get("kind") != "replicate":
-        continue
-    if e["event"] == "StepStarted" and first is None:
-        first = t
-    elif e["event"] == "StepFinished":
-        if e["outcome"]["result"] != "passed":
-            sys.exit(f"replication failed: {e}")
-        last = t
-if p.wait() != 0 or first is None or last is None:
-    sys.exit("the run failed")
-print(f"{last - first:.2f}")
-PY
-)
+  REPL=$(python3 bench/replication-time.py bench/netlab.sh run "$L" "$WB" --config "$L/config.toml" "$PW")
   read -r tx1 rx1 < <(bench/netlab.sh bytes "$L" laptop)
   snap home | comm -13 "$L.home.before" - > "$L.home.new"
   snap server | comm -13 "$L.server.before" - > "$L.server.new"

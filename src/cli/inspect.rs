@@ -120,6 +120,21 @@ pub async fn survey(config: &Config) -> Survey {
     Survey { nodes: all, matrix }
 }
 
+/// The uploading node's connection among `conns`, or why there is none (None when it
+/// is not a configured node).
+fn uploader_conn<'c>(
+    config: &Config,
+    conns: &'c node::Connections,
+) -> Option<&'c Result<node::Conn, node::Unreachable>> {
+    let up = config.uploader();
+    config
+        .nodes
+        .iter()
+        .zip(&conns.nodes)
+        .find(|(n, _)| n.name == up)
+        .map(|(_, (_, c))| c)
+}
+
 /// What a bucket holds, listed with rclone from the uploading node as a run lists it.
 async fn survey_bucket(
     config: &Config,
@@ -137,12 +152,7 @@ async fn survey_bucket(
         repositories: vec![],
     };
     let up = config.uploader();
-    let conn = config
-        .nodes
-        .iter()
-        .zip(&conns.nodes)
-        .find(|(n, _)| n.name == up)
-        .map(|(_, (_, c))| c);
+    let conn = uploader_conn(config, conns);
     let conn = match conn {
         Some(Ok(c)) => c,
         _ => {
@@ -352,12 +362,7 @@ pub(super) async fn doctor(config: &Config) -> error::Result {
     for b in &config.buckets {
         println!("{} (bucket {})", b.name, b.remote);
         let up = config.uploader();
-        let conn = config
-            .nodes
-            .iter()
-            .zip(&conns.nodes)
-            .find(|(n, _)| n.name == up)
-            .map(|(_, (_, c))| c);
+        let conn = uploader_conn(config, &conns);
         let (lines, found) = match conn {
             Some(Ok(c)) => checkup::bucket(config, b, c, &cancel).await,
             _ => (

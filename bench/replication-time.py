@@ -1,0 +1,23 @@
+# Runs one `wbackup run --no-verify --json` (the command line given as arguments, the
+# password file last) and prints the seconds from the first replicate step's start to the
+# last one's finish, each event stamped as it arrives. Exits non-zero when the run or a
+# replicate step failed. Used by bench/relay.sh and bench/bucket.sh.
+import json, subprocess, sys, time
+
+p = subprocess.Popen(sys.argv[1:-1] + ["run", "--no-verify", "--json", "--password-file", sys.argv[-1]],
+                     stdout=subprocess.PIPE, text=True)
+first = last = None
+for line in p.stdout:
+    t = time.monotonic()
+    e = json.loads(line)
+    if e.get("kind") != "replicate":
+        continue
+    if e["event"] == "StepStarted" and first is None:
+        first = t
+    elif e["event"] == "StepFinished":
+        if e["outcome"]["result"] != "passed":
+            sys.exit(f"replication failed: {e}")
+        last = t
+if p.wait() != 0 or first is None or last is None:
+    sys.exit("the run failed")
+print(f"{last - first:.2f}")
