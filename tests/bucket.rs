@@ -7,7 +7,7 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use support::bucket::Bucket;
 use support::*;
@@ -136,6 +136,28 @@ fn restic_reads_every_repository_from_the_bucket_and_later_runs_upload_only_new_
             );
         }
     }
+
+    // An upload's progress carries its rate and time left, measured by the run as for
+    // every tool: a limited bandwidth makes it last several of rclone's 1 s stats lines.
+    let limited = bucket
+        .config("cloud")
+        .replace("[rclone]\n", "[rclone]\nbwlimit = \"1M\"\n");
+    lab.write_config(&lab.config_text(&limited));
+    fs::write(lab.node("home").data.join("big.bin"), noise(4_000_000, 9)).unwrap();
+    let o = lab.wbackup(&["run", "--json"]);
+    assert_exit(&o, 0);
+    let uploads: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event"] == "Progress" && e["activity"]["copying"]["to"] == "cloud")
+        .collect();
+    assert!(
+        uploads
+            .iter()
+            .any(|e| e["rate"].as_u64().is_some_and(|r| r > 0) && e["eta_secs"].is_u64()),
+        "{uploads:#?}"
+    );
+    assert_bucket_matches(&lab, &bucket, "home");
 }
 
 #[test]
@@ -423,53 +445,182 @@ fn a_bucket_that_refuses_deletions_keeps_its_files_and_says_so_once() {
 /// Killed (wbackup and everything it started, rclone included) at each moment of a first
 /// upload and of an incremental one: the bucket's copy passes `restic check` over S3 or is
 /// not a repository yet, and holds no snapshot its source lacks; the next run completes it.
+/// A stand-in for rclone, first on wbackup's PATH: it cuts the power (every process of
+/// the run's session dies at once, as in `Lab::run_killed_at`) at the first call on
+/// home's copy that matches `$KILL_AT`, "VERB [PHASE]" (the phase of the first name the
+/// call is given): "copy config" lets that upload finish first (the object store holds
+/// it, wbackup never hears of it); "during copy data" kills the upload one second in
+/// (the bandwidth is limited, so mid-object). It writes `$KILL_AT` to `$KILLED` when it
+/// cuts. Matching rclone's own calls, not the log, makes each cut land where it says.
+const RCLONE_SHIM: &str = r#"#!/bin/sh
+case " $* " in *" --files-from-raw "*) names=$(cat) ;; *) names= ;; esac
+first=$(printf '%s\n' "$names" | head -n 1)
+verb=
+for w in "$@"; do
+  case "$w" in lsjson|copy|check|hashsum|move|lsf|purge) verb=$w; break ;; esac
+done
+phase=${first%%/*}
+key="$verb${phase:+ $phase}"
+case " $* " in *"/home/restic "*) ;; *) key= ;; esac
+if [ -n "$key" ] && [ "during $key" = "$KILL_AT" ]; then
+  printf '%s\n' "$names" | "$REAL" "$@" &
+  sleep 1
+  echo "$KILL_AT" > "$KILLED"; pkill -KILL -s 0; kill -KILL $$
+fi
+if [ -n "$key" ] && [ "$key" = "$KILL_AT" ]; then
+  printf '%s\n' "$names" | "$REAL" "$@"
+  echo "$KILL_AT" > "$KILLED"; pkill -KILL -s 0; kill -KILL $$
+fi
+printf '%s\n' "$names" | exec "$REAL" "$@"
+"#;
+
+/// One `wbackup run` in a session of its own with the shim first on its PATH, cut where
+/// `kill_at` says. Returns whether it was (else the run went on to its end).
+fn run_cut_at(lab: &Lab, shim: &Path, kill_at: &str) -> bool {
+    use std::os::unix::process::CommandExt;
+    let killed = shim.join("killed");
+    let _ = fs::remove_file(&killed);
+    let path = format!("{}:{}", shim.display(), std::env::var("PATH").unwrap());
+    let mut cmd = lab.wbackup_cmd(&["run"]);
+    cmd.env("PATH", path)
+        .env("KILLED", &killed)
+        .env("KILL_AT", kill_at)
+        .env("REAL", which("rclone"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    // SAFETY: setsid in the child before exec touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    let sid = child.id().to_string();
+    let _ = child.wait();
+    let _ = std::process::Command::new("pkill")
+        .args(["-KILL", "-s", &sid])
+        .status();
+    fs::read_to_string(&killed).is_ok_and(|k| k.trim() == kill_at)
+}
+
+fn which(tool: &str) -> String {
+    let out = std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// After a cut: each copy in the bucket passes `restic check` over S3 and holds only
+/// snapshots its source ever had (`ever`, brought up to date here: a snapshot the
+/// source's retention forgot stays in the copy until a deletion pass), or is not yet a
+/// repository (no config) and then never was.
+fn assert_sound_or_not_yet(
+    lab: &Lab,
+    bucket: &Bucket,
+    cut: &str,
+    round: usize,
+    ever: &mut BTreeMap<&'static str, std::collections::BTreeSet<String>>,
+) {
+    for owner in OWNERS {
+        let source = lab.snapshots(&lab.repo(owner, owner));
+        ever.entry(owner)
+            .or_default()
+            .extend(source.into_iter().map(|(id, _)| id));
+        let copy = bucket.copy_dir(owner);
+        if !copy.join("config").exists() {
+            assert_eq!(round, 0, "cut at {cut}: a copy never loses its config");
+            continue;
+        }
+        let out = bucket.restic(owner, &lab.password_file(), &["check"]);
+        assert!(
+            out.status.success(),
+            "cut at {cut}: {owner}: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        let out = bucket.restic(owner, &lab.password_file(), &["snapshots", "--json"]);
+        let held: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        for s in held.as_array().unwrap() {
+            let id = s["short_id"].as_str().unwrap();
+            assert!(
+                ever[owner].contains(id),
+                "cut at {cut}: {owner}'s copy holds {id}, a snapshot its source never had"
+            );
+        }
+    }
+}
+
+/// The power cut at each moment of an upload of home's copy: after each of rclone's
+/// calls and in the middle of a data upload, for the first copy (the bucket's copy of
+/// home removed before each cut) and for incremental ones (new data before each): every
+/// copy passes `restic check` over S3 or is not yet a repository, holds no snapshot its
+/// source never had, and the next whole run completes it.
 #[test]
 fn killed_during_an_upload_the_copy_is_sound_or_not_yet_a_repository() {
-    let (lab, bucket) = lab_with_bucket("");
+    let lab = Lab::new(&OWNERS);
+    let bucket = Bucket::start(lab.path());
+    let conf = bucket
+        .config("cloud")
+        .replace("[rclone]\n", "[rclone]\nbwlimit = \"1M\"\n");
+    lab.write_config(&lab.config_text(&conf));
+    let shim = lab.path().join("shim");
+    fs::create_dir_all(&shim).unwrap();
+    fs::write(shim.join("rclone"), RCLONE_SHIM).unwrap();
+    fs::set_permissions(shim.join("rclone"), fs::Permissions::from_mode(0o755)).unwrap();
     lab.fill(2);
-    let points: [&[&str]; 5] = [
-        &["cloud: uploading home"],
-        &["cloud: keys:"],
-        &["cloud: config:"],
-        &["cloud: data:"],
-        &["cloud: index:"],
+    fs::write(lab.node("home").data.join("big.bin"), noise(2_500_000, 5)).unwrap();
+    let mut ever = BTreeMap::new();
+    let first_copy = [
+        "lsjson",
+        "copy keys",
+        "check keys",
+        "copy config",
+        "check config",
+        "during copy data",
+        "copy data",
+        "check data",
+        "copy index",
+        "copy snapshots",
     ];
-    for round in 0..2 {
-        if round == 1 {
-            fs::write(lab.node("home").data.join("new.bin"), noise(500_000, 11)).unwrap();
+    for kill_at in first_copy {
+        if bucket.copy_dir("home").exists() {
+            bucket.rclone(&["purge", "lab:bucket/wb/home/restic"]);
         }
-        for (i, point) in points.iter().enumerate() {
-            if round == 1 && (i == 1 || i == 2) {
-                continue; // keys and config are uploaded once, by the first copy
-            }
-            let at = lab.run_killed_at("replicate", "home", point);
-            assert!(at.is_some(), "round {round}: the run reached {point:?}");
-            let copy = bucket.copy_dir("home");
-            if copy.join("config").exists() {
-                let out = bucket.restic("home", &lab.password_file(), &["check"]);
-                assert!(
-                    out.status.success(),
-                    "killed at {at:?}: {}{}",
-                    stdout(&out),
-                    stderr(&out)
-                );
-                let source: Vec<String> = lab
-                    .snapshots(&lab.repo("home", "home"))
-                    .into_iter()
-                    .map(|(id, _)| id)
-                    .collect();
-                let out = bucket.restic("home", &lab.password_file(), &["snapshots", "--json"]);
-                let held: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-                for s in held.as_array().unwrap() {
-                    let id = s["short_id"].as_str().unwrap();
-                    assert!(source.iter().any(|x| x == id), "killed at {at:?}: {id}");
-                }
-            } else {
-                assert_eq!(round, 0, "a copy never loses its config");
-            }
-        }
-        assert_exit(&lab.run(), 0);
-        assert_bucket_matches(&lab, &bucket, "home");
+        assert!(
+            run_cut_at(&lab, &shim, kill_at),
+            "the first copy reached {kill_at:?}"
+        );
+        assert_sound_or_not_yet(&lab, &bucket, kill_at, 0, &mut ever);
+    }
+    assert_exit(&lab.run(), 0);
+    for owner in OWNERS {
+        assert_bucket_matches(&lab, &bucket, owner);
+    }
+    let incremental = [
+        "hashsum config",
+        "during copy data",
+        "copy data",
+        "check data",
+        "copy index",
+        "check index",
+        "copy snapshots",
+        "check snapshots",
+        "move snapshots",
+    ];
+    for (i, kill_at) in incremental.into_iter().enumerate() {
+        let new = lab.node("home").data.join(format!("new {i}.bin"));
+        fs::write(new, noise(1_500_000, 20 + i as u64)).unwrap();
+        assert!(
+            run_cut_at(&lab, &shim, kill_at),
+            "an incremental copy reached {kill_at:?}"
+        );
+        assert_sound_or_not_yet(&lab, &bucket, kill_at, 1, &mut ever);
+    }
+    assert_exit(&lab.run(), 0);
+    for owner in OWNERS {
+        assert_bucket_matches(&lab, &bucket, owner);
     }
 }
 
@@ -487,4 +638,80 @@ fn a_three_node_lab_and_a_bucket_hold_every_repository() {
         assert_bucket_matches(&lab, &bucket, owner);
     }
     lab.assert_everyone_holds_everything();
+}
+
+/// A bucket's copies are proven like a node's, drilled and read by the uploading node
+/// through restic's rclone backend: in a run that ends with verification and by
+/// `wbackup verify`; rot in the bucket is named with what to do, and a server out of
+/// reach is not called damage.
+#[test]
+fn the_buckets_copies_are_proven_from_the_uploading_node() {
+    let (lab, mut bucket) = lab_with_bucket("");
+    lab.fill(2);
+    let plan = stdout(&lab.wbackup_as_configured(&["plan"]).output().unwrap());
+    assert!(
+        plan.contains("verify home's copies on laptop, home, cloud"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("restic -r rclone:lab:bucket/wb/home/restic -o 'rclone.args=serve restic --stdio --b2-hard-delete --config "),
+        "{plan}"
+    );
+    let o = lab.wbackup_as_configured(&["run"]).output().unwrap();
+    assert_exit(&o, 0);
+    let text = stdout(&o);
+    for owner in OWNERS {
+        assert!(
+            text.contains(&format!("{owner} on cloud: proven")),
+            "{text}"
+        );
+    }
+    let verify = |extra: &[&str]| {
+        let pw = lab.password_file();
+        let mut args = vec!["verify", "--json", "--password-file", pw.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        // rclone's retries (their back-off grows to minutes) are left to one try each.
+        let o = lab
+            .wbackup_cmd(&args)
+            .env("RCLONE_RETRIES", "1")
+            .env("RCLONE_LOW_LEVEL_RETRIES", "1")
+            .output()
+            .unwrap();
+        (o.status.code(), proofs(&o))
+    };
+    let (code, all) = verify(&[]);
+    assert_eq!(code, Some(0), "{all:#?}");
+    for owner in OWNERS {
+        let p = proof(&all, owner, "cloud");
+        assert_eq!(p["proven"], true, "{p:#}");
+        assert!(p["files"].as_u64().unwrap() >= 1, "{p:#}");
+    }
+    let drill = lab.node("laptop").base.join(".wbackup-drill");
+    assert_eq!(state(&drill).len(), 0, "no scratch left on laptop");
+
+    // Rot in the bucket's copy of home: named, with what to do; laptop's copy there is
+    // still proven, and no other holder is asked (--node cloud).
+    assert!(rot(&bucket.copy_dir("home")) > 0);
+    let (code, all) = verify(&["--node", "cloud"]);
+    assert_eq!(code, Some(1), "{all:#?}");
+    assert_eq!(all.len(), 2, "{all:#?}");
+    let bad = proof(&all, "home", "cloud");
+    assert_eq!(bad["proven"], false, "{bad:#}");
+    let why = bad["message"].as_str().unwrap();
+    assert!(why.starts_with("home on cloud FAILED"), "{why}");
+    assert!(why.contains("move its folder aside"), "{why}");
+    assert_eq!(proof(&all, "laptop", "cloud")["proven"], true);
+
+    // The server gone: not proven, and not damaged.
+    bucket.stop();
+    let (code, all) = verify(&["--node", "cloud", "--repo", "laptop"]);
+    assert_eq!(code, Some(1), "{all:#?}");
+    let p = proof(&all, "laptop", "cloud");
+    assert_eq!(
+        (&p["proven"], &p["damaged"]),
+        (&false.into(), &false.into()),
+        "{p:#}"
+    );
+    let why = p["message"].as_str().unwrap();
+    assert!(why.contains("cannot be read from laptop"), "{why}");
 }

@@ -42,7 +42,7 @@ pub(super) fn verify(
     json: bool,
     password: &PasswordArgs,
 ) -> error::Result {
-    let known = |n: &String| config.node(n).is_some();
+    let known = |n: &String| config.node(n).is_some() || config.bucket(n).is_some();
     let owners = |r: &String| config.node(r).is_some_and(|n| !n.is_storage());
     if let Some(bad) = nodes.iter().find(|n| !known(n)) {
         return Err(Error::Usage(format!(
@@ -130,11 +130,14 @@ async fn prove(
             }
         }
     }
+    // A bucket's copies are read by the uploading node.
     let holders: Vec<String> = config
         .nodes
         .iter()
-        .filter(|n| nodes.is_empty() || nodes.contains(&n.name))
-        .map(|n| n.name.clone())
+        .map(|n| &n.name)
+        .chain(config.buckets.iter().map(|b| &b.name))
+        .filter(|n| nodes.is_empty() || nodes.contains(n))
+        .cloned()
         .collect();
     let owners: Vec<String> = config
         .nodes

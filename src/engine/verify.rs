@@ -52,6 +52,59 @@ impl Unproven {
     }
 }
 
+/// Where a copy is read: the node whose restic reads it and the repository as restic
+/// names it there. A bucket's copy is read by the uploading node, through rclone.
+struct Place<'c> {
+    conn: &'c Conn,
+    /// restic's `-r`, and the options that go with it.
+    repo: Vec<String>,
+    /// The bucket's copy as the upload names it: its config is looked for with rclone
+    /// (no folder to run `sh/has-config.sh` in).
+    upload: Option<crate::plan::action::Upload>,
+}
+
+impl<'c> Place<'c> {
+    /// `owner`'s repository in its folder on `conn`'s node.
+    fn node(conn: &'c Conn, owner: &str) -> Place<'c> {
+        Place {
+            conn,
+            repo: vec!["-r".into(), conn.repo(owner)],
+            upload: None,
+        }
+    }
+
+    /// `owner`'s copy in bucket `b`, read by `conn`'s node (the uploading node) with
+    /// restic's rclone backend; rclone's configuration file named in `rclone.args` (an
+    /// argument, so it reaches a remote uploader, where an environment would not).
+    fn bucket(
+        conn: &'c Conn,
+        config: &Config,
+        b: &crate::config::Bucket,
+        owner: &str,
+    ) -> Place<'c> {
+        let mut repo = vec!["-r".into(), crate::restore::bucket_repo(b, owner)];
+        if let Some(f) = &config.rclone.config_file {
+            repo.push("-o".into());
+            repo.push(format!(
+                "rclone.args=serve restic --stdio --b2-hard-delete --config {}",
+                crate::shell::quote(&conn.path(f))
+            ));
+        }
+        let upload = crate::engine::replication::bucket::upload_for(config, &conn.node, owner, b);
+        Place {
+            conn,
+            repo,
+            upload: Some(upload),
+        }
+    }
+
+    /// restic reading this copy with `rest`, as a person would type it.
+    fn command(&self, rest: &str) -> String {
+        let words: Vec<String> = self.repo.iter().map(|w| crate::shell::quote(w)).collect();
+        format!("restic {} {rest}", words.join(" "))
+    }
+}
+
 /// What one verification found out about one copy.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Proof {
@@ -480,22 +533,21 @@ impl Verifier<'_> {
             if self.cancel.is_cancelled() {
                 break;
             }
-            let Some(conn) = self.conns.get(h) else {
-                let why = self
-                    .unreachable
-                    .get(h)
-                    .cloned()
-                    .unwrap_or_else(|| "not reached".into());
-                t.fail(h, format!("{repo} on {h} was not verified: {h} is {why}; switch it on or check its address, then run `wbackup verify --node {h}`"));
-                continue;
+            let place = match self.place(h, repo) {
+                Ok(place) => place,
+                Err(why) => {
+                    t.fail(h, format!("{repo} on {h} was not verified: {why}; switch it on or check its address, then run `wbackup verify --node {h}`"));
+                    continue;
+                }
             };
-            match self.latest_snapshot(conn, repo).await {
+            match self.latest_snapshot(&place).await {
                 Ok(Some(s)) => {
                     latest.insert(h.clone(), s);
                 }
                 Ok(None) => t.fail(h, format!("{repo} on {h} holds no snapshot to restore (a copy not made yet?); run `wbackup run` first")),
+                Err(e) if place.upload.is_some() => t.fail(h, format!("{repo} on {h} cannot be read from {}: {e}; the server may be out of reach, or the copy damaged: run `{}` on {}", place.conn.node.name, place.command("check"), place.conn.node.name)),
                 Err(e) => {
-                    let message = format!("{repo} on {h} cannot be read: {e}; it may be damaged: run `restic -r {} check` on {h}", crate::shell::quote(&conn.repo(repo)));
+                    let message = format!("{repo} on {h} cannot be read: {e}; it may be damaged: run `{}` on {h}", place.command("check"));
                     if e == WRONG_PASSWORD {
                         t.fail(h, message)
                     } else {
@@ -505,6 +557,31 @@ impl Verifier<'_> {
             }
         }
         latest
+    }
+
+    /// Where `h`'s copy of `repo` is read, or why it cannot be: `h`, or for a bucket the
+    /// uploading node, was not reached.
+    fn place(&self, h: &str, repo: &str) -> Result<Place<'_>, String> {
+        let why = |n: &str| {
+            self.unreachable
+                .get(n)
+                .cloned()
+                .unwrap_or_else(|| "not reached".into())
+        };
+        match self.config.bucket(h) {
+            Some(_) if self.unreachable.contains_key(h) => Err(format!("{h} is {}", why(h))),
+            Some(b) => {
+                let up = self.config.uploader();
+                match self.conns.get(up) {
+                    Some(conn) => Ok(Place::bucket(conn, self.config, b, repo)),
+                    None => Err(format!("{up}, the node that reads it, is {}", why(up))),
+                }
+            }
+            None => match self.conns.get(h) {
+                Some(conn) => Ok(Place::node(conn, repo)),
+                None => Err(format!("{h} is {}", why(h))),
+            },
+        }
     }
 
     /// One copy's drill and data read: its proof, None when the run was cancelled, or
@@ -518,16 +595,24 @@ impl Verifier<'_> {
         seen: &mut Seen,
         t: &Tally<'_>,
     ) -> Result<Option<Proof>, Unproven> {
-        let conn = self.conns[h];
+        let place = self.place(h, repo).map_err(Unproven::Other)?;
         let damaged = |what: String| {
-            format!(
-                "{repo} on {h} FAILED {what}. Do not restore from it; the next `wbackup run` replaces its damaged files from a copy that was proven (to look yourself: `restic -r {} check --read-data` on {h})",
-                crate::shell::quote(&conn.repo(repo))
-            )
+            if place.upload.is_some() {
+                format!(
+                    "{repo} on {h} FAILED {what}. Do not restore from it; wbackup does not mend a bucket's copy: move its folder aside with rclone and the next `wbackup run` uploads it whole again (to look yourself: `{}` on {})",
+                    place.command("check --read-data"),
+                    place.conn.node.name
+                )
+            } else {
+                format!(
+                    "{repo} on {h} FAILED {what}. Do not restore from it; the next `wbackup run` replaces its damaged files from a copy that was proven (to look yourself: `{}` on {h})",
+                    place.command("check --read-data")
+                )
+            }
         };
         // One sample per snapshot: copies in sync restore the same files.
         if !seen.samples.contains_key(&snap.id) {
-            let files = self.list_files(conn, repo, &snap.id).await.map_err(|e| {
+            let files = self.list_files(&place, &snap.id).await.map_err(|e| {
                 Unproven::of(
                     &e,
                     format!(
@@ -549,19 +634,16 @@ impl Verifier<'_> {
         }
         let (sample, total) = seen.samples[&snap.id].clone();
         let started = Instant::now();
-        let restored = self
-            .drill(conn, repo, &snap.id, &sample)
-            .await
-            .map_err(|e| {
-                Unproven::of(
-                    &e,
-                    damaged(format!(
-                        "its restore drill: restic could not restore {} file(s) of snapshot {} ({e})",
-                        sample.len(),
-                        short(&snap.id)
-                    )),
-                )
-            })?;
+        let restored = self.drill(&place, &snap.id, &sample).await.map_err(|e| {
+            Unproven::of(
+                &e,
+                damaged(format!(
+                    "its restore drill: restic could not restore {} file(s) of snapshot {} ({e})",
+                    sample.len(),
+                    short(&snap.id)
+                )),
+            )
+        })?;
         let seconds = started.elapsed().as_secs_f64();
         if !seen.references.contains_key(&snap.id) {
             let r = self.reference(repo, snap, &sample).await.map_err(|e| {
@@ -575,7 +657,7 @@ impl Verifier<'_> {
         }
         let n = self.config.verify.read_data_cycle.max(1);
         let k = next_read_data(ledger, repo, h, n);
-        let read = self.read_data(conn, repo, k, n).await;
+        let read = self.read_data(&place, k, n).await;
         let bytes: u64 = sample.iter().map(|f| f.size).sum();
         let rate = (seconds > 0.0 && bytes > 0).then(|| bytes as f64 / seconds);
         let mut p = t.blank(h);
@@ -616,54 +698,61 @@ impl Verifier<'_> {
             .collect())
     }
 
-    fn argv(conn: &Conn, repo: &str, rest: &[&str]) -> Vec<String> {
-        let mut a: Vec<String> = vec![
-            "restic".into(),
-            "-r".into(),
-            conn.repo(repo),
-            "--no-lock".into(),
-        ];
+    fn argv(place: &Place, rest: &[&str]) -> Vec<String> {
+        let mut a: Vec<String> = vec!["restic".into()];
+        a.extend(place.repo.iter().cloned());
+        a.push("--no-lock".into());
         a.extend(rest.iter().map(|s| s.to_string()));
         a
     }
 
-    async fn latest_snapshot(&self, conn: &Conn, repo: &str) -> Result<Option<Snapshot>, String> {
-        let has_config = conn
-            .script(HAS_CONFIG, &[&conn.repo(repo)], self.cancel)
-            .await
-            .map_err(|e| e.to_string())?;
-        match has_config.as_slice() {
-            [yes] if yes == "yes" => {}
-            [no] if no == "no" => return Ok(None),
-            _ => return Err(format!("it said {has_config:?} when asked for its config")),
+    async fn latest_snapshot(&self, place: &Place<'_>) -> Result<Option<Snapshot>, String> {
+        let conn = place.conn;
+        match &place.upload {
+            Some(u) => {
+                if !crate::engine::replication::bucket::has_config(conn, u, self.cancel).await? {
+                    return Ok(None);
+                }
+            }
+            None => {
+                let has_config = conn
+                    .script(HAS_CONFIG, &[&place.repo[1]], self.cancel)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                match has_config.as_slice() {
+                    [yes] if yes == "yes" => {}
+                    [no] if no == "no" => return Ok(None),
+                    _ => return Err(format!("it said {has_config:?} when asked for its config")),
+                }
+            }
         }
         let lines = self
-            .restic(conn, Self::argv(conn, repo, &["snapshots", "--json"]))
+            .restic(conn, Self::argv(place, &["snapshots", "--json"]))
             .await?;
         parse_latest(&lines.concat())
     }
 
-    async fn list_files(&self, conn: &Conn, repo: &str, id: &str) -> Result<Vec<SnapFile>, String> {
+    async fn list_files(&self, place: &Place<'_>, id: &str) -> Result<Vec<SnapFile>, String> {
         let lines = self
-            .restic(conn, Self::argv(conn, repo, &["ls", "--json", id]))
+            .restic(place.conn, Self::argv(place, &["ls", "--json", id]))
             .await?;
         Ok(lines.iter().filter_map(|l| parse_ls_line(l)).collect())
     }
 
-    /// Restores `sample` of snapshot `id` on `conn`'s copy, hashes it there; the hashes
-    /// by snapshot path.
+    /// Restores `sample` of snapshot `id` of the copy at `place`, on the node that reads
+    /// it, and hashes it there; the hashes by snapshot path.
     async fn drill(
         &self,
-        conn: &Conn,
-        repo: &str,
+        place: &Place<'_>,
         id: &str,
         sample: &[SnapFile],
     ) -> Result<HashMap<String, String>, String> {
         if sample.is_empty() {
             return Ok(HashMap::new());
         }
+        let conn = place.conn;
         let mut argv = vec![format!("{}/.wbackup-drill", conn.base())];
-        argv.extend(Self::argv(conn, repo, &["restore", id]));
+        argv.extend(Self::argv(place, &["restore", id]));
         for f in sample {
             argv.push("--include".into());
             argv.push(restic::glob_escape(&f.path));
@@ -740,9 +829,12 @@ impl Verifier<'_> {
             .cloned()
             .collect();
         if !rest.is_empty() {
-            let restored = self.drill(conn, repo, &snap.id, &rest).await.map_err(|e| {
-                format!("restoring from {owner}'s own repository to compare failed: {e}")
-            })?;
+            let restored = self
+                .drill(&Place::node(conn, repo), &snap.id, &rest)
+                .await
+                .map_err(|e| {
+                    format!("restoring from {owner}'s own repository to compare failed: {e}")
+                })?;
             for (path, sha) in restored {
                 out.entry(path).or_insert((sha, false));
             }
@@ -750,9 +842,9 @@ impl Verifier<'_> {
         Ok(out)
     }
 
-    async fn read_data(&self, conn: &Conn, repo: &str, k: u32, n: u32) -> Result<(), String> {
+    async fn read_data(&self, place: &Place<'_>, k: u32, n: u32) -> Result<(), String> {
         let subset = format!("--read-data-subset={k}/{n}");
-        self.restic(conn, Self::argv(conn, repo, &["check", &subset]))
+        self.restic(place.conn, Self::argv(place, &["check", &subset]))
             .await
             .map(|_| ())
     }
@@ -789,7 +881,7 @@ pub async fn read_only(
     timeout: Duration,
     cancel: &CancellationToken,
 ) -> Result<Vec<String>, String> {
-    let argv = Verifier::argv(conn, repo, rest);
+    let argv = Verifier::argv(&Place::node(conn, repo), rest);
     let lines = with_password(conn, Job::new(argv), password, timeout, cancel).await?;
     Ok(lines
         .into_iter()

@@ -184,7 +184,10 @@ impl Step {
             Action::Verify => self
                 .targets
                 .iter()
-                .flat_map(|h| verify_commands(config, &self.node, node(h)))
+                .flat_map(|h| match config.bucket(h) {
+                    Some(b) => bucket_verify_commands(config, &self.node, b),
+                    None => verify_commands(config, &self.node, node(h)),
+                })
                 .collect(),
         }
     }
@@ -365,6 +368,47 @@ fn verify_commands(config: &Config, repo: &str, holder: &Node) -> Vec<String> {
             format!(
                 "restic -r {path} --no-lock check --read-data-subset=K/{}   (K moves on by one each time: every pack read within {} verifications)",
                 v.read_data_cycle, v.read_data_cycle
+            ),
+        ),
+    ]
+}
+
+/// A bucket copy's proof: the same drill and data read, by the uploading node through
+/// restic's rclone backend.
+fn bucket_verify_commands(config: &Config, repo: &str, b: &crate::config::Bucket) -> Vec<String> {
+    let up = config
+        .node(config.uploader())
+        .expect("validated: the uploader is a node");
+    let mut r = format!("-r {}", shell::quote(&crate::restore::bucket_repo(b, repo)));
+    if let Some(f) = &config.rclone.config_file {
+        r.push_str(&format!(
+            " -o {}",
+            shell::quote(&format!(
+                "rclone.args=serve restic --stdio --b2-hard-delete --config {}",
+                shell::quote(f)
+            ))
+        ));
+    }
+    let drill = shell::quote_path_for_user(&format!(
+        "{}/.wbackup-drill",
+        up.base_dir.trim_end_matches('/')
+    ));
+    let v = &config.verify;
+    vec![
+        on(
+            up,
+            format!(
+                "sh -c \"$(drill.sh)\" -- {drill} restic {r} --no-lock restore LATEST --include FILE...   ({}'s copy: up to {} files, at most {}, restored here, hashed and compared as for a node's copy)",
+                b.name,
+                v.files,
+                replication::human_bytes(v.max_bytes.0)
+            ),
+        ),
+        on(
+            up,
+            format!(
+                "restic {r} --no-lock check --read-data-subset=K/{}",
+                v.read_data_cycle
             ),
         ),
     ]
@@ -567,10 +611,7 @@ fn bucket_hops(config: &Config, options: &Options, nodes: &[&Node], owner: &str)
     let Some(up) = nodes.iter().find(|n| n.name == from) else {
         return vec![];
     };
-    config
-        .buckets
-        .iter()
-        .filter(|b| options.only.is_empty() || options.only.contains(&b.name))
+    buckets_in(config, options, nodes)
         .map(|b| Hop {
             from: from.to_string(),
             to: b.name.clone(),
@@ -579,6 +620,21 @@ fn bucket_hops(config: &Config, options: &Options, nodes: &[&Node], owner: &str)
             )),
         })
         .collect()
+}
+
+/// The buckets of a run on `nodes`: those `options` select, when the uploading node is
+/// one of `nodes`.
+fn buckets_in<'c>(
+    config: &'c Config,
+    options: &Options,
+    nodes: &[&Node],
+) -> impl Iterator<Item = &'c crate::config::Bucket> {
+    let up = nodes.iter().any(|n| n.name == config.uploader());
+    let only = options.only.clone();
+    config
+        .buckets
+        .iter()
+        .filter(move |b| up && (only.is_empty() || only.contains(&b.name)))
 }
 
 /// The heal steps of `options` for a plan on `nodes`: per repository owned in it, the
@@ -726,7 +782,12 @@ impl Plan {
         }
         // Every copy proven, before the records carry the proofs.
         if options.verify {
-            let holders: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
+            // A bucket's copies are read by the uploading node: proven when it is in the run.
+            let holders: Vec<String> = nodes
+                .iter()
+                .map(|n| n.name.clone())
+                .chain(buckets_in(config, options, &nodes).map(|b| b.name.clone()))
+                .collect();
             for owner in &owners {
                 push(
                     StepKind::Verify,

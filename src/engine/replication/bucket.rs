@@ -259,6 +259,34 @@ pub async fn listing(
     Ok(files)
 }
 
+/// Whether the copy on the bucket has its config: one listing of its top level (rclone
+/// says "directory not found", exit status 3, where nothing was ever uploaded). Asked
+/// once (`--retries 1`): a server out of reach is said at once, not after minutes of
+/// rclone's back-off, and verification tells it apart from a damaged copy.
+pub async fn has_config(
+    conn: &Conn,
+    u: &Upload,
+    cancel: &CancellationToken,
+) -> Result<bool, String> {
+    let mut w = words(
+        u,
+        &["lsjson", "--files-only", "--no-mimetype", "--retries", "1"],
+    );
+    w.push(Word::lit(&u.copy));
+    let argv = action::expand(&w, &conn.home);
+    let (fin, lines) =
+        process::capture(conn.at(), Job::new(argv).timeout(LIST_TIMEOUT), cancel).await;
+    match fin.code {
+        Some(0) => {
+            let top: Vec<serde_json::Value> = serde_json::from_str(&lines.join("\n"))
+                .map_err(|e| format!("rclone lsjson {}: {e}", u.copy))?;
+            Ok(top.iter().any(|f| f["Path"] == "config"))
+        }
+        Some(3) => Ok(false),
+        _ => Err(format!("cannot list {}: {}", u.copy, fin.describe())),
+    }
+}
+
 /// `rclone hashsum sha256` of `config` alone: one line, `<64 hex>  config`.
 fn parse_config_hash(lines: &[String]) -> Result<String, String> {
     match lines {
