@@ -2,10 +2,14 @@
 # password file last) and prints the seconds from the first replicate step's start to the
 # last one's finish, each event stamped as it arrives. Exits non-zero when the run or a
 # replicate step failed. Used by bench/relay.sh and bench/bucket.sh.
-import json, subprocess, sys, time
+import json, os, subprocess, sys, time
+
+# pyenv's python puts its own bin folder first on PATH: WB_PATH, when set, is the PATH
+# wbackup must see (a benchmark's shims first).
+env = dict(os.environ, PATH=os.environ.get("WB_PATH", os.environ["PATH"]))
 
 p = subprocess.Popen(sys.argv[1:-1] + ["run", "--no-verify", "--json", "--password-file", sys.argv[-1]],
-                     stdout=subprocess.PIPE, text=True)
+                     stdout=subprocess.PIPE, text=True, env=env)
 first = last = None
 for line in p.stdout:
     t = time.monotonic()

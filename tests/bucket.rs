@@ -41,24 +41,30 @@ fn assert_bucket_matches(lab: &Lab, bucket: &Bucket, owner: &str) {
         files(&src),
         "the bucket's copy of {owner} holds the source's files"
     );
+    let ids = checked_snapshots(lab, bucket, owner, "");
+    let source: Vec<String> = lab.snapshots(&src).into_iter().map(|(id, _)| id).collect();
+    assert_eq!(ids, source, "{owner}'s snapshots over S3");
+}
+
+/// `restic check` of the bucket's copy of `owner` over S3 passes (`when` says after
+/// what, in the failure); its snapshots' short ids.
+fn checked_snapshots(lab: &Lab, bucket: &Bucket, owner: &str, when: &str) -> Vec<String> {
     let out = bucket.restic(owner, &lab.password_file(), &["check"]);
     assert!(
         out.status.success(),
-        "restic check over S3 of {owner}: {}{}",
+        "{when}restic check over S3 of {owner}: {}{}",
         stdout(&out),
         stderr(&out)
     );
     let out = bucket.restic(owner, &lab.password_file(), &["snapshots", "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let over_s3: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let ids: Vec<&str> = over_s3
+    over_s3
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| s["short_id"].as_str().unwrap())
-        .collect();
-    let source: Vec<String> = lab.snapshots(&src).into_iter().map(|(id, _)| id).collect();
-    assert_eq!(ids, source, "{owner}'s snapshots over S3");
+        .map(|s| s["short_id"].as_str().unwrap().to_string())
+        .collect()
 }
 
 #[test]
@@ -533,19 +539,9 @@ fn assert_sound_or_not_yet(
             assert_eq!(round, 0, "cut at {cut}: a copy never loses its config");
             continue;
         }
-        let out = bucket.restic(owner, &lab.password_file(), &["check"]);
-        assert!(
-            out.status.success(),
-            "cut at {cut}: {owner}: {}{}",
-            stdout(&out),
-            stderr(&out)
-        );
-        let out = bucket.restic(owner, &lab.password_file(), &["snapshots", "--json"]);
-        let held: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        for s in held.as_array().unwrap() {
-            let id = s["short_id"].as_str().unwrap();
+        for id in checked_snapshots(lab, bucket, owner, &format!("cut at {cut}: ")) {
             assert!(
-                ever[owner].contains(id),
+                ever[owner].contains(&id),
                 "cut at {cut}: {owner}'s copy holds {id}, a snapshot its source never had"
             );
         }
@@ -572,7 +568,7 @@ fn killed_during_an_upload_the_copy_is_sound_or_not_yet_a_repository() {
     lab.fill(2);
     fs::write(lab.node("home").data.join("big.bin"), noise(2_500_000, 5)).unwrap();
     let mut ever = BTreeMap::new();
-    let first_copy = [
+    let first_copy: &[&str] = &[
         "lsjson",
         "copy keys",
         "check keys",
@@ -584,21 +580,7 @@ fn killed_during_an_upload_the_copy_is_sound_or_not_yet_a_repository() {
         "copy index",
         "copy snapshots",
     ];
-    for kill_at in first_copy {
-        if bucket.copy_dir("home").exists() {
-            bucket.rclone(&["purge", "lab:bucket/wb/home/restic"]);
-        }
-        assert!(
-            run_cut_at(&lab, &shim, kill_at),
-            "the first copy reached {kill_at:?}"
-        );
-        assert_sound_or_not_yet(&lab, &bucket, kill_at, 0, &mut ever);
-    }
-    assert_exit(&lab.run(), 0);
-    for owner in OWNERS {
-        assert_bucket_matches(&lab, &bucket, owner);
-    }
-    let incremental = [
+    let incremental: &[&str] = &[
         "hashsum config",
         "during copy data",
         "copy data",
@@ -609,18 +591,25 @@ fn killed_during_an_upload_the_copy_is_sound_or_not_yet_a_repository() {
         "check snapshots",
         "move snapshots",
     ];
-    for (i, kill_at) in incremental.into_iter().enumerate() {
-        let new = lab.node("home").data.join(format!("new {i}.bin"));
-        fs::write(new, noise(1_500_000, 20 + i as u64)).unwrap();
-        assert!(
-            run_cut_at(&lab, &shim, kill_at),
-            "an incremental copy reached {kill_at:?}"
-        );
-        assert_sound_or_not_yet(&lab, &bucket, kill_at, 1, &mut ever);
-    }
-    assert_exit(&lab.run(), 0);
-    for owner in OWNERS {
-        assert_bucket_matches(&lab, &bucket, owner);
+    for (round, points) in [first_copy, incremental].into_iter().enumerate() {
+        for (i, kill_at) in points.iter().enumerate() {
+            if round == 0 && bucket.copy_dir("home").exists() {
+                bucket.rclone(&["purge", "lab:bucket/wb/home/restic"]);
+            }
+            if round == 1 {
+                let new = lab.node("home").data.join(format!("new {i}.bin"));
+                fs::write(new, noise(1_500_000, 20 + i as u64)).unwrap();
+            }
+            assert!(
+                run_cut_at(&lab, &shim, kill_at),
+                "round {round} reached {kill_at:?}"
+            );
+            assert_sound_or_not_yet(&lab, &bucket, kill_at, round, &mut ever);
+        }
+        assert_exit(&lab.run(), 0);
+        for owner in OWNERS {
+            assert_bucket_matches(&lab, &bucket, owner);
+        }
     }
 }
 
