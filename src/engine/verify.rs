@@ -9,6 +9,9 @@
 //! (`restic check --read-data-subset=k/n`). Nothing here writes into a repository: every
 //! restic command runs with `--no-lock`. Each result is appended to the proof ledger
 //! (`<base_dir>/logs/proofs.jsonl` on the orchestrator), one JSON line per copy.
+//!
+//! A bucket's copy has no node of its own to drill on: the uploading node reads it
+//! through restic's rclone backend (`Place`), into its own scratch folder.
 
 use super::events::{Cause, Event, Outcome, Sink, Stream};
 use super::run::{Run, Unusable};
