@@ -88,9 +88,8 @@ impl<'c> Place<'c> {
         let mut repo = vec!["-r".into(), crate::restore::bucket_repo(b, owner)];
         if let Some(f) = &config.rclone.config_file {
             repo.push("-o".into());
-            repo.push(format!(
-                "rclone.args=serve restic --stdio --b2-hard-delete --config {}",
-                crate::shell::quote(&conn.path(f))
+            repo.push(crate::engine::replication::bucket::restic_rclone_args(
+                &conn.path(f),
             ));
         }
         let upload = crate::engine::replication::bucket::upload_for(config, &conn.node, owner, b);

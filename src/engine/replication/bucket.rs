@@ -39,6 +39,15 @@ pub fn rclone_words(r: &crate::config::Rclone) -> Vec<Word> {
     w
 }
 
+/// restic's `-o` value that names rclone's configuration file `file` to the rclone that
+/// restic's rclone backend starts (an argument, so it reaches a remote node).
+pub fn restic_rclone_args(file: &str) -> String {
+    format!(
+        "rclone.args=serve restic --stdio --b2-hard-delete --config {}",
+        crate::shell::quote(file)
+    )
+}
+
 /// The upload of `owner`'s copy held by the uploading node `up` into the bucket `b`.
 pub fn upload_for(config: &Config, up: &Node, owner: &str, b: &Bucket) -> Upload {
     Upload {
