@@ -84,7 +84,7 @@ fn an_unknown_node_is_a_usage_error() {
 }
 
 #[test]
-fn jobs_is_said_in_the_plan_and_zero_is_a_usage_error() {
+fn jobs_is_said_in_the_plan_auto_counts_the_nodes_and_zero_is_a_usage_error() {
     let d = tempfile::tempdir().unwrap();
     let o = wbackup(d.path(), &["plan", "--jobs", "3"]);
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
@@ -115,6 +115,55 @@ fn jobs_is_said_in_the_plan_and_zero_is_a_usage_error() {
     let o = wbackup(d.path(), &["run", "--jobs", "0"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).1.contains("--jobs"), "{:?}", text(&o));
+    // `--jobs auto` on the command line, over a configured number: one step per node.
+    let three = d.path().join("three.toml");
+    fs::write(
+        &three,
+        "orchestrator = \"laptop\"\njobs = 2\n[nodes.laptop]\npaths = [\"~/x\"]\n[nodes.home]\naddresses = [\"h\"]\npaths = [\"~/y\"]\n[nodes.nas]\naddresses = [\"n\"]\n",
+    )
+    .unwrap();
+    let o = wbackup(
+        d.path(),
+        &[
+            "--config",
+            three.to_str().unwrap(),
+            "plan",
+            "--jobs",
+            "auto",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
+    assert!(
+        text(&o)
+            .0
+            .contains("run up to 3 at a time (jobs = \"auto\": one step per node of this run)"),
+        "{:?}",
+        text(&o)
+    );
+    let o = wbackup(
+        d.path(),
+        &[
+            "--config",
+            three.to_str().unwrap(),
+            "plan",
+            "--jobs",
+            "auto",
+            "--node",
+            "laptop",
+            "--node",
+            "home",
+        ],
+    );
+    assert!(
+        text(&o)
+            .0
+            .contains("run up to 2 at a time (jobs = \"auto\""),
+        "{:?}",
+        text(&o)
+    );
+    let o = wbackup(d.path(), &["plan", "--jobs", "many"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).1.contains("nor \"auto\""), "{:?}", text(&o));
 }
 
 #[test]

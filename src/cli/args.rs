@@ -31,16 +31,31 @@ pub struct Selection {
     /// Limit to this node (repeatable)
     #[arg(long = "node", value_name = "NAME")]
     pub nodes: Vec<String>,
-    /// Run up to N steps of one kind at once, each on its own node (default: `jobs`
-    /// in the configuration, else 1); replication steps always run one at a time
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=config::MAX_JOBS as i64))]
-    pub jobs: Option<u16>,
+    /// Run up to N steps of one kind at once, each on its own node, or `auto` for one
+    /// per node of the run (default: `jobs` in the configuration, else 1); copies run
+    /// side by side when they share no node
+    #[arg(long, value_name = "N|auto", value_parser = parse_jobs)]
+    pub jobs: Option<plan::Jobs>,
     /// End with the verification of every copy, due or not (see [verify] every_days)
     #[arg(long, conflicts_with = "no_verify")]
     pub verify: bool,
     /// Do not end with verification, even when it is due
     #[arg(long)]
     pub no_verify: bool,
+}
+
+/// `--jobs`: a number of steps from 1 to the configuration's limit, or `auto`.
+fn parse_jobs(text: &str) -> Result<plan::Jobs, String> {
+    if text == "auto" {
+        return Ok(plan::Jobs::Auto);
+    }
+    match text.parse::<usize>() {
+        Ok(n @ 1..=config::MAX_JOBS) => Ok(plan::Jobs::Steps(n)),
+        _ => Err(format!(
+            "{text:?} is neither a number of steps from 1 to {} nor \"auto\"",
+            config::MAX_JOBS
+        )),
+    }
 }
 
 impl Selection {
@@ -53,7 +68,7 @@ impl Selection {
     ) -> Result<Plan, plan::PlanError> {
         let options = plan::Options {
             only: self.nodes.clone(),
-            jobs: self.jobs.map(usize::from),
+            jobs: self.jobs,
             accept_shrink: accept_shrink.to_vec(),
             ..plan::Options::default()
         };

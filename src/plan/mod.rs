@@ -456,8 +456,17 @@ pub struct Plan {
     /// (`--accept-shrink REPO`), after checking the source.
     pub accept_shrink: Vec<String>,
     /// How many steps of one kind may run at once, each on its own node (`jobs` in the
-    /// configuration, or `--jobs`); replication steps always run one at a time.
+    /// configuration, or `--jobs`); copies run side by side when they share no node.
     pub jobs: usize,
+    /// `jobs` came from "auto": one step per node of this run.
+    pub jobs_auto: bool,
+}
+
+/// How many steps of one kind may run at once: a number, or one per node of the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Jobs {
+    Steps(usize),
+    Auto,
 }
 
 /// What a person may ask of a plan beyond the configuration.
@@ -466,7 +475,7 @@ pub struct Options {
     /// Only these nodes (all when empty).
     pub only: Vec<String>,
     /// `--jobs`, instead of the configuration's `jobs`.
-    pub jobs: Option<usize>,
+    pub jobs: Option<Jobs>,
     /// `--accept-shrink REPO`: repositories whose lost snapshots may leave their copies.
     pub accept_shrink: Vec<String>,
     /// End with the verification of every copy (`[verify]`; when due, or `--verify`).
@@ -818,18 +827,21 @@ impl Plan {
             return Err(PlanError::NotReplicated(bad.clone(), known));
         }
         let plan_nodes = nodes.len() + config.buckets.len();
+        let jobs = options.jobs.unwrap_or(if config.jobs_auto {
+            Jobs::Auto
+        } else {
+            Jobs::Steps(config.jobs)
+        });
         Ok(Plan {
             nodes: nodes.iter().map(|n| n.name.clone()).collect(),
             steps,
             accept_shrink: options.accept_shrink.clone(),
-            jobs: options
-                .jobs
-                .unwrap_or(if config.jobs_auto {
-                    plan_nodes
-                } else {
-                    config.jobs
-                })
-                .max(1),
+            jobs: match jobs {
+                Jobs::Steps(n) => n,
+                Jobs::Auto => plan_nodes,
+            }
+            .max(1),
+            jobs_auto: jobs == Jobs::Auto,
         })
     }
 
@@ -865,7 +877,7 @@ impl Plan {
             ));
         }
         if self.jobs > 1 {
-            let auto = if config.jobs_auto {
+            let auto = if self.jobs_auto {
                 " (jobs = \"auto\": one step per node of this run)"
             } else {
                 ""
