@@ -134,8 +134,8 @@ pub(crate) struct Transfers {
 /// A hop's place in `Transfers`, given back when dropped.
 pub(crate) struct Slot {
     transfers: Rc<Transfers>,
-    from: String,
-    to: String,
+    /// (node, sending) for each direction held.
+    ways: Vec<(String, bool)>,
 }
 
 impl Transfers {
@@ -149,21 +149,35 @@ impl Transfers {
 
     /// Waits until `from` may send and `to` may receive, then holds both.
     pub(crate) async fn take(self: &Rc<Self>, from: &str, to: &str) -> Slot {
-        let (out, into) = ((from.to_string(), true), (to.to_string(), false));
+        self.hold(vec![(from.to_string(), true), (to.to_string(), false)])
+            .await
+    }
+
+    /// Waits until `node` may send, then holds that alone: a relay that takes over a
+    /// copy whose direct path failed (the hop already holds its target's turn).
+    pub(crate) async fn take_out(self: &Rc<Self>, node: &str) -> Slot {
+        self.hold(vec![(node.to_string(), true)]).await
+    }
+
+    /// Waits until every one of `ways` has room, then holds them all at once (so two
+    /// holders never wait on each other).
+    async fn hold(self: &Rc<Self>, ways: Vec<(String, bool)>) -> Slot {
         loop {
             let freed = self.freed.notified();
             tokio::pin!(freed);
             freed.as_mut().enable();
             {
                 let mut busy = self.busy.borrow_mut();
-                let used = |k: &(String, bool)| busy.get(k).copied().unwrap_or(0);
-                if used(&out) < self.per_node && used(&into) < self.per_node {
-                    *busy.entry(out).or_default() += 1;
-                    *busy.entry(into).or_default() += 1;
+                if ways
+                    .iter()
+                    .all(|w| busy.get(w).copied().unwrap_or(0) < self.per_node)
+                {
+                    for w in &ways {
+                        *busy.entry(w.clone()).or_default() += 1;
+                    }
                     return Slot {
                         transfers: self.clone(),
-                        from: from.to_string(),
-                        to: to.to_string(),
+                        ways,
                     };
                 }
             }
@@ -175,8 +189,8 @@ impl Transfers {
 impl Drop for Slot {
     fn drop(&mut self) {
         let mut busy = self.transfers.busy.borrow_mut();
-        for k in [(self.from.clone(), true), (self.to.clone(), false)] {
-            if let Some(n) = busy.get_mut(&k) {
+        for k in &self.ways {
+            if let Some(n) = busy.get_mut(k) {
                 *n = n.saturating_sub(1);
             }
         }
@@ -462,6 +476,28 @@ mod tests {
         let two = Rc::new(Transfers::new(2));
         let _a = two.take("home", "server").await;
         let _b = two.take("home", "laptop").await;
+    }
+
+    #[tokio::test]
+    async fn a_relay_taking_over_a_direct_copy_waits_for_its_own_turn_to_send() {
+        let t = Rc::new(Transfers::new(1));
+        // home → server goes direct; laptop meanwhile sends its own copy to nas.
+        let _direct = t.take("home", "server").await;
+        let laptop_sends = t.take("laptop", "nas").await;
+        // The direct path fails: laptop relays, but only once its link is free.
+        let relay = t.take_out("laptop");
+        tokio::pin!(relay);
+        assert!(!ready(relay.as_mut()), "two copies out of laptop at once");
+        drop(laptop_sends);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let Poll::Ready(_held) = relay.as_mut().poll(&mut cx) else {
+            panic!("the relay's turn did not come when laptop's copy ended");
+        };
+        // Held, it keeps laptop's other copies out waiting, and its receivers free.
+        let next = t.take("laptop", "home");
+        tokio::pin!(next);
+        assert!(!ready(next.as_mut()));
+        let _into_nas = t.take("server", "nas").await;
     }
 
     /// Whether the future is ready when polled once now.

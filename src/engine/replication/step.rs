@@ -240,6 +240,7 @@ impl Run<'_> {
             config: self.config,
             dir,
             relay,
+            transfers: self.transfers(),
         }))
     }
 

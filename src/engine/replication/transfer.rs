@@ -41,6 +41,8 @@ pub struct DirectHop<'a> {
     /// The orchestrator's copy, up to date in this step: the transfer's source when the
     /// direct path fails. None when it is not.
     pub relay: Option<std::rc::Rc<Conn>>,
+    /// The run's turns to send and receive: a relay taking over waits for its own.
+    pub(crate) transfers: std::rc::Rc<crate::engine::run::Transfers>,
 }
 
 /// Reports for the step's log.
@@ -210,6 +212,8 @@ async fn send(
         ),
     );
     let mut src = hop.src;
+    // The relay's turn to send, when it takes over a direct copy (held to the end).
+    let mut _relay_turn = None;
     if let Some(d) = &hop.direct {
         let why = match direct::open(d.config, &d.dir, hop.src, hop.dst, cancel).await {
             Ok(path) => {
@@ -243,6 +247,7 @@ async fn send(
                 hop.repo, relay.node.name
             ),
         );
+        _relay_turn = Some(d.transfers.take_out(&relay.node.name).await);
         src = relay;
     }
     let argv = transfer_argv(
