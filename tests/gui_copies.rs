@@ -7,6 +7,11 @@
 //! button's clipboard; then a run from the window, after which the matrix is read again
 //! by itself (nas caught up).
 //!
+//! A second window shows a bucket node (`rclone serve s3` on loopback) as a column of
+//! its own: after a run that verified, both repositories' copies in the bucket are proven,
+//! and the selected copy's restore commands are the `rclone:` ones `wbackup restore`
+//! prints.
+//!
 //! A screenshot of the view is saved to `$WBACKUP_COPIES_SHOT` when set
 //! (`docs/screenshots/copies.png`).
 //!
@@ -146,6 +151,58 @@ Main {
 }
 "##;
 
+const BUCKET_DRIVER: &str = r##"
+import QtQuick
+import QtQuick.Controls
+import org.wbackup
+
+Main {
+    id: win
+    property var errors: []
+    property bool checked: false
+    readonly property string expectedRestore: @EXPECTED_RESTORE@
+
+    @CHECKS@
+
+    Connections {
+        target: win.copies
+        function onLoadingChanged() {
+            if (win.copies.loading || win.checked)
+                return
+            win.checked = true
+            Qt.callLater(win.check)
+        }
+    }
+
+    function check() {
+        win.showCopies()
+        const nodes = win.copies.nodes
+        expect(nodes.length === 3 && nodes[0] === "laptop" && nodes[1] === "home" && nodes[2] === "cloud",
+               "the bucket is a column after the nodes: " + nodes)
+        for (const repo of ["laptop", "home"]) {
+            const cell = find(win.contentItem, "cell_" + repo + "_cloud")
+            expect(cell !== null && cell.visible, "a cell for " + repo + " on cloud")
+            if (cell !== null)
+                expect(cell.copyState === "proven", repo + " on cloud is proven: " + cell.copyState)
+        }
+        find(win.contentItem, "cell_home_cloud").choose()
+        expect(win.copies.detail.indexOf("home on cloud: proven") === 0, "the details name the bucket's copy: " + win.copies.detail)
+        expect(win.copies.restoreText === win.expectedRestore, "the restore commands are wbackup restore's: " + win.copies.restoreText)
+        expect(win.copies.restoreText.indexOf("rclone:") >= 0, "read with restic's rclone backend: " + win.copies.restoreText)
+        win.finish()
+    }
+
+    Timer {
+        running: true
+        interval: 120000
+        onTriggered: {
+            expect(false, "finished within two minutes")
+            win.finish()
+        }
+    }
+}
+"##;
+
 /// Moves repository `repo`'s proofs in the ledger `days` into the past.
 fn age_proofs(lab: &Lab, repo: &str, days: i64) {
     let ledger = lab.node("laptop").base.join("logs/proofs.jsonl");
@@ -164,6 +221,7 @@ fn age_proofs(lab: &Lab, repo: &str, days: i64) {
 fn main() {
     match window::phase().as_deref() {
         Some("copies") => std::process::exit(copies()),
+        Some("bucket") => std::process::exit(bucket()),
         Some(other) => panic!("no phase {other}"),
         None => {}
     }
@@ -191,7 +249,37 @@ fn main() {
     // The window, in a home of its own (its remembered geometry never in the real
     // user's state folder), offscreen.
     Window::with_config(&lab.path().join("config.toml")).run("copies");
-    println!("gui_copies: all checks passed");
+    println!("gui_copies: the nodes' copies: all checks passed");
+
+    let lab = Lab::new(&["laptop", "home"]);
+    let bucket = support::bucket::Bucket::start(lab.path());
+    lab.write_config(&lab.config_text(&bucket.config("cloud")));
+    lab.fill(1);
+    assert_exit(
+        &lab.wbackup_as_configured(&["run", "--verify"])
+            .output()
+            .unwrap(),
+        0,
+    );
+    Window::with_config(&lab.path().join("config.toml")).run("bucket");
+    println!("gui_copies: the bucket's copies: all checks passed");
+}
+
+/// The window on a lab with a bucket node, wrapped in the bucket column's checks.
+fn bucket() -> i32 {
+    let config =
+        wbackup::config::load(Some(&window::config_file())).expect("the lab's configuration");
+    let request = wbackup::restore::Request {
+        repo: "home".into(),
+        from: Some("cloud".into()),
+        ..Default::default()
+    };
+    let expected = wbackup::restore::commands(&config, &request).expect("restore commands");
+    let driver = BUCKET_DRIVER.replace(
+        "@EXPECTED_RESTORE@",
+        &serde_json::to_string(&expected).unwrap(),
+    );
+    window::open(&driver, |_| {})
 }
 
 /// The window on the lab's configuration, wrapped in the Copies view's checks; its exit
