@@ -1,6 +1,7 @@
 //! POSIX shell quoting. Remote commands travel to sshd as one string that the remote
 //! login shell splits again, so every word built from user data goes through `quote`:
 //! paths and host names may hold spaces, quotes, `$(...)` or `;` and must arrive verbatim.
+//! One string is split by restic instead (`-o rclone.args=`): `restic_field` quotes for it.
 
 /// Quotes one word for a POSIX shell. Words made only of safe characters stay readable.
 pub fn quote(word: &str) -> String {
@@ -13,6 +14,21 @@ pub fn quote(word: &str) -> String {
     } else {
         format!("'{}'", word.replace('\'', r"'\''"))
     }
+}
+
+/// `s` as one field of a string restic splits itself (`rclone.args`), which is not a
+/// shell: a quote starts and ends a field, and no escape is ever undone. Single quotes
+/// around it, double ones when it holds a single quote; None when it holds both, or ends
+/// in a backslash (which would keep the closing quote from closing).
+pub fn restic_field(s: &str) -> Option<String> {
+    let q = if !s.contains('\'') {
+        '\''
+    } else if !s.contains('"') {
+        '"'
+    } else {
+        return None;
+    };
+    (!s.ends_with('\\')).then(|| format!("{q}{s}{q}"))
 }
 
 /// Joins words into one command line, each quoted.

@@ -74,7 +74,8 @@ fn restic_reads_every_repository_from_the_bucket_and_later_runs_upload_only_new_
     let conf = bucket.conf.display().to_string();
     assert!(
         plan.contains(&format!(
-            "rclone --config {conf} copy --files-from-raw - --no-traverse"
+            "rclone --config {} copy --files-from-raw - --no-traverse",
+            wbackup::shell::quote(&conf)
         )),
         "{plan}"
     );
@@ -643,7 +644,7 @@ fn the_buckets_copies_are_proven_from_the_uploading_node() {
         "{plan}"
     );
     assert!(
-        plan.contains("restic -r rclone:lab:bucket/wb/home/restic -o 'rclone.args=serve restic --stdio --b2-hard-delete --config "),
+        plan.contains("restic -r rclone:lab:bucket/wb/home/restic -o '\"rclone.args=serve restic --stdio --b2-hard-delete --config "),
         "{plan}"
     );
     let o = lab.wbackup_as_configured(&["run"]).output().unwrap();

@@ -15,6 +15,15 @@ fn wbackup(home: &std::path::Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// wbackup with `--config FILE` first, `FILE` holding `config` (written in `home`).
+fn configured(home: &std::path::Path, config: &str, args: &[&str]) -> Output {
+    let file = home.join("configured.toml");
+    fs::write(&file, config).unwrap();
+    let mut all = vec!["--config", file.to_str().unwrap()];
+    all.extend_from_slice(args);
+    wbackup(home, &all)
+}
+
 fn text(o: &Output) -> (String, String) {
     (
         String::from_utf8_lossy(&o.stdout).into(),
@@ -116,22 +125,8 @@ fn jobs_is_said_in_the_plan_auto_counts_the_nodes_and_zero_is_a_usage_error() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).1.contains("--jobs"), "{:?}", text(&o));
     // `--jobs auto` on the command line, over a configured number: one step per node.
-    let three = d.path().join("three.toml");
-    fs::write(
-        &three,
-        "orchestrator = \"laptop\"\njobs = 2\n[nodes.laptop]\npaths = [\"~/x\"]\n[nodes.home]\naddresses = [\"h\"]\npaths = [\"~/y\"]\n[nodes.nas]\naddresses = [\"n\"]\n",
-    )
-    .unwrap();
-    let o = wbackup(
-        d.path(),
-        &[
-            "--config",
-            three.to_str().unwrap(),
-            "plan",
-            "--jobs",
-            "auto",
-        ],
-    );
+    let three = "orchestrator = \"laptop\"\njobs = 2\n[nodes.laptop]\npaths = [\"~/x\"]\n[nodes.home]\naddresses = [\"h\"]\npaths = [\"~/y\"]\n[nodes.nas]\naddresses = [\"n\"]\n";
+    let o = configured(d.path(), three, &["plan", "--jobs", "auto"]);
     assert_eq!(o.status.code(), Some(0), "{:?}", text(&o));
     assert!(
         text(&o)
@@ -140,20 +135,10 @@ fn jobs_is_said_in_the_plan_auto_counts_the_nodes_and_zero_is_a_usage_error() {
         "{:?}",
         text(&o)
     );
-    let o = wbackup(
-        d.path(),
-        &[
-            "--config",
-            three.to_str().unwrap(),
-            "plan",
-            "--jobs",
-            "auto",
-            "--node",
-            "laptop",
-            "--node",
-            "home",
-        ],
-    );
+    let two = [
+        "plan", "--jobs", "auto", "--node", "laptop", "--node", "home",
+    ];
+    let o = configured(d.path(), three, &two);
     assert!(
         text(&o)
             .0

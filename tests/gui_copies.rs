@@ -265,16 +265,21 @@ fn main() {
     println!("gui_copies: the bucket's copies: all checks passed");
 }
 
-/// The window on a lab with a bucket node, wrapped in the bucket column's checks.
-fn bucket() -> i32 {
+/// What `wbackup restore REPO --from FROM` prints for the window's configuration.
+fn restore_text(repo: &str, from: &str) -> String {
     let config =
         wbackup::config::load(Some(&window::config_file())).expect("the lab's configuration");
     let request = wbackup::restore::Request {
-        repo: "home".into(),
-        from: Some("cloud".into()),
+        repo: repo.into(),
+        from: Some(from.into()),
         ..Default::default()
     };
-    let expected = wbackup::restore::commands(&config, &request).expect("restore commands");
+    wbackup::restore::commands(&config, &request).expect("restore commands")
+}
+
+/// The window on a lab with a bucket node, wrapped in the bucket column's checks.
+fn bucket() -> i32 {
+    let expected = restore_text("home", "cloud");
     let driver = BUCKET_DRIVER.replace(
         "@EXPECTED_RESTORE@",
         &serde_json::to_string(&expected).unwrap(),
@@ -285,14 +290,7 @@ fn bucket() -> i32 {
 /// The window on the lab's configuration, wrapped in the Copies view's checks; its exit
 /// status.
 fn copies() -> i32 {
-    let config =
-        wbackup::config::load(Some(&window::config_file())).expect("the lab's configuration");
-    let request = wbackup::restore::Request {
-        repo: "laptop".into(),
-        from: Some("nas".into()),
-        ..Default::default()
-    };
-    let expected = wbackup::restore::commands(&config, &request).expect("restore commands");
+    let expected = restore_text("laptop", "nas");
     let shot = std::env::var("WBACKUP_COPIES_SHOT").unwrap_or_default();
     let driver = DRIVER
         .replace(

@@ -117,6 +117,22 @@ pub(super) fn rclone(
             Some("write it from the root or from the home directory (\"~/.config/rclone/rclone.conf\")".into()),
         ));
     }
+    if let Some(bad) = raw
+        .config_file
+        .as_deref()
+        .filter(|p| crate::shell::restic_field(p).is_none())
+    {
+        return Err(loc.error(
+            find_span(loc.text, bad)
+                .or_else(|| {
+                    let key = "config_file";
+                    loc.text.find(key).map(|i| i..i + key.len())
+                })
+                .or(Some(span.clone())),
+            format!("[rclone] config_file {bad:?} cannot be passed to restic's rclone backend, which reads copies in the bucket (it holds both kinds of quote, or ends in a backslash)"),
+            Some("move rclone's configuration to a plainer path and name that one".into()),
+        ));
+    }
     if let Some(from) = &raw.from {
         if !nodes.iter().any(|n| n.name == *from) {
             let known: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
@@ -245,6 +261,22 @@ mod tests {
         assert!(e.starts_with("/c.toml:5:1: [rclone] transfers = 0"), "{e}");
         let e = err(&format!("{BASE}[rclone]\nconfig_file = \"rc.conf\"\n"));
         assert!(e.contains("not an absolute path"), "{e}");
+        let e = err(&format!(
+            "{BASE}[rclone]\nconfig_file = \"/it's \\\"rc\\\".conf\"\n"
+        ));
+        assert!(
+            e.starts_with("/c.toml:5:")
+                && e.contains("cannot be passed to restic's rclone backend")
+                && e.contains("plainer path"),
+            "{e}"
+        );
+        // One kind of quote is fine.
+        let c = crate::config::parse(
+            std::path::Path::new("/c.toml"),
+            &format!("{BASE}[rclone]\nconfig_file = \"/home/it's/rc.conf\"\n[nodes.cloud]\nrclone = \"b2:b/w\"\n"),
+        )
+        .unwrap();
+        assert_eq!(c.rclone.config_file.as_deref(), Some("/home/it's/rc.conf"));
         let e = err(&format!("{BASE}[rclone]\nsecret = \"x\"\n"));
         assert!(e.starts_with("/c.toml:5:1: unknown field `secret`"), "{e}");
     }

@@ -84,20 +84,20 @@ impl<'c> Place<'c> {
         config: &Config,
         b: &crate::config::Bucket,
         owner: &str,
-    ) -> Place<'c> {
+    ) -> Result<Place<'c>, String> {
         let mut repo = vec!["-r".into(), crate::restore::bucket_repo(b, owner)];
         if let Some(f) = &config.rclone.config_file {
             repo.push("-o".into());
             repo.push(crate::engine::replication::bucket::restic_rclone_args(
                 &conn.path(f),
-            ));
+            )?);
         }
         let upload = crate::engine::replication::bucket::upload_for(config, &conn.node, owner, b);
-        Place {
+        Ok(Place {
             conn,
             repo,
             upload: Some(upload),
-        }
+        })
     }
 
     /// restic reading this copy with `rest`, as a person would type it.
@@ -575,7 +575,7 @@ impl Verifier<'_> {
             Some(b) => {
                 let up = self.config.uploader();
                 match self.conns.get(up) {
-                    Some(conn) => Ok(Place::bucket(conn, self.config, b, repo)),
+                    Some(conn) => Place::bucket(conn, self.config, b, repo),
                     None => Err(format!("{up}, the node that reads it, is {}", why(up))),
                 }
             }

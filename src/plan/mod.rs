@@ -383,7 +383,7 @@ fn bucket_verify_commands(config: &Config, repo: &str, b: &crate::config::Bucket
     if let Some(f) = &config.rclone.config_file {
         r.push_str(&format!(
             " -o {}",
-            shell::quote(&replication::bucket::restic_rclone_args(f))
+            shell::quote(&replication::bucket::restic_rclone_args(f).expect("validated at load"))
         ));
     }
     let drill = shell::quote_path_for_user(&format!(

@@ -25,7 +25,10 @@ impl Bucket {
         let root = dir.join("s3");
         std::fs::create_dir_all(root.join("bucket")).unwrap();
         let port = super::free_port();
-        let conf = dir.join("rclone.conf");
+        // rclone's configuration in a folder whose name holds a quote, a comma and a
+        // space: it reaches rclone over ssh and restic's rclone backend verbatim.
+        let conf = dir.join("it's, rclone").join("rclone.conf");
+        std::fs::create_dir_all(conf.parent().unwrap()).unwrap();
         std::fs::write(
             &conf,
             format!(

@@ -40,12 +40,18 @@ pub fn rclone_words(r: &crate::config::Rclone) -> Vec<Word> {
 }
 
 /// restic's `-o` value that names rclone's configuration file `file` to the rclone that
-/// restic's rclone backend starts (an argument, so it reaches a remote node).
-pub fn restic_rclone_args(file: &str) -> String {
-    format!(
-        "rclone.args=serve restic --stdio --b2-hard-delete --config {}",
-        crate::shell::quote(file)
-    )
+/// restic's rclone backend starts (an argument, so it reaches a remote uploader). Two
+/// layers read it: restic's option flag is a CSV list (a comma or a `"` would break it),
+/// so the whole value is one CSV field; inside, restic splits `rclone.args` itself (see
+/// `shell::restic_field`). Err when restic cannot be given that path.
+pub fn restic_rclone_args(file: &str) -> Result<String, String> {
+    let quoted = crate::shell::restic_field(file).ok_or_else(|| {
+        format!(
+            "rclone's configuration file {file:?} cannot be named to restic's rclone backend (a path holding both kinds of quote, or ending in a backslash); move it to a plainer path"
+        )
+    })?;
+    let value = format!("rclone.args=serve restic --stdio --b2-hard-delete --config {quoted}");
+    Ok(format!("\"{}\"", value.replace('"', "\"\"")))
 }
 
 /// The upload of `owner`'s copy held by the uploading node `up` into the bucket `b`.
@@ -676,6 +682,67 @@ mod tests {
         assert_eq!(parse_config_hash(&[format!("{H}  config")]).unwrap(), H);
         assert!(parse_config_hash(&[format!("{H}  other")]).is_err());
         assert!(parse_config_hash(&[]).is_err());
+    }
+
+    #[test]
+    fn rclones_configuration_reaches_restic_as_one_field_whatever_its_name() {
+        // restic's own splitter, as restic/internal/backend/shell_split.go has it.
+        fn split(data: &str) -> Vec<String> {
+            let (mut quote, mut last, mut out, mut field) = (None, ' ', vec![], None::<String>);
+            for c in data.chars() {
+                let split = if last != '\\' && quote == Some(c) {
+                    quote = None;
+                    true
+                } else if last != '\\' && quote.is_none() && (c == '"' || c == '\'') {
+                    quote = Some(c);
+                    true
+                } else {
+                    last = c;
+                    quote.is_none() && (c == '\\' || c.is_whitespace())
+                };
+                match (split, field.as_mut()) {
+                    (true, Some(_)) => out.push(field.take().unwrap()),
+                    (true, None) => {}
+                    (false, Some(f)) => f.push(c),
+                    (false, None) => field = Some(c.to_string()),
+                }
+            }
+            assert!(quote.is_none(), "unterminated quote in {data:?}");
+            out.extend(field);
+            out
+        }
+        for path in [
+            "/home/a/rclone.conf",
+            "/home/a b/rclone.conf",
+            "/home/it's/rclone.conf",
+            "/home/say \"hi\"/rclone.conf",
+            "/home/back\\slash/r.conf",
+            "/home/tab\there/r.conf",
+            "/home/a,b/r.conf",
+        ] {
+            // The flag's CSV layer first: one quoted field, its quotes doubled.
+            let field = restic_rclone_args(path).unwrap();
+            let inner = field.strip_prefix('"').unwrap().strip_suffix('"').unwrap();
+            assert!(!inner.replace("\"\"", "").contains('"'), "{field}");
+            let args = inner.replace("\"\"", "\"");
+            let value = args.strip_prefix("rclone.args=").unwrap();
+            assert_eq!(
+                split(value),
+                [
+                    "serve",
+                    "restic",
+                    "--stdio",
+                    "--b2-hard-delete",
+                    "--config",
+                    path
+                ],
+                "{value}"
+            );
+        }
+        for path in ["/home/it's \"both\"/r.conf", "/home/trailing\\"] {
+            let e = restic_rclone_args(path).unwrap_err();
+            assert!(e.contains("move it to a plainer path"), "{e}");
+        }
     }
 
     #[test]
