@@ -1,5 +1,5 @@
 //! Live progress against real restic, rsync and OpenSSH (issue 12, item 2): a large
-//! (1 GB) backup on a remote node reports percent, files, a rate and a time left that falls;
+//! (1 GB) backup on a remote node reports percent, files, a rate and a time left that is the bytes left at that rate;
 //! when its restic is frozen for real (SIGSTOP) the run says it stalled and on what,
 //! and when it is let go the run goes on and passes; the copy that follows reports
 //! "copying home → laptop" with its bytes.
