@@ -9,6 +9,7 @@ pub mod desktop;
 pub mod engine;
 pub mod error;
 pub mod gui;
+pub mod links;
 pub mod logbook;
 pub mod password;
 pub mod plan;

@@ -227,3 +227,78 @@ fn a_direct_transfer_cut_with_the_orchestrator_leaves_sound_copies_and_the_next_
     assert_exit(&out, 0);
     lab.assert_everyone_holds_everything();
 }
+
+/// Seeds the orchestrator's record of measured links (`logs/links.toml`) as earlier runs
+/// would leave it: home's uplink slow, server's fast.
+fn slow_home_fast_server(lab: &Lab) {
+    let logs = lab.node("laptop").base.join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let mbit = |n: u64| n * 125_000;
+    let mut text = String::new();
+    for (from, to, rate) in [
+        ("home", "laptop", mbit(20)),
+        ("home", "server", mbit(20)),
+        ("server", "laptop", mbit(50)),
+        ("server", "home", mbit(100)),
+    ] {
+        text.push_str(&format!(
+            "[[link]]\nfrom = \"{from}\"\nto = \"{to}\"\nrate = {rate}.0\n"
+        ));
+    }
+    std::fs::write(logs.join("links.toml"), text).unwrap();
+}
+
+#[test]
+fn a_slow_owner_sends_once_and_a_fast_node_feeds_the_other_copies() {
+    let lab = direct_lab(&["laptop", "home", "server"]);
+    lab.fill(2);
+    slow_home_fast_server(&lab);
+    let plan = stdout(&lab.wbackup(&["plan"]));
+    assert!(
+        plan.contains("copies made in the order home → server, server → laptop"),
+        "{plan}"
+    );
+    let out = lab.run();
+    assert_exit(&out, 0);
+    let text = stdout(&out);
+    let home = text.find("home → server: copying").expect(&text);
+    let server = text[home..]
+        .find("server → laptop: copying")
+        .map(|i| home + i);
+    assert!(
+        server.is_some(),
+        "laptop's copy of home came from server's:\n{text}"
+    );
+    assert!(
+        !text.contains("home → laptop: copying"),
+        "home's data left home once:\n{text}"
+    );
+    lab.assert_everyone_holds_everything();
+
+    // The copy that was to feed the others fails: laptop's comes from home, then
+    // server's goes through laptop's, once it is up to date.
+    std::fs::write(
+        lab.node("home").data.join("round.raw"),
+        support::noise(40 << 20, 21),
+    )
+    .unwrap();
+    slow_home_fast_server(&lab);
+    let home_repo = lab.repo("home", "home").display().to_string();
+    let (out, killed) = run_killing(&lab, &["wbackup-known.", &home_repo], None);
+    let text = stdout(&out);
+    assert!(killed > 0, "home's direct rsync was never seen:\n{text}");
+    assert_exit(&out, 0);
+    assert!(
+        text.contains("laptop's copy of home comes from home: server's copy is not up to date"),
+        "{text}"
+    );
+    let laptop = text.find("home → laptop: copying").expect(&text);
+    assert!(
+        text[laptop..].contains("relayed through laptop"),
+        "server's copy went through laptop's after it:\n{text}"
+    );
+    lab.assert_everyone_holds_everything();
+    // The path that failed is not planned again on its old rate.
+    let plan = stdout(&lab.wbackup(&["plan"]));
+    assert!(!plan.contains("copies made in the order home"), "{plan}");
+}

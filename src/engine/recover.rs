@@ -438,7 +438,7 @@ impl Run<'_> {
             HopError::Foreign => Outcome::failed(format!(
                 "a copy of {owner}'s repository changed while it was being brought back; nothing was installed under {owner}'s name: run again"
             )),
-            HopError::Failed(e) => Outcome::failed(format!(
+            HopError::Failed(e) | HopError::NoPath(e) => Outcome::failed(format!(
                 "bringing {owner}'s repository back from {}: {e}; the next run goes on from what arrived",
                 chosen.holder
             )),
@@ -484,6 +484,7 @@ impl Run<'_> {
                 gone: &[],
                 stamp: &stamp,
                 direct: None,
+                measured: Some(self.config),
             };
             done = replication::hop(hop, &self.cancel, &mut out, done)
                 .await
@@ -502,6 +503,7 @@ impl Run<'_> {
             gone: &[],
             stamp: &stamp,
             direct: None,
+            measured: Some(self.config),
         };
         done = replication::hop(hop, &self.cancel, &mut out, done)
             .await
@@ -517,6 +519,7 @@ impl Run<'_> {
             gone: &[],
             stamp: &stamp,
             direct: None,
+            measured: Some(self.config),
         };
         replication::hop(hop, &self.cancel, &mut out, done)
             .await

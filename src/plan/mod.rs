@@ -91,6 +91,24 @@ pub struct Step {
 }
 
 impl Step {
+    /// A replicate step of direct copies that do not all come from the owner (fed as the
+    /// measured links say, `links::sources`): its hops, as "a → b, b → c".
+    pub fn chosen_sources(&self, config: &Config) -> Option<String> {
+        let Action::Replicate(hops) = &self.action else {
+            return None;
+        };
+        if !config.replication.direct {
+            return None;
+        }
+        let ssh = || hops.iter().filter(|h| h.upload.is_none());
+        ssh().any(|h| h.from != self.node).then(|| {
+            ssh()
+                .map(|h| format!("{} → {}", h.from, h.to))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+    }
+
     pub fn title(&self) -> String {
         match self.kind {
             StepKind::Replicate => {
@@ -609,6 +627,31 @@ fn hops(owner: &str, orch: &str, targets: &[String], direct: bool) -> Vec<Hop> {
         .collect()
 }
 
+/// The hops between nodes for `owner`'s copies on `targets` (the orchestrator's first):
+/// direct ones as the measured `links` make fastest, when they say enough.
+fn ssh_hops(
+    config: &Config,
+    links: &crate::links::Links,
+    owner: &str,
+    targets: &[String],
+) -> Vec<Hop> {
+    let direct = config.replication.direct;
+    let chosen = direct
+        .then(|| crate::links::sources(links, owner, targets))
+        .flatten();
+    match chosen {
+        Some(pairs) => pairs
+            .into_iter()
+            .map(|(from, to)| Hop {
+                from,
+                to,
+                upload: None,
+            })
+            .collect(),
+        None => hops(owner, &config.orchestrator().name, targets, direct),
+    }
+}
+
 /// The hops that bring `owner`'s copies on the buckets of this run up to date, from the
 /// uploading node (which holds every repository once the SSH hops ran: they come last).
 /// None when the uploading node is not part of the run.
@@ -766,6 +809,7 @@ impl Plan {
         let mut replicated = vec![];
         if replicate {
             let orch = config.orchestrator();
+            let links = crate::links::Links::load(config);
             for owner in &owners {
                 let mut targets: Vec<String> = nodes
                     .iter()
@@ -776,9 +820,9 @@ impl Plan {
                 if targets.is_empty() && uploads.is_empty() {
                     continue;
                 }
-                // The orchestrator's own copy is the relay: it is brought up to date first.
+                // The orchestrator's own copy is the relay: first, unless the links say.
                 targets.sort_by_key(|t| *t != orch.name);
-                let mut hops = hops(&owner.name, &orch.name, &targets, config.replication.direct);
+                let mut hops = ssh_hops(config, &links, &owner.name, &targets);
                 targets.extend(uploads.iter().map(|h| h.to.clone()));
                 hops.extend(uploads);
                 let action = Action::Replicate(hops);
@@ -890,6 +934,12 @@ impl Plan {
         }
         for step in &self.steps {
             out.push_str(&format!("{:>3}. {}\n", step.id + 1, step.title()));
+            if let Some(chain) = step.chosen_sources(config) {
+                out.push_str(&format!(
+                    "       (copies made in the order {chain}: each from the copy the links measured by earlier runs ({}) make fastest; the owner's own when that one could not be made)\n",
+                    shell::quote_path_for_user(&crate::logbook::logs_dir(config).join("links.toml").to_string_lossy())
+                ));
+            }
             for c in step.commands(config) {
                 out.push_str(&format!("       {c}\n"));
             }
@@ -954,6 +1004,53 @@ mod tests {
         c.replication.direct = false;
         let p = Plan::build(&c, &["home".into()]).unwrap();
         assert_eq!(p.jobs, 1, "home alone: one node, one step at a time");
+    }
+
+    #[test]
+    fn direct_copies_come_from_where_the_measured_links_make_them_fastest() {
+        let dir = tempfile::tempdir().unwrap();
+        let text_of_config = format!(
+            "orchestrator = \"laptop\"\n[replication]\ndirect = true\n[nodes.laptop]\npaths = [\"~/d\"]\nbase_dir = \"{}\"\n[nodes.home]\naddresses = [\"h\"]\npaths = [\"~/d\"]\n[nodes.server]\naddresses = [\"s\"]\npaths = [\"~/d\"]\n",
+            dir.path().display()
+        );
+        let c = parse(Path::new("c.toml"), &text_of_config).unwrap();
+        let home_hops = |p: &Plan| {
+            let step = p
+                .steps
+                .iter()
+                .find(|s| s.kind == StepKind::Replicate && s.node == "home")
+                .unwrap();
+            let Action::Replicate(hops) = &step.action else {
+                panic!("a replicate step")
+            };
+            hops.iter()
+                .map(|h| format!("{}>{}", h.from, h.to))
+                .collect::<Vec<_>>()
+        };
+        // Nothing measured yet: every copy from the owner, the relay's first.
+        let p = Plan::build(&c, &[]).unwrap();
+        assert_eq!(home_hops(&p), ["home>laptop", "home>server"]);
+        assert!(!p.render(&c).contains("copies made in the order"));
+        // home's uplink is slow, server's fast: home sends once, server feeds laptop.
+        for (from, to, mbit) in [
+            ("home", "laptop", 20),
+            ("home", "server", 20),
+            ("server", "laptop", 50),
+        ] {
+            crate::links::record(&c, from, to, mbit << 20, 8.0);
+        }
+        let p = Plan::build(&c, &[]).unwrap();
+        assert_eq!(home_hops(&p), ["home>server", "server>laptop"]);
+        let text = p.render(&c);
+        assert!(
+            text.contains("copies made in the order home → server, server → laptop"),
+            "{text}"
+        );
+        // Copies that do not go direct keep the relay.
+        let relayed = text_of_config.replace("direct = true", "direct = false");
+        let relayed = parse(Path::new("c.toml"), &relayed).unwrap();
+        let p = Plan::build(&relayed, &[]).unwrap();
+        assert_eq!(home_hops(&p), ["home>laptop", "laptop>server"]);
     }
 
     #[test]

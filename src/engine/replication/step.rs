@@ -298,20 +298,34 @@ impl Run<'_> {
         let mut done = 0u64;
         // Copies that may feed others: the owner's, and those brought up to date here.
         let mut fed: HashSet<&str> = HashSet::from([owner]);
+        // Direct copies that found no path while the relay's copy was not yet up to date.
+        let mut later = vec![];
         for h in hops {
             if self.cancel.is_cancelled() {
                 return Err(());
             }
-            let (t, from) = (&h.to, &h.from);
+            let t = &h.to;
             let Some(inv) = copies.inventories.get_mut(t) else {
                 continue;
             };
             let dst_files = inv.repos.entry(owner.to_string()).or_default();
-            if !fed.contains(from.as_str()) {
-                copies.failures.push(format!(
-                    "{t}'s copy was not updated: the relay's copy on {from} is not up to date"
-                ));
-                continue;
+            let mut from = h.from.as_str();
+            if !fed.contains(from) {
+                // A copy the links chose as a source that could not be made: the owner's
+                // own feeds this one (direct copies only; a relayed copy needs the relay).
+                if h.upload.is_some() || !self.config.replication.direct {
+                    copies.failures.push(format!(
+                        "{t}'s copy was not updated: the relay's copy on {from} is not up to date"
+                    ));
+                    continue;
+                }
+                out.line(
+                    Stream::Info,
+                    format!(
+                        "{t}'s copy of {owner} comes from {owner}: {from}'s copy is not up to date"
+                    ),
+                );
+                from = owner;
             }
             // Deletion pass: what the source no longer has goes to quarantine, snapshots
             // first, then index, then data.
@@ -322,76 +336,176 @@ impl Run<'_> {
             };
             // One copy into and one out of each node at a time (unless raised): the
             // hop waits for both, while other steps' hops go on.
-            let _slot = self.transfers().take(from, t).await;
+            let slot = self.transfers().take(from, t).await;
             if let Some(upload) = &h.upload {
-                let Some(src) = self.conn(from) else {
-                    copies
-                        .failures
-                        .push(format!("{t}: {from} is not reachable"));
-                    continue;
-                };
-                let hop = replication::bucket::BucketHop {
-                    repo: owner,
-                    from: &src,
-                    to: t,
-                    upload,
-                    src_files,
-                    dst_files,
-                    gone: &gone,
-                    stamp: &stamp,
-                };
-                match replication::bucket::hop(hop, &self.cancel, out, done).await {
+                let hop = (owner, from, t.as_str(), upload);
+                match self
+                    .bucket_hop(hop, src_files, dst_files, &gone, &stamp, out, done)
+                    .await
+                {
                     Ok(d) => done = d,
                     Err(HopError::Cancelled) => return Err(()),
-                    Err(HopError::Foreign) => copies.failures.push(format!(
-                        "{t} holds a different repository under {owner}'s name (its config is not the source's); it was not touched: move {} aside with rclone and rerun",
-                        shell::quote(&upload.copy),
-                    )),
-                    Err(HopError::Failed(e)) => copies.failures.push(format!("{t}: {e}")),
+                    Err(e) => copies.failures.push(bucket_failure(owner, t, upload, e)),
                 }
                 continue;
             }
-            let (Some(src), Some(dst)) = (self.conn(from), self.conn(t)) else {
-                copies
-                    .failures
-                    .push(format!("{t}: {from} or {t} is not reachable"));
-                continue;
-            };
-            let direct = match self.direct_hop(&src, &dst, fed.contains(orch_name(self))) {
-                Ok(d) => d,
-                Err(e) => {
-                    copies.failures.push(format!("{t}: {e}"));
-                    continue;
-                }
-            };
-            let hop = replication::Hop {
-                repo: owner,
-                src: &src,
-                dst: &dst,
-                src_files,
-                dst_files,
-                gone: &gone,
-                stamp: &stamp,
-                direct,
-            };
-            match replication::hop(hop, &self.cancel, out, done).await {
+            let relay_fed = fed.contains(orch_name(self));
+            let copied = self
+                .ssh_hop(
+                    owner, from, t, src_files, dst_files, &gone, &stamp, relay_fed, out, done,
+                )
+                .await;
+            drop(slot);
+            match copied {
                 Ok(d) => {
                     done = d;
                     fed.insert(t);
                 }
                 Err(HopError::Cancelled) => return Err(()),
-                Err(HopError::Foreign) => {
-                    let src_id = self.repo_id(from, owner).await;
-                    let dst_id = self.repo_id(t, owner).await;
-                    copies.failures.push(format!(
-                        "{t} holds a different repository under {owner}'s name (repository id {dst_id} there, {src_id} at the source); it was not touched: move {} aside and rerun",
-                        shell::quote(&dst.repo(owner)),
-                    ));
-                }
-                Err(HopError::Failed(e)) => copies.failures.push(e),
+                // Through the relay once its copy is up to date, after the others.
+                Err(HopError::NoPath(e)) => later.push((h, from, gone, e)),
+                Err(e) => copies
+                    .failures
+                    .push(self.hop_failure(owner, from, t, e).await),
+            }
+        }
+        let orch = orch_name(self);
+        for (h, from, gone, why) in later {
+            let t = &h.to;
+            if !fed.contains(orch) {
+                copies.failures.push(format!(
+                    "copying {owner} straight from {from} to {t} failed ({why}), and the relay's copy is not up to date"
+                ));
+                continue;
+            }
+            let Some(inv) = copies.inventories.get_mut(t) else {
+                continue;
+            };
+            out.line(
+                Stream::Notice,
+                format!(
+                    "{from} → {t}: no direct path ({why}); {owner}'s copy relayed through {orch}"
+                ),
+            );
+            let dst_files = inv.repos.entry(owner.to_string()).or_default();
+            let _slot = self.transfers().take(orch, t).await;
+            match self
+                .ssh_hop(
+                    owner, orch, t, src_files, dst_files, &gone, &stamp, true, out, done,
+                )
+                .await
+            {
+                Ok(d) => done = d,
+                Err(HopError::Cancelled) => return Err(()),
+                Err(e) => copies
+                    .failures
+                    .push(self.hop_failure(owner, from, t, e).await),
             }
         }
         Ok(())
+    }
+}
+
+impl Run<'_> {
+    /// One copy between two nodes over SSH: `from`'s copy of `owner`'s repository into
+    /// `t`'s, straight between them when both are remote and copies go direct (through
+    /// the orchestrator's copy when that fails and `relay_fed`).
+    #[allow(clippy::too_many_arguments)]
+    async fn ssh_hop(
+        &self,
+        owner: &str,
+        from: &str,
+        t: &str,
+        src_files: &RepoFiles,
+        dst_files: &mut RepoFiles,
+        gone: &[String],
+        stamp: &str,
+        relay_fed: bool,
+        out: &mut StepOutput<'_>,
+        done: u64,
+    ) -> Result<u64, HopError> {
+        let (Some(src), Some(dst)) = (self.conn(from), self.conn(t)) else {
+            return Err(HopError::Failed(format!(
+                "{t}: {from} or {t} is not reachable"
+            )));
+        };
+        let direct = self
+            .direct_hop(&src, &dst, relay_fed)
+            .map_err(|e| HopError::Failed(format!("{t}: {e}")))?;
+        let hop = replication::Hop {
+            repo: owner,
+            src: &src,
+            dst: &dst,
+            src_files,
+            dst_files,
+            gone,
+            stamp,
+            direct,
+            measured: Some(self.config),
+        };
+        replication::hop(hop, &self.cancel, out, done).await
+    }
+
+    /// One upload into a bucket: `(owner, from, t, upload)`.
+    #[allow(clippy::too_many_arguments)]
+    async fn bucket_hop(
+        &self,
+        (owner, from, t, upload): (&str, &str, &str, &crate::plan::action::Upload),
+        src_files: &RepoFiles,
+        dst_files: &mut RepoFiles,
+        gone: &[String],
+        stamp: &str,
+        out: &mut StepOutput<'_>,
+        done: u64,
+    ) -> Result<u64, HopError> {
+        let Some(src) = self.conn(from) else {
+            return Err(HopError::Failed(format!("{from} is not reachable")));
+        };
+        let hop = replication::bucket::BucketHop {
+            repo: owner,
+            from: &src,
+            to: t,
+            upload,
+            src_files,
+            dst_files,
+            gone,
+            stamp,
+        };
+        replication::bucket::hop(hop, &self.cancel, out, done).await
+    }
+
+    /// What the step says of a copy that failed.
+    async fn hop_failure(&self, owner: &str, from: &str, t: &str, e: HopError) -> String {
+        match e {
+            HopError::Foreign => {
+                let src_id = self.repo_id(from, owner).await;
+                let dst_id = self.repo_id(t, owner).await;
+                let path = self.conn(t).map(|c| c.repo(owner)).unwrap_or_default();
+                format!(
+                    "{t} holds a different repository under {owner}'s name (repository id {dst_id} there, {src_id} at the source); it was not touched: move {} aside and rerun",
+                    shell::quote(&path),
+                )
+            }
+            HopError::Failed(e) | HopError::NoPath(e) => e,
+            HopError::Cancelled => "cancelled".to_string(),
+        }
+    }
+}
+
+/// What the step says of an upload into a bucket that failed.
+fn bucket_failure(
+    owner: &str,
+    t: &str,
+    upload: &crate::plan::action::Upload,
+    e: HopError,
+) -> String {
+    match e {
+        HopError::Foreign => format!(
+            "{t} holds a different repository under {owner}'s name (its config is not the source's); it was not touched: move {} aside with rclone and rerun",
+            shell::quote(&upload.copy),
+        ),
+        HopError::Failed(e) | HopError::NoPath(e) => format!("{t}: {e}"),
+        HopError::Cancelled => format!("{t}: cancelled"),
     }
 }
 

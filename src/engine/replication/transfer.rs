@@ -7,8 +7,9 @@ use super::{direct, missing, phase_of, RepoFiles, PHASES};
 use crate::config::Config;
 use crate::engine::node::Conn;
 use crate::engine::process::{self, At, Input, Job, Stream};
+use crate::links;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 /// Installs a hop's staged files, phase by phase, then its deletion pass.
@@ -31,6 +32,8 @@ pub struct Hop<'a> {
     /// Set when the transfer goes straight from `src` to `dst`, both remote
     /// (`[replication] direct`).
     pub direct: Option<DirectHop<'a>>,
+    /// Where the transfer's rate is kept for later plans (`links`); None: not kept.
+    pub measured: Option<&'a Config>,
 }
 
 /// What a direct transfer needs from the run.
@@ -61,6 +64,9 @@ pub enum HopError {
     /// The replica holds another repository: nothing was touched.
     Foreign,
     Failed(String),
+    /// A direct path failed (why) and the relay's copy was not up to date yet: the hop
+    /// can go through the relay once it is.
+    NoPath(String),
     Cancelled,
 }
 
@@ -185,18 +191,7 @@ async fn send(
 ) -> Result<(), HopError> {
     let (src_name, dst_name) = (&hop.src.node.name, &hop.dst.node.name);
     let bytes: u64 = todo.iter().map(|(_, s)| s).sum();
-    let need_config = names.first() == Some(&"config");
-    let counts: Vec<String> = PHASES
-        .iter()
-        .filter_map(|ph| {
-            let n = if *ph == "config" {
-                usize::from(need_config)
-            } else {
-                todo.iter().filter(|(p, _)| phase_of(p) == Some(ph)).count()
-            };
-            (n > 0).then(|| format!("{ph} {n}"))
-        })
-        .collect();
+    let counts = phase_counts(names.first() == Some(&"config"), todo);
     let how = if hop.direct.is_some() {
         " directly"
     } else {
@@ -223,22 +218,25 @@ async fn send(
                     stage,
                     lines_of(names),
                 );
+                let start = Instant::now();
                 let fin = carry(At::Remote(&path.remote), job, cancel, out, done).await;
                 if fin.cancelled {
                     return Err(HopError::Cancelled);
                 }
                 if fin.success() {
+                    measured(hop, src_name, bytes, start);
                     return Ok(());
                 }
                 direct::failure(&fin)
             }
             Err(why) => why,
         };
+        // Not planned again from an old measurement.
+        if let Some(config) = hop.measured {
+            links::forget(config, src_name, dst_name);
+        }
         let Some(relay) = d.relay.as_deref() else {
-            return Err(HopError::Failed(format!(
-                "copying {} straight from {src_name} to {dst_name} failed ({why}), and the relay's copy is not up to date",
-                hop.repo
-            )));
+            return Err(HopError::NoPath(why));
         };
         out.line(
             Stream::Notice,
@@ -261,11 +259,13 @@ async fn send(
     let job = Job::new(argv)
         .stdin(Input::Bytes(lines_of(names)))
         .carriage_returns();
+    let start = Instant::now();
     let fin = carry(At::Local, job, cancel, out, done).await;
     if fin.cancelled {
         return Err(HopError::Cancelled);
     }
     if fin.success() {
+        measured(hop, &src.node.name, bytes, start);
         return Ok(());
     }
     let why = if fin.code == Some(24) {
@@ -289,6 +289,30 @@ async fn send(
         "copying {} to {dst_name} failed: {why}",
         hop.repo
     )))
+}
+
+/// How many files of each phase a transfer carries, as "data 3, index 1".
+fn phase_counts(need_config: bool, todo: &[(String, u64)]) -> Vec<String> {
+    PHASES
+        .iter()
+        .filter_map(|ph| {
+            let n = if *ph == "config" {
+                usize::from(need_config)
+            } else {
+                todo.iter().filter(|(p, _)| phase_of(p) == Some(ph)).count()
+            };
+            (n > 0).then(|| format!("{ph} {n}"))
+        })
+        .collect()
+}
+
+/// Keeps the rate of a transfer of `bytes` from `from` to the hop's target that started
+/// at `start`, when the hop keeps them.
+fn measured(hop: &Hop<'_>, from: &str, bytes: u64, start: Instant) {
+    if let Some(config) = hop.measured {
+        let secs = start.elapsed().as_secs_f64();
+        links::record(config, from, &hop.dst.node.name, bytes, secs);
+    }
 }
 
 /// Runs a transfer, its progress lines counted, its other lines passed to the log.
