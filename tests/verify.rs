@@ -288,3 +288,36 @@ fn interrupting_a_drill_leaves_no_scratch_and_no_lock() {
         assert_ne!(p["proven"], true, "{p:#}");
     }
 }
+
+/// A first run with one node switched off: its repository exists nowhere, so its verify
+/// step has nothing to prove and says why (skipped), instead of failing every holder with
+/// "holds no snapshot"; the others' copies are proven where they can be.
+#[test]
+fn a_node_off_on_the_first_run_has_nothing_to_verify_and_says_why() {
+    let lab = Lab::new(&NODES);
+    lab.fill(2);
+    lab.stop_sshd("server");
+    let o = lab
+        .wbackup_as_configured(&["run", "--json", "--verify"])
+        .output()
+        .unwrap();
+    assert_exit(&o, 1);
+    let text = stdout(&o);
+    let steps = summary_steps(&o);
+    let verified = verify_steps(&steps);
+    assert_eq!(verified.len(), 3, "{steps:#?}");
+    let server = verified.iter().find(|s| s.1 == "server").unwrap();
+    assert_eq!(server.2, "skipped", "{steps:#?}");
+    assert!(
+        text.contains("server has no repository yet and took no part in this run (unreachable"),
+        "{text}"
+    );
+    assert!(!text.contains("holds no snapshot"), "{text}");
+    // home's repository is proven on laptop and home; only server's copy of it waits.
+    let home = verified.iter().find(|s| s.1 == "home").unwrap();
+    assert_eq!(
+        home.2, "failed",
+        "server's copy was not verified: {steps:#?}"
+    );
+    assert!(text.contains("home on server was not verified"), "{text}");
+}

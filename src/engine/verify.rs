@@ -394,6 +394,24 @@ pub trait ProofOutput {
     fn proof(&mut self, proof: &Proof);
 }
 
+impl Run<'_> {
+    /// Why `repo` has nothing to verify in this run: its owner took no part (unreachable,
+    /// unusable) and no node checked in this run holds a repository of it, as on a first
+    /// run with the owner switched off. Its own step already said why.
+    fn nothing_to_verify(&self, repo: &str) -> Option<String> {
+        let st = self.st();
+        let why = st.unusable.get(repo).filter(|u| **u != Unusable::NoRsync)?;
+        let held = st.repo_exists.contains(repo)
+            || st
+                .preflight
+                .values()
+                .any(|c| c.facts.held.contains_key(repo));
+        (!held).then(|| {
+            format!("{repo} has no repository yet and took no part in this run ({why}): there is no copy of it to verify; the first run that reaches {repo} makes one")
+        })
+    }
+}
+
 /// A run's verify step reports each proof as a line of its log.
 struct StepProofs<'a> {
     sink: &'a dyn Sink,
@@ -421,6 +439,9 @@ impl Run<'_> {
     /// the proofs added to the ledger. Fails naming each copy that could not be proven.
     pub(crate) async fn verify(&self, step: &Step) -> Outcome {
         let repo = &step.node;
+        if let Some(reason) = self.nothing_to_verify(repo) {
+            return Outcome::Skipped { reason };
+        }
         let (conns, unreachable) = {
             let st = self.st();
             // A node without rsync holds no copies, but its own repository is proven.
