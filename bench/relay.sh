@@ -5,7 +5,8 @@
 # with HOME_MB of new data on home and SERVER_MB on server and one `wbackup run`:
 #   1. relayed (today's default: every copy between home and server goes through laptop's
 #      copy), one step at a time;
-#   2. `[replication] direct = true` and `jobs = "auto"`.
+#   2. `[replication] direct = true` and `jobs = "auto"`, after one such round that
+#      measured the links (the plan then chooses each copy's source by them).
 # For each: the run's replication time (first replicate step's start to the last one's
 # finish, from --json events) and the bytes laptop's link carried during it per byte of
 # new data. Also measured in the same invocation, the floor: the round-1 new files carried
@@ -66,5 +67,9 @@ echo "floor: round 1's new files straight between home and server with rsync, si
 # Direct copies, one step per node at once.
 { printf 'jobs = "auto"\n'; sed 's/^\[nodes\.laptop\]$/[replication]\ndirect = true\n&/' "$L/config.toml"; } > "$L/config.new"
 mv "$L/config.new" "$L/config.toml"
+# A first direct round measures the links (logs/links.toml on laptop); the second is
+# planned from them: home's new data leaves home once, server feeds laptop.
+round learning
+wb plan | grep -o 'copies made in the order [^:]*' || echo "the plan chose no sources from the links"
 round direct
 echo "ratio direct / relayed: $(calc "$REPL / $relayed") (issue's goal ≤ 0.5); relayed / floor: $(calc "$relayed / $floor"); direct / floor: $(calc "$REPL / $floor")"
