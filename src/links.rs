@@ -249,6 +249,12 @@ mod tests {
             dir.path().display()
         );
         let config = crate::config::parse(std::path::Path::new("c.toml"), &text).unwrap();
+        // A damaged record is no record: the plan keeps its order, and the next
+        // measurement writes a sound one over it.
+        let file = crate::logbook::logs_dir(&config).join("links.toml");
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, "[[link]]\nfrom = \"home\"\nrate = \"fast\"\n\0").unwrap();
+        assert!(Links::load(&config).is_empty());
         record(&config, "home", "server", 1000, 1.0);
         assert!(Links::load(&config).is_empty(), "too small to say anything");
         record(&config, "home", "server", 8 << 20, 2.0);
