@@ -454,8 +454,8 @@ fn a_bucket_that_refuses_deletions_keeps_its_files_and_says_so_once() {
 /// not a repository yet, and holds no snapshot its source lacks; the next run completes it.
 /// A stand-in for rclone, first on wbackup's PATH: it cuts the power (every process of
 /// the run's session dies at once, as in `Lab::run_killed_at`) at the first call on
-/// home's copy that matches `$KILL_AT`, "VERB [PHASE]" (the phase of the first name the
-/// call is given): "copy config" lets that upload finish first (the object store holds
+/// home's copy, or on the whole bucket (the run's one listing, its configs' hashes), that
+/// matches `$KILL_AT`, "VERB [PHASE]" (the phase of the first name the call is given): "copy config" lets that upload finish first (the object store holds
 /// it, wbackup never hears of it); "during copy data" kills the upload one second in
 /// (the bandwidth is limited, so mid-object). It writes `$KILL_AT` to `$KILLED` when it
 /// cuts. Matching rclone's own calls, not the log, makes each cut land where it says.
@@ -466,9 +466,10 @@ verb=
 for w in "$@"; do
   case "$w" in lsjson|copy|check|hashsum|move|lsf|purge) verb=$w; break ;; esac
 done
+first=${first#*/restic/}
 phase=${first%%/*}
 key="$verb${phase:+ $phase}"
-case " $* " in *"/home/restic "*) ;; *) key= ;; esac
+case " $* " in *"/home/restic "*|*" lab:bucket/wb ") ;; *) key= ;; esac
 if [ -n "$key" ] && [ "during $key" = "$KILL_AT" ]; then
   printf '%s\n' "$names" | "$REAL" "$@" &
   sleep 1
@@ -628,7 +629,42 @@ fn a_three_node_lab_and_a_bucket_hold_every_repository() {
         assert_bucket_matches(&lab, &bucket, owner);
     }
     lab.assert_everyone_holds_everything();
+
+    // A run with nothing new lists the bucket once for all three copies and their
+    // quarantine, and hashes their configs in one call: rclone's calls counted.
+    let shim = lab.path().join("counting");
+    fs::create_dir_all(&shim).unwrap();
+    fs::write(shim.join("rclone"), COUNTING_SHIM).unwrap();
+    fs::set_permissions(shim.join("rclone"), fs::Permissions::from_mode(0o755)).unwrap();
+    let calls = shim.join("calls");
+    let path = format!("{}:{}", shim.display(), std::env::var("PATH").unwrap());
+    let o = lab
+        .wbackup_cmd(&["run"])
+        .env("PATH", path)
+        .env("CALLS", &calls)
+        .env("REAL", which("rclone"))
+        .output()
+        .unwrap();
+    assert_exit(&o, 0);
+    let said = fs::read_to_string(&calls).unwrap();
+    let count = |verb: &str| said.lines().filter(|l| *l == verb).count();
+    assert_eq!(
+        (count("lsjson"), count("hashsum"), count("lsf")),
+        (1, 1, 0),
+        "{said}"
+    );
+    for owner in owners {
+        assert_bucket_matches(&lab, &bucket, owner);
+    }
 }
+
+/// A stand-in for rclone that writes the verb of each call to `$CALLS`.
+const COUNTING_SHIM: &str = r#"#!/bin/sh
+for w in "$@"; do
+  case "$w" in lsjson|copy|check|hashsum|move|lsf|purge) echo "$w" >> "$CALLS"; break ;; esac
+done
+exec "$REAL" "$@"
+"#;
 
 /// A bucket's copies are proven like a node's, drilled and read by the uploading node
 /// through restic's rclone backend: in a run that ends with verification and by

@@ -162,23 +162,28 @@ async fn survey_bucket(
         }
     };
     let mut held = BTreeMap::new();
-    for r in repos {
-        let u = replication::bucket::upload_for(config, &conn.node, r, b);
-        match replication::bucket::listing(conn, &u, cancel).await {
-            Err(e) => {
-                st.error = Some(e.clone());
-                return (st, Err(e));
-            }
-            Ok(files) => {
-                if let Some(why) = &files.unsound {
-                    st.error = Some(format!("its copy of {r} cannot be listed soundly: {why}"));
-                }
-                if let Some(h) = holding(&files) {
-                    held.insert(r.clone(), h);
-                }
-                st.repositories.extend(repo_status(r, &files));
-            }
+    // Any repository's upload names the bucket: one listing serves them all.
+    let Some(first) = repos.first() else {
+        st.reachable = true;
+        return (st, Ok(held));
+    };
+    let u = replication::bucket::upload_for(config, &conn.node, first, b);
+    let inv = match replication::bucket::listing(conn, &u, repos, cancel).await {
+        Ok(inv) => inv,
+        Err(e) => {
+            st.error = Some(e.clone());
+            return (st, Err(e));
         }
+    };
+    for r in repos {
+        let files = inv.repos.get(r).cloned().unwrap_or_default();
+        if let Some(why) = &files.unsound {
+            st.error = Some(format!("its copy of {r} cannot be listed soundly: {why}"));
+        }
+        if let Some(h) = holding(&files) {
+            held.insert(r.clone(), h);
+        }
+        st.repositories.extend(repo_status(r, &files));
     }
     st.reachable = true;
     (st, Ok(held))

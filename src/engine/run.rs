@@ -437,17 +437,36 @@ impl Run<'_> {
             let conn = self
                 .conn(node)
                 .ok_or_else(|| format!("{node} is not reachable"))?;
-            let repos: Vec<String> = self
-                .plan
-                .steps
-                .iter()
-                .filter(|s| s.kind == StepKind::Init)
-                .map(|s| s.node.clone())
-                .collect();
-            let inv = replication::inventory(&conn, &repos, &self.cancel).await?;
+            let inv = replication::inventory(&conn, &self.repos(), &self.cancel).await?;
             self.st().listings.insert(node.to_string(), inv);
         }
         Ok(())
+    }
+
+    /// The bucket `node`'s listing, listed from the uploading node `from` the first time a
+    /// step asks (`upload` says where the bucket is), then kept like a node's.
+    pub(crate) async fn bucket_inventory(
+        &self,
+        node: &str,
+        from: &Conn,
+        upload: &crate::plan::action::Upload,
+    ) -> Result<Inventory, String> {
+        if let Some(inv) = self.st().listings.get(node) {
+            return Ok(inv.clone());
+        }
+        let inv = replication::bucket::listing(from, upload, &self.repos(), &self.cancel).await?;
+        self.st().listings.insert(node.to_string(), inv.clone());
+        Ok(inv)
+    }
+
+    /// Every repository of the plan (one per node that keeps one).
+    fn repos(&self) -> Vec<String> {
+        self.plan
+            .steps
+            .iter()
+            .filter(|s| s.kind == StepKind::Init)
+            .map(|s| s.node.clone())
+            .collect()
     }
 }
 

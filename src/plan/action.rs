@@ -113,6 +113,8 @@ pub struct Upload {
     pub rclone: Vec<Word>,
     /// The repository read, on the uploading node.
     pub source: Word,
+    /// The bucket's folder of copies, `REMOTE:PATH`: listed once a run for every copy.
+    pub bucket: String,
     /// The copy: `REMOTE:PATH/<repo>/restic`.
     pub copy: String,
     /// Its quarantine: `REMOTE:PATH/.quarantine/<repo>` (one folder per run under it).

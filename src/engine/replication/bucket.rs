@@ -16,11 +16,12 @@
 //! engine runs them. wbackup names rclone's configuration file to rclone and nothing
 //! more; the credentials stay rclone's.
 
-use super::{missing, phase_of, HopError, HopOutput, RepoFiles, PHASES};
+use super::{missing, phase_of, HopError, HopOutput, Inventory, RepoFiles, PHASES};
 use crate::config::{Bucket, Config, Node};
 use crate::engine::node::Conn;
 use crate::engine::process::{self, Input, Job, Stream};
 use crate::plan::action::{self, Upload, Word};
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -59,6 +60,7 @@ pub fn upload_for(config: &Config, up: &Node, owner: &str, b: &Bucket) -> Upload
     Upload {
         rclone: rclone_words(&config.rclone),
         source: Word::path(crate::plan::repo_path(up, owner)),
+        bucket: b.remote.clone(),
         copy: format!("{}/{owner}/restic", b.remote),
         quarantine: format!("{}/.quarantine/{owner}", b.remote),
         quarantine_days: config.replication.quarantine_days,
@@ -76,8 +78,8 @@ fn words(u: &Upload, args: &[&str]) -> Vec<Word> {
         .collect()
 }
 
-/// Lists the copy: every object under it, with size and hashes (`--fast-list`: one
-/// listing request per 1000 objects on S3).
+/// Lists the bucket's folder once for every copy and quarantine in it: every object,
+/// with size and hashes (`--fast-list`: one listing request per 1000 objects on S3).
 pub fn list_words(u: &Upload) -> Vec<Word> {
     let mut w = words(
         u,
@@ -90,18 +92,18 @@ pub fn list_words(u: &Upload) -> Vec<Word> {
             "--fast-list",
         ],
     );
-    w.push(Word::lit(&u.copy));
+    w.push(Word::lit(&u.bucket));
     w
 }
 
-/// The SHA-256 of the copy's `config` (the name `config` on stdin), downloaded and
-/// hashed by rclone on the uploading node.
+/// The SHA-256 of the copies' `config` files (`<repo>/restic/config` on stdin, one per
+/// copy that has one), downloaded and hashed by rclone on the uploading node.
 pub fn config_hash_words(u: &Upload) -> Vec<Word> {
     let mut w = words(
         u,
         &["hashsum", "sha256", "--download", "--files-from-raw", "-"],
     );
-    w.push(Word::lit(&u.copy));
+    w.push(Word::lit(&u.bucket));
     w
 }
 
@@ -146,13 +148,6 @@ pub fn quarantine_words(u: &Upload, stamp: &str) -> Vec<Word> {
     w
 }
 
-/// Lists the copy's quarantine folders (one per run that moved files there).
-pub fn quarantine_list_words(u: &Upload) -> Vec<Word> {
-    let mut w = words(u, &["lsf", "--dirs-only", "--dir-slash=false"]);
-    w.push(Word::lit(&u.quarantine));
-    w
-}
-
 /// Removes one quarantine folder and everything in it.
 pub fn purge_words(u: &Upload, stamp: &str) -> Vec<Word> {
     let mut w = words(u, &["purge"]);
@@ -177,11 +172,11 @@ fn expired(names: &[String], now: chrono::NaiveDateTime, days: u32) -> Vec<Strin
 pub fn commands(u: &Upload) -> Vec<String> {
     vec![
         format!(
-            "{}   (the copy's files, read strictly: only names restic writes)",
+            "{}   (once a run for every copy in the bucket and their quarantine, read strictly: only names restic writes)",
             action::display(&list_words(u))
         ),
         format!(
-            "{}   (`config` on stdin, when the copy has one: it must be the source's, or nothing is touched)",
+            "{}   (each copy's `<repo>/restic/config` on stdin, once a run for all: it must be the source's, or nothing is touched)",
             action::display(&config_hash_words(u))
         ),
         format!(
@@ -197,32 +192,50 @@ pub fn commands(u: &Upload) -> Vec<String> {
             action::display(&quarantine_words(u, "TIME"))
         ),
         format!(
-            "{}   (then each folder listed by `{}` older than {} days)",
+            "{}   (then each quarantine folder the listing found older than {} days)",
             action::display(&purge_words(u, "TIME")),
-            action::display(&quarantine_list_words(u)),
             u.quarantine_days
         ),
     ]
 }
 
-/// Reads `rclone lsjson` output: a JSON array of files. Every path must be a name restic
-/// writes (`classify`); anything else makes the copy unsound (neither written to nor
-/// trusted). `config` is noted apart (its hash is read separately).
+/// Reads `rclone lsjson` output of one copy: a JSON array of files. Every path must be a
+/// name restic writes (`classify`); anything else makes the copy unsound (neither written
+/// to nor trusted). `config` is noted apart (its hash is read separately).
 pub fn parse_listing(text: &str) -> Result<(RepoFiles, bool), String> {
-    use super::inventory::{classify, Entry};
+    let items = json_files(text)?;
+    let mut entries = vec![];
+    for item in &items {
+        entries.push((entry_path(item)?, item));
+    }
+    parse_entries(entries)
+}
+
+/// The listing's array of files.
+fn json_files(text: &str) -> Result<Vec<serde_json::Value>, String> {
     let v: serde_json::Value =
         serde_json::from_str(text).map_err(|e| format!("rclone's listing is not JSON: {e}"))?;
-    let items = v
-        .as_array()
-        .ok_or("rclone's listing is not a list of files")?;
+    match v {
+        serde_json::Value::Array(items) => Ok(items),
+        _ => Err("rclone's listing is not a list of files".into()),
+    }
+}
+
+fn entry_path(item: &serde_json::Value) -> Result<&str, String> {
+    item["Path"]
+        .as_str()
+        .ok_or_else(|| format!("unexpected entry in rclone's listing: {item}"))
+}
+
+/// One copy's files, each `(path inside the copy, rclone's entry)`.
+fn parse_entries<'a>(
+    entries: impl IntoIterator<Item = (&'a str, &'a serde_json::Value)>,
+) -> Result<(RepoFiles, bool), String> {
+    use super::inventory::{classify, Entry};
     let mut files = RepoFiles::default();
     let mut has_config = false;
-    for item in items {
-        let (Some(path), Some(size), Some(false)) = (
-            item["Path"].as_str(),
-            item["Size"].as_u64(),
-            item["IsDir"].as_bool(),
-        ) else {
+    for (path, item) in entries {
+        let (Some(size), Some(false)) = (item["Size"].as_u64(), item["IsDir"].as_bool()) else {
             return Err(format!("unexpected entry in rclone's listing: {item}"));
         };
         match classify(path) {
@@ -247,31 +260,92 @@ pub fn parse_listing(text: &str) -> Result<(RepoFiles, bool), String> {
     Ok((files, has_config))
 }
 
-/// What the copy on the bucket holds: its files and its config's hash.
+/// Reads the listing of the whole bucket folder: for each of `owners`, its copy
+/// (`<repo>/restic/...`, read as strictly as one copy's listing) and its quarantine
+/// folders (`.quarantine/<repo>/<time>/...`). Other folders are not wbackup's and are
+/// left out. Returns the owners whose copy has a `config`.
+pub fn parse_bucket(text: &str, owners: &[String]) -> Result<(Inventory, Vec<String>), String> {
+    let items = json_files(text)?;
+    let mut per: HashMap<&str, Vec<(&str, &serde_json::Value)>> = HashMap::new();
+    let mut quarantine: HashMap<String, BTreeSet<String>> = HashMap::new();
+    for item in &items {
+        let path = entry_path(item)?;
+        if let Some(rest) = path.strip_prefix(".quarantine/") {
+            if let Some((repo, tail)) = rest.split_once('/') {
+                if let Some((stamp, _)) = tail.split_once('/') {
+                    quarantine
+                        .entry(repo.to_string())
+                        .or_default()
+                        .insert(stamp.to_string());
+                }
+            }
+            continue;
+        }
+        if let Some((repo, inside)) = path.split_once("/restic/") {
+            if owners.iter().any(|o| o == repo) {
+                per.entry(repo).or_default().push((inside, item));
+            }
+        }
+    }
+    let mut inv = Inventory::default();
+    let mut with_config = vec![];
+    for (repo, entries) in per {
+        let (files, has_config) = parse_entries(entries)?;
+        if has_config {
+            with_config.push(repo.to_string());
+        }
+        inv.repos.insert(repo.to_string(), files);
+    }
+    with_config.sort();
+    inv.quarantine = quarantine
+        .into_iter()
+        .map(|(r, s)| (r, s.into_iter().collect()))
+        .collect();
+    Ok((inv, with_config))
+}
+
+/// What the bucket holds of `owners`' copies, their configs' hashes and their
+/// quarantine folders: two rclone calls for every copy, whatever their number.
 pub async fn listing(
     conn: &Conn,
     u: &Upload,
+    owners: &[String],
     cancel: &CancellationToken,
-) -> Result<RepoFiles, String> {
+) -> Result<Inventory, String> {
     let argv = action::expand(&list_words(u), &conn.home);
     let (fin, lines) =
         process::capture(conn.at(), Job::new(argv).timeout(LIST_TIMEOUT), cancel).await;
     if !fin.success() {
-        return Err(format!("cannot list {}: {}", u.copy, fin.describe()));
+        return Err(format!("cannot list {}: {}", u.bucket, fin.describe()));
     }
-    let (mut files, has_config) = parse_listing(&lines.join("\n"))?;
-    if has_config {
-        let argv = action::expand(&config_hash_words(u), &conn.home);
-        let job = Job::new(argv)
-            .stdin(Input::Bytes(b"config\n".to_vec()))
-            .timeout(LIST_TIMEOUT);
-        let (fin, lines) = process::capture(conn.at(), job, cancel).await;
-        if !fin.success() {
-            return Err(format!("cannot read {}/config: {}", u.copy, fin.describe()));
+    let (mut inv, with_config) = parse_bucket(&lines.join("\n"), owners)?;
+    if with_config.is_empty() {
+        return Ok(inv);
+    }
+    let names: Vec<String> = with_config
+        .iter()
+        .map(|r| format!("{r}/restic/config"))
+        .collect();
+    let argv = action::expand(&config_hash_words(u), &conn.home);
+    let job = Job::new(argv)
+        .stdin(Input::Bytes(names_in(
+            &names.iter().map(String::as_str).collect::<Vec<_>>(),
+        )))
+        .timeout(LIST_TIMEOUT);
+    let (fin, lines) = process::capture(conn.at(), job, cancel).await;
+    if !fin.success() {
+        return Err(format!(
+            "cannot read the copies' config in {}: {}",
+            u.bucket,
+            fin.describe()
+        ));
+    }
+    for (repo, sha) in parse_config_hashes(&lines, &with_config)? {
+        if let Some(files) = inv.repos.get_mut(&repo) {
+            files.config_sha = Some(sha);
         }
-        files.config_sha = Some(parse_config_hash(&lines)?);
     }
-    Ok(files)
+    Ok(inv)
 }
 
 /// Whether the copy on the bucket has its config: one listing of its top level (rclone
@@ -302,19 +376,32 @@ pub async fn has_config(
     }
 }
 
-/// `rclone hashsum sha256` of `config` alone: one line, `<64 hex>  config`.
-fn parse_config_hash(lines: &[String]) -> Result<String, String> {
-    match lines {
-        [l] => match l.split_once("  ") {
-            Some((h, "config"))
-                if h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) =>
-            {
-                Ok(h.to_string())
-            }
-            _ => Err(format!("unexpected hash line {l:?}")),
-        },
-        _ => Err(format!("expected one hash line, got {}", lines.len())),
+/// `rclone hashsum sha256` of the copies' configs: one line `<64 hex>  <repo>/restic/config`
+/// for each of `repos`, and nothing else.
+fn parse_config_hashes(
+    lines: &[String],
+    repos: &[String],
+) -> Result<Vec<(String, String)>, String> {
+    let mut out = vec![];
+    for l in lines {
+        let parsed = l.split_once("  ").and_then(|(h, name)| {
+            let repo = name.strip_suffix("/restic/config")?;
+            let hex = h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+            (hex && repos.iter().any(|r| r == repo)).then(|| (repo.to_string(), h.to_string()))
+        });
+        match parsed {
+            Some(p) if !out.iter().any(|(r, _)| *r == p.0) => out.push(p),
+            _ => return Err(format!("unexpected hash line {l:?}")),
+        }
     }
+    if out.len() != repos.len() {
+        return Err(format!(
+            "expected {} hash line(s), got {}",
+            repos.len(),
+            out.len()
+        ));
+    }
+    Ok(out)
 }
 
 /// One hop into a bucket.
@@ -329,6 +416,8 @@ pub struct BucketHop<'a> {
     /// Files the copy holds that the source no longer has, in deletion order (`extras`).
     pub gone: &'a [String],
     pub stamp: &'a str,
+    /// The copy's quarantine folders, as the bucket's listing found them.
+    pub quarantined: &'a [String],
 }
 
 /// The bytes uploaded so far, from one of rclone's JSON stats lines.
@@ -409,7 +498,11 @@ pub async fn hop(
             h.dst_files.files.insert(p.clone(), (*size, 0.0));
         }
     }
-    quarantine(&h, cancel, out).await?;
+    if quarantine(&h, cancel, out).await? {
+        for g in h.gone {
+            h.dst_files.files.remove(g);
+        }
+    }
     purge(&h, cancel, out).await?;
     Ok(done)
 }
@@ -489,12 +582,13 @@ async fn phase_upload(
 }
 
 /// The deletion pass: `gone` moved into this run's quarantine folder, one phase at a
-/// time in the order `extras` gives (snapshots, index, data, keys).
+/// time in the order `extras` gives (snapshots, index, data, keys). Ok(false) when the
+/// bucket refused and kept them.
 async fn quarantine(
     h: &BucketHop<'_>,
     cancel: &CancellationToken,
     out: &mut dyn HopOutput,
-) -> Result<(), HopError> {
+) -> Result<bool, HopError> {
     let mut phases: Vec<&str> = vec![];
     for g in h.gone {
         if let Some(p) = phase_of(g) {
@@ -547,7 +641,7 @@ async fn quarantine(
                     h.gone.len()
                 ),
             );
-            return Ok(());
+            return Ok(false);
         }
         for (stream, text) in said {
             out.line(stream, text);
@@ -571,38 +665,20 @@ async fn quarantine(
             ),
         );
     }
-    Ok(())
+    Ok(true)
 }
 
-/// Purges the copy's quarantine folders older than `quarantine_days`, as a node's
-/// prepare step purges its own. A purge that fails is said and left to the next run: the
-/// copy itself is complete either way.
+/// Purges the copy's quarantine folders older than `quarantine_days` (as the bucket's
+/// listing found them), as a node's prepare step purges its own. A purge that fails is
+/// said and left to the next run: the copy itself is complete either way.
 async fn purge(
     h: &BucketHop<'_>,
     cancel: &CancellationToken,
     out: &mut dyn HopOutput,
 ) -> Result<(), HopError> {
     let home = &h.from.home;
-    let job =
-        Job::new(action::expand(&quarantine_list_words(h.upload), home)).timeout(LIST_TIMEOUT);
-    let (fin, names) = process::capture(h.from.at(), job, cancel).await;
-    if fin.cancelled {
-        return Err(HopError::Cancelled);
-    }
-    if !fin.success() {
-        out.line(
-            Stream::Info,
-            format!(
-                "{} on {}: its quarantine could not be listed ({}); old folders are purged by a later run",
-                h.repo,
-                h.to,
-                fin.describe()
-            ),
-        );
-        return Ok(());
-    }
     let now = chrono::Local::now().naive_local();
-    for stamp in expired(&names, now, h.upload.quarantine_days) {
+    for stamp in expired(h.quarantined, now, h.upload.quarantine_days) {
         let job = Job::new(action::expand(&purge_words(h.upload, &stamp), home));
         let fin = process::run(h.from.at(), job, cancel, |_, _| {}).await;
         if fin.cancelled {
@@ -650,6 +726,7 @@ mod tests {
                 Word::path("~/my rc.conf"),
             ],
             source: Word::path("~/backup/a/restic"),
+            bucket: "lab:bucket/w".into(),
             copy: "lab:bucket/w/a/restic".into(),
             quarantine: "lab:bucket/w/.quarantine/a".into(),
             quarantine_days: 14,
@@ -679,9 +756,49 @@ mod tests {
         ] {
             assert!(parse_listing(bad).is_err(), "{bad}");
         }
-        assert_eq!(parse_config_hash(&[format!("{H}  config")]).unwrap(), H);
-        assert!(parse_config_hash(&[format!("{H}  other")]).is_err());
-        assert!(parse_config_hash(&[]).is_err());
+    }
+
+    #[test]
+    fn one_listing_of_the_bucket_reads_every_copy_and_quarantine_strictly() {
+        let owners: Vec<String> = ["a", "b", "c"].map(String::from).into();
+        let text = format!(
+            r#"[{{"Path":"a/restic/config","Size":155,"IsDir":false}},
+               {{"Path":"a/restic/data/01/{H}","Size":10,"IsDir":false}},
+               {{"Path":"b/restic/config","Size":155,"IsDir":false}},
+               {{"Path":"b/restic/data/../../a/restic/x","Size":1,"IsDir":false}},
+               {{"Path":".quarantine/a/20261101-000000/snapshots/{H}","Size":3,"IsDir":false}},
+               {{"Path":".quarantine/a/20261101-000000/index/{H}","Size":3,"IsDir":false}},
+               {{"Path":".quarantine/a/20261120-000000/data/01/{H}","Size":3,"IsDir":false}},
+               {{"Path":"notes.txt","Size":3,"IsDir":false}},
+               {{"Path":"other/restic/whatever","Size":3,"IsDir":false}}]"#
+        );
+        let (inv, with_config) = parse_bucket(&text, &owners).unwrap();
+        assert_eq!(with_config, ["a", "b"]);
+        let a = &inv.repos["a"];
+        assert_eq!((a.unsound.clone(), a.content().count()), (None, 1));
+        // A name restic never writes spoils its own copy, not its neighbours'.
+        assert!(inv.repos["b"]
+            .unsound
+            .as_ref()
+            .unwrap()
+            .contains("not a file restic writes"));
+        assert!(!inv.repos.contains_key("c") && !inv.repos.contains_key("other"));
+        assert_eq!(inv.quarantine["a"], ["20261101-000000", "20261120-000000"]);
+        assert!(parse_bucket(r#"[{"Path":"a/restic/config","IsDir":false}]"#, &owners).is_err());
+        // Each copy's config hashed once, by name; anything else is refused.
+        let line = |r: &str| format!("{H}  {r}/restic/config");
+        let two: Vec<String> = ["a", "b"].map(String::from).into();
+        let got = parse_config_hashes(&[line("b"), line("a")], &two).unwrap();
+        assert_eq!(got, [("b".into(), H.into()), ("a".into(), H.into())]);
+        for bad in [
+            vec![line("a")],
+            vec![line("a"), line("a")],
+            vec![line("a"), line("c")],
+            vec![line("a"), format!("{H}  b/restic/keys/x")],
+            vec![line("a"), line("b"), "hello".into()],
+        ] {
+            assert!(parse_config_hashes(&bad, &two).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -21,6 +21,9 @@ pub struct Inventory {
     pub now: f64,
     /// Every repository folder the node has, sound or not (see `RepoFiles::unsound`).
     pub repos: HashMap<String, RepoFiles>,
+    /// A bucket's quarantine folders per repository (`.quarantine/<repo>/<time>`), from
+    /// the same listing; a node purges its own in its prepare step.
+    pub quarantine: HashMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Default, Clone)]

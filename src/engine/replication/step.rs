@@ -80,10 +80,6 @@ impl Run<'_> {
             }
             return Outcome::Interrupted;
         }
-        // A bucket's listing holds this repository alone: never kept for other steps.
-        for h in hops.iter().filter(|h| h.upload.is_some()) {
-            copies.inventories.remove(&h.to);
-        }
         self.keep_listings(&owner, std::mem::take(&mut copies.inventories));
         if !guarded.is_empty() {
             copies.failures.push(shrink_refusal(
@@ -201,19 +197,16 @@ impl Run<'_> {
             ));
             return;
         };
-        match replication::bucket::listing(&from, u, &self.cancel).await {
-            Ok(files) if files.unsound.is_some() => c.failures.push(format!(
-                "{t}'s copy of {owner} was not touched: {}. Look at {} with rclone",
-                files.unsound.unwrap_or_default(),
-                shell::quote(&u.copy)
-            )),
-            Ok(files) => {
-                let inv = Inventory {
-                    now: 0.0,
-                    repos: HashMap::from([(owner.to_string(), files)]),
-                };
-                c.inventories.insert(t.clone(), inv);
-            }
+        match self.bucket_inventory(t, &from, u).await {
+            Ok(inv) => match inv.repos.get(owner).and_then(|f| f.unsound.clone()) {
+                Some(why) => c.failures.push(format!(
+                    "{t}'s copy of {owner} was not touched: {why}. Look at {} with rclone",
+                    shell::quote(&u.copy)
+                )),
+                None => {
+                    c.inventories.insert(t.clone(), inv);
+                }
+            },
             Err(e) => c
                 .failures
                 .push(format!("{t}'s copy of {owner} was not updated: {e}")),
@@ -308,6 +301,7 @@ impl Run<'_> {
             let Some(inv) = copies.inventories.get_mut(t) else {
                 continue;
             };
+            let quarantined = inv.quarantine.get(owner).cloned().unwrap_or_default();
             let dst_files = inv.repos.entry(owner.to_string()).or_default();
             let mut from = h.from.as_str();
             if !fed.contains(from) {
@@ -339,10 +333,8 @@ impl Run<'_> {
             let slot = self.transfers().take(from, t).await;
             if let Some(upload) = &h.upload {
                 let hop = (owner, from, t.as_str(), upload);
-                match self
-                    .bucket_hop(hop, src_files, dst_files, &gone, &stamp, out, done)
-                    .await
-                {
+                let files = (src_files, dst_files, &quarantined[..]);
+                match self.bucket_hop(hop, files, &gone, &stamp, out, done).await {
                     Ok(d) => done = d,
                     Err(HopError::Cancelled) => return Err(()),
                     Err(e) => copies.failures.push(bucket_failure(owner, t, upload, e)),
@@ -451,8 +443,7 @@ impl Run<'_> {
     async fn bucket_hop(
         &self,
         (owner, from, t, upload): (&str, &str, &str, &crate::plan::action::Upload),
-        src_files: &RepoFiles,
-        dst_files: &mut RepoFiles,
+        (src_files, dst_files, quarantined): (&RepoFiles, &mut RepoFiles, &[String]),
         gone: &[String],
         stamp: &str,
         out: &mut StepOutput<'_>,
@@ -470,6 +461,7 @@ impl Run<'_> {
             dst_files,
             gone,
             stamp,
+            quarantined,
         };
         replication::bucket::hop(hop, &self.cancel, out, done).await
     }
