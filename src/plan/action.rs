@@ -103,7 +103,7 @@ pub struct Hop {
 }
 
 /// A copy on object storage (DESIGN §11) brought up to date with rclone on the uploading
-/// node: its listing read, the files it lacks uploaded and confirmed phase by phase, what
+/// node: its listing read, the files it lacks uploaded and verified phase by phase, what
 /// the source no longer has moved to its quarantine (`engine::replication::bucket` runs
 /// these words; `wbackup plan` prints them).
 #[derive(Debug, Clone, PartialEq, Eq)]

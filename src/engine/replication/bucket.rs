@@ -2,12 +2,13 @@
 //! rclone, run on the uploading node, under the rules of §6 that the SSH hops keep.
 //!
 //! Nothing runs on a bucket, so the install script's work is done by rclone from the
-//! uploading node: the copy is listed (`lsjson`, read as strictly as `sh/list.sh`'s
-//! output: only names restic writes), its `config` hashed to prove it is the same
-//! repository, then the files it lacks are uploaded one phase at a time in restic's write
-//! order (`PHASES`: keys, config, data, index, snapshots), each phase confirmed by
-//! `rclone check` (sizes, and the backend's hashes where it has them) before the next
-//! starts. An object store shows an object under its name only once its upload completed,
+//! uploading node: the whole bucket folder is listed once a run for every copy and its
+//! quarantine (`lsjson`, read as strictly as `sh/list.sh`'s output: only names restic
+//! writes), the copies' `config` files hashed in one call to prove each is the same
+//! repository as its source, then the files a copy lacks are uploaded one phase at a time in restic's write
+//! order (`PHASES`: keys, config, data, index, snapshots), each phase whole before the
+//! next starts: `rclone copy` checks every upload's size and the backend's hash of it
+//! (MD5 on S3, SHA-1 on B2) against the source, and fails rather than leave a mismatch. An object store shows an object under its name only once its upload completed,
 //! so no half-written file is ever visible under a real name. Then what the source no
 //! longer has is moved (server-side where the backend can) under
 //! `PATH/.quarantine/<repo>/<time>/`, snapshots first, then index, then data.
@@ -131,15 +132,6 @@ pub fn copy_words(u: &Upload) -> Vec<Word> {
     w
 }
 
-/// Confirms the names on stdin arrived: the same size, and the same hash where the
-/// backend keeps one (MD5 on S3, SHA-1 on B2), as the source's files.
-pub fn check_words(u: &Upload) -> Vec<Word> {
-    let mut w = words(u, &["check", "--one-way", "--files-from-raw", "-"]);
-    w.push(u.source.clone());
-    w.push(Word::lit(&u.copy));
-    w
-}
-
 /// Moves the names on stdin from the copy into its quarantine folder of this run.
 pub fn quarantine_words(u: &Upload, stamp: &str) -> Vec<Word> {
     let mut w = words(u, &["move", "--files-from-raw", "-", "--no-traverse"]);
@@ -180,12 +172,8 @@ pub fn commands(u: &Upload) -> Vec<String> {
             action::display(&config_hash_words(u))
         ),
         format!(
-            "{}   (per phase in order keys, config, data, index, snapshots: the names the copy lacks on stdin)",
+            "{}   (per phase in order keys, config, data, index, snapshots: the names the copy lacks on stdin; rclone verifies each upload's size and hash, and the next phase starts only when every file of this one passed)",
             action::display(&copy_words(u))
-        ),
-        format!(
-            "{}   (after each phase, the same names: sizes and hashes confirmed before the next phase)",
-            action::display(&check_words(u))
         ),
         format!(
             "{}   (names the source no longer has, snapshots, then index, then data)",
@@ -507,8 +495,10 @@ pub async fn hop(
     Ok(done)
 }
 
-/// One phase: the upload, then its confirmation. Err leaves the phase unconfirmed and
-/// every later phase not started.
+/// One phase. rclone verifies every file it uploads against the source, by size and by
+/// the hash the backend computed of what it received where there is one (MD5 on S3, SHA-1
+/// on B2), and deletes an upload that does not match: exit status 0 means every file of
+/// the phase is there, whole. Err leaves every later phase not started.
 async fn phase_upload(
     h: &BucketHop<'_>,
     phase: &str,
@@ -541,28 +531,6 @@ async fn phase_upload(
             fin.describe()
         )));
     }
-    let fin = process::run(
-        h.from.at(),
-        Job::new(action::expand(&check_words(h.upload), home)).stdin(Input::Bytes(names_in(names))),
-        cancel,
-        |stream, text| {
-            if stream == Stream::Stderr && text.contains("ERROR") {
-                out.line(stream, text)
-            }
-        },
-    )
-    .await;
-    if fin.cancelled {
-        return Err(HopError::Cancelled);
-    }
-    if !fin.success() {
-        return Err(HopError::Failed(format!(
-            "{}'s {phase} on {} could not be confirmed (sizes or hashes differ from the source's, or the check failed: {}); later phases were not uploaded",
-            h.repo,
-            h.to,
-            fin.describe()
-        )));
-    }
     let phase_bytes: u64 = todo
         .iter()
         .filter(|(p, _)| phase_of(p) == Some(phase))
@@ -572,7 +540,7 @@ async fn phase_upload(
     out.line(
         Stream::Info,
         format!(
-            "{} → {}: {phase}: {} file(s) uploaded and confirmed",
+            "{} → {}: {phase}: {} file(s) uploaded and verified",
             h.from.node.name,
             h.to,
             names.len()
