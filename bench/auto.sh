@@ -36,13 +36,18 @@ cycle() {  # cycle JOBS: one whole run; prints its seconds
     --password-file "$PW" > "$OUT/run.out" 2>&1 || { cat "$OUT/run.out" >&2; exit 1; }
   calc "$(now) - $t0"
 }
+steps() {  # where the last cycle's time went: per kind, its steps' summed time in their span
+  python3 bench/step-times.py "$(ls -t "$L"/nodes/laptop/backup/logs/*.json | head -n 1)"
+}
 cycle auto >/dev/null                 # the repositories
 grow learn; cycle auto >/dev/null     # every link measured
 seq=(); auto=()
 for r in $(seq "$ROUNDS"); do
-  grow "s$r"; s=$(cycle 1); seq+=("$s")
+  grow "s$r"; s=$(cycle 1); seq+=("$s"); SEQ_STEPS=$(steps)
   grow "a$r"; a=$(cycle auto); auto+=("$a")
   echo "round $r: sequential ${s} s, auto ${a} s"
+  echo "  sequential: $SEQ_STEPS"
+  echo "  auto:       $(steps)"
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
 ms=$(median "${seq[@]}"); ma=$(median "${auto[@]}")
