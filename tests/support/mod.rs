@@ -32,7 +32,28 @@ pub struct LabNode {
     pub storage_only: bool,
 }
 
+/// A port on 127.0.0.1 that nothing holds now, below the kernel's ephemeral range: the
+/// local ports of outgoing connections (every ssh and rsync a test makes) are drawn from
+/// that range, and one of them could take a port from it between this choice and the
+/// server's bind. (sshd daemonizes before it binds: a port taken meanwhile shows only in
+/// its log, as a pid file never written.)
 pub fn free_port() -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    const FLOOR: u16 = 10000;
+    let ephemeral = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    if ephemeral > FLOOR + 1000 {
+        for _ in 0..1000 {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u32(std::process::id());
+            let port = FLOOR + (h.finish() % u64::from(ephemeral - FLOOR)) as u16;
+            if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return port;
+            }
+        }
+    }
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -151,7 +172,8 @@ impl Lab {
             ),
         )
         .unwrap();
-        // sshd listens before it forks into the background: when this returns, it answers.
+        // sshd (9.2) forks into the background, then binds and writes its pid file: the pid
+        // file says it answers, and its absence sends to the log.
         must(
             Command::new("/usr/sbin/sshd")
                 .arg("-f")
@@ -167,7 +189,10 @@ impl Lab {
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        panic!("sshd for {name} wrote no pid file");
+        panic!(
+            "sshd for {name} wrote no pid file; its log:\n{}",
+            fs::read_to_string(self.sshd_log(name)).unwrap_or_default()
+        );
     }
 
     pub fn sshd_log(&self, name: &str) -> PathBuf {
