@@ -187,18 +187,6 @@ pub fn commands(u: &Upload) -> Vec<String> {
     ]
 }
 
-/// Reads `rclone lsjson` output of one copy: a JSON array of files. Every path must be a
-/// name restic writes (`classify`); anything else makes the copy unsound (neither written
-/// to nor trusted). `config` is noted apart (its hash is read separately).
-pub fn parse_listing(text: &str) -> Result<(RepoFiles, bool), String> {
-    let items = json_files(text)?;
-    let mut entries = vec![];
-    for item in &items {
-        entries.push((entry_path(item)?, item));
-    }
-    parse_entries(entries)
-}
-
 /// The listing's array of files.
 fn json_files(text: &str) -> Result<Vec<serde_json::Value>, String> {
     let v: serde_json::Value =
@@ -703,26 +691,32 @@ mod tests {
 
     #[test]
     fn listings_are_read_strictly() {
+        // One copy's part of the bucket's listing.
+        fn one(text: &str) -> Result<(RepoFiles, bool), String> {
+            let (mut inv, with_config) = parse_bucket(text, &["a".to_string()])?;
+            let files = inv.repos.remove("a").unwrap_or_default();
+            Ok((files, with_config == ["a"]))
+        }
         let text = format!(
-            r#"[{{"Path":"config","Size":155,"IsDir":false}},
-               {{"Path":"keys/{H}","Size":400,"IsDir":false,"Hashes":{{"md5":"x"}}}},
-               {{"Path":"data/01/{H}","Size":10,"IsDir":false}}]"#
+            r#"[{{"Path":"a/restic/config","Size":155,"IsDir":false}},
+               {{"Path":"a/restic/keys/{H}","Size":400,"IsDir":false,"Hashes":{{"md5":"x"}}}},
+               {{"Path":"a/restic/data/01/{H}","Size":10,"IsDir":false}}]"#
         );
-        let (files, has_config) = parse_listing(&text).unwrap();
+        let (files, has_config) = one(&text).unwrap();
         assert!(has_config);
         assert_eq!(files.unsound, None);
         assert_eq!(files.content().count(), 2);
         // A name restic never writes makes the copy unsound.
         let (files, _) =
-            parse_listing(r#"[{"Path":"data/../../x","Size":1,"IsDir":false}]"#).unwrap();
+            one(r#"[{"Path":"a/restic/data/../../x","Size":1,"IsDir":false}]"#).unwrap();
         assert!(files.unsound.unwrap().contains("not a file restic writes"));
         for bad in [
             "{}",
             "[1]",
-            r#"[{"Path":"config","Size":-1,"IsDir":false}]"#,
+            r#"[{"Path":"a/restic/config","Size":-1,"IsDir":false}]"#,
             "nope",
         ] {
-            assert!(parse_listing(bad).is_err(), "{bad}");
+            assert!(one(bad).is_err(), "{bad}");
         }
     }
 
