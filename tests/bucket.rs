@@ -739,3 +739,66 @@ fn the_buckets_copies_are_proven_from_the_uploading_node() {
     let why = p["message"].as_str().unwrap();
     assert!(why.contains("cannot be read from laptop"), "{why}");
 }
+
+/// A remote with real folders (`type = local` here; SFTP, Drive and Dropbox behave the
+/// same): its PATH does not exist before the first upload (rclone lists it as "directory
+/// not found", exit status 3), and an upload cut there leaves rclone's own temporary
+/// `NAME.XXXXXXXX.partial` file in the copy. The first run makes every copy; the next
+/// removes the leftover and completes the copy.
+#[test]
+fn a_folder_remote_takes_a_first_upload_and_leftovers_of_a_cut_are_removed() {
+    let lab = Lab::new(&OWNERS);
+    let conf = lab.path().join("rclone-local.conf");
+    fs::write(&conf, "[disk]\ntype = local\n").unwrap();
+    let base = lab.path().join("usb drive").join("wb");
+    let remote = format!("disk:{}", base.display());
+    lab.write_config(&lab.config_text(&format!(
+        "[rclone]\nconfig_file = {:?}\n[nodes.usb]\nrclone = {remote:?}\n",
+        conf.display().to_string()
+    )));
+    lab.fill(1);
+    assert!(!base.exists());
+    // Before anything was uploaded, status reaches the remote and finds no copy.
+    let o = lab.wbackup_cmd(&["status"]).output().unwrap();
+    let text = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(
+        text.contains("usb") && !text.contains("cannot list"),
+        "{text}"
+    );
+    let o = lab.run();
+    assert_exit(&o, 0);
+    let holds_the_source = |owner: &str| {
+        let copy = base.join(owner).join("restic");
+        assert_eq!(
+            files(&copy),
+            files(&lab.repo(owner, owner)),
+            "usb's copy of {owner}"
+        );
+        let out = lab.restic(&copy, &["check", "--read-data"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    };
+    for owner in OWNERS {
+        holds_the_source(owner);
+    }
+    // What rclone leaves of a data file whose upload was cut: part of it, under the
+    // file's name with rclone's random suffix.
+    let copy = base.join("home/restic");
+    let data = files(&copy)
+        .into_iter()
+        .find(|f| f.starts_with("data/"))
+        .unwrap();
+    let leftover = format!("{data}.0f0f117c.partial");
+    fs::write(copy.join(&leftover), b"half of a pack").unwrap();
+    fs::write(lab.node("home").data.join("more.bin"), noise(300_000, 9)).unwrap();
+    let o = lab.run();
+    assert_exit(&o, 0);
+    assert!(
+        stdout(&o).contains("1 upload(s) cut short in an earlier run removed"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(!copy.join(&leftover).exists());
+    for owner in OWNERS {
+        holds_the_source(owner);
+    }
+}

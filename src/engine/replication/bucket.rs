@@ -140,6 +140,13 @@ pub fn quarantine_words(u: &Upload, stamp: &str) -> Vec<Word> {
     w
 }
 
+/// Deletes one of rclone's leftovers (`name`, a path inside the copy).
+pub fn leftover_words(u: &Upload, name: &str) -> Vec<Word> {
+    let mut w = words(u, &["deletefile"]);
+    w.push(Word::lit(format!("{}/{name}", u.copy)));
+    w
+}
+
 /// Removes one quarantine folder and everything in it.
 pub fn purge_words(u: &Upload, stamp: &str) -> Vec<Word> {
     let mut w = words(u, &["purge"]);
@@ -170,6 +177,10 @@ pub fn commands(u: &Upload) -> Vec<String> {
         format!(
             "{}   (each copy's `<repo>/restic/config` on stdin, once a run for all: it must be the source's, or nothing is touched)",
             action::display(&config_hash_words(u))
+        ),
+        format!(
+            "{}   (only after an upload was cut on a backend that renames into place: each of rclone's `NAME.XXXXXXXX.partial` files left in the copy)",
+            action::display(&leftover_words(u, "NAME.XXXXXXXX.partial"))
         ),
         format!(
             "{}   (per phase in order keys, config, data, index, snapshots: the names the copy lacks on stdin; rclone verifies each upload's size and hash, and the next phase starts only when every file of this one passed)",
@@ -203,21 +214,49 @@ fn entry_path(item: &serde_json::Value) -> Result<&str, String> {
         .ok_or_else(|| format!("unexpected entry in rclone's listing: {item}"))
 }
 
+/// Whether `path` is rclone's temporary name for an upload of a file restic writes:
+/// `<name>.<8 letters or digits>.partial` (rclone's default `--partial-suffix`), left
+/// behind when an upload to a backend that renames into place was cut.
+fn rclone_partial(path: &str) -> bool {
+    use super::inventory::{classify, Entry};
+    let Some((base, random)) = path
+        .strip_suffix(".partial")
+        .and_then(|p| p.rsplit_once('.'))
+    else {
+        return false;
+    };
+    random.len() == 8
+        && random.bytes().all(|b| b.is_ascii_alphanumeric())
+        && matches!(classify(base), Ok(Entry::Config | Entry::Content(_)))
+}
+
+/// One copy in the bucket's listing.
+#[derive(Default)]
+struct Copy {
+    files: RepoFiles,
+    has_config: bool,
+    /// rclone's leftovers of uploads cut short (see `rclone_partial`).
+    partial: Vec<String>,
+}
+
 /// One copy's files, each `(path inside the copy, rclone's entry)`.
 fn parse_entries<'a>(
     entries: impl IntoIterator<Item = (&'a str, &'a serde_json::Value)>,
-) -> Result<(RepoFiles, bool), String> {
+) -> Result<Copy, String> {
     use super::inventory::{classify, Entry};
-    let mut files = RepoFiles::default();
-    let mut has_config = false;
+    let mut c = Copy::default();
     for (path, item) in entries {
         let (Some(size), Some(false)) = (item["Size"].as_u64(), item["IsDir"].as_bool()) else {
             return Err(format!("unexpected entry in rclone's listing: {item}"));
         };
+        if rclone_partial(path) {
+            c.partial.push(path.to_string());
+            continue;
+        }
         match classify(path) {
-            Ok(Entry::Config) => has_config = true,
+            Ok(Entry::Config) => c.has_config = true,
             Ok(Entry::Temporary) => {
-                files.unsound.get_or_insert(format!(
+                c.files.unsound.get_or_insert(format!(
                     "{path} is a temporary name, never uploaded by wbackup"
                 ));
             }
@@ -226,14 +265,14 @@ fn parse_entries<'a>(
                     .as_str()
                     .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
                     .map_or(0.0, |t| t.timestamp() as f64);
-                files.files.insert(path.to_string(), (size, time));
+                c.files.files.insert(path.to_string(), (size, time));
             }
             Err(e) => {
-                files.unsound.get_or_insert(e);
+                c.files.unsound.get_or_insert(e);
             }
         }
     }
-    Ok((files, has_config))
+    Ok(c)
 }
 
 /// Reads the listing of the whole bucket folder: for each of `owners`, its copy
@@ -266,11 +305,14 @@ pub fn parse_bucket(text: &str, owners: &[String]) -> Result<(Inventory, Vec<Str
     let mut inv = Inventory::default();
     let mut with_config = vec![];
     for (repo, entries) in per {
-        let (files, has_config) = parse_entries(entries)?;
-        if has_config {
+        let c = parse_entries(entries)?;
+        if c.has_config {
             with_config.push(repo.to_string());
         }
-        inv.repos.insert(repo.to_string(), files);
+        if !c.partial.is_empty() {
+            inv.partial.insert(repo.to_string(), c.partial);
+        }
+        inv.repos.insert(repo.to_string(), c.files);
     }
     with_config.sort();
     inv.quarantine = quarantine
@@ -291,6 +333,13 @@ pub async fn listing(
     let argv = action::expand(&list_words(u), &conn.home);
     let (fin, lines) =
         process::capture(conn.at(), Job::new(argv).timeout(LIST_TIMEOUT), cancel).await;
+    // A backend with real folders (a local folder, SFTP, Drive, Dropbox) says "directory
+    // not found", exit status 3, where nothing was uploaded yet; an object store lists
+    // nothing. Either way every copy is still to be made, and nothing is removed from
+    // an empty copy.
+    if fin.code == Some(3) {
+        return Ok(Inventory::default());
+    }
     if !fin.success() {
         return Err(format!("cannot list {}: {}", u.bucket, fin.describe()));
     }
@@ -394,6 +443,8 @@ pub struct BucketHop<'a> {
     pub stamp: &'a str,
     /// The copy's quarantine folders, as the bucket's listing found them.
     pub quarantined: &'a [String],
+    /// rclone's leftovers of uploads cut short in the copy (`Inventory::partial`).
+    pub leftovers: &'a [String],
 }
 
 /// The bytes uploaded so far, from one of rclone's JSON stats lines.
@@ -430,6 +481,7 @@ pub async fn hop(
         }
     }
     out.hop(&h.from.node.name, h.to);
+    remove_leftovers(&h, cancel, out).await?;
     let todo = missing(h.src_files, h.dst_files);
     let need_config = h.dst_files.config_sha.is_none();
     if todo.is_empty() && !need_config && h.gone.is_empty() {
@@ -535,6 +587,49 @@ async fn phase_upload(
         ),
     );
     Ok(done + phase_bytes)
+}
+
+/// Deletes rclone's leftovers of uploads a cut left in the copy, one file at a time
+/// (`deletefile` names one file: no filter that could widen it): a temporary name of
+/// rclone's is nothing restic wrote or reads, and the file it stood for is uploaded
+/// again when the copy lacks it.
+async fn remove_leftovers(
+    h: &BucketHop<'_>,
+    cancel: &CancellationToken,
+    out: &mut dyn HopOutput,
+) -> Result<(), HopError> {
+    for name in h.leftovers {
+        let job = Job::new(action::expand(
+            &leftover_words(h.upload, name),
+            &h.from.home,
+        ));
+        let (fin, said) = process::capture(h.from.at(), job, cancel).await;
+        if fin.cancelled {
+            return Err(HopError::Cancelled);
+        }
+        if !fin.success() {
+            return Err(HopError::Failed(format!(
+                "removing {name}, an upload cut short, from {}'s copy of {} failed: {}{}",
+                h.to,
+                h.repo,
+                fin.describe(),
+                said.last().map(|l| format!(" ({l})")).unwrap_or_default()
+            )));
+        }
+    }
+    if !h.leftovers.is_empty() {
+        out.line(
+            Stream::Info,
+            format!(
+                "{} on {}: {} upload(s) cut short in an earlier run removed ({})",
+                h.repo,
+                h.to,
+                h.leftovers.len(),
+                h.leftovers.join(", ")
+            ),
+        );
+    }
+    Ok(())
 }
 
 /// The deletion pass: `gone` moved into this run's quarantine folder, one phase at a
@@ -747,6 +842,28 @@ mod tests {
         assert!(!inv.repos.contains_key("c") && !inv.repos.contains_key("other"));
         assert_eq!(inv.quarantine["a"], ["20261101-000000", "20261120-000000"]);
         assert!(parse_bucket(r#"[{"Path":"a/restic/config","IsDir":false}]"#, &owners).is_err());
+        // rclone's leftovers of a cut upload are set aside for the hop to remove; a name
+        // that only looks like one spoils its copy.
+        let text = format!(
+            r#"[{{"Path":"a/restic/config","Size":155,"IsDir":false}},
+               {{"Path":"a/restic/data/01/{H}.0f0f117c.partial","Size":7,"IsDir":false}},
+               {{"Path":"a/restic/config.Ab3dE6g8.partial","Size":7,"IsDir":false}},
+               {{"Path":"b/restic/data/01/{H}.0f0f117.partial","Size":7,"IsDir":false}},
+               {{"Path":"c/restic/locks/{H}.0f0f117c.partial","Size":7,"IsDir":false}}]"#
+        );
+        let (inv, _) = parse_bucket(&text, &owners).unwrap();
+        assert_eq!(
+            inv.partial["a"],
+            [
+                format!("data/01/{H}.0f0f117c.partial"),
+                "config.Ab3dE6g8.partial".to_string()
+            ]
+        );
+        assert_eq!(inv.repos["a"].unsound, None);
+        for spoiled in ["b", "c"] {
+            assert!(inv.repos[spoiled].unsound.is_some(), "{spoiled}");
+            assert!(!inv.partial.contains_key(spoiled), "{spoiled}");
+        }
         // Each copy's config hashed once, by name; anything else is refused.
         let line = |r: &str| format!("{H}  {r}/restic/config");
         let two: Vec<String> = ["a", "b"].map(String::from).into();

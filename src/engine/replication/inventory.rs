@@ -24,6 +24,10 @@ pub struct Inventory {
     /// A bucket's quarantine folders per repository (`.quarantine/<repo>/<time>`), from
     /// the same listing; a node purges its own in its prepare step.
     pub quarantine: HashMap<String, Vec<String>>,
+    /// A bucket's leftovers of uploads cut short, per repository: rclone's
+    /// `<name>.<8 characters>.partial` files on backends that upload under a temporary
+    /// name and rename (a local folder, SFTP). The next hop deletes them.
+    pub partial: HashMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Default, Clone)]

@@ -302,6 +302,7 @@ impl Run<'_> {
                 continue;
             };
             let quarantined = inv.quarantine.get(owner).cloned().unwrap_or_default();
+            let leftovers = inv.partial.remove(owner).unwrap_or_default();
             let dst_files = inv.repos.entry(owner.to_string()).or_default();
             let mut from = h.from.as_str();
             if !fed.contains(from) {
@@ -333,7 +334,7 @@ impl Run<'_> {
             let slot = self.transfers().take(from, t).await;
             if let Some(upload) = &h.upload {
                 let hop = (owner, from, t.as_str(), upload);
-                let files = (src_files, dst_files, &quarantined[..]);
+                let files = (src_files, dst_files, &quarantined[..], &leftovers[..]);
                 match self.bucket_hop(hop, files, &gone, &stamp, out, done).await {
                     Ok(d) => done = d,
                     Err(HopError::Cancelled) => return Err(()),
@@ -443,7 +444,12 @@ impl Run<'_> {
     async fn bucket_hop(
         &self,
         (owner, from, t, upload): (&str, &str, &str, &crate::plan::action::Upload),
-        (src_files, dst_files, quarantined): (&RepoFiles, &mut RepoFiles, &[String]),
+        (src_files, dst_files, quarantined, leftovers): (
+            &RepoFiles,
+            &mut RepoFiles,
+            &[String],
+            &[String],
+        ),
         gone: &[String],
         stamp: &str,
         out: &mut StepOutput<'_>,
@@ -462,6 +468,7 @@ impl Run<'_> {
             gone,
             stamp,
             quarantined,
+            leftovers,
         };
         replication::bucket::hop(hop, &self.cancel, out, done).await
     }
