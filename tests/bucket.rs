@@ -629,7 +629,9 @@ fn a_three_node_lab_and_a_bucket_hold_every_repository() {
     lab.assert_everyone_holds_everything();
 
     // A run with nothing new lists the bucket once for all three copies and their
-    // quarantine, and hashes their configs in one call: rclone's calls counted.
+    // quarantine, hashes their configs in one call, and uploads each phase (the run's
+    // new snapshots, and what restic wrote with them) of all three copies in one call:
+    // rclone's calls counted.
     let shim = lab.path().join("counting");
     fs::create_dir_all(&shim).unwrap();
     fs::write(shim.join("rclone"), COUNTING_SHIM).unwrap();
@@ -650,6 +652,11 @@ fn a_three_node_lab_and_a_bucket_hold_every_repository() {
         (count("lsjson"), count("hashsum"), count("lsf")),
         (1, 1, 0),
         "{said}"
+    );
+    let uploads = count("copy");
+    assert!(
+        (1..=3).contains(&uploads),
+        "one upload per phase with new files (data, index, snapshots) for all three copies: {said}"
     );
     for owner in owners {
         assert_bucket_matches(&lab, &bucket, owner);

@@ -74,7 +74,7 @@ impl Activity {
             StepKind::Init => Activity::Initialising,
             StepKind::Check => Activity::Checking,
             StepKind::Forget => Activity::Pruning,
-            StepKind::Replicate => Activity::Copying {
+            StepKind::Replicate | StepKind::Upload => Activity::Copying {
                 from: String::new(),
                 to: String::new(),
             },
@@ -274,7 +274,10 @@ impl<S: Sink> Metered<S> {
             } => {
                 // Steps whose tool reports progress are watched from their start, so a
                 // connection that hangs before the first report is seen too.
-                if matches!(kind, StepKind::Backup | StepKind::Replicate) {
+                if matches!(
+                    kind,
+                    StepKind::Backup | StepKind::Replicate | StepKind::Upload
+                ) {
                     w.insert(
                         step,
                         Watched {
@@ -346,7 +349,7 @@ pub struct Expected {
 /// until the history has one.
 fn guess(kind: StepKind) -> f64 {
     match kind {
-        StepKind::Backup | StepKind::Replicate => 60.0,
+        StepKind::Backup | StepKind::Replicate | StepKind::Upload => 60.0,
         StepKind::Check | StepKind::Forget | StepKind::Verify | StepKind::Heal => 20.0,
         StepKind::Prepare | StepKind::Init | StepKind::Records => 3.0,
     }

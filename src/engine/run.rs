@@ -102,6 +102,9 @@ pub(crate) struct State {
     /// Nodes listed right after their own forget: that listing serves as the source's
     /// for its replication step.
     pub(crate) listed_after_forget: HashSet<String>,
+    /// Each repository whose replicate step ran: its source's files as that step read
+    /// them, and the nodes whose copy it left equal to them (the owner's among them).
+    pub(crate) replicated: HashMap<String, (replication::RepoFiles, HashSet<String>)>,
     /// Set when the run cannot go on: every later step is skipped, saying why.
     pub(crate) fatal: Option<Halt>,
     /// The run must not go on (another run holds the run lock, or nothing could be
@@ -399,6 +402,7 @@ impl Run<'_> {
                 self.forget(step).await
             }
             StepKind::Replicate => self.replicate(step).await,
+            StepKind::Upload => self.upload(step).await,
             StepKind::Records => self.records(step).await,
             StepKind::Heal => self.heal(step).await,
             StepKind::Verify => self.verify(step).await,

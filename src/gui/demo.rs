@@ -157,7 +157,7 @@ impl Demo<'_> {
                 self.line(step, Stream::Stdout, "remove 1 snapshots");
                 Outcome::Passed
             }
-            StepKind::Replicate => {
+            StepKind::Replicate | StepKind::Upload => {
                 for t in &step.targets {
                     self.line(
                         step,

@@ -77,6 +77,10 @@ pub enum Action {
     Restic(Vec<Word>),
     /// One repository's copies brought up to date, hop by hop, in order.
     Replicate(Vec<Hop>),
+    /// Every repository's copy in one bucket (the step's target) brought up to date from
+    /// the uploading node (the step's node), which holds them all once the replicate
+    /// steps ran: one upload per phase for all of them (`engine::replication::upload`).
+    Upload(Vec<Upload>),
     /// The orchestrator's records (configuration, forgotten ledger, proofs) sent to the
     /// step's targets.
     Records,
@@ -97,9 +101,6 @@ pub struct Hop {
     /// The node whose copy is read: the owner, or the orchestrator relaying it.
     pub from: String,
     pub to: String,
-    /// Set when `to` is a bucket: the copy is brought up to date with rclone, run on
-    /// `from`, instead of rsync and the install script.
-    pub upload: Option<Upload>,
 }
 
 /// A copy on object storage (DESIGN §11) brought up to date with rclone on the uploading
@@ -108,9 +109,14 @@ pub struct Hop {
 /// these words; `wbackup plan` prints them).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Upload {
+    /// The repository (its owner's name).
+    pub repo: String,
     /// `rclone` and the flags every command of the hop takes (`--config`, `--bwlimit`,
     /// `--transfers`): rclone reads its credentials itself, wbackup never does.
     pub rclone: Vec<Word>,
+    /// The uploading node's folder of repositories (`<base>/<repo>/restic` in it): the
+    /// uploads of every repository name their files from there.
+    pub base: Word,
     /// The repository read, on the uploading node.
     pub source: Word,
     /// The bucket's folder of copies, `REMOTE:PATH`: listed once a run for every copy.

@@ -9,7 +9,7 @@ pub mod action;
 use crate::config::{Config, Node, Role};
 use crate::engine::{replication, restic};
 use crate::shell;
-use action::{Action, Hop, Word};
+use action::{Action, Hop, Upload, Word};
 use std::fmt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -24,6 +24,9 @@ pub enum StepKind {
     Check,
     Forget,
     Replicate,
+    /// Every repository's copy in one bucket brought up to date from the uploading node,
+    /// after every replicate step (the uploading node then holds them all).
+    Upload,
     /// Every copy of one repository proven restorable: a restore drill on each node that
     /// holds it, and a rotating share of its data read (`[verify]`, when due).
     Verify,
@@ -43,12 +46,13 @@ impl StepKind {
             StepKind::Check => "check",
             StepKind::Forget => "forget",
             StepKind::Replicate => "replicate",
+            StepKind::Upload => "upload",
             StepKind::Verify => "verify",
             StepKind::Records => "records",
         }
     }
 
-    pub const ALL: [StepKind; 9] = [
+    pub const ALL: [StepKind; 10] = [
         StepKind::Prepare,
         StepKind::Heal,
         StepKind::Init,
@@ -56,6 +60,7 @@ impl StepKind {
         StepKind::Check,
         StepKind::Forget,
         StepKind::Replicate,
+        StepKind::Upload,
         StepKind::Verify,
         StepKind::Records,
     ];
@@ -84,7 +89,8 @@ pub struct Step {
     pub node: String,
     /// For `replicate`: the nodes whose copy is brought up to date, in order. The
     /// orchestrator, when it is not the owner, comes first: it relays to the others.
-    /// For `records`: the nodes that keep the orchestrator's records.
+    /// For `upload`: the bucket. For `records`: the nodes that keep the orchestrator's
+    /// records.
     pub targets: Vec<String>,
     /// What runs.
     pub action: Action,
@@ -100,9 +106,8 @@ impl Step {
         if !config.replication.direct {
             return None;
         }
-        let ssh = || hops.iter().filter(|h| h.upload.is_none());
-        ssh().any(|h| h.from != self.node).then(|| {
-            ssh()
+        hops.iter().any(|h| h.from != self.node).then(|| {
+            hops.iter()
                 .map(|h| format!("{} → {}", h.from, h.to))
                 .collect::<Vec<_>>()
                 .join(", ")
@@ -113,6 +118,18 @@ impl Step {
         match self.kind {
             StepKind::Replicate => {
                 format!("replicate {} to {}", self.node, self.targets.join(", "))
+            }
+            StepKind::Upload => {
+                let repos = match &self.action {
+                    Action::Upload(us) => us.iter().map(|u| u.repo.as_str()).collect(),
+                    _ => vec![],
+                };
+                format!(
+                    "upload {} from {} to {}",
+                    repos.join(", "),
+                    self.node,
+                    self.targets.join(", ")
+                )
             }
             StepKind::Records => format!("keep records on {}", self.targets.join(", ")),
             StepKind::Heal => format!("heal {}'s copies on {}", self.node, self.targets.join(", ")),
@@ -182,16 +199,17 @@ impl Step {
             }
             Action::Replicate(hops) => hops
                 .iter()
-                .flat_map(|h| match &h.upload {
-                    Some(u) => replication::bucket::commands(u)
-                        .into_iter()
-                        .map(|c| on(node(&h.from), c))
-                        .collect(),
-                    None if !node(&h.from).is_orchestrator && !node(&h.to).is_orchestrator => {
+                .flat_map(|h| {
+                    if !node(&h.from).is_orchestrator && !node(&h.to).is_orchestrator {
                         direct_commands(config, &self.node, node(&h.from), node(&h.to))
+                    } else {
+                        hop_commands(&self.node, node(&h.from), node(&h.to))
                     }
-                    None => hop_commands(&self.node, node(&h.from), node(&h.to)),
                 })
+                .collect(),
+            Action::Upload(uploads) => replication::bucket::commands(uploads)
+                .into_iter()
+                .map(|c| on(node(&self.node), c))
                 .collect(),
             Action::Records => records_commands(config, node(&self.node), &self.targets),
             Action::Heal { donors } => self
@@ -622,7 +640,6 @@ fn hops(owner: &str, orch: &str, targets: &[String], direct: bool) -> Vec<Hop> {
                 orch.to_string()
             },
             to: t.clone(),
-            upload: None,
         })
         .collect()
 }
@@ -642,31 +659,32 @@ fn ssh_hops(
     match chosen {
         Some(pairs) => pairs
             .into_iter()
-            .map(|(from, to)| Hop {
-                from,
-                to,
-                upload: None,
-            })
+            .map(|(from, to)| Hop { from, to })
             .collect(),
         None => hops(owner, &config.orchestrator().name, targets, direct),
     }
 }
 
-/// The hops that bring `owner`'s copies on the buckets of this run up to date, from the
-/// uploading node (which holds every repository once the SSH hops ran: they come last).
-/// None when the uploading node is not part of the run.
-fn bucket_hops(config: &Config, options: &Options, nodes: &[&Node], owner: &str) -> Vec<Hop> {
+/// The upload steps of this run: per bucket, every repository of `owners` brought up to
+/// date there from the uploading node (which holds every repository once the replicate
+/// steps ran). None when the uploading node is not part of the run.
+fn uploads(
+    config: &Config,
+    options: &Options,
+    nodes: &[&Node],
+    owners: &[&Node],
+) -> Vec<(String, String, Vec<Upload>)> {
     let from = config.uploader();
     let Some(up) = nodes.iter().find(|n| n.name == from) else {
         return vec![];
     };
     buckets_in(config, options, nodes)
-        .map(|b| Hop {
-            from: from.to_string(),
-            to: b.name.clone(),
-            upload: Some(crate::engine::replication::bucket::upload_for(
-                config, up, owner, b,
-            )),
+        .map(|b| {
+            let each = owners
+                .iter()
+                .map(|o| crate::engine::replication::bucket::upload_for(config, up, &o.name, b))
+                .collect();
+            (from.to_string(), b.name.clone(), each)
         })
         .collect()
 }
@@ -816,18 +834,28 @@ impl Plan {
                     .filter(|t| t.name != owner.name)
                     .map(|t| t.name.clone())
                     .collect();
-                let uploads = bucket_hops(config, options, &nodes, &owner.name);
-                if targets.is_empty() && uploads.is_empty() {
+                if targets.is_empty() {
                     continue;
                 }
                 // The orchestrator's own copy is the relay: first, unless the links say.
                 targets.sort_by_key(|t| *t != orch.name);
-                let mut hops = ssh_hops(config, &links, &owner.name, &targets);
-                targets.extend(uploads.iter().map(|h| h.to.clone()));
-                hops.extend(uploads);
-                let action = Action::Replicate(hops);
+                let hops = ssh_hops(config, &links, &owner.name, &targets);
                 replicated.push(owner.name.clone());
-                push(StepKind::Replicate, &owner.name, targets, action);
+                push(
+                    StepKind::Replicate,
+                    &owner.name,
+                    targets,
+                    Action::Replicate(hops),
+                );
+            }
+            // Buckets last: the uploading node then holds every repository.
+            for (up, bucket, each) in uploads(config, options, &nodes, &owners) {
+                for u in &each {
+                    if !replicated.contains(&u.repo) {
+                        replicated.push(u.repo.clone());
+                    }
+                }
+                push(StepKind::Upload, &up, vec![bucket], Action::Upload(each));
             }
         }
         // Every copy proven, before the records carry the proofs.

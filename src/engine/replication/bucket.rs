@@ -1,17 +1,21 @@
-//! A hop into a bucket (DESIGN §11): a copy on object storage brought up to date with
+//! Copies in a bucket (DESIGN §11): copies on object storage brought up to date with
 //! rclone, run on the uploading node, under the rules of §6 that the SSH hops keep.
 //!
 //! Nothing runs on a bucket, so the install script's work is done by rclone from the
 //! uploading node: the whole bucket folder is listed once a run for every copy and its
 //! quarantine (`lsjson`, read as strictly as `sh/list.sh`'s output: only names restic
 //! writes), the copies' `config` files hashed in one call to prove each is the same
-//! repository as its source, then the files a copy lacks are uploaded one phase at a time in restic's write
-//! order (`PHASES`: keys, config, data, index, snapshots), each phase whole before the
-//! next starts: `rclone copy` checks every upload's size and the backend's hash of it
-//! (MD5 on S3, SHA-1 on B2) against the source, and fails rather than leave a mismatch. An object store shows an object under its name only once its upload completed,
-//! so no half-written file is ever visible under a real name. Then what the source no
-//! longer has is moved (server-side where the backend can) under
-//! `PATH/.quarantine/<repo>/<time>/`, snapshots first, then index, then data.
+//! repository as its source. Then the files the copies lack are uploaded one phase at a
+//! time in restic's write order (`PHASES`: keys, config, data, index, snapshots), one
+//! `rclone copy` per phase for every copy at once, each phase whole before the next
+//! starts: rclone checks every upload's size and the backend's hash of it (MD5 on S3,
+//! SHA-1 on B2) against the source, and fails rather than leave a mismatch. An object
+//! store shows an object under its name only once its upload completed, so no
+//! half-written file is ever visible under a real name; a backend with folders uploads
+//! under rclone's `.partial` name and renames, and what a cut leaves of that is deleted
+//! by the next upload. Then what each source no longer has is moved (server-side where
+//! the backend can) under `PATH/.quarantine/<repo>/<time>/`, snapshots first, then
+//! index, then data.
 //!
 //! The words of every command are built here, once: `wbackup plan` prints them and the
 //! engine runs them. wbackup names rclone's configuration file to rclone and nothing
@@ -59,7 +63,9 @@ pub fn restic_rclone_args(file: &str) -> Result<String, String> {
 /// The upload of `owner`'s copy held by the uploading node `up` into the bucket `b`.
 pub fn upload_for(config: &Config, up: &Node, owner: &str, b: &Bucket) -> Upload {
     Upload {
+        repo: owner.to_string(),
         rclone: rclone_words(&config.rclone),
+        base: Word::path(up.base_dir.trim_end_matches('/').to_string()),
         source: Word::path(crate::plan::repo_path(up, owner)),
         bucket: b.remote.clone(),
         copy: format!("{}/{owner}/restic", b.remote),
@@ -108,9 +114,10 @@ pub fn config_hash_words(u: &Upload) -> Vec<Word> {
     w
 }
 
-/// Uploads the names on stdin from the source to the copy, with one JSON stats line a
-/// second on stderr (the bytes so far, for progress). `--no-check-dest`: every name
-/// given is one the copy lacks (restic never changes a file once written).
+/// Uploads the names on stdin (`<repo>/restic/<path>`, of any number of repositories)
+/// from the uploading node's folder of repositories to the bucket's, with one JSON stats
+/// line a second on stderr (the bytes so far, for progress). `--no-check-dest`: every
+/// name given is one the copy lacks (restic never changes a file once written).
 pub fn copy_words(u: &Upload) -> Vec<Word> {
     let mut w = words(
         u,
@@ -127,8 +134,8 @@ pub fn copy_words(u: &Upload) -> Vec<Word> {
             "NOTICE",
         ],
     );
-    w.push(u.source.clone());
-    w.push(Word::lit(&u.copy));
+    w.push(u.base.clone());
+    w.push(Word::lit(&u.bucket));
     w
 }
 
@@ -167,35 +174,43 @@ fn expired(names: &[String], now: chrono::NaiveDateTime, days: u32) -> Vec<Strin
         .collect()
 }
 
-/// The hop's commands as a person could type them on the uploading node.
-pub fn commands(u: &Upload) -> Vec<String> {
-    vec![
+/// The upload step's commands as a person could type them on the uploading node.
+pub fn commands(uploads: &[Upload]) -> Vec<String> {
+    let Some(u) = uploads.first() else {
+        return vec![];
+    };
+    let mut out = vec![
         format!(
             "{}   (once a run for every copy in the bucket and their quarantine, read strictly: only names restic writes)",
             action::display(&list_words(u))
         ),
         format!(
-            "{}   (each copy's `<repo>/restic/config` on stdin, once a run for all: it must be the source's, or nothing is touched)",
+            "{}   (each copy's `<repo>/restic/config` on stdin, once a run for all: it must be the source's, or that copy is not touched)",
             action::display(&config_hash_words(u))
         ),
-        format!(
+    ];
+    for u in uploads {
+        out.push(format!(
             "{}   (only after an upload was cut on a backend that renames into place: each of rclone's `NAME.XXXXXXXX.partial` files left in the copy)",
             action::display(&leftover_words(u, "NAME.XXXXXXXX.partial"))
-        ),
-        format!(
-            "{}   (per phase in order keys, config, data, index, snapshots: the names the copy lacks on stdin; rclone verifies each upload's size and hash, and the next phase starts only when every file of this one passed)",
-            action::display(&copy_words(u))
-        ),
-        format!(
+        ));
+    }
+    out.push(format!(
+        "{}   (one call per phase for every copy, in order keys, config, data, index, snapshots: the names the copies lack on stdin as `<repo>/restic/<path>`; rclone verifies each upload's size and hash, and the next phase starts only when every file of this one passed)",
+        action::display(&copy_words(u))
+    ));
+    for u in uploads {
+        out.push(format!(
             "{}   (names the source no longer has, snapshots, then index, then data)",
             action::display(&quarantine_words(u, "TIME"))
-        ),
-        format!(
+        ));
+        out.push(format!(
             "{}   (then each quarantine folder the listing found older than {} days)",
             action::display(&purge_words(u, "TIME")),
             u.quarantine_days
-        ),
-    ]
+        ));
+    }
+    out
 }
 
 /// The listing's array of files.
@@ -429,22 +444,30 @@ fn parse_config_hashes(
     Ok(out)
 }
 
-/// One hop into a bucket.
-pub struct BucketHop<'a> {
-    pub repo: &'a str,
-    /// The uploading node (the copy read is its own).
+/// One repository's copy in an upload step.
+pub struct CopyUp<'a> {
+    pub upload: &'a Upload,
+    /// The source's files (the uploading node's copy holds exactly these).
+    pub src_files: &'a RepoFiles,
+    /// The bucket's copy as listed; brought up to date as phases complete.
+    pub dst_files: RepoFiles,
+    /// Files the copy holds that the source no longer has, in deletion order (`extras`).
+    pub gone: Vec<String>,
+    /// The copy's quarantine folders, as the bucket's listing found them.
+    pub quarantined: Vec<String>,
+    /// rclone's leftovers of uploads cut short in the copy (`Inventory::partial`).
+    pub leftovers: Vec<String>,
+    /// Why this copy was left as it was (set by `upload`); None when it is up to date.
+    pub failure: Option<HopError>,
+}
+
+/// Every copy of one upload step into one bucket.
+pub struct Batch<'a> {
+    /// The uploading node (the copies read are its own).
     pub from: &'a Conn,
     pub to: &'a str,
-    pub upload: &'a Upload,
-    pub src_files: &'a RepoFiles,
-    pub dst_files: &'a mut RepoFiles,
-    /// Files the copy holds that the source no longer has, in deletion order (`extras`).
-    pub gone: &'a [String],
     pub stamp: &'a str,
-    /// The copy's quarantine folders, as the bucket's listing found them.
-    pub quarantined: &'a [String],
-    /// rclone's leftovers of uploads cut short in the copy (`Inventory::partial`).
-    pub leftovers: &'a [String],
+    pub copies: Vec<CopyUp<'a>>,
 }
 
 /// The bytes uploaded so far, from one of rclone's JSON stats lines.
@@ -461,97 +484,236 @@ fn names_in(names: &[&str]) -> Vec<u8> {
         .collect()
 }
 
-/// Brings the bucket's copy up to date with the source: the additive pass phase by
-/// phase, then the deletion pass. Returns the bytes carried so far over the step.
-pub async fn hop(
-    h: BucketHop<'_>,
+/// The files a copy lacks (`todo`) and whether it lacks its config.
+fn lacks(c: &CopyUp<'_>) -> (Vec<(String, u64)>, bool) {
+    (
+        missing(c.src_files, &c.dst_files),
+        c.dst_files.config_sha.is_none(),
+    )
+}
+
+/// Brings every copy of the batch up to date with its source: each copy's identity
+/// proven and rclone's leftovers removed, then the additive pass phase by phase, one
+/// `rclone copy` per phase for every copy, then each copy's deletion pass. A copy that
+/// cannot go on gets its `failure`; the others go on. Returns the bytes carried so far.
+/// Err only when the run was cancelled.
+pub async fn upload(
+    b: &mut Batch<'_>,
     cancel: &CancellationToken,
     out: &mut dyn HopOutput,
     done: u64,
-) -> Result<u64, HopError> {
-    let src_sha = h.src_files.config_sha.clone().ok_or_else(|| {
-        HopError::Failed(format!(
-            "{}'s copy on {} has no config",
-            h.repo, h.from.node.name
-        ))
-    })?;
-    if let Some(dst_sha) = &h.dst_files.config_sha {
-        if *dst_sha != src_sha {
-            return Err(HopError::Foreign);
+) -> Result<u64, ()> {
+    out.hop(&b.from.node.name, b.to);
+    for k in 0..b.copies.len() {
+        if let Err(e) = prelude(b, &b.copies[k], cancel, out).await {
+            if e == HopError::Cancelled {
+                return Err(());
+            }
+            b.copies[k].failure = Some(e);
         }
     }
-    out.hop(&h.from.node.name, h.to);
-    remove_leftovers(&h, cancel, out).await?;
-    let todo = missing(h.src_files, h.dst_files);
-    let need_config = h.dst_files.config_sha.is_none();
-    if todo.is_empty() && !need_config && h.gone.is_empty() {
-        out.line(Stream::Info, format!("{} on {}: up to date", h.repo, h.to));
-        purge(&h, cancel, out).await?;
-        return Ok(done);
+    let live = |c: &CopyUp<'_>| c.failure.is_none();
+    let todos: Vec<(Vec<(String, u64)>, bool)> = b.copies.iter().map(lacks).collect();
+    let work = b
+        .copies
+        .iter()
+        .zip(&todos)
+        .filter(|(c, _)| live(c))
+        .any(|(c, (todo, need_config))| !todo.is_empty() || *need_config || !c.gone.is_empty());
+    if !work {
+        for c in b.copies.iter().filter(|c| live(c)) {
+            out.line(
+                Stream::Info,
+                format!("{} on {}: up to date", c.upload.repo, b.to),
+            );
+        }
+    } else {
+        say_uploading(b, &todos, out);
     }
-    let bytes: u64 = todo.iter().map(|(_, s)| s).sum();
-    out.line(
-        Stream::Info,
-        format!(
-            "{} → {}: uploading {}: {} file(s), {}",
-            h.from.node.name,
-            h.to,
-            h.repo,
-            todo.len() + usize::from(need_config),
-            super::human_bytes(bytes)
-        ),
-    );
     let mut done = done;
     for phase in PHASES {
-        let names: Vec<&str> = if phase == "config" {
-            if need_config {
-                vec!["config"]
-            } else {
-                vec![]
-            }
-        } else {
-            todo.iter()
-                .filter(|(p, _)| phase_of(p) == Some(phase))
-                .map(|(p, _)| p.as_str())
-                .collect()
-        };
+        let names: Vec<String> = b
+            .copies
+            .iter()
+            .zip(&todos)
+            .filter(|(c, _)| live(c))
+            .flat_map(|(c, (todo, need_config))| {
+                let repo = &c.upload.repo;
+                let files: Vec<String> = if phase == "config" {
+                    need_config
+                        .then(|| "config".to_string())
+                        .into_iter()
+                        .collect()
+                } else {
+                    todo.iter()
+                        .filter(|(p, _)| phase_of(p) == Some(phase))
+                        .map(|(p, _)| p.clone())
+                        .collect()
+                };
+                files.into_iter().map(move |f| format!("{repo}/restic/{f}"))
+            })
+            .collect();
         if names.is_empty() {
             continue;
         }
-        done = phase_upload(&h, phase, &names, &todo, cancel, out, done).await?;
-        if phase == "config" {
-            h.dst_files.config_sha = Some(src_sha.clone());
+        let bytes: u64 = todos
+            .iter()
+            .flat_map(|(t, _)| t)
+            .filter(|(p, _)| phase_of(p) == Some(phase))
+            .map(|(_, s)| s)
+            .sum();
+        match phase_upload(b, phase, &names, cancel, out, done).await {
+            Ok(()) => done += bytes,
+            Err(HopError::Cancelled) => return Err(()),
+            Err(e) => {
+                // Every copy with work left keeps its earlier phases whole and nothing
+                // of this one or later ones.
+                let from_here = |p: &str| {
+                    let at = |x: &str| PHASES.iter().position(|y| *y == x);
+                    at(p) >= at(phase)
+                };
+                for (c, (todo, need_config)) in b.copies.iter_mut().zip(&todos) {
+                    let left = *need_config && from_here("config")
+                        || todo.iter().any(|(p, _)| phase_of(p).is_some_and(from_here));
+                    if c.failure.is_none() && left {
+                        c.failure = Some(e.clone());
+                    }
+                }
+                break;
+            }
         }
-        for (p, size) in todo.iter().filter(|(p, _)| phase_of(p) == Some(phase)) {
-            h.dst_files.files.insert(p.clone(), (*size, 0.0));
+        for (c, (todo, _)) in b.copies.iter_mut().zip(&todos) {
+            if c.failure.is_some() {
+                continue;
+            }
+            if phase == "config" && c.dst_files.config_sha.is_none() {
+                c.dst_files.config_sha = c.src_files.config_sha.clone();
+            }
+            for (p, size) in todo.iter().filter(|(p, _)| phase_of(p) == Some(phase)) {
+                c.dst_files.files.insert(p.clone(), (*size, 0.0));
+            }
         }
     }
-    if quarantine(&h, cancel, out).await? {
-        for g in h.gone {
-            h.dst_files.files.remove(g);
+    for k in 0..b.copies.len() {
+        if b.copies[k].failure.is_some() {
+            continue;
+        }
+        let one = One::of(b, &b.copies[k]);
+        let finished = match quarantine(&one, cancel, out).await {
+            Ok(moved) => purge(&one, cancel, out).await.map(|()| moved),
+            Err(e) => Err(e),
+        };
+        let c = &mut b.copies[k];
+        match finished {
+            Ok(true) => {
+                for g in std::mem::take(&mut c.gone) {
+                    c.dst_files.files.remove(&g);
+                }
+            }
+            Ok(false) => {}
+            Err(HopError::Cancelled) => return Err(()),
+            Err(e) => c.failure = Some(e),
         }
     }
-    purge(&h, cancel, out).await?;
     Ok(done)
 }
 
-/// One phase. rclone verifies every file it uploads against the source, by size and by
-/// the hash the backend computed of what it received where there is one (MD5 on S3, SHA-1
-/// on B2), and deletes an upload that does not match: exit status 0 means every file of
+/// A copy's identity proven (its config, when it has one, is the source's) and rclone's
+/// leftovers of cut uploads removed from it.
+async fn prelude(
+    b: &Batch<'_>,
+    c: &CopyUp<'_>,
+    cancel: &CancellationToken,
+    out: &mut dyn HopOutput,
+) -> Result<(), HopError> {
+    let repo = &c.upload.repo;
+    let src_sha = c.src_files.config_sha.as_ref().ok_or_else(|| {
+        HopError::Failed(format!(
+            "{repo}'s copy on {} has no config",
+            b.from.node.name
+        ))
+    })?;
+    if c.dst_files
+        .config_sha
+        .as_ref()
+        .is_some_and(|d| d != src_sha)
+    {
+        return Err(HopError::Foreign);
+    }
+    remove_leftovers(&One::of(b, c), cancel, out).await
+}
+
+/// One copy of a batch, for the passes that work copy by copy.
+struct One<'b> {
+    from: &'b Conn,
+    to: &'b str,
+    stamp: &'b str,
+    repo: &'b str,
+    upload: &'b Upload,
+    gone: &'b [String],
+    quarantined: &'b [String],
+    leftovers: &'b [String],
+}
+
+impl<'b> One<'b> {
+    fn of(b: &'b Batch<'_>, c: &'b CopyUp<'_>) -> One<'b> {
+        One {
+            from: b.from,
+            to: b.to,
+            stamp: b.stamp,
+            repo: &c.upload.repo,
+            upload: c.upload,
+            gone: &c.gone,
+            quarantined: &c.quarantined,
+            leftovers: &c.leftovers,
+        }
+    }
+}
+
+/// Says what the step uploads, copy by copy.
+fn say_uploading(b: &Batch<'_>, todos: &[(Vec<(String, u64)>, bool)], out: &mut dyn HopOutput) {
+    for (c, (todo, need_config)) in b.copies.iter().zip(todos) {
+        if c.failure.is_some() {
+            continue;
+        }
+        let bytes: u64 = todo.iter().map(|(_, s)| s).sum();
+        let n = todo.len() + usize::from(*need_config);
+        out.line(
+            Stream::Info,
+            if n == 0 {
+                format!("{} on {}: nothing to upload", c.upload.repo, b.to)
+            } else {
+                format!(
+                    "{} → {}: uploading {}: {n} file(s), {}",
+                    b.from.node.name,
+                    b.to,
+                    c.upload.repo,
+                    super::human_bytes(bytes)
+                )
+            },
+        );
+    }
+}
+
+/// One phase of every copy: `names` (`<repo>/restic/<path>`) uploaded in one call.
+/// rclone verifies every file it uploads against the source, by size and by the hash
+/// the backend computed of what it received where there is one (MD5 on S3, SHA-1 on
+/// B2), and deletes an upload that does not match: exit status 0 means every file of
 /// the phase is there, whole. Err leaves every later phase not started.
 async fn phase_upload(
-    h: &BucketHop<'_>,
+    b: &Batch<'_>,
     phase: &str,
-    names: &[&str],
-    todo: &[(String, u64)],
+    names: &[String],
     cancel: &CancellationToken,
     out: &mut dyn HopOutput,
     done: u64,
-) -> Result<u64, HopError> {
-    let home = &h.from.home;
+) -> Result<(), HopError> {
+    let u = b.copies[0].upload;
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let fin = process::run(
-        h.from.at(),
-        Job::new(action::expand(&copy_words(h.upload), home)).stdin(Input::Bytes(names_in(names))),
+        b.from.at(),
+        Job::new(action::expand(&copy_words(u), &b.from.home))
+            .stdin(Input::Bytes(names_in(&names))),
         cancel,
         |stream, text| match stats_bytes(&text) {
             Some(n) => out.progress(done + n),
@@ -565,28 +727,21 @@ async fn phase_upload(
     }
     if !fin.success() {
         return Err(HopError::Failed(format!(
-            "uploading {}'s {phase} to {} failed: {}; the copy holds every earlier phase whole and nothing of later ones",
-            h.repo,
-            h.to,
+            "uploading {phase} to {} failed: {}; the copy holds every earlier phase whole and nothing of later ones",
+            b.to,
             fin.describe()
         )));
     }
-    let phase_bytes: u64 = todo
-        .iter()
-        .filter(|(p, _)| phase_of(p) == Some(phase))
-        .map(|(_, s)| s)
-        .sum();
-    out.progress(done + phase_bytes);
     out.line(
         Stream::Info,
         format!(
             "{} → {}: {phase}: {} file(s) uploaded and verified",
-            h.from.node.name,
-            h.to,
+            b.from.node.name,
+            b.to,
             names.len()
         ),
     );
-    Ok(done + phase_bytes)
+    Ok(())
 }
 
 /// Deletes rclone's leftovers of uploads a cut left in the copy, one file at a time
@@ -594,7 +749,7 @@ async fn phase_upload(
 /// rclone's is nothing restic wrote or reads, and the file it stood for is uploaded
 /// again when the copy lacks it.
 async fn remove_leftovers(
-    h: &BucketHop<'_>,
+    h: &One<'_>,
     cancel: &CancellationToken,
     out: &mut dyn HopOutput,
 ) -> Result<(), HopError> {
@@ -636,7 +791,7 @@ async fn remove_leftovers(
 /// time in the order `extras` gives (snapshots, index, data, keys). Ok(false) when the
 /// bucket refused and kept them.
 async fn quarantine(
-    h: &BucketHop<'_>,
+    h: &One<'_>,
     cancel: &CancellationToken,
     out: &mut dyn HopOutput,
 ) -> Result<bool, HopError> {
@@ -723,7 +878,7 @@ async fn quarantine(
 /// listing found them), as a node's prepare step purges its own. A purge that fails is
 /// said and left to the next run: the copy itself is complete either way.
 async fn purge(
-    h: &BucketHop<'_>,
+    h: &One<'_>,
     cancel: &CancellationToken,
     out: &mut dyn HopOutput,
 ) -> Result<(), HopError> {
@@ -771,11 +926,13 @@ mod tests {
 
     fn upload() -> Upload {
         Upload {
+            repo: "a".into(),
             rclone: vec![
                 Word::lit("rclone"),
                 Word::lit("--config"),
                 Word::path("~/my rc.conf"),
             ],
+            base: Word::path("~/backup"),
             source: Word::path("~/backup/a/restic"),
             bucket: "lab:bucket/w".into(),
             copy: "lab:bucket/w/a/restic".into(),
@@ -946,11 +1103,8 @@ mod tests {
         let u = upload();
         let copy = action::expand(&copy_words(&u), "/home/me");
         assert_eq!(copy[..3], ["rclone", "--config", "/home/me/my rc.conf"]);
-        assert_eq!(
-            copy[copy.len() - 2..],
-            ["/home/me/backup/a/restic", "lab:bucket/w/a/restic"]
-        );
-        let shown = commands(&u).join("\n");
+        assert_eq!(copy[copy.len() - 2..], ["/home/me/backup", "lab:bucket/w"]);
+        let shown = commands(std::slice::from_ref(&u)).join("\n");
         assert!(
             shown.contains("rclone --config ~/'my rc.conf' copy"),
             "{shown}"

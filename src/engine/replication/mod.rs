@@ -17,8 +17,9 @@
 //! `transfer` (one hop: rsync into staging, then `sh/install.sh` on the target), `guards`
 //! (what may leave a copy), `ledger` (what wbackup's own forget removed), and `step` (the
 //! replicate step of a run, which strings them together hop by hop as the plan says).
-//! `bucket` is the hop into a copy on object storage, with rclone instead of rsync and
-//! the install script, under the same rules; `direct` carries a hop between two remote
+//! `bucket` brings copies on object storage up to date, with rclone instead of rsync and
+//! the install script, under the same rules, and `upload` is the run's step that does it
+//! for every repository at once from the uploading node; `direct` carries a hop between two remote
 //! nodes straight from one to the other (`[replication] direct`).
 
 pub mod bucket;
@@ -29,6 +30,7 @@ pub mod ledger;
 mod step;
 pub(crate) use step::StepOutput;
 pub mod transfer;
+mod upload;
 
 pub use inventory::{extras, inventory, missing, phase_of, Inventory, RepoFiles};
 pub use transfer::{

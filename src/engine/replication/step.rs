@@ -72,14 +72,17 @@ impl Run<'_> {
         let hopped = self
             .hops(&owner, hops, &src_files, &guarded, &mut copies, &mut out)
             .await;
-        if hopped.is_err() {
+        let Ok(fed) = hopped else {
             // The listings are dropped: the next step lists those nodes again.
             let mut st = self.st();
             for t in copies.inventories.keys() {
                 st.listings.remove(t);
             }
             return Outcome::Interrupted;
-        }
+        };
+        self.st()
+            .replicated
+            .insert(owner.clone(), (src_files.clone(), fed));
         self.keep_listings(&owner, std::mem::take(&mut copies.inventories));
         if !guarded.is_empty() {
             copies.failures.push(shrink_refusal(
@@ -96,7 +99,7 @@ impl Run<'_> {
     /// (The source's locks say whether another restic is busy there. A lock taken after
     /// the listing is harmless: only listed files are copied, in order, and a prune that
     /// removes one of them stops the copy.)
-    async fn source(&self, owner: &str) -> Result<(RepoFiles, String), Outcome> {
+    pub(super) async fn source(&self, owner: &str) -> Result<(RepoFiles, String), Outcome> {
         let skip = |reason: String| Err(Outcome::Skipped { reason });
         if !self.st().checked.contains(owner) {
             return skip(format!("{owner}'s repository did not pass its check in this run; replicas keep their last good state"));
@@ -146,14 +149,7 @@ impl Run<'_> {
             failures: vec![],
             waiting: vec![],
         };
-        let Action::Replicate(hops) = &step.action else {
-            unreachable!("a replicate step has hops")
-        };
         for t in &step.targets {
-            if let Some(h) = hops.iter().find(|h| h.to == *t && h.upload.is_some()) {
-                self.bucket_listing(owner, h, &mut c).await;
-                continue;
-            }
             // A node that failed `prepare` is that step's failure, reported there once;
             // here its copy only waits for the next run.
             let unreachable = self.st().unusable.get(t).cloned();
@@ -183,34 +179,6 @@ impl Run<'_> {
             c.inventories.insert(t.clone(), inv);
         }
         c
-    }
-
-    /// A bucket's copy of `owner`, listed from the uploading node: kept with the other
-    /// listings, or why it cannot be written.
-    async fn bucket_listing(&self, owner: &str, h: &PlannedHop, c: &mut Copies) {
-        let u = h.upload.as_ref().expect("a bucket hop");
-        let t = &h.to;
-        let Some(from) = self.conn(&h.from) else {
-            c.failures.push(format!(
-                "{t}'s copy was not updated: {} (the uploading node) is not reachable",
-                h.from
-            ));
-            return;
-        };
-        match self.bucket_inventory(t, &from, u).await {
-            Ok(inv) => match inv.repos.get(owner).and_then(|f| f.unsound.clone()) {
-                Some(why) => c.failures.push(format!(
-                    "{t}'s copy of {owner} was not touched: {why}. Look at {} with rclone",
-                    shell::quote(&u.copy)
-                )),
-                None => {
-                    c.inventories.insert(t.clone(), inv);
-                }
-            },
-            Err(e) => c
-                .failures
-                .push(format!("{t}'s copy of {owner} was not updated: {e}")),
-        }
     }
 
     /// A hop between two remote nodes goes direct (the plan made it so under
@@ -257,7 +225,7 @@ impl Run<'_> {
 
     /// Shrink guard, copy by copy: the snapshots each copy holds that the source does not
     /// have and wbackup's own forget did not remove (see `guards`).
-    fn unexplained(
+    pub(super) fn unexplained(
         &self,
         owner: &str,
         src_files: &RepoFiles,
@@ -286,7 +254,7 @@ impl Run<'_> {
         guarded: &HashSet<String>,
         copies: &mut Copies,
         out: &mut StepOutput<'_>,
-    ) -> Result<(), ()> {
+    ) -> Result<HashSet<String>, ()> {
         let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S").to_string();
         let mut done = 0u64;
         // Copies that may feed others: the owner's, and those brought up to date here.
@@ -301,14 +269,12 @@ impl Run<'_> {
             let Some(inv) = copies.inventories.get_mut(t) else {
                 continue;
             };
-            let quarantined = inv.quarantine.get(owner).cloned().unwrap_or_default();
-            let leftovers = inv.partial.remove(owner).unwrap_or_default();
             let dst_files = inv.repos.entry(owner.to_string()).or_default();
             let mut from = h.from.as_str();
             if !fed.contains(from) {
                 // A copy the links chose as a source that could not be made: the owner's
                 // own feeds this one (direct copies only; a relayed copy needs the relay).
-                if h.upload.is_some() || !self.config.replication.direct {
+                if !self.config.replication.direct {
                     copies.failures.push(format!(
                         "{t}'s copy was not updated: the relay's copy on {from} is not up to date"
                     ));
@@ -332,16 +298,6 @@ impl Run<'_> {
             // One copy into and one out of each node at a time (unless raised): the
             // hop waits for both, while other steps' hops go on.
             let slot = self.transfers().take(from, t).await;
-            if let Some(upload) = &h.upload {
-                let hop = (owner, from, t.as_str(), upload);
-                let files = (src_files, dst_files, &quarantined[..], &leftovers[..]);
-                match self.bucket_hop(hop, files, &gone, &stamp, out, done).await {
-                    Ok(d) => done = d,
-                    Err(HopError::Cancelled) => return Err(()),
-                    Err(e) => copies.failures.push(bucket_failure(owner, t, upload, e)),
-                }
-                continue;
-            }
             let relay_fed = fed.contains(orch_name(self));
             let copied = self
                 .ssh_hop(
@@ -388,14 +344,17 @@ impl Run<'_> {
                 )
                 .await
             {
-                Ok(d) => done = d,
+                Ok(d) => {
+                    done = d;
+                    fed.insert(t);
+                }
                 Err(HopError::Cancelled) => return Err(()),
                 Err(e) => copies
                     .failures
                     .push(self.hop_failure(owner, from, t, e).await),
             }
         }
-        Ok(())
+        Ok(fed.into_iter().map(String::from).collect())
     }
 }
 
@@ -439,40 +398,6 @@ impl Run<'_> {
         replication::hop(hop, &self.cancel, out, done).await
     }
 
-    /// One upload into a bucket: `(owner, from, t, upload)`.
-    #[allow(clippy::too_many_arguments)]
-    async fn bucket_hop(
-        &self,
-        (owner, from, t, upload): (&str, &str, &str, &crate::plan::action::Upload),
-        (src_files, dst_files, quarantined, leftovers): (
-            &RepoFiles,
-            &mut RepoFiles,
-            &[String],
-            &[String],
-        ),
-        gone: &[String],
-        stamp: &str,
-        out: &mut StepOutput<'_>,
-        done: u64,
-    ) -> Result<u64, HopError> {
-        let Some(src) = self.conn(from) else {
-            return Err(HopError::Failed(format!("{from} is not reachable")));
-        };
-        let hop = replication::bucket::BucketHop {
-            repo: owner,
-            from: &src,
-            to: t,
-            upload,
-            src_files,
-            dst_files,
-            gone,
-            stamp,
-            quarantined,
-            leftovers,
-        };
-        replication::bucket::hop(hop, &self.cancel, out, done).await
-    }
-
     /// What the step says of a copy that failed.
     async fn hop_failure(&self, owner: &str, from: &str, t: &str, e: HopError) -> String {
         match e {
@@ -488,23 +413,6 @@ impl Run<'_> {
             HopError::Failed(e) | HopError::NoPath(e) => e,
             HopError::Cancelled => "cancelled".to_string(),
         }
-    }
-}
-
-/// What the step says of an upload into a bucket that failed.
-fn bucket_failure(
-    owner: &str,
-    t: &str,
-    upload: &crate::plan::action::Upload,
-    e: HopError,
-) -> String {
-    match e {
-        HopError::Foreign => format!(
-            "{t} holds a different repository under {owner}'s name (its config is not the source's); it was not touched: move {} aside with rclone and rerun",
-            shell::quote(&upload.copy),
-        ),
-        HopError::Failed(e) | HopError::NoPath(e) => format!("{t}: {e}"),
-        HopError::Cancelled => format!("{t}: cancelled"),
     }
 }
 

@@ -59,7 +59,7 @@ pub trait HopOutput {
     fn checking(&mut self, _done: u64, _total: u64) {}
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HopError {
     /// The replica holds another repository: nothing was touched.
     Foreign,
