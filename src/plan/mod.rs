@@ -665,6 +665,53 @@ fn ssh_hops(
     }
 }
 
+/// A step to be: its kind, node, targets and action.
+type StepOf = (StepKind, String, Vec<String>, Action);
+
+/// The steps that carry copies: one replicate step per repository that has copies on
+/// other nodes of the run, then one upload step per bucket (the uploading node then
+/// holds every repository). Also the repositories they replicate.
+fn copy_steps(
+    config: &Config,
+    options: &Options,
+    nodes: &[&Node],
+    owners: &[&Node],
+) -> (Vec<StepOf>, Vec<String>) {
+    let orch = config.orchestrator();
+    let links = crate::links::Links::load(config);
+    let mut steps = vec![];
+    let mut replicated = vec![];
+    for owner in owners {
+        let mut targets: Vec<String> = nodes
+            .iter()
+            .filter(|t| t.name != owner.name)
+            .map(|t| t.name.clone())
+            .collect();
+        if targets.is_empty() {
+            continue;
+        }
+        // The orchestrator's own copy is the relay: first, unless the links say.
+        targets.sort_by_key(|t| *t != orch.name);
+        let hops = ssh_hops(config, &links, &owner.name, &targets);
+        replicated.push(owner.name.clone());
+        steps.push((
+            StepKind::Replicate,
+            owner.name.clone(),
+            targets,
+            Action::Replicate(hops),
+        ));
+    }
+    for (up, bucket, each) in uploads(config, options, nodes, owners) {
+        for u in &each {
+            if !replicated.contains(&u.repo) {
+                replicated.push(u.repo.clone());
+            }
+        }
+        steps.push((StepKind::Upload, up, vec![bucket], Action::Upload(each)));
+    }
+    (steps, replicated)
+}
+
 /// The upload steps of this run: per bucket, every repository of `owners` brought up to
 /// date there from the uploading node (which holds every repository once the replicate
 /// steps ran). None when the uploading node is not part of the run.
@@ -824,39 +871,13 @@ impl Plan {
                 push(kind, &n.name, vec![], restic_action(config, n, kind));
             }
         }
-        let mut replicated = vec![];
-        if replicate {
-            let orch = config.orchestrator();
-            let links = crate::links::Links::load(config);
-            for owner in &owners {
-                let mut targets: Vec<String> = nodes
-                    .iter()
-                    .filter(|t| t.name != owner.name)
-                    .map(|t| t.name.clone())
-                    .collect();
-                if targets.is_empty() {
-                    continue;
-                }
-                // The orchestrator's own copy is the relay: first, unless the links say.
-                targets.sort_by_key(|t| *t != orch.name);
-                let hops = ssh_hops(config, &links, &owner.name, &targets);
-                replicated.push(owner.name.clone());
-                push(
-                    StepKind::Replicate,
-                    &owner.name,
-                    targets,
-                    Action::Replicate(hops),
-                );
-            }
-            // Buckets last: the uploading node then holds every repository.
-            for (up, bucket, each) in uploads(config, options, &nodes, &owners) {
-                for u in &each {
-                    if !replicated.contains(&u.repo) {
-                        replicated.push(u.repo.clone());
-                    }
-                }
-                push(StepKind::Upload, &up, vec![bucket], Action::Upload(each));
-            }
+        let (copying, replicated) = if replicate {
+            copy_steps(config, options, &nodes, &owners)
+        } else {
+            (vec![], vec![])
+        };
+        for (kind, node, targets, action) in copying {
+            push(kind, &node, targets, action);
         }
         // Every copy proven, before the records carry the proofs.
         if options.verify {
