@@ -1,7 +1,8 @@
 # Runs one `wbackup run --no-verify --json` (the command line given as arguments, the
-# password file last) and prints the seconds from the first replicate step's start to the
-# last one's finish, each event stamped as it arrives. Exits non-zero when the run or a
-# replicate step failed. Used by bench/relay.sh and bench/bucket.sh.
+# password file last) and prints the seconds from the first replicate (or upload) step's
+# start to the last one's finish, each event stamped as it arrives: the run's whole
+# replication, its copies in buckets included. Exits non-zero when the run or one of
+# those steps failed. Used by bench/relay.sh and bench/bucket.sh.
 import json, os, subprocess, sys, time
 
 # pyenv's python puts its own bin folder first on PATH: WB_PATH, when set, is the PATH
@@ -14,7 +15,7 @@ first = last = None
 for line in p.stdout:
     t = time.monotonic()
     e = json.loads(line)
-    if e.get("kind") != "replicate":
+    if e.get("kind") not in ("replicate", "upload"):
         continue
     if e["event"] == "StepStarted" and first is None:
         first = t

@@ -454,7 +454,7 @@ fn a_bucket_that_refuses_deletions_keeps_its_files_and_says_so_once() {
 /// not a repository yet, and holds no snapshot its source lacks; the next run completes it.
 /// A stand-in for rclone, first on wbackup's PATH: it cuts the power (every process of
 /// the run's session dies at once, as in `Lab::run_killed_at`) at the first call on
-/// home's copy, or on the whole bucket (the run's one listing, its configs' hashes), that
+/// home's copy, or on the whole bucket (the run's one listing, each phase's one upload), that
 /// matches `$KILL_AT`, "VERB [PHASE]" (the phase of the first name the call is given): "copy config" lets that upload finish first (the object store holds
 /// it, wbackup never hears of it); "during copy data" kills the upload one second in
 /// (the bandwidth is limited, so mid-object). It writes `$KILL_AT` to `$KILLED` when it
@@ -584,7 +584,6 @@ fn killed_during_an_upload_the_copy_is_sound_or_not_yet_a_repository() {
     ];
     let incremental: &[&str] = &[
         "lsjson",
-        "hashsum config",
         "during copy data",
         "copy data",
         "copy index",
@@ -629,9 +628,9 @@ fn a_three_node_lab_and_a_bucket_hold_every_repository() {
     lab.assert_everyone_holds_everything();
 
     // A run with nothing new lists the bucket once for all three copies and their
-    // quarantine, hashes their configs in one call, and uploads each phase (the run's
-    // new snapshots, and what restic wrote with them) of all three copies in one call:
-    // rclone's calls counted.
+    // quarantine (the configs' MD5s in that listing prove them their sources': no
+    // download), and uploads each phase (the run's new snapshots, and what restic wrote
+    // with them) of all three copies in one call: rclone's calls counted.
     let shim = lab.path().join("counting");
     fs::create_dir_all(&shim).unwrap();
     fs::write(shim.join("rclone"), COUNTING_SHIM).unwrap();
@@ -650,7 +649,7 @@ fn a_three_node_lab_and_a_bucket_hold_every_repository() {
     let count = |verb: &str| said.lines().filter(|l| *l == verb).count();
     assert_eq!(
         (count("lsjson"), count("hashsum"), count("lsf")),
-        (1, 1, 0),
+        (1, 0, 0),
         "{said}"
     );
     let uploads = count("copy");
@@ -808,4 +807,55 @@ fn a_folder_remote_takes_a_first_upload_and_leftovers_of_a_cut_are_removed() {
     for owner in OWNERS {
         holds_the_source(owner);
     }
+}
+
+/// The shrink guard holds for the bucket's copy as for a node's: snapshots the source
+/// lost (not forgotten by wbackup) stay in the bucket, which still receives what is new,
+/// until the user consents with `--accept-shrink`; then they go to its quarantine.
+#[test]
+fn a_source_that_lost_snapshots_does_not_shrink_the_buckets_copy_without_consent() {
+    let (lab, bucket) = lab_with_bucket("");
+    lab.fill(1);
+    assert_exit(&lab.run(), 0);
+    fs::write(lab.node("home").data.join("more.txt"), "second").unwrap();
+    assert_exit(&lab.run(), 0);
+    let snaps = lab.snapshots(&lab.repo("home", "home"));
+    assert_eq!(snaps.len(), 2);
+    // Someone deletes home's newest snapshot by hand.
+    let dir = lab.repo("home", "home").join("snapshots");
+    let victim = fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with(&snaps[1].0))
+        .unwrap();
+    let name = format!("snapshots/{}", victim.file_name().to_string_lossy());
+    fs::remove_file(victim.path()).unwrap();
+
+    let o = lab.run();
+    assert_exit(&o, 1);
+    let out = stdout(&o);
+    assert!(
+        out.contains(
+            "uploading to cloud: home's repository lost 1 snapshot(s) that wbackup did not forget"
+        ),
+        "{out}"
+    );
+    assert!(
+        files(&bucket.copy_dir("home")).contains(&name),
+        "the bucket keeps {name}"
+    );
+    // ... and still received the snapshot this run made.
+    let held = checked_snapshots(&lab, &bucket, "home", "after the refusal: ");
+    assert_eq!(held.len(), 3, "{held:?}");
+    assert!(held.contains(&snaps[1].0));
+    assert_bucket_matches(&lab, &bucket, "laptop");
+
+    assert_exit(&lab.wbackup(&["run", "--accept-shrink", "home"]), 0);
+    assert_bucket_matches(&lab, &bucket, "home");
+    let q = bucket.root.join("bucket/wb/.quarantine/home");
+    assert!(
+        files(&q).iter().any(|f| f.ends_with(&name)),
+        "{name} went to the bucket's quarantine: {:?}",
+        files(&q)
+    );
 }

@@ -168,7 +168,8 @@ async fn survey_bucket(
         return (st, Ok(held));
     };
     let u = replication::bucket::upload_for(config, &conn.node, first, b);
-    let inv = match replication::bucket::listing(conn, &u, repos, cancel).await {
+    let none = Default::default();
+    let inv = match replication::bucket::listing(conn, &u, repos, &none, cancel).await {
         Ok(inv) => inv,
         Err(e) => {
             st.error = Some(e.clone());

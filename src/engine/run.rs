@@ -448,17 +448,20 @@ impl Run<'_> {
     }
 
     /// The bucket `node`'s listing, listed from the uploading node `from` the first time a
-    /// step asks (`upload` says where the bucket is), then kept like a node's.
+    /// step asks (`upload` says where the bucket is; `sources`, the configs its copies
+    /// must hold), then kept like a node's.
     pub(crate) async fn bucket_inventory(
         &self,
         node: &str,
         from: &Conn,
         upload: &crate::plan::action::Upload,
+        sources: &HashMap<String, (String, String)>,
     ) -> Result<Inventory, String> {
         if let Some(inv) = self.st().listings.get(node) {
             return Ok(inv.clone());
         }
-        let inv = replication::bucket::listing(from, upload, &self.repos(), &self.cancel).await?;
+        let repos = self.repos();
+        let inv = replication::bucket::listing(from, upload, &repos, sources, &self.cancel).await?;
         self.st().listings.insert(node.to_string(), inv.clone());
         Ok(inv)
     }

@@ -269,7 +269,13 @@ fn parse_entries<'a>(
             continue;
         }
         match classify(path) {
-            Ok(Entry::Config) => c.has_config = true,
+            Ok(Entry::Config) => {
+                c.has_config = true;
+                c.files.config_md5 = item["Hashes"]["md5"]
+                    .as_str()
+                    .filter(|m| super::inventory::is_md5(m))
+                    .map(String::from);
+            }
             Ok(Entry::Temporary) => {
                 c.files.unsound.get_or_insert(format!(
                     "{path} is a temporary name, never uploaded by wbackup"
@@ -338,11 +344,14 @@ pub fn parse_bucket(text: &str, owners: &[String]) -> Result<(Inventory, Vec<Str
 }
 
 /// What the bucket holds of `owners`' copies, their configs' hashes and their
-/// quarantine folders: two rclone calls for every copy, whatever their number.
+/// quarantine folders: one rclone call for every copy, whatever their number, and one
+/// more to hash the configs that `sources` (each repository's config as its source
+/// holds it: SHA-256 and MD5) does not prove by the MD5 the listing shows.
 pub async fn listing(
     conn: &Conn,
     u: &Upload,
     owners: &[String],
+    sources: &HashMap<String, (String, String)>,
     cancel: &CancellationToken,
 ) -> Result<Inventory, String> {
     let argv = action::expand(&list_words(u), &conn.home);
@@ -359,6 +368,7 @@ pub async fn listing(
         return Err(format!("cannot list {}: {}", u.bucket, fin.describe()));
     }
     let (mut inv, with_config) = parse_bucket(&lines.join("\n"), owners)?;
+    let with_config = unproven(&mut inv, with_config, sources);
     if with_config.is_empty() {
         return Ok(inv);
     }
@@ -386,6 +396,29 @@ pub async fn listing(
         }
     }
     Ok(inv)
+}
+
+/// The copies among `with_config` whose config the listing's MD5 does not prove to be
+/// their source's (`sources`: SHA-256 and MD5 of each source's config); the others get
+/// their source's SHA-256 as their config's.
+fn unproven(
+    inv: &mut Inventory,
+    mut with_config: Vec<String>,
+    sources: &HashMap<String, (String, String)>,
+) -> Vec<String> {
+    with_config.retain(|repo| {
+        let Some(files) = inv.repos.get_mut(repo) else {
+            return true;
+        };
+        match (sources.get(repo), &files.config_md5) {
+            (Some((sha, md5)), Some(m)) if m == md5 => {
+                files.config_sha = Some(sha.clone());
+                false
+            }
+            _ => true,
+        }
+    });
+    with_config
 }
 
 /// Whether the copy on the bucket has its config: one listing of its top level (rclone
@@ -1021,6 +1054,23 @@ mod tests {
             assert!(inv.repos[spoiled].unsound.is_some(), "{spoiled}");
             assert!(!inv.partial.contains_key(spoiled), "{spoiled}");
         }
+        // A config whose listed MD5 is its source's is proven without a download; one
+        // whose MD5 differs, or is not listed, is hashed.
+        let m = |c: char| c.to_string().repeat(32);
+        let text = format!(
+            r#"[{{"Path":"a/restic/config","Size":1,"IsDir":false,"Hashes":{{"md5":"{}"}}}},
+               {{"Path":"b/restic/config","Size":1,"IsDir":false,"Hashes":{{"md5":"{}"}}}},
+               {{"Path":"c/restic/config","Size":1,"IsDir":false}}]"#,
+            m('a'),
+            m('b')
+        );
+        let (mut inv, with_config) = parse_bucket(&text, &owners).unwrap();
+        let sources: HashMap<String, (String, String)> = ["a", "b", "c"]
+            .map(|r| (r.to_string(), (H.to_string(), m('a'))))
+            .into();
+        assert_eq!(unproven(&mut inv, with_config, &sources), ["b", "c"]);
+        assert_eq!(inv.repos["a"].config_sha.as_deref(), Some(H));
+        assert_eq!(inv.repos["b"].config_sha, None);
         // Each copy's config hashed once, by name; anything else is refused.
         let line = |r: &str| format!("{H}  {r}/restic/config");
         let two: Vec<String> = ["a", "b"].map(String::from).into();

@@ -33,6 +33,9 @@ pub struct Inventory {
 #[derive(Debug, Default, Clone)]
 pub struct RepoFiles {
     pub config_sha: Option<String>,
+    /// The config's MD5, where the listing tells it (a node's does; a bucket's where the
+    /// backend keeps MD5s): proves a bucket's config the same without downloading it.
+    pub config_md5: Option<String>,
     /// Relative path -> (size, mtime): every file restic wrote but `config`, and locks.
     /// Only names restic writes get here (see `classify`).
     pub files: BTreeMap<String, (u64, f64)>,
@@ -91,6 +94,11 @@ pub enum Entry {
     /// A file restic or rsync is writing under a temporary name: never copied, never
     /// removed.
     Temporary,
+}
+
+/// An MD5 as md5sum and rclone print it.
+pub fn is_md5(s: &str) -> bool {
+    s.len() == 32 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 fn is_hash(name: &str) -> bool {
@@ -234,6 +242,7 @@ pub fn parse_inventory(lines: &[String]) -> Result<Inventory, String> {
                 }
             }
             ("config", Some(files)) if is_hash(rest) => files.config_sha = Some(rest.to_string()),
+            ("configmd5", Some(files)) if is_md5(rest) => files.config_md5 = Some(rest.to_string()),
             ("badconfig", Some(files)) => unsound(files, "its config cannot be read".into()),
             ("entry", Some(files)) => {
                 let mut f = rest.splitn(4, ' ');
@@ -477,6 +486,11 @@ mod tests {
                 assert!(files.files.contains_key(p), "{r} lists {p}");
             }
             assert!(files.config_sha.is_some());
+            // md5sum of "cfg": a bucket's listing is compared with it.
+            assert_eq!(
+                files.config_md5.as_deref(),
+                Some("011134986548f3458aa3e7e2a7fceb8d")
+            );
         }
         assert!(!inv.repos.contains_key("none"));
 

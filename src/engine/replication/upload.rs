@@ -56,8 +56,18 @@ impl Run<'_> {
             hop: Default::default(),
             done: 0,
         };
+        // The sources' configs: a copy whose listed MD5 is its source's needs no hash.
+        let sources: HashMap<String, (String, String)> = ready
+            .iter()
+            .filter_map(|(u, f)| {
+                Some((
+                    u.repo.clone(),
+                    (f.config_sha.clone()?, f.config_md5.clone()?),
+                ))
+            })
+            .collect();
         if let Some(first) = ready.first() {
-            match self.bucket_inventory(t, &from, first.0).await {
+            match self.bucket_inventory(t, &from, first.0, &sources).await {
                 Ok(mut inv) => {
                     let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S").to_string();
                     let copies = self.copies_up(t, &ready, &mut inv, &mut failures);

@@ -1,7 +1,8 @@
 # Lists what this node holds of the named repositories: completely, or says it could not.
 # Arguments: BASE_DIR REPO...
 # Prints "now SECONDS", then for each repository folder that exists: "repo NAME",
-# "config SHA256" (or "badconfig" when it cannot be read), one
+# "config SHA256" (or "badconfig" when it cannot be read) and "configmd5 MD5" (a bucket's
+# listing shows a config's MD5: the same config needs no download there), one
 # "entry TYPE SIZE MTIME PATH" per file, and last "complete NAME" or "incomplete NAME"
 # (a folder could not be read, a link loops: find said why on stderr). Symbolic links are
 # followed, as restic follows them (people move a repository or its data/ to a bigger disk
@@ -25,6 +26,7 @@ for r in "$@"; do
   echo "repo $r"
   if [ -e "$d/config" ] || [ -L "$d/config" ]; then
     if sum=$(sha256sum < "$d/config"); then echo "config ${sum%% *}"; else echo "badconfig"; fi
+    if sum=$(md5sum < "$d/config"); then echo "configmd5 ${sum%% *}"; fi
   fi
   if find -L "$d/" -mindepth 1 ! -type d -printf '%y %s %T@ %P\0' > "$t"; then
     tr '\n\0' '?\n' < "$t" | sed 's/^/entry /'
