@@ -815,21 +815,7 @@ fn a_folder_remote_takes_a_first_upload_and_leftovers_of_a_cut_are_removed() {
 #[test]
 fn a_source_that_lost_snapshots_does_not_shrink_the_buckets_copy_without_consent() {
     let (lab, bucket) = lab_with_bucket("");
-    lab.fill(1);
-    assert_exit(&lab.run(), 0);
-    fs::write(lab.node("home").data.join("more.txt"), "second").unwrap();
-    assert_exit(&lab.run(), 0);
-    let snaps = lab.snapshots(&lab.repo("home", "home"));
-    assert_eq!(snaps.len(), 2);
-    // Someone deletes home's newest snapshot by hand.
-    let dir = lab.repo("home", "home").join("snapshots");
-    let victim = fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .find(|e| e.file_name().to_string_lossy().starts_with(&snaps[1].0))
-        .unwrap();
-    let name = format!("snapshots/{}", victim.file_name().to_string_lossy());
-    fs::remove_file(victim.path()).unwrap();
+    let (snaps, name) = lab.two_runs_then_lose_newest_snapshot("home");
 
     let o = lab.run();
     assert_exit(&o, 1);

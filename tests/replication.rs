@@ -68,20 +68,8 @@ fn with_retention_replicas_hold_exactly_the_source_and_removed_files_go_to_quara
 #[test]
 fn a_source_that_lost_snapshots_is_not_propagated_without_consent() {
     let lab = Lab::new(&["laptop", "home", "server"]);
-    lab.fill(2);
-    assert_exit(&lab.run(), 0);
-    fs::write(lab.node("home").data.join("more.txt"), "second").unwrap();
-    assert_exit(&lab.run(), 0);
     // Someone deletes home's newest snapshot by hand.
-    let snaps = lab.snapshots(&lab.repo("home", "home"));
-    assert_eq!(snaps.len(), 2);
-    let dir = lab.repo("home", "home").join("snapshots");
-    let victim = fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .find(|e| e.file_name().to_string_lossy().starts_with(&snaps[1].0))
-        .unwrap();
-    fs::remove_file(victim.path()).unwrap();
+    let (snaps, _) = lab.two_runs_then_lose_newest_snapshot("home");
 
     let o = lab.run();
     assert_exit(&o, 1);

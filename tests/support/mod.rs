@@ -371,6 +371,30 @@ impl Lab {
             .collect()
     }
 
+    /// Two runs, the second after a change on `owner`, then `owner`'s newest snapshot
+    /// deleted from its own repository by hand (a loss wbackup did not forget): its two
+    /// snapshots before the loss, and the deleted file's path in the repository.
+    pub fn two_runs_then_lose_newest_snapshot(
+        &self,
+        owner: &str,
+    ) -> (Vec<(String, String)>, String) {
+        self.fill(2);
+        assert_exit(&self.run(), 0);
+        std::fs::write(self.node(owner).data.join("more.txt"), "second").unwrap();
+        assert_exit(&self.run(), 0);
+        let repo = self.repo(owner, owner);
+        let snaps = self.snapshots(&repo);
+        assert_eq!(snaps.len(), 2);
+        let victim = std::fs::read_dir(repo.join("snapshots"))
+            .unwrap()
+            .flatten()
+            .find(|e| e.file_name().to_string_lossy().starts_with(&snaps[1].0))
+            .unwrap();
+        std::fs::remove_file(victim.path()).unwrap();
+        let name = format!("snapshots/{}", victim.file_name().to_string_lossy());
+        (snaps, name)
+    }
+
     pub fn check(&self, repo: &Path) {
         let out = self.restic(repo, &["check"]);
         assert!(
