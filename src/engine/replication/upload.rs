@@ -127,7 +127,10 @@ impl Run<'_> {
                 Ok((files, _)) => Ok(files),
                 Err(Outcome::Skipped { reason }) => Err(NotNow::Waits(reason)),
                 Err(Outcome::Failed { message, .. }) => Err(NotNow::Failed(message)),
-                Err(o) => Err(NotNow::Failed(format!("{repo}: {o:?}"))),
+                // `source` says no other way; a run cut meanwhile ends the step anyway.
+                Err(_) => Err(NotNow::Waits(format!(
+                    "{repo}'s repository on {up} was not read"
+                ))),
             },
             None => Err(NotNow::Waits(format!(
                 "{repo} was not replicated to {up} in this run (see its replicate step)"
