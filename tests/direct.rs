@@ -8,7 +8,7 @@
 mod support;
 
 use std::io::BufRead;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 use support::{assert_exit, stdout, Lab};
 
@@ -92,27 +92,6 @@ fn copies_between_two_other_nodes_go_straight_from_one_to_the_other() {
     lab.assert_everyone_holds_everything();
 }
 
-/// rsync processes whose command line holds every one of `words` and, when `cwd` is
-/// given, whose working folder is `cwd` (a receiving rsync started with `-s` names no path
-/// on its command line: it works in the folder it writes to).
-fn pids_with(words: &[&str], cwd: Option<&str>) -> Vec<i32> {
-    let out = Command::new("pgrep")
-        .args(["-x", "rsync"])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.trim().parse::<i32>().ok())
-        .filter(|pid| {
-            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-            let here = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap_or_default();
-            words.iter().all(|w| cmd.contains(w))
-                && cwd.is_none_or(|c| here.display().to_string() == c)
-        })
-        .collect()
-}
-
 /// A run whose direct transfer of home's repository to server is killed on one side
 /// (`side`: the words of the process to kill); returns the run's output.
 fn run_killing(lab: &Lab, side: &[&str], cwd: Option<&str>) -> (std::process::Output, usize) {
@@ -126,7 +105,7 @@ fn run_killing(lab: &Lab, side: &[&str], cwd: Option<&str>) -> (std::process::Ou
     let deadline = Instant::now() + Duration::from_secs(300);
     let mut killed = 0;
     while Instant::now() < deadline && killed == 0 {
-        let pids = pids_with(side, cwd);
+        let pids = support::rsync_pids(side, cwd);
         for p in &pids {
             // SAFETY: a signal to a process this test's run started.
             unsafe {
@@ -228,24 +207,15 @@ fn a_direct_transfer_cut_with_the_orchestrator_leaves_sound_copies_and_the_next_
     lab.assert_everyone_holds_everything();
 }
 
-/// Seeds the orchestrator's record of measured links (`logs/links.toml`) as earlier runs
-/// would leave it: home's uplink slow, server's fast.
+/// Seeds the orchestrator's record of measured links as earlier runs would leave it:
+/// home's uplink slow, server's fast.
 fn slow_home_fast_server(lab: &Lab) {
-    let logs = lab.node("laptop").base.join("logs");
-    std::fs::create_dir_all(&logs).unwrap();
-    let mbit = |n: u64| n * 125_000;
-    let mut text = String::new();
-    for (from, to, rate) in [
-        ("home", "laptop", mbit(20)),
-        ("home", "server", mbit(20)),
-        ("server", "laptop", mbit(50)),
-        ("server", "home", mbit(100)),
-    ] {
-        text.push_str(&format!(
-            "[[link]]\nfrom = \"{from}\"\nto = \"{to}\"\nrate = {rate}.0\n"
-        ));
-    }
-    std::fs::write(logs.join("links.toml"), text).unwrap();
+    lab.seed_links(&[
+        ("home", "laptop", 20),
+        ("home", "server", 20),
+        ("server", "laptop", 50),
+        ("server", "home", 100),
+    ]);
 }
 
 #[test]
@@ -301,4 +271,39 @@ fn a_slow_owner_sends_once_and_a_fast_node_feeds_the_other_copies() {
     // The path that failed is not planned again on its old rate.
     let plan = stdout(&lab.wbackup(&["plan"]));
     assert!(!plan.contains("copies made in the order home"), "{plan}");
+}
+
+#[test]
+fn copies_side_by_side_cut_with_the_orchestrator_while_parts_flow_stay_sound_and_the_next_run_completes(
+) {
+    let lab = Lab::new(&["laptop", "home", "server"]);
+    let config = lab.config_text("[replication]\ndirect = true\n");
+    lab.write_config(&format!("jobs = \"auto\"\n{config}"));
+    lab.fill(2);
+    assert_exit(&lab.run(), 0);
+    std::fs::write(
+        lab.node("home").data.join("big.raw"),
+        support::noise(48 << 20, 9),
+    )
+    .unwrap();
+    slow_home_fast_server(&lab);
+    // A power cut of the orchestrator at the first bytes of home's repository that reach
+    // laptop: a part from server, with home's copy to server under way.
+    let at = lab.run_killed_at("replicate", "home", &["\"Progress\"", "\"to\":\"laptop\""]);
+    assert!(at.is_some(), "home's repository never reached laptop");
+    let source = lab.snapshots(&lab.repo("home", "home"));
+    for holder in ["laptop", "server"] {
+        let repo = lab.repo(holder, "home");
+        if repo.join("config").exists() {
+            lab.check(&repo);
+            let held = lab.snapshots(&repo);
+            assert!(
+                held.iter().all(|s| source.contains(s)),
+                "{holder}: {held:?}"
+            );
+        }
+    }
+    let out = lab.run();
+    assert_exit(&out, 0);
+    lab.assert_everyone_holds_everything();
 }

@@ -216,3 +216,85 @@ fn a_direct_path_refused_falls_back_to_the_relay_once_and_the_copy_completes() {
     assert_eq!(text.matches("relayed through laptop").count(), 2, "{text}");
     lab.assert_everyone_holds_everything();
 }
+
+/// A run of a chain of direct copies side by side (`jobs = "auto"`, links seeded so that
+/// the plan goes home → server → laptop) with 40 MiB new on home.
+fn chain_round(lab: &Lab, seed: u64) {
+    std::fs::write(
+        lab.node("home").data.join(format!("round-{seed}.raw")),
+        support::noise(40 << 20, seed),
+    )
+    .unwrap();
+    lab.seed_links(&[
+        ("home", "laptop", 20),
+        ("home", "server", 20),
+        ("server", "laptop", 50),
+        ("server", "home", 100),
+    ]);
+}
+
+#[test]
+fn a_chain_feeds_its_last_copy_part_by_part_and_a_part_cut_short_is_carried_by_the_whole_copy() {
+    let lab = Lab::shaped(&["laptop:50/20", "home:100/20", "server:200/200"]);
+    let config = lab.config_text("[replication]\ndirect = true\n");
+    lab.write_config(&format!("jobs = \"auto\"\n{config}"));
+    lab.fill(2);
+    assert_exit(&lab.run(), 0);
+
+    // Home's new data leaves home once, in parts; laptop takes each part on from server
+    // while the next is still on its way from home.
+    chain_round(&lab, 31);
+    let plan = support::stdout(&lab.wbackup(&["plan"]));
+    assert!(
+        plan.contains("copies made in the order home → server, server → laptop"),
+        "{plan}"
+    );
+    let out = lab.run();
+    assert_exit(&out, 0);
+    let text = support::stdout(&out);
+    assert!(
+        text.matches("[home] home → server: copying").count() >= 3,
+        "two parts and the whole copy:\n{text}"
+    );
+    let fed_on = text.find("[home] server → laptop: copying").expect(&text);
+    let whole = text.find("[home] home → server: snapshots:").expect(&text);
+    assert!(
+        fed_on < whole,
+        "laptop took a part on before server's copy was whole:\n{text}"
+    );
+    assert!(!text.contains("[home] home → laptop: copying"), "{text}");
+    lab.assert_everyone_holds_everything();
+
+    // A part cut short on its way to laptop: laptop's copy stays sound, and the whole
+    // copy from server carries the rest.
+    chain_round(&lab, 32);
+    let server_copy = format!("{}/", lab.repo("server", "home").display());
+    let mut child = lab
+        .wbackup_cmd(&["run"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    let mut killed = 0;
+    while killed == 0 && std::time::Instant::now() < deadline {
+        let pids = support::rsync_pids(&[&server_copy, ".wbackup-incoming/home"], None);
+        support::signal(&pids, libc::SIGKILL);
+        killed = pids.len();
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let out = child.wait_with_output().unwrap();
+    let text = support::stdout(&out);
+    assert!(
+        killed > 0,
+        "no part from server to laptop was seen:\n{text}"
+    );
+    assert_exit(&out, 0);
+    assert!(
+        text.contains("[home] server → laptop: the rest comes with the whole copy"),
+        "{text}"
+    );
+    lab.assert_everyone_holds_everything();
+}

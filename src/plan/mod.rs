@@ -977,7 +977,7 @@ impl Plan {
             };
             let per = config.replication.transfers_per_node;
             out.push_str(&format!(
-                "steps of one kind run up to {} at a time{auto}, each on its own node; copies side by side when they share no node ({per} copy into and {per} out of each node at once)\n",
+                "steps of one kind run up to {} at a time{auto}, each on its own node; copies side by side when they share no node ({per} copy into and {per} out of each node at once); a copy that feeds others takes new data in parts, each passed on as it lands\n",
                 self.jobs
             ));
         }

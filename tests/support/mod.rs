@@ -493,14 +493,21 @@ impl Lab {
             format!("\"kind\":\"{kind}\""),
             format!("\"node\":\"{node}\""),
         );
-        let mut in_step = false;
+        // The step's number (steps run side by side under `jobs`: events interleave).
+        let mut the_step = None;
         let mut killed_at = None;
         for line in reader.lines() {
             let line = line.unwrap();
-            if line.contains("\"event\":\"StepStarted\"") {
-                in_step = line.contains(&started_kind) && line.contains(&started_node);
+            let step = serde_json::from_str::<serde_json::Value>(&line)
+                .ok()
+                .and_then(|v| v["step"].as_u64());
+            if line.contains("\"event\":\"StepStarted\"")
+                && line.contains(&started_kind)
+                && line.contains(&started_node)
+            {
+                the_step = step;
             }
-            if in_step && event.iter().all(|e| line.contains(e)) {
+            if the_step.is_some() && step == the_step && event.iter().all(|e| line.contains(e)) {
                 // SAFETY: a signal to a process group this test started.
                 unsafe {
                     libc::kill(-sid, libc::SIGKILL);
@@ -809,4 +816,42 @@ pub fn summary_of(run_output: &str) -> String {
         })
         .unwrap_or_else(|| panic!("no summary named in:\n{run_output}"));
     fs::read_to_string(path).unwrap()
+}
+
+/// rsync processes whose command line holds every one of `words` and, when `cwd` is
+/// given, whose working folder is `cwd` (a receiving rsync started with `-s` names no path
+/// on its command line: it works in the folder it writes to).
+pub fn rsync_pids(words: &[&str], cwd: Option<&str>) -> Vec<i32> {
+    let out = Command::new("pgrep")
+        .args(["-x", "rsync"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse::<i32>().ok())
+        .filter(|pid| {
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            let here = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap_or_default();
+            words.iter().all(|w| cmd.contains(w))
+                && cwd.is_none_or(|c| here.display().to_string() == c)
+        })
+        .collect()
+}
+
+impl Lab {
+    /// Seeds the orchestrator's record of measured links (`logs/links.toml`) as earlier
+    /// runs would leave it: (from, to, Mbit/s).
+    pub fn seed_links(&self, links: &[(&str, &str, u64)]) {
+        let logs = self.node(&self.nodes[0].name).base.join("logs");
+        std::fs::create_dir_all(&logs).unwrap();
+        let mut text = String::new();
+        for (from, to, mbit) in links {
+            let rate = mbit * 125_000;
+            text.push_str(&format!(
+                "[[link]]\nfrom = \"{from}\"\nto = \"{to}\"\nrate = {rate}.0\n"
+            ));
+        }
+        std::fs::write(logs.join("links.toml"), text).unwrap();
+    }
 }

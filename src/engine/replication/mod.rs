@@ -16,7 +16,8 @@
 //! The parts: `inventory` (what a node holds, listed by `sh/list.sh` and read strictly),
 //! `transfer` (one hop: rsync into staging, then `sh/install.sh` on the target), `guards`
 //! (what may leave a copy), `ledger` (what wbackup's own forget removed), and `step` (the
-//! replicate step of a run, which strings them together hop by hop as the plan says).
+//! replicate step of a run, which strings them together as the plan says, with `hops`
+//! running them side by side).
 //! `bucket` brings copies on object storage up to date, with rclone instead of rsync and
 //! the install script, under the same rules, and `upload` is the run's step that does it
 //! for every repository at once from the uploading node; `direct` carries a hop between two remote
@@ -25,6 +26,7 @@
 pub mod bucket;
 pub mod direct;
 pub mod guards;
+mod hops;
 pub mod inventory;
 pub mod ledger;
 mod step;
@@ -34,8 +36,8 @@ mod upload;
 
 pub use inventory::{extras, inventory, missing, phase_of, Inventory, RepoFiles};
 pub use transfer::{
-    hop, human_bytes, install_args, quarantine_path, stage_path, transfer_argv, DirectHop, Hop,
-    HopError, HopOutput,
+    feed, hop, human_bytes, install_args, quarantine_path, stage_path, transfer_argv, DirectHop,
+    Hop, HopError, HopOutput,
 };
 
 /// The parts of a repository in the order a replica receives them.

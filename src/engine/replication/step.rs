@@ -3,23 +3,22 @@
 //! each copy.
 
 use super::guards::{shrink_refusal, unexplained};
-use super::{ledger, HopError, HopOutput, Inventory, RepoFiles};
+use super::{ledger, HopOutput, Inventory, RepoFiles};
 use crate::engine::events::{Activity, Cause, Event, Outcome, Sink, Stream};
-use crate::engine::node::Conn;
 use crate::engine::replication;
 use crate::engine::run::{Run, Unusable};
-use crate::plan::action::{Action, Hop as PlannedHop};
+use crate::plan::action::Action;
 use crate::plan::Step;
 use crate::shell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// What one replicate step gathers before its hops run.
-struct Copies {
+pub(super) struct Copies {
     /// The targets' listings, taken out of the kept ones while hops change them and put
     /// back at the end (a step that ends early leaves them to be listed again).
-    inventories: HashMap<String, Inventory>,
+    pub(super) inventories: HashMap<String, Inventory>,
     /// Why some copies were not touched.
-    failures: Vec<String>,
+    pub(super) failures: Vec<String>,
     /// Copies that wait for the next run (their node failed `prepare`, reported there).
     waiting: Vec<String>,
 }
@@ -181,30 +180,6 @@ impl Run<'_> {
         c
     }
 
-    /// A hop between two remote nodes goes direct (the plan made it so under
-    /// `[replication] direct`); the orchestrator's copy, when `relay_fed` (up to date in
-    /// this step), is its way round.
-    fn direct_hop(
-        &self,
-        src: &Conn,
-        dst: &Conn,
-        relay_fed: bool,
-    ) -> Result<Option<replication::DirectHop<'_>>, String> {
-        if src.remote.is_none() || dst.remote.is_none() {
-            return Ok(None);
-        }
-        let dir = self
-            .control_dir()
-            .map_err(|e| format!("no private folder for the run: {e}"))?;
-        let relay = self.conn(orch_name(self)).filter(|_| relay_fed);
-        Ok(Some(replication::DirectHop {
-            config: self.config,
-            dir,
-            relay,
-            transfers: self.transfers(),
-        }))
-    }
-
     /// Puts back what this step's hops made of `owner`'s copies into the kept listings,
     /// leaving the other repositories' parts as other steps left them.
     fn keep_listings(&self, owner: &str, inventories: HashMap<String, Inventory>) {
@@ -242,182 +217,10 @@ impl Run<'_> {
             .filter_map(|(t, inv)| Some((t.as_str(), inv.repos.get(owner)?)));
         unexplained(src_files, copies, &forgotten)
     }
-
-    /// The plan's hops, in order: the relay's copy (the orchestrator's) is fed from the
-    /// owner, every other copy from the relay's once it is up to date. Every hop brings
-    /// its target to the owner's file set. Err when the run was cancelled.
-    async fn hops(
-        &self,
-        owner: &str,
-        hops: &[PlannedHop],
-        src_files: &RepoFiles,
-        guarded: &HashSet<String>,
-        copies: &mut Copies,
-        out: &mut StepOutput<'_>,
-    ) -> Result<HashSet<String>, ()> {
-        let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S").to_string();
-        let mut done = 0u64;
-        // Copies that may feed others: the owner's, and those brought up to date here.
-        let mut fed: HashSet<&str> = HashSet::from([owner]);
-        // Direct copies that found no path while the relay's copy was not yet up to date.
-        let mut later = vec![];
-        for h in hops {
-            if self.cancel.is_cancelled() {
-                return Err(());
-            }
-            let t = &h.to;
-            let Some(inv) = copies.inventories.get_mut(t) else {
-                continue;
-            };
-            let dst_files = inv.repos.entry(owner.to_string()).or_default();
-            let mut from = h.from.as_str();
-            if !fed.contains(from) {
-                // A copy the links chose as a source that could not be made: the owner's
-                // own feeds this one (direct copies only; a relayed copy needs the relay).
-                if !self.config.replication.direct {
-                    copies.failures.push(format!(
-                        "{t}'s copy was not updated: the relay's copy on {from} is not up to date"
-                    ));
-                    continue;
-                }
-                out.line(
-                    Stream::Info,
-                    format!(
-                        "{t}'s copy of {owner} comes from {owner}: {from}'s copy is not up to date"
-                    ),
-                );
-                from = owner;
-            }
-            // Deletion pass: what the source no longer has goes to quarantine, snapshots
-            // first, then index, then data.
-            let gone = if guarded.contains(t) {
-                vec![]
-            } else {
-                replication::extras(src_files, dst_files)
-            };
-            // One copy into and one out of each node at a time (unless raised): the
-            // hop waits for both, while other steps' hops go on.
-            let slot = self.transfers().take(from, t).await;
-            let relay_fed = fed.contains(orch_name(self));
-            let copied = self
-                .ssh_hop(
-                    owner, from, t, src_files, dst_files, &gone, &stamp, relay_fed, out, done,
-                )
-                .await;
-            drop(slot);
-            match copied {
-                Ok(d) => {
-                    done = d;
-                    fed.insert(t);
-                }
-                Err(HopError::Cancelled) => return Err(()),
-                // Through the relay once its copy is up to date, after the others.
-                Err(HopError::NoPath(e)) => later.push((h, from, gone, e)),
-                Err(e) => copies
-                    .failures
-                    .push(self.hop_failure(owner, from, t, e).await),
-            }
-        }
-        let orch = orch_name(self);
-        for (h, from, gone, why) in later {
-            let t = &h.to;
-            if !fed.contains(orch) {
-                copies.failures.push(format!(
-                    "copying {owner} straight from {from} to {t} failed ({why}), and the relay's copy is not up to date"
-                ));
-                continue;
-            }
-            let Some(inv) = copies.inventories.get_mut(t) else {
-                continue;
-            };
-            out.line(
-                Stream::Notice,
-                format!(
-                    "{from} → {t}: no direct path ({why}); {owner}'s copy relayed through {orch}"
-                ),
-            );
-            let dst_files = inv.repos.entry(owner.to_string()).or_default();
-            let _slot = self.transfers().take(orch, t).await;
-            match self
-                .ssh_hop(
-                    owner, orch, t, src_files, dst_files, &gone, &stamp, true, out, done,
-                )
-                .await
-            {
-                Ok(d) => {
-                    done = d;
-                    fed.insert(t);
-                }
-                Err(HopError::Cancelled) => return Err(()),
-                Err(e) => copies
-                    .failures
-                    .push(self.hop_failure(owner, from, t, e).await),
-            }
-        }
-        Ok(fed.into_iter().map(String::from).collect())
-    }
-}
-
-impl Run<'_> {
-    /// One copy between two nodes over SSH: `from`'s copy of `owner`'s repository into
-    /// `t`'s, straight between them when both are remote and copies go direct (through
-    /// the orchestrator's copy when that fails and `relay_fed`).
-    #[allow(clippy::too_many_arguments)]
-    async fn ssh_hop(
-        &self,
-        owner: &str,
-        from: &str,
-        t: &str,
-        src_files: &RepoFiles,
-        dst_files: &mut RepoFiles,
-        gone: &[String],
-        stamp: &str,
-        relay_fed: bool,
-        out: &mut StepOutput<'_>,
-        done: u64,
-    ) -> Result<u64, HopError> {
-        let (Some(src), Some(dst)) = (self.conn(from), self.conn(t)) else {
-            return Err(HopError::Failed(format!(
-                "{t}: {from} or {t} is not reachable"
-            )));
-        };
-        let direct = self
-            .direct_hop(&src, &dst, relay_fed)
-            .map_err(|e| HopError::Failed(format!("{t}: {e}")))?;
-        let hop = replication::Hop {
-            repo: owner,
-            src: &src,
-            dst: &dst,
-            src_files,
-            dst_files,
-            gone,
-            stamp,
-            direct,
-            measured: Some(self.config),
-        };
-        replication::hop(hop, &self.cancel, out, done).await
-    }
-
-    /// What the step says of a copy that failed.
-    async fn hop_failure(&self, owner: &str, from: &str, t: &str, e: HopError) -> String {
-        match e {
-            HopError::Foreign => {
-                let src_id = self.repo_id(from, owner).await;
-                let dst_id = self.repo_id(t, owner).await;
-                let path = self.conn(t).map(|c| c.repo(owner)).unwrap_or_default();
-                format!(
-                    "{t} holds a different repository under {owner}'s name (repository id {dst_id} there, {src_id} at the source); it was not touched: move {} aside and rerun",
-                    shell::quote(&path),
-                )
-            }
-            HopError::Failed(e) | HopError::NoPath(e) => e,
-            HopError::Cancelled => "cancelled".to_string(),
-        }
-    }
 }
 
 /// The orchestrator's name.
-fn orch_name<'r>(run: &'r Run<'_>) -> &'r str {
+pub(super) fn orch_name<'r>(run: &'r Run<'_>) -> &'r str {
     &run.config.orchestrator().name
 }
 

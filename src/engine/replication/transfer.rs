@@ -132,20 +132,9 @@ pub async fn hop(
     out: &mut dyn HopOutput,
     done: u64,
 ) -> Result<u64, HopError> {
-    let src_sha = hop.src_files.config_sha.clone().ok_or_else(|| {
-        HopError::Failed(format!(
-            "{}'s copy on {} has no config",
-            hop.repo, hop.src.node.name
-        ))
-    })?;
-    if let Some(dst_sha) = &hop.dst_files.config_sha {
-        if *dst_sha != src_sha {
-            return Err(HopError::Foreign);
-        }
-    }
+    let src_sha = same_repository(&hop)?;
     out.hop(&hop.src.node.name, &hop.dst.node.name);
-    let mut todo = missing(hop.src_files, hop.dst_files);
-    todo.sort_by_key(|(p, _)| PHASES.iter().position(|ph| Some(*ph) == phase_of(p)));
+    let todo = in_order(missing(hop.src_files, hop.dst_files));
     let need_config = hop.dst_files.config_sha.is_none();
     if todo.is_empty() && !need_config && hop.gone.is_empty() {
         out.line(
@@ -154,6 +143,66 @@ pub async fn hop(
         );
         return Ok(done);
     }
+    bring(hop, &src_sha, need_config, &todo, cancel, out, done).await
+}
+
+/// Part of a hop, taken while the rest of the source's data is still on its way: the data
+/// files named in `only` that the replica lacks, after the keys and config a first copy
+/// needs (restic's write order holds). Nothing leaves the copy (`hop.gone` is not read).
+/// Ok(0) when the copy lacks none of them.
+pub async fn feed(
+    hop: Hop<'_>,
+    only: &std::collections::HashSet<String>,
+    cancel: &CancellationToken,
+    out: &mut dyn HopOutput,
+) -> Result<u64, HopError> {
+    let src_sha = same_repository(&hop)?;
+    let todo = in_order(
+        missing(hop.src_files, hop.dst_files)
+            .into_iter()
+            .filter(|(p, _)| phase_of(p) == Some("keys") || only.contains(p))
+            .collect(),
+    );
+    if !todo.iter().any(|(p, _)| phase_of(p) == Some("data")) {
+        return Ok(0);
+    }
+    out.hop(&hop.src.node.name, &hop.dst.node.name);
+    let need_config = hop.dst_files.config_sha.is_none();
+    let hop = Hop { gone: &[], ..hop };
+    bring(hop, &src_sha, need_config, &todo, cancel, out, 0).await
+}
+
+/// The source's config, once the replica is known to hold the same repository (or none).
+fn same_repository(hop: &Hop<'_>) -> Result<String, HopError> {
+    let src_sha = hop.src_files.config_sha.clone().ok_or_else(|| {
+        HopError::Failed(format!(
+            "{}'s copy on {} has no config",
+            hop.repo, hop.src.node.name
+        ))
+    })?;
+    match &hop.dst_files.config_sha {
+        Some(dst_sha) if *dst_sha != src_sha => Err(HopError::Foreign),
+        _ => Ok(src_sha),
+    }
+}
+
+/// Files in restic's write order.
+fn in_order(mut todo: Vec<(String, u64)>) -> Vec<(String, u64)> {
+    todo.sort_by_key(|(p, _)| PHASES.iter().position(|ph| Some(*ph) == phase_of(p)));
+    todo
+}
+
+/// The transfer of `todo` (and the config when `need_config`), then the install with the
+/// hop's deletion pass.
+async fn bring(
+    hop: Hop<'_>,
+    src_sha: &str,
+    need_config: bool,
+    todo: &[(String, u64)],
+    cancel: &CancellationToken,
+    out: &mut dyn HopOutput,
+    done: u64,
+) -> Result<u64, HopError> {
     // `prepare` made `.wbackup-incoming`; INSTALL empties this hop's folder in it.
     let stage = stage_path(&hop.dst.base(), hop.repo);
     let mut list: Vec<u8> = vec![];
@@ -163,7 +212,7 @@ pub async fn hop(
             .into_iter()
             .chain(todo.iter().map(|(p, _)| p.as_str()))
             .collect();
-        send(&hop, &stage, &names, &todo, cancel, out, done).await?;
+        send(&hop, &stage, &names, todo, cancel, out, done).await?;
         list = names
             .iter()
             .flat_map(|n| format!("+ {n}\n").into_bytes())
@@ -174,7 +223,7 @@ pub async fn hop(
             .iter()
             .flat_map(|g| format!("- {g}\n").into_bytes()),
     );
-    install(hop, &stage, &src_sha, list, &todo, cancel, out, done).await
+    install(hop, &stage, src_sha, list, todo, cancel, out, done).await
 }
 
 /// The transfer: `names` (config first when the copy has none, then `todo` in phase
