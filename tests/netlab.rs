@@ -99,13 +99,23 @@ fn login_from(lab: &Lab, from: &str, to: &str, sock: Option<&str>) -> bool {
     c.status().unwrap().success()
 }
 
-/// The agent sockets sshds made for forwarded agents so far.
-fn forwarded_agents() -> Vec<std::path::PathBuf> {
+/// The agent sockets that sshds of `node` (in this lab: other tests' labs run at the same
+/// time, their sshds writing to the same /tmp) made for forwarded agents so far.
+fn forwarded_agents(lab: &Lab, node: &str) -> Vec<std::path::PathBuf> {
     let mut found = vec![];
     for d in std::fs::read_dir("/tmp").unwrap().flatten() {
         if d.file_name().to_string_lossy().starts_with("ssh-") {
             for f in std::fs::read_dir(d.path()).into_iter().flatten().flatten() {
-                if f.file_name().to_string_lossy().starts_with("agent.") {
+                let name = f.file_name().to_string_lossy().into_owned();
+                // agent.PID: the sshd that made it, in the node's network namespace.
+                let Some(pid) = name.strip_prefix("agent.") else {
+                    continue;
+                };
+                let ns = std::process::Command::new("ip")
+                    .args(["netns", "identify", pid])
+                    .output()
+                    .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+                if ns.is_ok_and(|ns| ns == netns(lab, node)) {
                     found.push(f.path());
                 }
             }
@@ -137,7 +147,7 @@ fn with_direct_copies_no_byte_between_two_other_nodes_crosses_the_orchestrator_a
         login_from(&lab, "home", "decoy", None),
         "decoy lets the lab's key in"
     );
-    let before = forwarded_agents();
+    let before = forwarded_agents(&lab, "home");
     let (sent, received) = lab.link_bytes("laptop");
     let mut run = lab
         .wbackup_cmd(&["run"])
@@ -147,7 +157,9 @@ fn with_direct_copies_no_byte_between_two_other_nodes_crosses_the_orchestrator_a
     // While home's photo goes to server, the agent forwarded to home is tried from home.
     let mut tried = None;
     while tried.is_none() && run.try_wait().unwrap().is_none() {
-        let lent = forwarded_agents().into_iter().find(|s| !before.contains(s));
+        let lent = forwarded_agents(&lab, "home")
+            .into_iter()
+            .find(|s| !before.contains(s));
         if let Some(sock) = lent {
             let s = sock.display().to_string();
             tried = Some((

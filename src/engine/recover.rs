@@ -485,6 +485,7 @@ impl Run<'_> {
                 stamp: &stamp,
                 direct: None,
                 measured: Some(self.config),
+                turns: None,
             };
             done = replication::hop(hop, &self.cancel, &mut out, done)
                 .await
@@ -504,6 +505,7 @@ impl Run<'_> {
             stamp: &stamp,
             direct: None,
             measured: Some(self.config),
+            turns: None,
         };
         done = replication::hop(hop, &self.cancel, &mut out, done)
             .await
@@ -520,6 +522,7 @@ impl Run<'_> {
             stamp: &stamp,
             direct: None,
             measured: Some(self.config),
+            turns: None,
         };
         replication::hop(hop, &self.cancel, &mut out, done)
             .await

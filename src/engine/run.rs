@@ -126,8 +126,8 @@ pub(crate) struct State {
 }
 
 /// The copies going into and out of each node at once, at most `per_node` each way: a
-/// hop waits until both its source may send and its target may receive, and takes both
-/// at once (so two hops never wait on each other).
+/// transfer (a hop's rsync, an upload) waits until both its source may send and its
+/// target may receive, and takes both at once (so two transfers never wait on each other).
 pub(crate) struct Transfers {
     per_node: usize,
     busy: RefCell<HashMap<(String, bool), usize>>,
@@ -154,12 +154,6 @@ impl Transfers {
     pub(crate) async fn take(self: &Rc<Self>, from: &str, to: &str) -> Slot {
         self.hold(vec![(from.to_string(), true), (to.to_string(), false)])
             .await
-    }
-
-    /// Waits until `node` may send, then holds that alone: a relay that takes over a
-    /// copy whose direct path failed (the hop already holds its target's turn).
-    pub(crate) async fn take_out(self: &Rc<Self>, node: &str) -> Slot {
-        self.hold(vec![(node.to_string(), true)]).await
     }
 
     /// Waits until every one of `ways` has room, then holds them all at once (so two
@@ -502,28 +496,6 @@ mod tests {
         let two = Rc::new(Transfers::new(2));
         let _a = two.take("home", "server").await;
         let _b = two.take("home", "laptop").await;
-    }
-
-    #[tokio::test]
-    async fn a_relay_taking_over_a_direct_copy_waits_for_its_own_turn_to_send() {
-        let t = Rc::new(Transfers::new(1));
-        // home → server goes direct; laptop meanwhile sends its own copy to nas.
-        let _direct = t.take("home", "server").await;
-        let laptop_sends = t.take("laptop", "nas").await;
-        // The direct path fails: laptop relays, but only once its link is free.
-        let relay = t.take_out("laptop");
-        tokio::pin!(relay);
-        assert!(!ready(relay.as_mut()), "two copies out of laptop at once");
-        drop(laptop_sends);
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        let Poll::Ready(_held) = relay.as_mut().poll(&mut cx) else {
-            panic!("the relay's turn did not come when laptop's copy ended");
-        };
-        // Held, it keeps laptop's other copies out waiting, and its receivers free.
-        let next = t.take("laptop", "home");
-        tokio::pin!(next);
-        assert!(!ready(next.as_mut()));
-        let _into_nas = t.take("server", "nas").await;
     }
 
     /// Whether the future is ready when polled once now.

@@ -28,8 +28,10 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::Poll;
 
-/// New data under this size goes in one transfer: a part costs a connection or two.
-const PART_MIN: u64 = 8 << 20;
+/// The smallest part: restic's packs are 16 MiB by default, and a part costs a connection
+/// or two out of a node that may be what every other copy waits for. New data under two
+/// parts goes in one transfer.
+const PART_MIN: u64 = 16 << 20;
 
 /// Where a copy of the step stands while the hops run.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -272,9 +274,6 @@ impl Run<'_> {
             true => vec![],
             false => extras(ctx.src_files, dst),
         };
-        // One copy into and one out of each node at a time (unless raised): the hop
-        // waits for both, while other hops go on.
-        let slot = self.transfers().take(&from, t).await;
         if ctx.feeders.contains(t) {
             self.in_parts(ctx, &from, t, dst).await?;
         }
@@ -290,7 +289,6 @@ impl Run<'_> {
                 &mut HopOut::new(ctx.out),
             )
             .await;
-        drop(slot);
         match copied {
             Ok(()) => {
                 ctx.board.set(t, Stand::Fed);
@@ -336,10 +334,7 @@ impl Run<'_> {
             if feeding && !parts.is_empty() {
                 taken += parts.len();
                 let names: HashSet<String> = parts.into_iter().flatten().collect();
-                let slot = self.transfers().take(from, t).await;
-                let fed = self.feed(ctx, from, t, dst, &names).await;
-                drop(slot);
-                match fed {
+                match self.feed(ctx, from, t, dst, &names).await {
                     // What landed feeds the copies fed from this one in turn.
                     Ok(_) => ctx.board.part(
                         t,
@@ -407,7 +402,6 @@ impl Run<'_> {
 
     /// One part: the data in `names` that `t`'s copy lacks, from `from`'s copy (straight
     /// when the copies go direct; no relay: a part that fails is left to the whole hop).
-    /// The caller holds the transfer's turn.
     async fn feed(
         &self,
         ctx: &Ctx<'_, '_, '_>,
@@ -432,6 +426,9 @@ impl Run<'_> {
             stamp: &ctx.stamp,
             direct,
             measured: Some(self.config),
+            // One copy into and one out of each node at a time (unless raised): each
+            // transfer waits for both, while other hops go on.
+            turns: Some(self.transfers()),
         };
         replication::feed(hop, names, &self.cancel, &mut HopOut::new(ctx.out)).await
     }
@@ -456,7 +453,6 @@ impl Run<'_> {
             Stream::Notice,
             format!("{from} → {t}: no direct path ({why}); {owner}'s copy relayed through {orch}"),
         );
-        let _slot = self.transfers().take(orch, t).await;
         let mut out = HopOut::new(ctx.out);
         match self.ssh_hop(ctx, orch, t, dst, gone, true, &mut out).await {
             Ok(()) => Ok(End::Fed),
@@ -497,6 +493,9 @@ impl Run<'_> {
             stamp: &ctx.stamp,
             direct,
             measured: Some(self.config),
+            // One copy into and one out of each node at a time (unless raised): each
+            // transfer waits for both, while other hops go on.
+            turns: Some(self.transfers()),
         };
         replication::hop(hop, &self.cancel, out, 0).await.map(drop)
     }
@@ -521,7 +520,6 @@ impl Run<'_> {
             config: self.config,
             dir,
             relay,
-            transfers: self.transfers(),
         }))
     }
 

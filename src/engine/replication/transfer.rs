@@ -7,6 +7,7 @@ use super::{direct, missing, phase_of, RepoFiles, PHASES};
 use crate::config::Config;
 use crate::engine::node::Conn;
 use crate::engine::process::{self, At, Input, Job, Stream};
+use crate::engine::run::{Slot, Transfers};
 use crate::links;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -34,6 +35,9 @@ pub struct Hop<'a> {
     pub direct: Option<DirectHop<'a>>,
     /// Where the transfer's rate is kept for later plans (`links`); None: not kept.
     pub measured: Option<&'a Config>,
+    /// The run's turns to send and receive, taken for the transfer alone (the set-up and
+    /// the check on arrival do not hold a link). None: the caller holds the hop's turn.
+    pub(crate) turns: Option<std::rc::Rc<Transfers>>,
 }
 
 /// What a direct transfer needs from the run.
@@ -44,8 +48,6 @@ pub struct DirectHop<'a> {
     /// The orchestrator's copy, up to date in this step: the transfer's source when the
     /// direct path fails. None when it is not.
     pub relay: Option<std::rc::Rc<Conn>>,
-    /// The run's turns to send and receive: a relay taking over waits for its own.
-    pub(crate) transfers: std::rc::Rc<crate::engine::run::Transfers>,
 }
 
 /// Reports for the step's log.
@@ -256,8 +258,6 @@ async fn send(
         ),
     );
     let mut src = hop.src;
-    // The relay's turn to send, when it takes over a direct copy (held to the end).
-    let mut _relay_turn = None;
     if let Some(d) = &hop.direct {
         let why = match direct::open(d.config, &d.dir, hop.src, hop.dst, cancel).await {
             Ok(path) => {
@@ -267,8 +267,10 @@ async fn send(
                     stage,
                     lines_of(names),
                 );
+                let turn = turn(hop, src_name).await;
                 let start = Instant::now();
                 let fin = carry(At::Remote(&path.remote), job, cancel, out, done).await;
+                drop(turn);
                 if fin.cancelled {
                     return Err(HopError::Cancelled);
                 }
@@ -294,7 +296,6 @@ async fn send(
                 hop.repo, relay.node.name
             ),
         );
-        _relay_turn = Some(d.transfers.take_out(&relay.node.name).await);
         src = relay;
     }
     let argv = transfer_argv(
@@ -308,8 +309,11 @@ async fn send(
     let job = Job::new(argv)
         .stdin(Input::Bytes(lines_of(names)))
         .carriage_returns();
+    // A relay taking over a direct copy waits for its own turn to send.
+    let turn = turn(hop, &src.node.name).await;
     let start = Instant::now();
     let fin = carry(At::Local, job, cancel, out, done).await;
+    drop(turn);
     if fin.cancelled {
         return Err(HopError::Cancelled);
     }
@@ -338,6 +342,14 @@ async fn send(
         "copying {} to {dst_name} failed: {why}",
         hop.repo
     )))
+}
+
+/// The turn for a transfer from `from` to the hop's target, when the hop takes its own.
+async fn turn(hop: &Hop<'_>, from: &str) -> Option<Slot> {
+    match &hop.turns {
+        Some(t) => Some(t.take(from, &hop.dst.node.name).await),
+        None => None,
+    }
 }
 
 /// How many files of each phase a transfer carries, as "data 3, index 1".
