@@ -207,15 +207,9 @@ fn a_direct_transfer_cut_with_the_orchestrator_leaves_sound_copies_and_the_next_
     lab.assert_everyone_holds_everything();
 }
 
-/// Seeds the orchestrator's record of measured links as earlier runs would leave it:
-/// home's uplink slow, server's fast.
+/// Seeds the orchestrator's record of measured links: home's uplink slow, server's fast.
 fn slow_home_fast_server(lab: &Lab) {
-    lab.seed_links(&[
-        ("home", "laptop", 20),
-        ("home", "server", 20),
-        ("server", "laptop", 50),
-        ("server", "home", 100),
-    ]);
+    lab.seed_links(&support::SLOW_HOME_FAST_SERVER);
 }
 
 #[test]

@@ -237,12 +237,7 @@ fn chain_round(lab: &Lab, seed: u64) {
         support::noise(40 << 20, seed),
     )
     .unwrap();
-    lab.seed_links(&[
-        ("home", "laptop", 20),
-        ("home", "server", 20),
-        ("server", "laptop", 50),
-        ("server", "home", 100),
-    ]);
+    lab.seed_links(&support::SLOW_HOME_FAST_SERVER);
 }
 
 #[test]

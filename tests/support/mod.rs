@@ -839,6 +839,15 @@ pub fn rsync_pids(words: &[&str], cwd: Option<&str>) -> Vec<i32> {
         .collect()
 }
 
+/// Measured links as earlier runs would leave them (Mbit/s): home's uplink slow, server's
+/// fast, so that the plan goes home → server, then server → laptop.
+pub const SLOW_HOME_FAST_SERVER: [(&str, &str, u64); 4] = [
+    ("home", "laptop", 20),
+    ("home", "server", 20),
+    ("server", "laptop", 50),
+    ("server", "home", 100),
+];
+
 impl Lab {
     /// Seeds the orchestrator's record of measured links (`logs/links.toml`) as earlier
     /// runs would leave it: (from, to, Mbit/s).
