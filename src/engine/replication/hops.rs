@@ -146,6 +146,8 @@ struct Ctx<'c, 's, 'o> {
     board: Board,
     /// Copies that feed others in this step: their new data comes in parts.
     feeders: HashSet<String>,
+    /// Hops run side by side (`jobs` above 1); otherwise one at a time, in order.
+    side_by_side: bool,
     out: &'c Shared<'s, 'o>,
 }
 
@@ -203,6 +205,7 @@ impl Run<'_> {
             stamp: chrono::Local::now().format("%Y%m%d-%H%M%S").to_string(),
             board,
             feeders,
+            side_by_side,
             out: &step_out,
         };
         let ends = {
@@ -311,7 +314,6 @@ impl Run<'_> {
         dst: &mut RepoFiles,
     ) -> Result<Option<String>, ()> {
         let (owner, from, t) = (ctx.owner, h.from.as_str(), h.to.as_str());
-        let side_by_side = !ctx.feeders.is_empty();
         let mut taken = 0;
         let mut feeding = true;
         loop {
@@ -320,7 +322,7 @@ impl Run<'_> {
             changed.as_mut().enable();
             match ctx.board.stand(from) {
                 Stand::Fed => return Ok(Some(from.to_string())),
-                Stand::Coming if side_by_side => {}
+                Stand::Coming if ctx.side_by_side => {}
                 _ if !self.config.replication.direct => return Ok(None),
                 _ => {
                     ctx.out.borrow_mut().line(
