@@ -125,8 +125,20 @@ fn update(config: &Config, from: &str, to: &str, rate: Option<f64>) {
 /// None when a copy from the owner has no rate to compare with: the plan's usual order.
 /// `targets` come in the order preferred among equals (the orchestrator's first: its copy
 /// is the relay when a direct path fails).
-pub fn sources(links: &Links, owner: &str, targets: &[String]) -> Option<Vec<(String, String)>> {
-    let cost = |from: &str, to: &str| links.rate(from, to).map(|r| 1.0 / r);
+///
+/// `busy`, when steps run side by side, holds what the copies of the steps planned before
+/// this one already ask of each node's uplink (one transfer out of a node at a time): a
+/// copy from a node counts the wait behind them, and this step's copies are added to it.
+/// So the copies of six repositories do not all pass through the one node whose links
+/// measured fastest, to queue there while other fast nodes stand idle.
+pub fn sources(
+    links: &Links,
+    owner: &str,
+    targets: &[String],
+    busy: Option<&mut Busy>,
+) -> Option<Vec<(String, String)>> {
+    let queued = |from: &str| busy.as_deref().map_or(0.0, |b| b.out(from));
+    let cost = |from: &str, to: &str| links.rate(from, to).map(|r| 1.0 / r + queued(from));
     let mut parent: BTreeMap<&str, (&str, f64)> = BTreeMap::new();
     for t in targets {
         parent.insert(t, (owner, cost(owner, t)?));
@@ -161,7 +173,26 @@ pub fn sources(links: &Links, owner: &str, targets: &[String]) -> Option<Vec<(St
         order.push((parent[next.as_str()].0.to_string(), next.clone()));
         fed.insert(next);
     }
+    if let Some(b) = busy {
+        for (from, to) in &order {
+            let r = links.rate(from, to).expect("every chosen copy has a rate");
+            *b.out.entry(from.clone()).or_default() += 1.0 / r;
+        }
+    }
     Some(order)
+}
+
+/// The seconds per byte of new data that the copies planned so far send out of each
+/// node (`sources`).
+#[derive(Debug, Default)]
+pub struct Busy {
+    out: BTreeMap<String, f64>,
+}
+
+impl Busy {
+    fn out(&self, node: &str) -> f64 {
+        self.out.get(node).copied().unwrap_or(0.0)
+    }
 }
 
 /// Whether `a` is fed, through any number of copies, from `t`'s (or is `t`).
@@ -199,7 +230,7 @@ mod tests {
             ("laptop", "home", 20.0 * MB),
             ("laptop", "server", 20.0 * MB),
         ]);
-        let s = |owner, targets: &[&str]| sources(&links, owner, &names(targets)).unwrap();
+        let s = |owner, targets: &[&str]| sources(&links, owner, &names(targets), None).unwrap();
         let pair = |a: &str, b: &str| (a.to_string(), b.to_string());
         assert_eq!(
             s("home", &["laptop", "server"]),
@@ -222,17 +253,79 @@ mod tests {
             ("c", "b", 5.0),
         ]);
         assert_eq!(
-            sources(&even, "a", &names(&["b", "c"])).unwrap(),
+            sources(&even, "a", &names(&["b", "c"]), None).unwrap(),
             [pair("a", "b"), pair("a", "c")]
         );
     }
 
     #[test]
+    fn steps_side_by_side_spread_their_copies_over_the_fast_uplinks() {
+        // hub's uplink measured a little faster than spare's; a, b and c sit behind slow
+        // uplinks (20 Mbit/s) and receive at 100.
+        let ups = [
+            ("hub", 1000.0),
+            ("spare", 900.0),
+            ("a", 20.0),
+            ("b", 20.0),
+            ("c", 20.0),
+        ];
+        let mut pairs = vec![];
+        for (from, up) in ups {
+            for (to, to_up) in ups {
+                if from != to {
+                    let down = if to_up > 100.0 { to_up } else { 100.0 };
+                    pairs.push((from, to, f64::min(up, down) * MB));
+                }
+            }
+        }
+        let links = Links::with(&pairs);
+        let others = |owner: &str| {
+            let all = ups.map(|(n, _)| n);
+            names(&all.into_iter().filter(|n| *n != owner).collect::<Vec<_>>())
+        };
+        // Seconds per byte sent out of `node` by the steps' copies.
+        let out = |steps: &[Vec<(String, String)>], node: &str| -> f64 {
+            let hops = steps.iter().flatten().filter(|(f, _)| f == node);
+            hops.map(|(f, t)| 1.0 / links.rate(f, t).unwrap()).sum()
+        };
+        let slowest = |steps: &[Vec<(String, String)>]| {
+            ["hub", "spare"]
+                .map(|n| out(steps, n))
+                .into_iter()
+                .fold(0.0, f64::max)
+        };
+        let owners = ["a", "b", "c"];
+        // One step at a time: every step plans the same tree, hub feeding the slow nodes.
+        let alone: Vec<_> = owners
+            .iter()
+            .map(|o| sources(&links, o, &others(o), None).unwrap())
+            .collect();
+        // Side by side: later steps leave hub's queue to the first; the busier of the two
+        // fast uplinks has less to send.
+        let mut busy = Busy::default();
+        let shared: Vec<_> = owners
+            .iter()
+            .map(|o| sources(&links, o, &others(o), Some(&mut busy)).unwrap())
+            .collect();
+        assert!(
+            slowest(&shared) < 0.75 * slowest(&alone),
+            "{shared:?} against {alone:?}"
+        );
+        // Each slow owner still sends its data once.
+        for (o, hops) in owners.iter().zip(&shared) {
+            assert_eq!(hops.iter().filter(|(f, _)| f == o).count(), 1, "{hops:?}");
+        }
+    }
+
+    #[test]
     fn without_a_rate_from_the_owner_the_plan_keeps_its_order() {
         let links = Links::with(&[("server", "laptop", 50.0 * MB)]);
-        assert_eq!(sources(&links, "home", &names(&["laptop", "server"])), None);
         assert_eq!(
-            sources(&Links::default(), "home", &names(&["laptop"])),
+            sources(&links, "home", &names(&["laptop", "server"]), None),
+            None
+        );
+        assert_eq!(
+            sources(&Links::default(), "home", &names(&["laptop"]), None),
             None
         );
         // Only measured pairs count: home → x and y → server say nothing of home → server.

@@ -649,12 +649,13 @@ fn hops(owner: &str, orch: &str, targets: &[String], direct: bool) -> Vec<Hop> {
 fn ssh_hops(
     config: &Config,
     links: &crate::links::Links,
+    busy: Option<&mut crate::links::Busy>,
     owner: &str,
     targets: &[String],
 ) -> Vec<Hop> {
     let direct = config.replication.direct;
     let chosen = direct
-        .then(|| crate::links::sources(links, owner, targets))
+        .then(|| crate::links::sources(links, owner, targets, busy))
         .flatten();
     match chosen {
         Some(pairs) => pairs
@@ -670,15 +671,20 @@ type StepOf = (StepKind, String, Vec<String>, Action);
 
 /// The steps that carry copies: one replicate step per repository that has copies on
 /// other nodes of the run, then one upload step per bucket (the uploading node then
-/// holds every repository). Also the repositories they replicate.
+/// holds every repository). Also the repositories they replicate. `side_by_side`: the
+/// steps run at the same time (`jobs` above 1).
 fn copy_steps(
     config: &Config,
     options: &Options,
     nodes: &[&Node],
     owners: &[&Node],
+    side_by_side: bool,
 ) -> (Vec<StepOf>, Vec<String>) {
     let orch = config.orchestrator();
     let links = crate::links::Links::load(config);
+    // Steps side by side share the nodes' uplinks: each step's copies are planned around
+    // those of the steps before it.
+    let mut busy = side_by_side.then(crate::links::Busy::default);
     let mut steps = vec![];
     let mut replicated = vec![];
     for owner in owners {
@@ -692,7 +698,7 @@ fn copy_steps(
         }
         // The orchestrator's own copy is the relay: first, unless the links say.
         targets.sort_by_key(|t| *t != orch.name);
-        let hops = ssh_hops(config, &links, &owner.name, &targets);
+        let hops = ssh_hops(config, &links, busy.as_mut(), &owner.name, &targets);
         replicated.push(owner.name.clone());
         steps.push((
             StepKind::Replicate,
@@ -837,6 +843,18 @@ impl Plan {
     pub fn build_with(config: &Config, options: &Options) -> Result<Plan, PlanError> {
         let (nodes, owners) = participants(config, &options.only)?;
         let replicate = config.replication.enabled && config.nodes.len() + config.buckets.len() > 1;
+        let plan_nodes = nodes.len() + config.buckets.len();
+        let jobs_as = options.jobs.unwrap_or(if config.jobs_auto {
+            Jobs::Auto
+        } else {
+            Jobs::Steps(config.jobs)
+        });
+        let jobs = match jobs_as {
+            Jobs::Steps(n) => n,
+            Jobs::Auto => plan_nodes,
+        }
+        .max(1);
+        let jobs_auto = jobs_as == Jobs::Auto;
 
         let mut steps = Vec::new();
         let mut push = |kind, node: &str, targets: Vec<String>, action: Action| {
@@ -872,7 +890,7 @@ impl Plan {
             }
         }
         let (copying, replicated) = if replicate {
-            copy_steps(config, options, &nodes, &owners)
+            copy_steps(config, options, &nodes, &owners, jobs > 1)
         } else {
             (vec![], vec![])
         };
@@ -919,22 +937,12 @@ impl Plan {
             };
             return Err(PlanError::NotReplicated(bad.clone(), known));
         }
-        let plan_nodes = nodes.len() + config.buckets.len();
-        let jobs = options.jobs.unwrap_or(if config.jobs_auto {
-            Jobs::Auto
-        } else {
-            Jobs::Steps(config.jobs)
-        });
         Ok(Plan {
             nodes: nodes.iter().map(|n| n.name.clone()).collect(),
             steps,
             accept_shrink: options.accept_shrink.clone(),
-            jobs: match jobs {
-                Jobs::Steps(n) => n,
-                Jobs::Auto => plan_nodes,
-            }
-            .max(1),
-            jobs_auto: jobs == Jobs::Auto,
+            jobs,
+            jobs_auto,
         })
     }
 
@@ -984,8 +992,14 @@ impl Plan {
         for step in &self.steps {
             out.push_str(&format!("{:>3}. {}\n", step.id + 1, step.title()));
             if let Some(chain) = step.chosen_sources(config) {
+                // Side by side, each step's copies were planned around the earlier steps'.
+                let shared = if self.jobs > 1 {
+                    ", counting the copies the steps above already send from each node"
+                } else {
+                    ""
+                };
                 out.push_str(&format!(
-                    "       (copies made in the order {chain}: each from the copy the links measured by earlier runs ({}) make fastest; the owner's own when that one could not be made)\n",
+                    "       (copies made in the order {chain}: each from the copy the links measured by earlier runs ({}) make fastest{shared}; the owner's own when that one could not be made)\n",
                     shell::quote_path_for_user(&crate::logbook::logs_dir(config).join("links.toml").to_string_lossy())
                 ));
             }
