@@ -259,7 +259,14 @@ async fn send(
     );
     let mut src = hop.src;
     if let Some(d) = &hop.direct {
-        let why = match direct::open(d.config, &d.dir, hop.src, hop.dst, cancel).await {
+        let opening = Instant::now();
+        let opened = direct::open(d.config, &d.dir, hop.src, hop.dst, cancel).await;
+        tracing::debug!(
+            "{src_name} → {dst_name} ({}): direct path set up in {:.2} s",
+            hop.repo,
+            opening.elapsed().as_secs_f64()
+        );
+        let why = match opened {
             Ok(path) => {
                 let job = path.job(
                     &transfer_flags(),
@@ -267,10 +274,17 @@ async fn send(
                     stage,
                     lines_of(names),
                 );
+                let waiting = Instant::now();
                 let turn = turn(hop, src_name).await;
                 let start = Instant::now();
                 let fin = carry(At::Remote(&path.remote), job, cancel, out, done).await;
                 drop(turn);
+                tracing::debug!(
+                    "{src_name} → {dst_name} ({}): turn after {:.2} s, rsync {:.2} s",
+                    hop.repo,
+                    (start - waiting).as_secs_f64(),
+                    start.elapsed().as_secs_f64()
+                );
                 if fin.cancelled {
                     return Err(HopError::Cancelled);
                 }
@@ -310,10 +324,18 @@ async fn send(
         .stdin(Input::Bytes(lines_of(names)))
         .carriage_returns();
     // A relay taking over a direct copy waits for its own turn to send.
+    let waiting = Instant::now();
     let turn = turn(hop, &src.node.name).await;
     let start = Instant::now();
     let fin = carry(At::Local, job, cancel, out, done).await;
     drop(turn);
+    tracing::debug!(
+        "{} → {dst_name} ({}): turn after {:.2} s, rsync {:.2} s",
+        src.node.name,
+        hop.repo,
+        (start - waiting).as_secs_f64(),
+        start.elapsed().as_secs_f64()
+    );
     if fin.cancelled {
         return Err(HopError::Cancelled);
     }
@@ -419,6 +441,7 @@ async fn install(
     let mut corrupt: Vec<String> = vec![];
     let mut landed = done;
     let (mut checked, to_check) = (0, todo.len() as u64);
+    let installing = Instant::now();
     let fin = process::run(
         hop.dst.at(),
         Job::script(INSTALL, install_args(stage, &dst_repo, src_sha, &quarantine))
@@ -476,6 +499,11 @@ async fn install(
         },
     )
     .await;
+    tracing::debug!(
+        "{src_name} → {dst_name} ({}): installed in {:.2} s",
+        hop.repo,
+        installing.elapsed().as_secs_f64()
+    );
     out.progress(landed);
     if fin.cancelled {
         return Err(HopError::Cancelled);
