@@ -40,7 +40,7 @@ cycle() {  # cycle JOBS: one whole run, from JOBS's own links; prints its second
   bench/netlab.sh run "$L" "$WB" --config "$L/config.toml" run --no-verify --jobs "$1" \
     --password-file "$PW" > "$OUT/run.out" 2>&1 || { cat "$OUT/run.out" >&2; exit 1; }
   calc "$(now) - $t0"
-  cp "$LINKS" "$L/links-$1.toml"
+  [ ! -f "$LINKS" ] || cp "$LINKS" "$L/links-$1.toml"
 }
 steps() {  # where the last cycle's time went: per kind, its steps' summed time in their span
   python3 bench/step-times.py "$(ls -t "$L"/nodes/laptop/backup/logs/*.json | head -n 1)"

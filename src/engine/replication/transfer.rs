@@ -274,22 +274,12 @@ async fn send(
                     stage,
                     lines_of(names),
                 );
-                let waiting = Instant::now();
-                let turn = turn(hop, src_name).await;
-                let start = Instant::now();
-                let fin = carry(At::Remote(&path.remote), job, cancel, out, done).await;
-                drop(turn);
-                tracing::debug!(
-                    "{src_name} → {dst_name} ({}): turn after {:.2} s, rsync {:.2} s",
-                    hop.repo,
-                    (start - waiting).as_secs_f64(),
-                    start.elapsed().as_secs_f64()
-                );
+                let at = At::Remote(&path.remote);
+                let fin = in_turn(hop, src_name, at, job, bytes, cancel, out, done).await;
                 if fin.cancelled {
                     return Err(HopError::Cancelled);
                 }
                 if fin.success() {
-                    measured(hop, src_name, bytes, start);
                     return Ok(());
                 }
                 direct::failure(&fin)
@@ -324,23 +314,12 @@ async fn send(
         .stdin(Input::Bytes(lines_of(names)))
         .carriage_returns();
     // A relay taking over a direct copy waits for its own turn to send.
-    let waiting = Instant::now();
-    let turn = turn(hop, &src.node.name).await;
-    let start = Instant::now();
-    let fin = carry(At::Local, job, cancel, out, done).await;
-    drop(turn);
-    tracing::debug!(
-        "{} → {dst_name} ({}): turn after {:.2} s, rsync {:.2} s",
-        src.node.name,
-        hop.repo,
-        (start - waiting).as_secs_f64(),
-        start.elapsed().as_secs_f64()
-    );
+    let from = &src.node.name;
+    let fin = in_turn(hop, from, At::Local, job, bytes, cancel, out, done).await;
     if fin.cancelled {
         return Err(HopError::Cancelled);
     }
     if fin.success() {
-        measured(hop, &src.node.name, bytes, start);
         return Ok(());
     }
     let why = if fin.code == Some(24) {
@@ -364,6 +343,37 @@ async fn send(
         "copying {} to {dst_name} failed: {why}",
         hop.repo
     )))
+}
+
+/// A transfer of `bytes` from `from` to the hop's target, in its turn: carried, timed at
+/// the log's debug level, and its rate kept when it succeeds.
+#[allow(clippy::too_many_arguments)]
+async fn in_turn(
+    hop: &Hop<'_>,
+    from: &str,
+    at: At<'_>,
+    job: Job<'_>,
+    bytes: u64,
+    cancel: &CancellationToken,
+    out: &mut dyn HopOutput,
+    done: u64,
+) -> process::Finished {
+    let waiting = Instant::now();
+    let turn = turn(hop, from).await;
+    let start = Instant::now();
+    let fin = carry(at, job, cancel, out, done).await;
+    drop(turn);
+    tracing::debug!(
+        "{from} → {} ({}): turn after {:.2} s, transfer {:.2} s",
+        hop.dst.node.name,
+        hop.repo,
+        (start - waiting).as_secs_f64(),
+        start.elapsed().as_secs_f64()
+    );
+    if fin.success() {
+        measured(hop, from, bytes, start);
+    }
+    fin
 }
 
 /// The turn for a transfer from `from` to the hop's target, when the hop takes its own.
