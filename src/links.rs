@@ -68,12 +68,14 @@ impl Links {
     }
 
     /// The rate of `from` → `to` as last measured. (Not guessed from other pairs: a
-    /// plan made from guesses would change with every noisy measurement.)
+    /// plan made from guesses would change with every noisy measurement.) A rate that no
+    /// copy can have measured (zero, negative, not a number: a hand-edited record) is none.
     pub fn rate(&self, from: &str, to: &str) -> Option<f64> {
         self.link
             .iter()
             .find(|l| l.from == from && l.to == to)
             .map(|l| l.rate)
+            .filter(|r| r.is_finite() && *r > 0.0)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -328,6 +330,19 @@ mod tests {
             sources(&Links::default(), "home", &names(&["laptop"]), None),
             None
         );
+        // A record no copy can have written counts as none: a negative rate would make a
+        // node look better the busier it is.
+        let odd = Links::with(&[
+            ("home", "laptop", -5.0),
+            ("home", "server", f64::NAN),
+            ("server", "laptop", 0.0),
+        ]);
+        assert_eq!(odd.rate("home", "laptop"), None);
+        assert_eq!(odd.rate("server", "laptop"), None);
+        let mut busy = Busy::default();
+        let t = names(&["laptop", "server"]);
+        assert_eq!(sources(&odd, "home", &t, Some(&mut busy)), None);
+        assert!(busy.out.is_empty(), "{busy:?}");
         // Only measured pairs count: home → x and y → server say nothing of home → server.
         let links = Links::with(&[("home", "x", 2.0), ("y", "server", 1.0)]);
         assert_eq!(links.rate("home", "server"), None);
