@@ -1,5 +1,6 @@
-//! The speeds of the links between nodes, as earlier runs' copies measured them, kept on
-//! the orchestrator (`<base_dir>/logs/links.toml`). With `[replication] direct`, the plan
+//! The speeds of the links between nodes, as earlier runs' copies measured them, and how
+//! much new data each repository's copies took last time, kept on the orchestrator
+//! (`<base_dir>/logs/links.toml`). With `[replication] direct`, the plan
 //! uses them to choose where each copy comes from: a repository whose owner sits behind a
 //! slow uplink leaves it once, and a node with a faster link feeds the other copies
 //! (`sources`). Only a hint: a missing or unreadable record plans every copy from its
@@ -7,18 +8,33 @@
 
 use crate::config::Config;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
 /// A transfer smaller than this says more about latency than about the link: not kept.
 pub const MIN_BYTES: u64 = 4 << 20;
 
+/// The smallest part of the new data of a copy that feeds others: restic's packs are 16
+/// MiB by default, and a part costs a connection or two out of a node that may be what
+/// every other copy waits for. New data under two parts goes in one transfer
+/// (`engine::replication::hops`).
+pub const PART_MIN: u64 = 16 << 20;
+
 /// The record: the last measured rate (bytes a second) of each directed pair of nodes.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Links {
     #[serde(default)]
     link: Vec<Link>,
+    #[serde(default)]
+    repo: Vec<NewData>,
+}
+
+/// How much new data a repository's copies took in its last run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct NewData {
+    name: String,
+    bytes: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -78,6 +94,37 @@ impl Links {
             .filter(|r| r.is_finite() && *r > 0.0)
     }
 
+    /// The seconds a byte takes from `from` to `to`, as last measured; where that pair
+    /// was never measured, the mean over the pairs that were (1 when none was): a weight
+    /// for comparing copies, not a forecast.
+    pub fn secs_per_byte(&self, from: &str, to: &str) -> f64 {
+        if let Some(r) = self.rate(from, to) {
+            return 1.0 / r;
+        }
+        let known: Vec<f64> = self
+            .link
+            .iter()
+            .filter_map(|l| self.rate(&l.from, &l.to))
+            .map(|r| 1.0 / r)
+            .collect();
+        match known.len() {
+            0 => 1.0,
+            n => known.iter().sum::<f64>() / n as f64,
+        }
+    }
+
+    /// The bytes of new data `repo`'s copies took in its last run; for a repository not
+    /// recorded, the mean of those that are (1 when none is: all alike).
+    pub fn new_data(&self, repo: &str) -> f64 {
+        if let Some(n) = self.repo.iter().find(|n| n.name == repo) {
+            return n.bytes.max(1) as f64;
+        }
+        match self.repo.len() {
+            0 => 1.0,
+            n => self.repo.iter().map(|r| r.bytes.max(1) as f64).sum::<f64>() / n as f64,
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.link.is_empty()
     }
@@ -93,6 +140,19 @@ pub fn record(config: &Config, from: &str, to: &str, bytes: u64, secs: f64) {
     update(config, from, to, Some(bytes as f64 / secs));
 }
 
+/// Keeps how much new data `repo`'s copies took in this run (best effort, as `record`).
+pub fn record_new_data(config: &Config, repo: &str, bytes: u64) {
+    change(config, |links| {
+        links.repo.retain(|n| n.name != repo);
+        links.repo.push(NewData {
+            name: repo.to_string(),
+            bytes,
+        });
+        links.repo.sort_by(|a, b| a.name.cmp(&b.name));
+        true
+    });
+}
+
 /// Forgets `from` → `to`: a direct path that failed is not planned again on the strength
 /// of an old measurement.
 pub fn forget(config: &Config, from: &str, to: &str) {
@@ -100,12 +160,23 @@ pub fn forget(config: &Config, from: &str, to: &str) {
 }
 
 fn update(config: &Config, from: &str, to: &str, rate: Option<f64>) {
+    change(config, |links| {
+        if rate.is_none() && !links.link.iter().any(|l| l.from == from && l.to == to) {
+            return false;
+        }
+        links.set(from, to, rate);
+        true
+    });
+}
+
+/// Reads the record, lets `edit` change it (false: nothing to write), and writes it back
+/// whole (a temporary file renamed over it), one run's steps one at a time.
+fn change(config: &Config, edit: impl FnOnce(&mut Links) -> bool) {
     let _one = WRITING.lock().unwrap_or_else(|e| e.into_inner());
     let mut links = Links::load(config);
-    if rate.is_none() && !links.link.iter().any(|l| l.from == from && l.to == to) {
+    if !edit(&mut links) {
         return;
     }
-    links.set(from, to, rate);
     let Ok(text) = toml::to_string(&links) else {
         return;
     };
@@ -128,19 +199,8 @@ fn update(config: &Config, from: &str, to: &str, rate: Option<f64>) {
 /// `targets` come in the order preferred among equals (the orchestrator's first: its copy
 /// is the relay when a direct path fails).
 ///
-/// `busy`, when steps run side by side, holds what the copies of the steps planned before
-/// this one already ask of each node's uplink (one transfer out of a node at a time): a
-/// copy from a node counts the wait behind them, and this step's copies are added to it.
-/// So the copies of six repositories do not all pass through the one node whose links
-/// measured fastest, to queue there while other fast nodes stand idle.
-pub fn sources(
-    links: &Links,
-    owner: &str,
-    targets: &[String],
-    busy: Option<&mut Busy>,
-) -> Option<Vec<(String, String)>> {
-    let queued = |from: &str| busy.as_deref().map_or(0.0, |b| b.out(from));
-    let cost = |from: &str, to: &str| links.rate(from, to).map(|r| 1.0 / r + queued(from));
+pub fn sources(links: &Links, owner: &str, targets: &[String]) -> Option<Vec<(String, String)>> {
+    let cost = |from: &str, to: &str| links.rate(from, to).map(|r| 1.0 / r);
     let mut parent: BTreeMap<&str, (&str, f64)> = BTreeMap::new();
     for t in targets {
         parent.insert(t, (owner, cost(owner, t)?));
@@ -175,26 +235,140 @@ pub fn sources(
         order.push((parent[next.as_str()].0.to_string(), next.clone()));
         fed.insert(next);
     }
-    if let Some(b) = busy {
-        for (from, to) in &order {
-            let r = links.rate(from, to).expect("every chosen copy has a rate");
-            *b.out.entry(from.clone()).or_default() += 1.0 / r;
-        }
-    }
     Some(order)
 }
 
-/// The seconds per byte of new data that the copies planned so far send out of each
-/// node (`sources`).
-#[derive(Debug, Default)]
-pub struct Busy {
-    out: BTreeMap<String, f64>,
+/// Where every copy of every repository comes from when the steps run side by side
+/// (`repos`: each owner and its targets, in the order preferred among equals), and the
+/// order each step makes its copies in. The steps share the nodes' links, one transfer
+/// into and one out of each node at a time: a tree that is best for one repository alone
+/// sends all six through the node whose links measured fastest, to queue there, and two
+/// slow owners into the same fast node one after the other. So the copies are planned
+/// together, by playing the run out at the measured rates, each repository bringing as
+/// much new data as it did last time (`Links::new_data`): of all the copies still to
+/// make, from every node that holds the repository by then, the one that would end first
+/// is taken, and its two nodes are busy until it ends ("min-min" list scheduling). Among
+/// copies that would end within a few percent of each other (measurements wander that
+/// much), the one whose target feeds the repository's other targets fastest goes first: a
+/// slow owner's data goes to the node that passes it on best. A copy fed from a copy that
+/// takes its new data in parts (enough of it for two, see `PART_MIN`) starts once the
+/// first half is there and ends after its source's last part, as the steps run it.
+///
+/// A repository whose owner has no rate to some target keeps the plan's usual order (None
+/// in its place), its copies played from the owner at the mean measured rate so the
+/// others plan around them. Only measured pairs are chosen: a copy between two nodes no
+/// earlier copy went between is not planned on a guess.
+pub fn schedule(links: &Links, repos: &[(String, Vec<String>)]) -> Vec<Option<Vec<Planned>>> {
+    let measured: Vec<bool> = repos
+        .iter()
+        .map(|(o, ts)| ts.iter().all(|t| links.rate(o, t).is_some()))
+        .collect();
+    // The seconds `s` → `t` takes for repository `r` (None: not planned that way).
+    let secs = |r: usize, s: &str, t: &str| -> Option<f64> {
+        let (owner, bytes) = (repos[r].0.as_str(), links.new_data(&repos[r].0));
+        match links.rate(s, t) {
+            Some(rate) if measured[r] => Some(bytes / rate),
+            _ if s == owner && !measured[r] => Some(bytes * links.secs_per_byte(s, t)),
+            _ => None,
+        }
+    };
+    // When each node's uplink and downlink are free.
+    let mut out_free: HashMap<&str, f64> = HashMap::new();
+    let mut in_free: HashMap<&str, f64> = HashMap::new();
+    // Per repository: the nodes that hold it, and the start and end of their copies.
+    let mut holds: Vec<Vec<(&str, f64, f64)>> = repos
+        .iter()
+        .map(|(o, _)| vec![(o.as_str(), 0.0, 0.0)])
+        .collect();
+    let mut todo: Vec<(usize, &str)> = repos
+        .iter()
+        .enumerate()
+        .flat_map(|(r, (_, ts))| ts.iter().map(move |t| (r, t.as_str())))
+        .collect();
+    // (repository, source, target, start) of each copy chosen, in the order chosen.
+    let mut chosen: Vec<(usize, &str, &str, f64)> = vec![];
+    while !todo.is_empty() {
+        // (end, index in todo, source, start) of every copy that can be made next.
+        let mut next: Vec<(f64, usize, &str, f64)> = vec![];
+        for (k, &(r, t)) in todo.iter().enumerate() {
+            let parts = links.new_data(&repos[r].0) >= 2.0 * PART_MIN as f64;
+            for (i, &(s, from, to)) in holds[r].iter().enumerate() {
+                let Some(d) = secs(r, s, t) else { continue };
+                let free = out_free
+                    .get(s)
+                    .copied()
+                    .unwrap_or(0.0)
+                    .max(in_free.get(t).copied().unwrap_or(0.0));
+                let (start, end) = if parts && i > 0 {
+                    let start = free.max(from + (to - from) / 2.0);
+                    (
+                        start,
+                        (start + d).max(to + d * PART_MIN as f64 / links.new_data(&repos[r].0)),
+                    )
+                } else {
+                    let start = free.max(to);
+                    (start, start + d)
+                };
+                next.push((end, k, s, start));
+            }
+        }
+        let Some(first) = next.iter().map(|n| n.0).reduce(f64::min) else {
+            break;
+        };
+        // How fast `t` feeds the other targets of its repository still to come.
+        let onward = |k: usize| -> f64 {
+            let (r, t) = todo[k];
+            todo.iter()
+                .filter(|&&(r2, t2)| r2 == r && t2 != t)
+                .filter_map(|&(_, t2)| links.rate(t, t2))
+                .sum()
+        };
+        let &(end, k, s, start) = next
+            .iter()
+            .filter(|n| n.0 <= first * 1.05)
+            .max_by(|a, b| {
+                onward(a.1)
+                    .total_cmp(&onward(b.1))
+                    .then(b.0.total_cmp(&a.0))
+            })
+            .expect("the first is among them");
+        let (r, t) = todo.remove(k);
+        out_free.insert(s, end);
+        in_free.insert(t, end);
+        holds[r].push((t, start, end));
+        chosen.push((r, s, t, start));
+    }
+    // Each copy's place among all the run's by when it starts as played.
+    let mut by_start: Vec<usize> = (0..chosen.len()).collect();
+    by_start.sort_by(|&a, &b| chosen[a].3.total_cmp(&chosen[b].3));
+    let mut rank = vec![0; chosen.len()];
+    for (place, &i) in by_start.iter().enumerate() {
+        rank[i] = place;
+    }
+    // Each step's copies in that order too (a copy starts after the one that feeds it).
+    let mut plans: Vec<Vec<Planned>> = vec![vec![]; repos.len()];
+    for &i in &by_start {
+        let (r, s, t, _) = chosen[i];
+        plans[r].push(Planned {
+            from: s.to_string(),
+            to: t.to_string(),
+            rank: rank[i],
+        });
+    }
+    plans
+        .into_iter()
+        .zip(measured)
+        .map(|(hops, m)| m.then_some(hops))
+        .collect()
 }
 
-impl Busy {
-    fn out(&self, node: &str) -> f64 {
-        self.out.get(node).copied().unwrap_or(0.0)
-    }
+/// A copy as `schedule` planned it: `rank` is its place among all the run's copies by
+/// when it starts as the run was played out (the turns go in that order).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Planned {
+    pub from: String,
+    pub to: String,
+    pub rank: usize,
 }
 
 /// Whether `a` is fed, through any number of copies, from `t`'s (or is `t`).
@@ -216,6 +390,12 @@ mod tests {
 
     const MB: f64 = 1e6 / 8.0;
 
+    /// A planned step's copies as (from, to).
+    fn copies(p: &Option<Vec<Planned>>) -> Option<Vec<(String, String)>> {
+        p.as_ref()
+            .map(|p| p.iter().map(|c| (c.from.clone(), c.to.clone())).collect())
+    }
+
     fn names(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
     }
@@ -232,7 +412,7 @@ mod tests {
             ("laptop", "home", 20.0 * MB),
             ("laptop", "server", 20.0 * MB),
         ]);
-        let s = |owner, targets: &[&str]| sources(&links, owner, &names(targets), None).unwrap();
+        let s = |owner, targets: &[&str]| sources(&links, owner, &names(targets)).unwrap();
         let pair = |a: &str, b: &str| (a.to_string(), b.to_string());
         assert_eq!(
             s("home", &["laptop", "server"]),
@@ -255,7 +435,7 @@ mod tests {
             ("c", "b", 5.0),
         ]);
         assert_eq!(
-            sources(&even, "a", &names(&["b", "c"]), None).unwrap(),
+            sources(&even, "a", &names(&["b", "c"])).unwrap(),
             [pair("a", "b"), pair("a", "c")]
         );
     }
@@ -300,34 +480,110 @@ mod tests {
         // One step at a time: every step plans the same tree, hub feeding the slow nodes.
         let alone: Vec<_> = owners
             .iter()
-            .map(|o| sources(&links, o, &others(o), None).unwrap())
+            .map(|o| sources(&links, o, &others(o)).unwrap())
             .collect();
-        // Side by side: later steps leave hub's queue to the first; the busier of the two
-        // fast uplinks has less to send.
-        let mut busy = Busy::default();
-        let shared: Vec<_> = owners
-            .iter()
-            .map(|o| sources(&links, o, &others(o), Some(&mut busy)).unwrap())
-            .collect();
+        // Side by side, planned together: the busier of the two fast uplinks has less to
+        // send.
+        let repos: Vec<_> = owners.iter().map(|o| (o.to_string(), others(o))).collect();
+        let planned = schedule(&links, &repos);
+        let shared: Vec<_> = planned.iter().map(|p| copies(p).unwrap()).collect();
+        // The turns' order: every copy has its own place, after the copy that feeds it.
+        let mut ranks: Vec<usize> = planned.iter().flatten().flatten().map(|c| c.rank).collect();
+        ranks.sort_unstable();
+        assert_eq!(ranks, (0..ranks.len()).collect::<Vec<_>>());
+        for plan in planned.iter().flatten() {
+            for c in plan {
+                if let Some(feeder) = plan.iter().find(|f| f.to == c.from) {
+                    assert!(feeder.rank < c.rank, "{plan:?}");
+                }
+            }
+        }
         assert!(
             slowest(&shared) < 0.75 * slowest(&alone),
             "{shared:?} against {alone:?}"
         );
-        // Each slow owner still sends its data once.
-        for (o, hops) in owners.iter().zip(&shared) {
-            assert_eq!(hops.iter().filter(|(f, _)| f == o).count(), 1, "{hops:?}");
+        // Every copy made once, each from a node that holds the repository by then.
+        for ((o, targets), hops) in repos.iter().zip(&shared) {
+            let mut held = vec![o.clone()];
+            for (from, to) in hops {
+                assert!(
+                    held.contains(from),
+                    "{to} fed before {from} holds {o}: {hops:?}"
+                );
+                assert!(!held.contains(to), "{to} fed twice: {hops:?}");
+                held.push(to.clone());
+            }
+            assert_eq!(held.len(), targets.len() + 1, "{hops:?}");
         }
+        // One copy into each node at a time: the slow owners' first copies go into three
+        // different nodes, not one after the other into the fastest.
+        let first: HashSet<&str> = shared.iter().map(|h| h[0].1.as_str()).collect();
+        assert_eq!(first.len(), 3, "{shared:?}");
+    }
+
+    #[test]
+    fn side_by_side_a_slow_owners_large_new_data_leaves_once_and_is_passed_on_in_parts() {
+        // The 3-node lab as measured, with what each repository's copies took in
+        // the last run: 200 MB new on home, 50 MB on server, little on laptop.
+        let mut links = Links::with(&[
+            ("home", "laptop", 20.0 * MB),
+            ("home", "server", 20.0 * MB),
+            ("server", "laptop", 50.0 * MB),
+            ("server", "home", 100.0 * MB),
+            ("laptop", "home", 20.0 * MB),
+            ("laptop", "server", 20.0 * MB),
+        ]);
+        for (repo, bytes) in [
+            ("home", 200_000_000),
+            ("server", 50_000_000),
+            ("laptop", 1 << 20),
+        ] {
+            links.repo.push(NewData {
+                name: repo.to_string(),
+                bytes,
+            });
+        }
+        let repos: Vec<(String, Vec<String>)> = [
+            ("laptop", ["home", "server"]),
+            ("home", ["laptop", "server"]),
+            ("server", ["laptop", "home"]),
+        ]
+        .iter()
+        .map(|(o, t)| (o.to_string(), names(t)))
+        .collect();
+        let plans: Vec<_> = schedule(&links, &repos).iter().map(copies).collect();
+        let pair = |a: &str, b: &str| (a.to_string(), b.to_string());
+        // server takes home's data in parts and passes each on to laptop as it lands:
+        // home's uplink sends it once, and the orchestrator's relays nobody's.
+        assert_eq!(
+            plans[1].as_deref(),
+            Some(&[pair("home", "server"), pair("server", "laptop")][..])
+        );
+        assert_eq!(
+            plans[2].as_deref(),
+            Some(&[pair("server", "home"), pair("server", "laptop")][..]),
+            "server's fast uplink feeds both"
+        );
+        for plan in plans.iter().flatten() {
+            for (from, to) in plan {
+                assert!(from != "laptop" || to == "home" || to == "server");
+            }
+        }
+        // Not measured from laptop: its repository keeps the usual order.
+        let partial = Links::with(&[("home", "laptop", 20.0 * MB), ("home", "server", 20.0 * MB)]);
+        let plans: Vec<_> = schedule(&partial, &repos).iter().map(copies).collect();
+        assert!(
+            plans[0].is_none() && plans[2].is_none() && plans[1].is_some(),
+            "{plans:?}"
+        );
     }
 
     #[test]
     fn without_a_rate_from_the_owner_the_plan_keeps_its_order() {
         let links = Links::with(&[("server", "laptop", 50.0 * MB)]);
+        assert_eq!(sources(&links, "home", &names(&["laptop", "server"])), None);
         assert_eq!(
-            sources(&links, "home", &names(&["laptop", "server"]), None),
-            None
-        );
-        assert_eq!(
-            sources(&Links::default(), "home", &names(&["laptop"]), None),
+            sources(&Links::default(), "home", &names(&["laptop"])),
             None
         );
         // A record no copy can have written counts as none: a negative rate would make a
@@ -339,10 +595,9 @@ mod tests {
         ]);
         assert_eq!(odd.rate("home", "laptop"), None);
         assert_eq!(odd.rate("server", "laptop"), None);
-        let mut busy = Busy::default();
         let t = names(&["laptop", "server"]);
-        assert_eq!(sources(&odd, "home", &t, Some(&mut busy)), None);
-        assert!(busy.out.is_empty(), "{busy:?}");
+        assert_eq!(sources(&odd, "home", &t), None);
+        assert_eq!(schedule(&odd, &[("home".into(), t)]), [None]);
         // Only measured pairs count: home → x and y → server say nothing of home → server.
         let links = Links::with(&[("home", "x", 2.0), ("y", "server", 1.0)]);
         assert_eq!(links.rate("home", "server"), None);
@@ -373,5 +628,19 @@ mod tests {
         let l = Links::load(&config);
         assert_eq!(l.rate("home", "server"), None);
         assert_eq!(l.rate("home", "laptop"), Some(f64::from(2 << 20)));
+        // The new data of each repository's last run, alongside: a repository not
+        // recorded counts as the mean of those that are.
+        assert_eq!(l.new_data("home"), 1.0, "none recorded: all alike");
+        record_new_data(&config, "home", 300);
+        record_new_data(&config, "server", 100);
+        record_new_data(&config, "home", 200);
+        let l = Links::load(&config);
+        assert_eq!(l.new_data("home"), 200.0);
+        assert_eq!(l.new_data("laptop"), 150.0);
+        assert_eq!(
+            l.rate("home", "laptop"),
+            Some(f64::from(2 << 20)),
+            "rates kept"
+        );
     }
 }

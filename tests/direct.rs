@@ -281,6 +281,7 @@ fn copies_side_by_side_cut_with_the_orchestrator_while_parts_flow_stay_sound_and
     )
     .unwrap();
     slow_home_fast_server(&lab);
+    lab.seed_new_data(&[("home", 48 << 20)]);
     // A power cut of the orchestrator at the first bytes of home's repository that reach
     // laptop: a part from server, with home's copy to server under way.
     let at = lab.run_killed_at("replicate", "home", &["\"Progress\"", "\"to\":\"laptop\""]);

@@ -229,8 +229,8 @@ fn a_direct_path_refused_falls_back_to_the_relay_once_and_the_copy_completes() {
     lab.assert_everyone_holds_everything();
 }
 
-/// A run of a chain of direct copies side by side (`jobs = "auto"`, links seeded so that
-/// the plan goes home → server → laptop) with 40 MiB new on home.
+/// A run of a chain of direct copies side by side (`jobs = "auto"`, links and new data
+/// seeded so that the plan goes home → server → laptop) with 40 MiB new on home.
 fn chain_round(lab: &Lab, seed: u64) {
     std::fs::write(
         lab.node("home").data.join(format!("round-{seed}.raw")),
@@ -238,6 +238,8 @@ fn chain_round(lab: &Lab, seed: u64) {
     )
     .unwrap();
     lab.seed_links(&support::SLOW_HOME_FAST_SERVER);
+    // As the last round left it: home's copies took 40 MiB.
+    lab.seed_new_data(&[("home", 40 << 20)]);
 }
 
 #[test]

@@ -29,6 +29,7 @@ pub mod runview;
 #[cfg(test)]
 pub(crate) mod shtest;
 mod steps;
+mod turns;
 pub mod verify;
 
 pub(crate) use preflight::human_kb;

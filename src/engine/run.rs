@@ -11,6 +11,7 @@ use super::node::{self, Conn};
 use super::process::{self, Input, Job};
 use super::replication::{self, Inventory};
 use super::restic;
+pub(crate) use super::turns::{Slot, Transfers};
 use crate::config::Config;
 use crate::plan::{Plan, Step, StepKind};
 use secrecy::SecretString;
@@ -123,77 +124,6 @@ pub(crate) struct State {
     pub(crate) left: Vec<super::events::Left>,
     /// Copies under way into and out of each node (replicate steps run side by side).
     pub(crate) transfers: Option<Rc<Transfers>>,
-}
-
-/// The copies going into and out of each node at once, at most `per_node` each way: a
-/// transfer (a hop's rsync, an upload) waits until both its source may send and its
-/// target may receive, and takes both at once (so two transfers never wait on each other).
-pub(crate) struct Transfers {
-    per_node: usize,
-    busy: RefCell<HashMap<(String, bool), usize>>,
-    freed: tokio::sync::Notify,
-}
-
-/// A hop's place in `Transfers`, given back when dropped.
-pub(crate) struct Slot {
-    transfers: Rc<Transfers>,
-    /// (node, sending) for each direction held.
-    ways: Vec<(String, bool)>,
-}
-
-impl Transfers {
-    pub(crate) fn new(per_node: usize) -> Transfers {
-        Transfers {
-            per_node: per_node.max(1),
-            busy: RefCell::new(HashMap::new()),
-            freed: tokio::sync::Notify::new(),
-        }
-    }
-
-    /// Waits until `from` may send and `to` may receive, then holds both.
-    pub(crate) async fn take(self: &Rc<Self>, from: &str, to: &str) -> Slot {
-        self.hold(vec![(from.to_string(), true), (to.to_string(), false)])
-            .await
-    }
-
-    /// Waits until every one of `ways` has room, then holds them all at once (so two
-    /// holders never wait on each other).
-    async fn hold(self: &Rc<Self>, ways: Vec<(String, bool)>) -> Slot {
-        loop {
-            let freed = self.freed.notified();
-            tokio::pin!(freed);
-            freed.as_mut().enable();
-            {
-                let mut busy = self.busy.borrow_mut();
-                if ways
-                    .iter()
-                    .all(|w| busy.get(w).copied().unwrap_or(0) < self.per_node)
-                {
-                    for w in &ways {
-                        *busy.entry(w.clone()).or_default() += 1;
-                    }
-                    return Slot {
-                        transfers: self.clone(),
-                        ways,
-                    };
-                }
-            }
-            freed.await;
-        }
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let mut busy = self.transfers.busy.borrow_mut();
-        for k in &self.ways {
-            if let Some(n) = busy.get_mut(k) {
-                *n = n.saturating_sub(1);
-            }
-        }
-        drop(busy);
-        self.transfers.freed.notify_waiters();
-    }
 }
 
 /// Runs the futures side by side on this task and returns their outputs in order.
@@ -468,39 +398,5 @@ impl Run<'_> {
             .filter(|s| s.kind == StepKind::Init)
             .map(|s| s.node.clone())
             .collect()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn a_hop_waits_until_its_source_may_send_and_its_target_may_receive() {
-        let t = Rc::new(Transfers::new(1));
-        let first = t.take("home", "server").await;
-        // Another node's copy into home, and server's out to laptop, share no direction.
-        let into_home = t.take("laptop", "home").await;
-        let out_of_server = t.take("server", "laptop_b").await;
-        drop((into_home, out_of_server));
-        // home → laptop must wait for home's first copy out to end.
-        let waiting = t.take("home", "laptop");
-        tokio::pin!(waiting);
-        assert!(!ready(waiting.as_mut()), "two copies out of home at once");
-        drop(first);
-        assert!(
-            ready(waiting.as_mut()),
-            "home's turn came when its copy ended"
-        );
-        // Raised by the user: two at once.
-        let two = Rc::new(Transfers::new(2));
-        let _a = two.take("home", "server").await;
-        let _b = two.take("home", "laptop").await;
-    }
-
-    /// Whether the future is ready when polled once now.
-    fn ready<F: Future>(f: Pin<&mut F>) -> bool {
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        f.poll(&mut cx).is_ready()
     }
 }

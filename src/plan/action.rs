@@ -101,6 +101,9 @@ pub struct Hop {
     /// The node whose copy is read: the owner, or the orchestrator relaying it.
     pub from: String,
     pub to: String,
+    /// The copy's place among all the run's copies, when the steps' copies were planned
+    /// together (`links::schedule`): a freed turn goes to the copy planned first.
+    pub rank: Option<usize>,
 }
 
 /// A copy on object storage (DESIGN §11) brought up to date with rclone on the uploading

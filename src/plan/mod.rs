@@ -640,6 +640,7 @@ fn hops(owner: &str, orch: &str, targets: &[String], direct: bool) -> Vec<Hop> {
                 orch.to_string()
             },
             to: t.clone(),
+            rank: None,
         })
         .collect()
 }
@@ -649,21 +650,28 @@ fn hops(owner: &str, orch: &str, targets: &[String], direct: bool) -> Vec<Hop> {
 fn ssh_hops(
     config: &Config,
     links: &crate::links::Links,
-    busy: Option<&mut crate::links::Busy>,
     owner: &str,
     targets: &[String],
 ) -> Vec<Hop> {
     let direct = config.replication.direct;
     let chosen = direct
-        .then(|| crate::links::sources(links, owner, targets, busy))
+        .then(|| crate::links::sources(links, owner, targets))
         .flatten();
     match chosen {
-        Some(pairs) => pairs
-            .into_iter()
-            .map(|(from, to)| Hop { from, to })
-            .collect(),
+        Some(pairs) => as_hops(pairs),
         None => hops(owner, &config.orchestrator().name, targets, direct),
     }
+}
+
+fn as_hops(pairs: Vec<(String, String)>) -> Vec<Hop> {
+    pairs
+        .into_iter()
+        .map(|(from, to)| Hop {
+            from,
+            to,
+            rank: None,
+        })
+        .collect()
 }
 
 /// A step to be: its kind, node, targets and action.
@@ -682,30 +690,41 @@ fn copy_steps(
 ) -> (Vec<StepOf>, Vec<String>) {
     let orch = config.orchestrator();
     let links = crate::links::Links::load(config);
-    // Steps side by side share the nodes' uplinks: each step's copies are planned around
-    // those of the steps before it.
-    let mut busy = side_by_side.then(crate::links::Busy::default);
+    let repos: Vec<(String, Vec<String>)> = owners
+        .iter()
+        .map(|owner| {
+            let mut targets: Vec<String> = nodes
+                .iter()
+                .filter(|t| t.name != owner.name)
+                .map(|t| t.name.clone())
+                .collect();
+            // The orchestrator's own copy is the relay: first, unless the links say.
+            targets.sort_by_key(|t| *t != orch.name);
+            (owner.name.clone(), targets)
+        })
+        .filter(|(_, targets)| !targets.is_empty())
+        .collect();
+    // Steps side by side share the nodes' links: their copies are planned together.
+    let together = match side_by_side && config.replication.direct {
+        true => crate::links::schedule(&links, &repos),
+        false => vec![None; repos.len()],
+    };
     let mut steps = vec![];
     let mut replicated = vec![];
-    for owner in owners {
-        let mut targets: Vec<String> = nodes
-            .iter()
-            .filter(|t| t.name != owner.name)
-            .map(|t| t.name.clone())
-            .collect();
-        if targets.is_empty() {
-            continue;
-        }
-        // The orchestrator's own copy is the relay: first, unless the links say.
-        targets.sort_by_key(|t| *t != orch.name);
-        let hops = ssh_hops(config, &links, busy.as_mut(), &owner.name, &targets);
-        replicated.push(owner.name.clone());
-        steps.push((
-            StepKind::Replicate,
-            owner.name.clone(),
-            targets,
-            Action::Replicate(hops),
-        ));
+    for ((owner, targets), planned) in repos.into_iter().zip(together) {
+        let hops = match planned {
+            Some(copies) => copies
+                .into_iter()
+                .map(|c| Hop {
+                    from: c.from,
+                    to: c.to,
+                    rank: Some(c.rank),
+                })
+                .collect(),
+            None => ssh_hops(config, &links, &owner, &targets),
+        };
+        replicated.push(owner.clone());
+        steps.push((StepKind::Replicate, owner, targets, Action::Replicate(hops)));
     }
     for (up, bucket, each) in uploads(config, options, nodes, owners) {
         for u in &each {
@@ -992,9 +1011,9 @@ impl Plan {
         for step in &self.steps {
             out.push_str(&format!("{:>3}. {}\n", step.id + 1, step.title()));
             if let Some(chain) = step.chosen_sources(config) {
-                // Side by side, each step's copies were planned around the earlier steps'.
+                // Side by side, the steps' copies were planned together.
                 let shared = if self.jobs > 1 {
-                    ", counting the copies the steps above already send from each node"
+                    ", the steps' copies planned together, one into and one out of each node at a time"
                 } else {
                     ""
                 };

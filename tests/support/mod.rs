@@ -863,4 +863,15 @@ impl Lab {
         }
         std::fs::write(logs.join("links.toml"), text).unwrap();
     }
+
+    /// Adds to the record seeded by `seed_links` how much new data each repository's
+    /// copies took in the last run: (repository, bytes).
+    pub fn seed_new_data(&self, repos: &[(&str, u64)]) {
+        let file = self.node(&self.nodes[0].name).base.join("logs/links.toml");
+        let mut text = std::fs::read_to_string(&file).unwrap_or_default();
+        for (name, bytes) in repos {
+            text.push_str(&format!("[[repo]]\nname = \"{name}\"\nbytes = {bytes}\n"));
+        }
+        std::fs::write(file, text).unwrap();
+    }
 }

@@ -20,6 +20,7 @@ use crate::engine::events::Stream;
 use crate::engine::node::Conn;
 use crate::engine::replication;
 use crate::engine::run::Run;
+use crate::engine::turns::Expected;
 use crate::plan::action::Hop as PlannedHop;
 use crate::shell;
 use std::cell::RefCell;
@@ -28,10 +29,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::Poll;
 
-/// The smallest part: restic's packs are 16 MiB by default, and a part costs a connection
-/// or two out of a node that may be what every other copy waits for. New data under two
-/// parts goes in one transfer.
-const PART_MIN: u64 = 16 << 20;
+use crate::links::PART_MIN;
 
 /// Where a copy of the step stands while the hops run.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -214,16 +212,32 @@ impl Run<'_> {
                 .iter_mut()
                 .map(|(t, inv)| (t.as_str(), inv.repos.entry(owner.to_string()).or_default()))
                 .collect();
+            // The new data each copy lacks: what the turns weigh, and what the next
+            // plan counts on.
+            let lacks: HashMap<&str, u64> = dsts
+                .iter()
+                .map(|(t, dst)| {
+                    let missing = replication::missing(src_files, dst);
+                    (*t, missing.iter().map(|(_, size)| size).sum())
+                })
+                .collect();
+            if let Some(bytes) = median(lacks.values().copied().collect()) {
+                crate::links::record_new_data(self.config, owner, bytes);
+            }
+            let mut expected = self.expected(owner, hops, &lacks, side_by_side);
             let running: Vec<(String, Running<'_>)> = hops
                 .iter()
                 .filter_map(|h| {
                     let dst = dsts.remove(h.to.as_str())?;
+                    let e = expected.remove(h.to.as_str());
                     Some((
                         h.to.clone(),
-                        Box::pin(self.one_hop(&ctx, h, dst)) as Running<'_>,
+                        Box::pin(self.one_hop(&ctx, h, dst, e)) as Running<'_>,
                     ))
                 })
                 .collect();
+            // Copies not listed are not made.
+            drop(expected);
             all(running, side_by_side).await?
         };
         let mut fed: HashSet<String> = HashSet::new();
@@ -250,12 +264,43 @@ impl Run<'_> {
         Ok(fed)
     }
 
-    /// One copy brought up to date from its source, once that source is.
+    /// What each hop of the step will ask of its two nodes, told to the run's turns so
+    /// that a freed turn goes to the copy with the most work behind it (`turns`): the new
+    /// data its target lacks at the links' measured rate, and for each copy the work of
+    /// the copies it feeds. Nothing when the hops run one at a time, in the plan's order.
+    fn expected(
+        &self,
+        owner: &str,
+        hops: &[PlannedHop],
+        lacks: &HashMap<&str, u64>,
+        side_by_side: bool,
+    ) -> HashMap<String, Expected> {
+        if !side_by_side {
+            return HashMap::new();
+        }
+        let links = crate::links::Links::load(self.config);
+        let work = |h: &PlannedHop| {
+            let bytes = lacks.get(h.to.as_str()).copied().unwrap_or(0);
+            bytes as f64 * links.secs_per_byte(&h.from, &h.to)
+        };
+        let turns = self.transfers();
+        hops.iter()
+            .map(|h| {
+                let feeds: f64 = hops.iter().filter(|c| c.from == h.to).map(work).sum();
+                let e = turns.expect((owner, &h.from, &h.to), work(h), feeds, h.rank);
+                (h.to.clone(), e)
+            })
+            .collect()
+    }
+
+    /// One copy brought up to date from its source, once that source is. `_expected`,
+    /// its place in the turns' reckoning, is let go when it ends.
     async fn one_hop(
         &self,
         ctx: &Ctx<'_, '_, '_>,
         h: &PlannedHop,
         dst: &mut RepoFiles,
+        _expected: Option<Expected>,
     ) -> Result<End, ()> {
         if self.cancel.is_cancelled() {
             return Err(());
@@ -575,6 +620,13 @@ async fn all<'f>(
         .into_iter()
         .map(|e| e.expect("every hop ended"))
         .collect())
+}
+
+/// The middle value (the lower of the two middle ones); None for none. A copy that was
+/// lost, or one already up to date, does not make the new data of a run.
+fn median(mut v: Vec<u64>) -> Option<u64> {
+    v.sort_unstable();
+    v.get(v.len().saturating_sub(1) / 2).copied()
 }
 
 /// New data split for a copy that feeds others: each part half of what is left (at least

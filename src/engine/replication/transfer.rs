@@ -379,7 +379,7 @@ async fn in_turn(
 /// The turn for a transfer from `from` to the hop's target, when the hop takes its own.
 async fn turn(hop: &Hop<'_>, from: &str) -> Option<Slot> {
     match &hop.turns {
-        Some(t) => Some(t.take(from, &hop.dst.node.name).await),
+        Some(t) => Some(t.take(hop.repo, from, &hop.dst.node.name).await),
         None => None,
     }
 }

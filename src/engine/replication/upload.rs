@@ -86,7 +86,8 @@ impl Run<'_> {
                         stamp: &stamp,
                         copies,
                     };
-                    let slot = self.transfers().take(up, t).await;
+                    // Every repository at once: no one copy's work to weigh.
+                    let slot = self.transfers().take("", up, t).await;
                     let uploaded = bucket::upload(&mut batch, &self.cancel, &mut out, 0).await;
                     drop(slot);
                     if uploaded.is_err() {
