@@ -334,6 +334,20 @@ mod tests {
             "went before the copy planned first"
         );
         assert!(ready(to_nas.as_mut()), "the plan's first goes first");
+
+        // A transfer outside the plan (a bucket upload, a relay taking over) comes after
+        // the planned ones, whatever its work: one order for all, so one always goes.
+        let t2 = Rc::new(Transfers::new(1));
+        let _f = [t2.expect(("vps", "vps", "nas"), 1.0, 0.0, Some(3))];
+        let busy = t2.take("x", "vps", "elsewhere").await;
+        let upload = t2.take("", "vps", "bucket");
+        tokio::pin!(upload);
+        let planned = t2.take("vps", "vps", "nas");
+        tokio::pin!(planned);
+        assert!(!ready(upload.as_mut()) && !ready(planned.as_mut()));
+        drop(busy);
+        assert!(!ready(upload.as_mut()), "went before a planned copy");
+        assert!(ready(planned.as_mut()));
     }
 
     #[tokio::test]
