@@ -400,18 +400,22 @@ mod tests {
         v.iter().map(|s| s.to_string()).collect()
     }
 
-    #[test]
-    fn a_slow_owner_sends_once_and_a_fast_node_feeds_the_others() {
-        // The lab: laptop 50/20, home 100/20, server 1000/1000 Mbit/s, as one
-        // run's copies from each owner measured them.
-        let links = Links::with(&[
+    /// The lab (laptop 50/20, home 100/20, server 1000/1000 Mbit/s) as one run's
+    /// copies from each owner measured it.
+    fn three_nodes() -> Links {
+        Links::with(&[
             ("home", "laptop", 20.0 * MB),
             ("home", "server", 20.0 * MB),
             ("server", "laptop", 50.0 * MB),
             ("server", "home", 100.0 * MB),
             ("laptop", "home", 20.0 * MB),
             ("laptop", "server", 20.0 * MB),
-        ]);
+        ])
+    }
+
+    #[test]
+    fn a_slow_owner_sends_once_and_a_fast_node_feeds_the_others() {
+        let links = three_nodes();
         let s = |owner, targets: &[&str]| sources(&links, owner, &names(targets)).unwrap();
         let pair = |a: &str, b: &str| (a.to_string(), b.to_string());
         assert_eq!(
@@ -523,16 +527,9 @@ mod tests {
 
     #[test]
     fn side_by_side_a_slow_owners_large_new_data_leaves_once_and_is_passed_on_in_parts() {
-        // The 3-node lab as measured, with what each repository's copies took in
-        // the last run: 200 MB new on home, 50 MB on server, little on laptop.
-        let mut links = Links::with(&[
-            ("home", "laptop", 20.0 * MB),
-            ("home", "server", 20.0 * MB),
-            ("server", "laptop", 50.0 * MB),
-            ("server", "home", 100.0 * MB),
-            ("laptop", "home", 20.0 * MB),
-            ("laptop", "server", 20.0 * MB),
-        ]);
+        // With what each repository's copies took in the last run: 200 MB new on home,
+        // 50 MB on server, little on laptop.
+        let mut links = three_nodes();
         for (repo, bytes) in [
             ("home", 200_000_000),
             ("server", 50_000_000),

@@ -276,21 +276,10 @@ mod tests {
             t.expect(("server", "nas", "office"), 1.0, 0.0, None),
         ];
         let busy = t.take("x", "vps", "somewhere").await;
-        // Came first, least behind it: vps → nas of vps's repository (nas: 2 to come).
-        let to_nas = t.take("vps", "vps", "nas");
-        tokio::pin!(to_nas);
-        let to_laptop = t.take("vps", "vps", "laptop");
-        tokio::pin!(to_laptop);
-        assert!(!ready(to_nas.as_mut()) && !ready(to_laptop.as_mut()));
-        drop(busy);
-        assert!(
-            !ready(to_nas.as_mut()),
-            "the copy with less behind it went first"
-        );
-        assert!(
-            ready(to_laptop.as_mut()),
-            "laptop's copy (3 to come) goes first"
-        );
+        // Came first, least behind it: vps → nas of vps's repository (nas: 2 to come);
+        // laptop has 3 to come.
+        let laptop = ("vps", "vps", "laptop");
+        assert_eq!(goes_first(&t, busy, ("vps", "vps", "nas"), laptop), laptop);
 
         // What a copy feeds counts: server's repository into nas, which then feeds office,
         // goes before vps's own (as much load on the ways otherwise).
@@ -300,16 +289,10 @@ mod tests {
             t2.expect(("server", "vps", "nas"), 1.0, 1.0, None),
         ];
         let busy = t2.take("x", "vps", "elsewhere").await;
-        let own = t2.take("vps", "vps", "nas");
-        tokio::pin!(own);
-        let feeding = t2.take("server", "vps", "nas");
-        tokio::pin!(feeding);
-        assert!(!ready(own.as_mut()) && !ready(feeding.as_mut()));
-        drop(busy);
-        assert!(!ready(own.as_mut()));
-        assert!(
-            ready(feeding.as_mut()),
-            "the copy that feeds another goes first"
+        let feeding = ("server", "vps", "nas");
+        assert_eq!(
+            goes_first(&t2, busy, feeding, ("vps", "vps", "nas")),
+            feeding
         );
     }
 
@@ -323,31 +306,18 @@ mod tests {
             t.expect(("nas", "server", "laptop"), 1.0, 0.0, Some(2)),
         ];
         let busy = t.take("x", "vps", "somewhere").await;
-        let to_laptop = t.take("home", "vps", "laptop");
-        tokio::pin!(to_laptop);
-        let to_nas = t.take("vps", "vps", "nas");
-        tokio::pin!(to_nas);
-        assert!(!ready(to_laptop.as_mut()) && !ready(to_nas.as_mut()));
-        drop(busy);
-        assert!(
-            !ready(to_laptop.as_mut()),
-            "went before the copy planned first"
+        let to_nas = ("vps", "vps", "nas");
+        assert_eq!(
+            goes_first(&t, busy, ("home", "vps", "laptop"), to_nas),
+            to_nas
         );
-        assert!(ready(to_nas.as_mut()), "the plan's first goes first");
 
         // A transfer outside the plan (a bucket upload, a relay taking over) comes after
         // the planned ones, whatever its work: one order for all, so one always goes.
         let t2 = Rc::new(Transfers::new(1));
         let _f = [t2.expect(("vps", "vps", "nas"), 1.0, 0.0, Some(3))];
         let busy = t2.take("x", "vps", "elsewhere").await;
-        let upload = t2.take("", "vps", "bucket");
-        tokio::pin!(upload);
-        let planned = t2.take("vps", "vps", "nas");
-        tokio::pin!(planned);
-        assert!(!ready(upload.as_mut()) && !ready(planned.as_mut()));
-        drop(busy);
-        assert!(!ready(upload.as_mut()), "went before a planned copy");
-        assert!(ready(planned.as_mut()));
+        assert_eq!(goes_first(&t2, busy, ("", "vps", "bucket"), to_nas), to_nas);
     }
 
     #[tokio::test]
@@ -358,20 +328,10 @@ mod tests {
             t.expect(("b", "vps", "nas"), 1.0, 0.0, None),
         ];
         let out = t.take("x", "vps", "somewhere").await;
-        let into_laptop = t.take("y", "home", "laptop").await;
-        let big = t.take("a", "vps", "laptop");
-        tokio::pin!(big);
-        let small = t.take("b", "vps", "nas");
-        tokio::pin!(small);
-        assert!(!ready(big.as_mut()) && !ready(small.as_mut()));
-        drop(out);
         // laptop still receives: the copy with more behind it cannot go, the other goes.
-        assert!(!ready(big.as_mut()));
-        assert!(
-            ready(small.as_mut()),
-            "held back by a copy that could not go"
-        );
-        drop(into_laptop);
+        let _into_laptop = t.take("y", "home", "laptop").await;
+        let small = ("b", "vps", "nas");
+        assert_eq!(goes_first(&t, out, ("a", "vps", "laptop"), small), small);
 
         // A waiting copy that gives up lets the one it held back go.
         let t2 = Rc::new(Transfers::new(1));
@@ -388,6 +348,40 @@ mod tests {
         first = None;
         assert!(first.is_none());
         assert!(ready(second.as_mut()), "cancelled: the next goes");
+    }
+
+    /// A copy waiting for its turn: (repository, from, to).
+    type Copy<'a> = (&'a str, &'a str, &'a str);
+
+    /// `a`, then `b`, wait for their turn while `busy` holds one of their ways; once it is
+    /// let go, which of the two goes (the other still waits).
+    fn goes_first<'a>(t: &Rc<Transfers>, busy: Slot, a: Copy<'a>, b: Copy<'a>) -> Copy<'a> {
+        let fa = t.take(a.0, a.1, a.2);
+        tokio::pin!(fa);
+        let fb = t.take(b.0, b.1, b.2);
+        tokio::pin!(fb);
+        assert!(
+            !ready(fa.as_mut()) && !ready(fb.as_mut()),
+            "busy, yet one went"
+        );
+        drop(busy);
+        // Polled in the order they came, as the executor would after a wake; a turn taken
+        // is held meanwhile.
+        let (ta, tb) = (taken(fa.as_mut()), taken(fb.as_mut()));
+        match (ta.is_some(), tb.is_some()) {
+            (true, false) => a,
+            (false, true) => b,
+            both => panic!("not one of {a:?}, {b:?} went alone: {both:?}"),
+        }
+    }
+
+    /// The turn, when the waiting transfer takes it as polled once now.
+    fn taken<F: Future<Output = Slot>>(f: Pin<&mut F>) -> Option<Slot> {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match f.poll(&mut cx) {
+            std::task::Poll::Ready(slot) => Some(slot),
+            std::task::Poll::Pending => None,
+        }
     }
 
     /// Whether the future is ready when polled once now.
