@@ -263,9 +263,10 @@ pub fn schedule(links: &Links, repos: &[(String, Vec<String>)]) -> Vec<Option<Ve
         .iter()
         .map(|(o, ts)| ts.iter().all(|t| links.rate(o, t).is_some()))
         .collect();
+    let sizes: Vec<f64> = repos.iter().map(|(o, _)| links.new_data(o)).collect();
     // The seconds `s` → `t` takes for repository `r` (None: not planned that way).
     let secs = |r: usize, s: &str, t: &str| -> Option<f64> {
-        let (owner, bytes) = (repos[r].0.as_str(), links.new_data(&repos[r].0));
+        let (owner, bytes) = (repos[r].0.as_str(), sizes[r]);
         match links.rate(s, t) {
             Some(rate) if measured[r] => Some(bytes / rate),
             _ if s == owner && !measured[r] => Some(bytes * links.secs_per_byte(s, t)),
@@ -291,7 +292,7 @@ pub fn schedule(links: &Links, repos: &[(String, Vec<String>)]) -> Vec<Option<Ve
         // (end, index in todo, source, start) of every copy that can be made next.
         let mut next: Vec<(f64, usize, &str, f64)> = vec![];
         for (k, &(r, t)) in todo.iter().enumerate() {
-            let parts = links.new_data(&repos[r].0) >= 2.0 * PART_MIN as f64;
+            let parts = sizes[r] >= 2.0 * PART_MIN as f64;
             for (i, &(s, from, to)) in holds[r].iter().enumerate() {
                 let Some(d) = secs(r, s, t) else { continue };
                 let free = out_free
@@ -301,10 +302,7 @@ pub fn schedule(links: &Links, repos: &[(String, Vec<String>)]) -> Vec<Option<Ve
                     .max(in_free.get(t).copied().unwrap_or(0.0));
                 let (start, end) = if parts && i > 0 {
                     let start = free.max(from + (to - from) / 2.0);
-                    (
-                        start,
-                        (start + d).max(to + d * PART_MIN as f64 / links.new_data(&repos[r].0)),
-                    )
+                    (start, (start + d).max(to + d * PART_MIN as f64 / sizes[r]))
                 } else {
                     let start = free.max(to);
                     (start, start + d)
