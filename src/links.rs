@@ -613,6 +613,9 @@ mod tests {
         std::fs::create_dir_all(file.parent().unwrap()).unwrap();
         std::fs::write(&file, "[[link]]\nfrom = \"home\"\nrate = \"fast\"\n\0").unwrap();
         assert!(Links::load(&config).is_empty());
+        // So is a negative size of new data (a hand-edited record).
+        std::fs::write(&file, "[[repo]]\nname = \"home\"\nbytes = -5\n").unwrap();
+        assert!(Links::load(&config).is_empty() && Links::load(&config).new_data("home") == 1.0);
         record(&config, "home", "server", 1000, 1.0);
         assert!(Links::load(&config).is_empty(), "too small to say anything");
         record(&config, "home", "server", 8 << 20, 2.0);
