@@ -1,14 +1,15 @@
 //! The speeds of the links between nodes, as earlier runs' copies measured them, and how
 //! much new data each repository's copies took last time, kept on the orchestrator
-//! (`<base_dir>/logs/links.toml`). With `[replication] direct`, the plan
-//! uses them to choose where each copy comes from: a repository whose owner sits behind a
-//! slow uplink leaves it once, and a node with a faster link feeds the other copies
-//! (`sources`). Only a hint: a missing or unreadable record plans every copy from its
-//! owner, as with no record at all, and nothing here decides what a copy holds.
+//! (`<base_dir>/logs/links.toml`). With `[replication] direct`, the plan uses them to
+//! choose where each copy comes from: a repository whose owner sits behind a slow uplink
+//! leaves it once, and a node with a faster link feeds the other copies (`sources`; for
+//! steps side by side, `schedule`). Only a hint: a missing or unreadable record plans
+//! every copy from its owner, as with no record at all, and nothing here decides what a
+//! copy holds.
 
 use crate::config::Config;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -20,6 +21,9 @@ pub const MIN_BYTES: u64 = 4 << 20;
 /// every other copy waits for. New data under two parts goes in one transfer
 /// (`engine::replication::hops`).
 pub const PART_MIN: u64 = 16 << 20;
+
+mod schedule;
+pub use schedule::{schedule, Planned};
 
 /// The record: the last measured rate (bytes a second) of each directed pair of nodes.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -236,137 +240,6 @@ pub fn sources(links: &Links, owner: &str, targets: &[String]) -> Option<Vec<(St
         fed.insert(next);
     }
     Some(order)
-}
-
-/// Where every copy of every repository comes from when the steps run side by side
-/// (`repos`: each owner and its targets, in the order preferred among equals), and the
-/// order each step makes its copies in. The steps share the nodes' links, one transfer
-/// into and one out of each node at a time: a tree that is best for one repository alone
-/// sends all six through the node whose links measured fastest, to queue there, and two
-/// slow owners into the same fast node one after the other. So the copies are planned
-/// together, by playing the run out at the measured rates, each repository bringing as
-/// much new data as it did last time (`Links::new_data`): of all the copies still to
-/// make, from every node that holds the repository by then, the one that would end first
-/// is taken, and its two nodes are busy until it ends ("min-min" list scheduling). Among
-/// copies that would end within a few percent of each other (measurements wander that
-/// much), the one whose target feeds the repository's other targets fastest goes first: a
-/// slow owner's data goes to the node that passes it on best. A copy fed from a copy that
-/// takes its new data in parts (enough of it for two, see `PART_MIN`) starts once the
-/// first half is there and ends after its source's last part, as the steps run it.
-///
-/// A repository whose owner has no rate to some target keeps the plan's usual order (None
-/// in its place), its copies played from the owner at the mean measured rate so the
-/// others plan around them. Only measured pairs are chosen: a copy between two nodes no
-/// earlier copy went between is not planned on a guess.
-pub fn schedule(links: &Links, repos: &[(String, Vec<String>)]) -> Vec<Option<Vec<Planned>>> {
-    let measured: Vec<bool> = repos
-        .iter()
-        .map(|(o, ts)| ts.iter().all(|t| links.rate(o, t).is_some()))
-        .collect();
-    let sizes: Vec<f64> = repos.iter().map(|(o, _)| links.new_data(o)).collect();
-    // The seconds `s` → `t` takes for repository `r` (None: not planned that way).
-    let secs = |r: usize, s: &str, t: &str| -> Option<f64> {
-        let (owner, bytes) = (repos[r].0.as_str(), sizes[r]);
-        match links.rate(s, t) {
-            Some(rate) if measured[r] => Some(bytes / rate),
-            _ if s == owner && !measured[r] => Some(bytes * links.secs_per_byte(s, t)),
-            _ => None,
-        }
-    };
-    // When each node's uplink and downlink are free.
-    let mut out_free: HashMap<&str, f64> = HashMap::new();
-    let mut in_free: HashMap<&str, f64> = HashMap::new();
-    // Per repository: the nodes that hold it, and the start and end of their copies.
-    let mut holds: Vec<Vec<(&str, f64, f64)>> = repos
-        .iter()
-        .map(|(o, _)| vec![(o.as_str(), 0.0, 0.0)])
-        .collect();
-    let mut todo: Vec<(usize, &str)> = repos
-        .iter()
-        .enumerate()
-        .flat_map(|(r, (_, ts))| ts.iter().map(move |t| (r, t.as_str())))
-        .collect();
-    // (repository, source, target, start) of each copy chosen, in the order chosen.
-    let mut chosen: Vec<(usize, &str, &str, f64)> = vec![];
-    while !todo.is_empty() {
-        // (end, index in todo, source, start) of every copy that can be made next.
-        let mut next: Vec<(f64, usize, &str, f64)> = vec![];
-        for (k, &(r, t)) in todo.iter().enumerate() {
-            let parts = sizes[r] >= 2.0 * PART_MIN as f64;
-            for (i, &(s, from, to)) in holds[r].iter().enumerate() {
-                let Some(d) = secs(r, s, t) else { continue };
-                let free = out_free
-                    .get(s)
-                    .copied()
-                    .unwrap_or(0.0)
-                    .max(in_free.get(t).copied().unwrap_or(0.0));
-                let (start, end) = if parts && i > 0 {
-                    let start = free.max(from + (to - from) / 2.0);
-                    (start, (start + d).max(to + d * PART_MIN as f64 / sizes[r]))
-                } else {
-                    let start = free.max(to);
-                    (start, start + d)
-                };
-                next.push((end, k, s, start));
-            }
-        }
-        let Some(first) = next.iter().map(|n| n.0).reduce(f64::min) else {
-            break;
-        };
-        // How fast `t` feeds the other targets of its repository still to come.
-        let onward = |k: usize| -> f64 {
-            let (r, t) = todo[k];
-            todo.iter()
-                .filter(|&&(r2, t2)| r2 == r && t2 != t)
-                .filter_map(|&(_, t2)| links.rate(t, t2))
-                .sum()
-        };
-        let &(end, k, s, start) = next
-            .iter()
-            .filter(|n| n.0 <= first * 1.05)
-            .max_by(|a, b| {
-                onward(a.1)
-                    .total_cmp(&onward(b.1))
-                    .then(b.0.total_cmp(&a.0))
-            })
-            .expect("the first is among them");
-        let (r, t) = todo.remove(k);
-        out_free.insert(s, end);
-        in_free.insert(t, end);
-        holds[r].push((t, start, end));
-        chosen.push((r, s, t, start));
-    }
-    // Each copy's place among all the run's by when it starts as played.
-    let mut by_start: Vec<usize> = (0..chosen.len()).collect();
-    by_start.sort_by(|&a, &b| chosen[a].3.total_cmp(&chosen[b].3));
-    let mut rank = vec![0; chosen.len()];
-    for (place, &i) in by_start.iter().enumerate() {
-        rank[i] = place;
-    }
-    // Each step's copies in that order too (a copy starts after the one that feeds it).
-    let mut plans: Vec<Vec<Planned>> = vec![vec![]; repos.len()];
-    for &i in &by_start {
-        let (r, s, t, _) = chosen[i];
-        plans[r].push(Planned {
-            from: s.to_string(),
-            to: t.to_string(),
-            rank: rank[i],
-        });
-    }
-    plans
-        .into_iter()
-        .zip(measured)
-        .map(|(hops, m)| m.then_some(hops))
-        .collect()
-}
-
-/// A copy as `schedule` planned it: `rank` is its place among all the run's copies by
-/// when it starts as the run was played out (the turns go in that order).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Planned {
-    pub from: String,
-    pub to: String,
-    pub rank: usize,
 }
 
 /// Whether `a` is fed, through any number of copies, from `t`'s (or is `t`).
