@@ -128,10 +128,13 @@ struct Copy<'a> {
 /// The run to plan: each repository's owner and targets, its new data, and whether its
 /// owner's every pair is measured.
 struct Run<'a> {
-    links: &'a Links,
     repos: &'a [(String, Vec<String>)],
     sizes: Vec<f64>,
     measured: Vec<bool>,
+    /// The record's usable rates, looked up once (the plays ask for them often).
+    rates: HashMap<(&'a str, &'a str), f64>,
+    /// Seconds a byte takes between two nodes never measured (`Links::secs_per_byte`).
+    unmeasured: f64,
 }
 
 /// Where a repository is held: the node, and the start and end of the copy that brought
@@ -140,14 +143,28 @@ type Held<'a> = Vec<(&'a str, f64, f64)>;
 
 impl<'a> Run<'a> {
     fn new(links: &'a Links, repos: &'a [(String, Vec<String>)]) -> Run<'a> {
+        let rates: HashMap<(&str, &str), f64> = links
+            .link
+            .iter()
+            .filter_map(|l| {
+                Some((
+                    (l.from.as_str(), l.to.as_str()),
+                    links.rate(&l.from, &l.to)?,
+                ))
+            })
+            .collect();
         Run {
-            links,
             repos,
             sizes: repos.iter().map(|(o, _)| links.new_data(o)).collect(),
             measured: repos
                 .iter()
-                .map(|(o, ts)| ts.iter().all(|t| links.rate(o, t).is_some()))
+                .map(|(o, ts)| {
+                    ts.iter()
+                        .all(|t| rates.contains_key(&(o.as_str(), t.as_str())))
+                })
                 .collect(),
+            unmeasured: links.secs_per_byte("", ""),
+            rates,
         }
     }
 
@@ -169,8 +186,28 @@ impl<'a> Run<'a> {
         best.map(|(_, p)| p).unwrap_or_default()
     }
 
-    fn mean_end(&self, plan: &[Copy], samples: &[Vec<f64>]) -> f64 {
-        samples.iter().map(|f| self.play(plan, f)).sum::<f64>() / samples.len().max(1) as f64
+    /// The mean end of `plan` over plays where copy `i` takes `factor[i]` times its time.
+    fn mean_end(&self, plan: &[Copy<'a>], samples: &[Vec<f64>]) -> f64 {
+        // The nodes by number, for the plays.
+        let mut ids: HashMap<&str, usize> = HashMap::new();
+        let mut id = |n: &'a str| {
+            let next = ids.len();
+            *ids.entry(n).or_insert(next)
+        };
+        let owners: Vec<usize> = self.repos.iter().map(|(o, _)| id(o)).collect();
+        let copies: Vec<(usize, usize, usize)> = plan
+            .iter()
+            .map(|c| (c.repo, id(c.from), id(c.to)))
+            .collect();
+        let secs: Vec<f64> = plan
+            .iter()
+            .map(|c| self.secs(c.repo, c.from, c.to).unwrap_or(f64::INFINITY))
+            .collect();
+        let play = |f: &Vec<f64>| {
+            let took: Vec<f64> = secs.iter().zip(f).map(|(s, f)| s * f).collect();
+            self.play(&owners, &copies, &took, ids.len())
+        };
+        samples.iter().map(play).sum::<f64>() / samples.len().max(1) as f64
     }
 
     fn copies(&self) -> usize {
@@ -180,24 +217,30 @@ impl<'a> Run<'a> {
     /// The seconds `s` → `t` takes for repository `r` (None: not planned that way).
     fn secs(&self, r: usize, s: &str, t: &str) -> Option<f64> {
         let (owner, bytes) = (self.repos[r].0.as_str(), self.sizes[r]);
-        match self.links.rate(s, t) {
+        match self.rate(s, t) {
             Some(rate) if self.measured[r] => Some(bytes / rate),
-            _ if s == owner && !self.measured[r] => Some(bytes * self.links.secs_per_byte(s, t)),
+            _ if s == owner && !self.measured[r] => match self.rate(s, t) {
+                Some(rate) => Some(bytes / rate),
+                None => Some(bytes * self.unmeasured),
+            },
             _ => None,
         }
     }
 
-    /// When a copy of `r` from `held[i]` taking `d` seconds may start once its two nodes
-    /// are free at `free`, and when it ends: a source that takes its new data in parts
-    /// passes on each as it lands.
-    fn times(&self, r: usize, held: &Held, i: usize, d: f64, free: f64) -> (f64, f64) {
-        let (_, from, to) = held[i];
-        if i > 0 && self.sizes[r] >= 2.0 * PART_MIN as f64 {
+    fn rate(&self, from: &str, to: &str) -> Option<f64> {
+        self.rates.get(&(from, to)).copied()
+    }
+
+    /// When a copy of `r` taking `d` seconds may start once its two nodes are free at
+    /// `free`, and when it ends, its source having got the repository by a copy from
+    /// `got.0` to `got.1` (`fed`; else it is the owner): a source that takes its new data
+    /// in parts passes on each as it lands.
+    fn times(&self, r: usize, got: (f64, f64), fed: bool, d: f64, free: f64) -> (f64, f64) {
+        let (from, to) = got;
+        if fed && self.sizes[r] >= 2.0 * PART_MIN as f64 {
             let start = free.max(from + (to - from) / 2.0);
-            (
-                start,
-                (start + d).max(to + d * PART_MIN as f64 / self.sizes[r]),
-            )
+            let end = (start + d).max(to + d * PART_MIN as f64 / self.sizes[r]);
+            (start, end)
         } else {
             let start = free.max(to);
             (start, start + d)
@@ -206,7 +249,7 @@ impl<'a> Run<'a> {
 
     /// The plan `rule` makes, in the order its copies start.
     fn greedy(&self, rule: Rule) -> Vec<Copy<'a>> {
-        let (repos, links) = (self.repos, self.links);
+        let repos = self.repos;
         let mut out_free: HashMap<&str, f64> = HashMap::new();
         let mut in_free: HashMap<&str, f64> = HashMap::new();
         let mut held: Vec<Held> = repos
@@ -223,13 +266,13 @@ impl<'a> Run<'a> {
             // (end, index in todo, source, start) of every copy that can be made next.
             let mut next: Vec<(f64, usize, &str, f64)> = vec![];
             for (k, &(r, t)) in todo.iter().enumerate() {
-                for (i, &(s, _, _)) in held[r].iter().enumerate() {
+                for (i, &(s, from, to)) in held[r].iter().enumerate() {
                     let Some(d) = self.secs(r, s, t) else {
                         continue;
                     };
                     let free = out_free.get(s).copied().unwrap_or(0.0);
                     let free = free.max(in_free.get(t).copied().unwrap_or(0.0));
-                    let (start, end) = self.times(r, &held[r], i, d, free);
+                    let (start, end) = self.times(r, (from, to), i > 0, d, free);
                     next.push((end, k, s, start));
                 }
             }
@@ -249,19 +292,20 @@ impl<'a> Run<'a> {
                 break;
             };
             // How fast `t` feeds the other targets of its repository still to come.
-            let onward = |k: usize| -> f64 {
-                let (r, t) = todo[k];
-                todo.iter()
-                    .filter(|&&(r2, t2)| r2 == r && t2 != t)
-                    .filter_map(|&(_, t2)| links.rate(t, t2))
-                    .sum()
-            };
+            next.retain(|n| n.0 <= first * rule.near);
+            let mut onward: HashMap<usize, f64> = HashMap::new();
+            for n in &next {
+                let (r, t) = todo[n.1];
+                onward.entry(n.1).or_insert_with(|| {
+                    let others = todo.iter().filter(|&&(r2, t2)| r2 == r && t2 != t);
+                    others.filter_map(|&(_, t2)| self.rate(t, t2)).sum()
+                });
+            }
             let &(end, k, s, start) = next
                 .iter()
-                .filter(|n| n.0 <= first * rule.near)
                 .max_by(|a, b| {
-                    onward(a.1)
-                        .total_cmp(&onward(b.1))
+                    onward[&a.1]
+                        .total_cmp(&onward[&b.1])
                         .then(b.0.total_cmp(&a.0))
                 })
                 .expect("the first is among them");
@@ -281,47 +325,52 @@ impl<'a> Run<'a> {
         chosen
     }
 
-    /// When the last copy of `plan` ends when the run goes as the turns run it: a copy
+    /// When the last copy of a plan ends when the run goes as the turns run it: a copy
     /// waits until its source holds the repository and its two nodes are free, and a freed
-    /// turn goes to the waiting copy planned first. Copy `i` takes `factor[i]` times its
-    /// measured time.
-    fn play(&self, plan: &[Copy], factor: &[f64]) -> f64 {
-        let mut out_free: HashMap<&str, f64> = HashMap::new();
-        let mut in_free: HashMap<&str, f64> = HashMap::new();
-        let mut held: Vec<Held> = self
-            .repos
-            .iter()
-            .map(|(o, _)| vec![(o.as_str(), 0.0, 0.0)])
-            .collect();
+    /// turn goes to the waiting copy planned first. The plan's copies (repository, source,
+    /// target: nodes by number, `nodes` of them, `owners` per repository) in the order it
+    /// starts them, copy `i` taking `took[i]` seconds.
+    fn play(
+        &self,
+        owners: &[usize],
+        plan: &[(usize, usize, usize)],
+        took: &[f64],
+        nodes: usize,
+    ) -> f64 {
+        let (mut out_free, mut in_free) = (vec![0.0; nodes], vec![0.0; nodes]);
+        // When each repository reached each node: the start and end of its copy.
+        let mut got: Vec<Vec<Option<(f64, f64)>>> = vec![vec![None; nodes]; owners.len()];
+        for (r, &o) in owners.iter().enumerate() {
+            got[r][o] = Some((0.0, 0.0));
+        }
         let mut waiting: Vec<usize> = (0..plan.len()).collect();
+        // The moments a node or a copy's first half frees up.
+        let mut moments: Vec<f64> = vec![];
         let (mut now, mut last) = (0.0_f64, 0.0_f64);
         while !waiting.is_empty() {
-            // The first waiting copy that can go now, with its start and end.
+            // The first waiting copy that can go now, with its end.
             let go = waiting.iter().enumerate().find_map(|(w, &i)| {
-                let c = &plan[i];
-                let h = held[c.repo].iter().position(|&(n, _, _)| n == c.from)?;
-                let free = out_free.get(c.from).copied().unwrap_or(0.0);
-                let free = free.max(in_free.get(c.to).copied().unwrap_or(0.0));
-                let d = self.secs(c.repo, c.from, c.to)? * factor[i];
-                let (start, end) = self.times(c.repo, &held[c.repo], h, d, free);
-                (start <= now).then_some((w, start, end))
+                let (r, s, t) = plan[i];
+                let free = f64::max(out_free[s], in_free[t]);
+                let (start, end) = self.times(r, got[r][s]?, s != owners[r], took[i], free);
+                (start <= now).then_some((w, end))
             });
-            if let Some((w, _, end)) = go {
-                let c = &plan[waiting.remove(w)];
-                out_free.insert(c.from, end);
-                in_free.insert(c.to, end);
-                held[c.repo].push((c.to, now, end));
+            if let Some((w, end)) = go {
+                let (r, s, t) = plan[waiting.remove(w)];
+                (out_free[s], in_free[t]) = (end, end);
+                got[r][t] = Some((now, end));
+                moments.extend([(now + end) / 2.0, end]);
                 last = last.max(end);
                 continue;
             }
-            // Nothing can go: time moves to the next moment a node or a copy frees up.
-            let later = out_free.values().chain(in_free.values()).copied();
-            let held_at = held
+            // Nothing can go: time moves on to the next such moment.
+            match moments
                 .iter()
-                .flatten()
-                .flat_map(|&(_, from, to)| [(from + to) / 2.0, to]);
-            match later.chain(held_at).filter(|&t| t > now).reduce(f64::min) {
-                Some(t) => now = t,
+                .copied()
+                .filter(|&m| m > now)
+                .reduce(f64::min)
+            {
+                Some(m) => now = m,
                 None => return f64::INFINITY,
             }
         }
@@ -438,10 +487,10 @@ mod tests {
         // a's 1 byte (nothing recorded: all alike) a → b, 0.1 s; then b → c, 0.2 s, which
         // b's own copy into c (0.2 s, planned first) holds up: c takes one at a time.
         let plan = [copy(1, "b", "c"), copy(0, "a", "b"), copy(0, "b", "c")];
-        let end = run.play(&plan, &[1.0, 1.0, 1.0]);
+        let end = run.mean_end(&plan, &[vec![1.0; 3]]);
         assert!((end - 0.4).abs() < 1e-9, "{end}");
         // b's own copy twice as long: c is free 0.2 s later, and so is the last.
-        let end = run.play(&plan, &[2.0, 1.0, 1.0]);
+        let end = run.mean_end(&plan, &[vec![2.0, 1.0, 1.0]]);
         assert!((end - 0.6).abs() < 1e-9, "{end}");
     }
 }
