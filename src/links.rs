@@ -102,9 +102,14 @@ impl Links {
     /// was never measured, the mean over the pairs that were (1 when none was): a weight
     /// for comparing copies, not a forecast.
     pub fn secs_per_byte(&self, from: &str, to: &str) -> f64 {
-        if let Some(r) = self.rate(from, to) {
-            return 1.0 / r;
+        match self.rate(from, to) {
+            Some(r) => 1.0 / r,
+            None => self.mean_secs_per_byte(),
         }
+    }
+
+    /// The mean seconds a byte took over the pairs measured (1 when none was).
+    pub fn mean_secs_per_byte(&self) -> f64 {
         let known: Vec<f64> = self
             .link
             .iter()

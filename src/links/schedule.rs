@@ -73,48 +73,23 @@ struct Rule {
     near: f64,
 }
 
+/// The rules tried, the first being the plain "the copy that ends first goes first".
 const RULES: [Rule; 10] = [
-    Rule {
-        lone_first: false,
-        near: 1.05,
-    },
-    Rule {
-        lone_first: false,
-        near: 1.0,
-    },
-    Rule {
-        lone_first: false,
-        near: 1.15,
-    },
-    Rule {
-        lone_first: false,
-        near: 1.3,
-    },
-    Rule {
-        lone_first: true,
-        near: 1.0,
-    },
-    Rule {
-        lone_first: true,
-        near: 1.05,
-    },
-    Rule {
-        lone_first: true,
-        near: 1.1,
-    },
-    Rule {
-        lone_first: true,
-        near: 1.15,
-    },
-    Rule {
-        lone_first: true,
-        near: 1.2,
-    },
-    Rule {
-        lone_first: true,
-        near: 1.3,
-    },
+    rule(false, 1.05),
+    rule(false, 1.0),
+    rule(false, 1.15),
+    rule(false, 1.3),
+    rule(true, 1.0),
+    rule(true, 1.05),
+    rule(true, 1.1),
+    rule(true, 1.15),
+    rule(true, 1.2),
+    rule(true, 1.3),
 ];
+
+const fn rule(lone_first: bool, near: f64) -> Rule {
+    Rule { lone_first, near }
+}
 
 /// One copy of a plan, in the order the plan starts them.
 #[derive(Debug, Clone)]
@@ -163,7 +138,7 @@ impl<'a> Run<'a> {
                         .all(|t| rates.contains_key(&(o.as_str(), t.as_str())))
                 })
                 .collect(),
-            unmeasured: links.secs_per_byte("", ""),
+            unmeasured: links.mean_secs_per_byte(),
             rates,
         }
     }
@@ -216,13 +191,10 @@ impl<'a> Run<'a> {
 
     /// The seconds `s` → `t` takes for repository `r` (None: not planned that way).
     fn secs(&self, r: usize, s: &str, t: &str) -> Option<f64> {
-        let (owner, bytes) = (self.repos[r].0.as_str(), self.sizes[r]);
-        match self.rate(s, t) {
-            Some(rate) if self.measured[r] => Some(bytes / rate),
-            _ if s == owner && !self.measured[r] => match self.rate(s, t) {
-                Some(rate) => Some(bytes / rate),
-                None => Some(bytes * self.unmeasured),
-            },
+        let (owner, bytes) = (self.repos[r].0 == s, self.sizes[r]);
+        match (self.rate(s, t), self.measured[r]) {
+            (Some(rate), true) => Some(bytes / rate),
+            (rate, false) if owner => Some(bytes * rate.map_or(self.unmeasured, |r| 1.0 / r)),
             _ => None,
         }
     }
@@ -283,7 +255,7 @@ impl<'a> Run<'a> {
                     quickest.reduce(f64::min).unwrap_or(0.0)
                 };
                 let lone = (0..repos.len()).filter(|&r| held[r].len() == 1);
-                let lone = lone.filter(|&r| todo.iter().any(|&(r2, _)| r2 == r));
+                let lone = lone.filter(|&r| next.iter().any(|n| todo[n.1].0 == r));
                 if let Some(r) = lone.max_by(|&a, &b| leave(a).total_cmp(&leave(b))) {
                     next.retain(|n| todo[n.1].0 == r);
                 }
@@ -291,8 +263,8 @@ impl<'a> Run<'a> {
             let Some(first) = next.iter().map(|n| n.0).reduce(f64::min) else {
                 break;
             };
-            // How fast `t` feeds the other targets of its repository still to come.
             next.retain(|n| n.0 <= first * rule.near);
+            // How fast each target feeds the other targets of its repository still to come.
             let mut onward: HashMap<usize, f64> = HashMap::new();
             for n in &next {
                 let (r, t) = todo[n.1];
