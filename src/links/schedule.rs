@@ -28,7 +28,7 @@ pub struct Planned {
 /// did last time (`Links::new_data`), and copies are taken one by one, each from a node
 /// that holds the repository by then, its two nodes busy until it ends (list
 /// scheduling). The rules that choose the next copy (`Rule`) each give a plan; each plan
-/// is played again `PLAYS` times with every copy's time varied by -20 % to +40 %, and the
+/// is played `PLAYS` times with every copy's time varied by -20 % to +40 %, and the
 /// plan with the lowest mean end is kept (among equals, the first rule's).
 ///
 /// A copy fed from a copy that takes its new data in parts (enough of it for two, see
