@@ -465,4 +465,53 @@ mod tests {
         let end = run.mean_end(&plan, &[vec![2.0, 1.0, 1.0]]);
         assert!((end - 0.6).abs() < 1e-9, "{end}");
     }
+
+    #[test]
+    fn a_hand_edited_record_of_extreme_figures_still_plans_every_copy_once() {
+        let (a, b, c) = ("a", "b", "c");
+        let mut links = Links::with(&[
+            (a, b, 1e300),
+            (a, c, 1e-300),
+            (b, a, f64::MIN_POSITIVE),
+            (b, c, 1.0),
+            (c, a, f64::MAX),
+            (c, b, 3.0),
+        ]);
+        links.repo.push(NewData {
+            name: a.into(),
+            bytes: u64::MAX,
+        });
+        links.repo.push(NewData {
+            name: b.into(),
+            bytes: 0,
+        });
+        let all = [a, b, c];
+        let repos: Vec<(String, Vec<String>)> = all
+            .iter()
+            .map(|o| {
+                (
+                    o.to_string(),
+                    all.iter()
+                        .filter(|t| *t != o)
+                        .map(|t| t.to_string())
+                        .collect(),
+                )
+            })
+            .collect();
+        let plans = schedule(&links, &repos);
+        let mut ranks = vec![];
+        for ((owner, targets), plan) in repos.iter().zip(&plans) {
+            let plan = plan.as_ref().expect("every pair is measured");
+            let mut held = vec![owner.clone()];
+            for c in plan {
+                assert!(held.contains(&c.from) && !held.contains(&c.to), "{plan:?}");
+                held.push(c.to.clone());
+                ranks.push(c.rank);
+            }
+            assert_eq!(held.len(), targets.len() + 1, "{plan:?}");
+        }
+        ranks.sort_unstable();
+        assert_eq!(ranks, (0..ranks.len()).collect::<Vec<_>>());
+        assert_eq!(plans, schedule(&links, &repos));
+    }
 }
